@@ -1,0 +1,296 @@
+//! InvokeTelephonyIntegrationApi: called from Amazon Connect flows (seed 001 ch. 6,
+//! reference 2.1) to create VoiceCalls (inbound, transfer), update them, execute or cancel the
+//! Omni-Channel flow, reroute, and send a transcript message; an EventBridge schedule keeps it
+//! warm.
+//!
+//! Output to Connect is a flat map of strings. A Salesforce limit (HTTP 429 after the retries)
+//! answers `statusCode` `429` with the `SCV_LIMITS_ERROR` marker so the flow can branch (seed 001
+//! ch. 9); every other failure fails the invocation so the flow's error branch runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::LambdaEvent;
+use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
+use scv_shared::flow::{ContactData, FlowEvent, FlowOutput, call_attributes, flatten_top_level, strip_prefixed};
+use scv_shared::keys::{KeyCache, KeySource, SsmClient};
+use scv_shared::retry::Deadline;
+use scv_shared::scrt::{CreateVoiceCall, ExecuteOmniFlow, LIMITS_ERROR_PREFIX, Participant, ScrtError, TelephonyClient};
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+use tracing::Instrument;
+
+/// The `category` of every log line, as the official function names it.
+pub const CATEGORY: &str = "invokeTelephonyIntegrationApi";
+
+/// The WebRTC placeholder address. The documentation says `WEBRTC_DEFAULT`; the official
+/// functions send `WebRTC_Default`, which is what production accepts (reference 9, item 3).
+pub const WEBRTC_DEFAULT: &str = "WebRTC_Default";
+
+/// Built once at cold start.
+#[derive(Debug)]
+pub struct Deps {
+    pub telephony: TelephonyClient,
+    /// The longest one invocation spends on Salesforce, retries included (`SCRT_DEADLINE_MS`).
+    pub budget: Duration,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let env = ProcessEnv;
+        let cfg = ScrtConfig::from_env(&env)?;
+        let sdk = scv_shared::aws::load().await;
+        Ok(Self::new(&cfg, SsmClient::new(&sdk), &env))
+    }
+
+    pub fn new(cfg: &ScrtConfig, ssm: SsmClient, env: &dyn Env) -> Self {
+        let http = scv_shared::aws::http_client();
+        let keys = Arc::new(KeyCache::new(KeySource::from_config(cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
+        Self { telephony: TelephonyClient::new(cfg, http, keys), budget: cfg.deadline }
+    }
+}
+
+/// Why an invocation failed. Messages name the method, the contact and the field.
+#[derive(Debug, Error)]
+pub enum InvokeError {
+    #[error("the event is not an Amazon Connect flow event: {0}")]
+    BadEvent(String),
+    #[error("Details.Parameters.methodName is missing")]
+    MissingMethod,
+    #[error("Unsupported method: {0}")]
+    UnsupportedMethod(String),
+    #[error("{method}: the contact id is missing (set Details.Parameters.contactId or Details.ContactData.ContactId)")]
+    MissingContactId { method: String },
+    #[error("{method} for contact {contact_id}: {field} is missing{hint}")]
+    MissingField { method: String, contact_id: String, field: &'static str, hint: &'static str },
+    #[error("{method} for contact {contact_id}: {field} is malformed: {reason}")]
+    Malformed { method: String, contact_id: String, field: &'static str, reason: String },
+    #[error(transparent)]
+    Salesforce(#[from] ScrtError),
+}
+
+impl InvokeError {
+    /// A short name for the Lambda error type (`errorType`), by kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } => "InvalidEvent",
+            InvokeError::MissingMethod | InvokeError::MissingContactId { .. } | InvokeError::MissingField { .. } => "MissingField",
+            InvokeError::UnsupportedMethod(_) => "UnsupportedMethod",
+            InvokeError::Salesforce(e) if e.is_retryable() => "SalesforceUnavailable",
+            InvokeError::Salesforce(_) => "SalesforceError",
+        }
+    }
+}
+
+impl From<InvokeError> for lambda_runtime::Diagnostic {
+    fn from(e: InvokeError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
+    }
+}
+
+/// The Lambda entry point: a span carrying `requestId` and `contactId` around [`handle`].
+pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, InvokeError> {
+    let (payload, context) = event.into_parts();
+    let deadline = Deadline::for_invocation(context.deadline(), deps.budget);
+    let span = tracing::info_span!("invocation", requestId = %context.request_id, contactId = tracing::field::Empty);
+    handle(payload, deadline, deps).instrument(span).await
+}
+
+/// The testable handler.
+pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, InvokeError> {
+    let event: FlowEvent = serde_json::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
+    if event.is_scheduled() {
+        return Ok(keep_warm(deps).await);
+    }
+    let method = event.parameter("methodName").ok_or(InvokeError::MissingMethod)?;
+    let contact_id = event.contact_id().ok_or_else(|| InvokeError::MissingContactId { method: method.clone() })?;
+    tracing::Span::current().record("contactId", contact_id.as_str());
+    tracing::debug!(method = %method, "flow event received");
+    tracing::info!(method = %method, "Invoke {method} request with {contact_id}");
+
+    let call = Call { event: &event, method: &method, contact_id: &contact_id, deadline, deps };
+    let result = match method.as_str() {
+        "createVoiceCall" => call.create_voice_call(false).await,
+        "createTransferVC" => call.create_voice_call(true).await,
+        "updateVoiceCall" => call.update_voice_call().await,
+        "executeOmniFlow" => call.execute_omni_flow().await,
+        "cancelOmniFlowExecution" => deps.telephony.clear_routing(&contact_id, deadline).await.map(Value::Object).map_err(Into::into),
+        "rerouteFlowExecution" => deps.telephony.reroute(&contact_id, deadline).await.map(Value::Object).map_err(Into::into),
+        "sendMessage" => call.send_message().await,
+        other => {
+            tracing::warn!(method = other, "Unsupported method {other}");
+            return Err(InvokeError::UnsupportedMethod(other.to_string()));
+        }
+    };
+
+    match result {
+        Ok(body) => {
+            let output = flatten_top_level(&body);
+            tracing::info!(method = %method, output = ?output, "Response received from TelephonyService with {contact_id}");
+            Ok(to_value(output))
+        }
+        Err(InvokeError::Salesforce(e)) if e.is_limit() => Ok(to_value(limit_output(&e))),
+        Err(e) => {
+            tracing::error!(method = %method, error = %e, "{method} failed");
+            Err(e)
+        }
+    }
+}
+
+/// The keep-warm answer of the official function; the key is loaded on the way so the first
+/// flow call after a cold start does not wait for SSM.
+async fn keep_warm(deps: &Deps) -> Value {
+    if let Err(e) = deps.telephony.keys().get().await {
+        tracing::warn!(error = %e, "keep-warm could not pre-load the private key");
+    }
+    json!({"statusCode": 200, "message": "Keep Lambda Warm"})
+}
+
+/// What a flow gets when Salesforce keeps answering 429 (seed 001 ch. 9): `statusCode` `429`
+/// to branch on, and the `SCV_LIMITS_ERROR` marker. The shared client has already logged the
+/// `SCV_LIMITS_ERROR` line for CloudWatch.
+fn limit_output(e: &ScrtError) -> FlowOutput {
+    FlowOutput::from([
+        ("statusCode".to_string(), "429".to_string()),
+        ("errorType".to_string(), LIMITS_ERROR_PREFIX.to_string()),
+        ("errorMessage".to_string(), format!("{LIMITS_ERROR_PREFIX}: {e}")),
+    ])
+}
+
+fn to_value(output: FlowOutput) -> Value {
+    Value::Object(output.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+/// One method call on behalf of one contact.
+struct Call<'a> {
+    event: &'a FlowEvent,
+    method: &'a str,
+    contact_id: &'a str,
+    deadline: Deadline,
+    deps: &'a Deps,
+}
+
+impl Call<'_> {
+    fn missing(&self, field: &'static str, hint: &'static str) -> InvokeError {
+        InvokeError::MissingField { method: self.method.into(), contact_id: self.contact_id.into(), field, hint }
+    }
+
+    fn contact_data(&self) -> Result<&ContactData, InvokeError> {
+        self.event.contact_data().ok_or_else(|| self.missing("Details.ContactData", " (this method reads the contact's endpoints and attributes)"))
+    }
+
+    /// `Parameters.fieldValues`: an object, or a string holding one (what a flow's text
+    /// parameter can carry).
+    fn field_values(&self, required: bool) -> Result<Map<String, Value>, InvokeError> {
+        match self.event.parameters().get("fieldValues") {
+            Some(Value::Object(map)) => Ok(map.clone()),
+            Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => Ok(map),
+                _ => Err(InvokeError::Malformed {
+                    method: self.method.into(),
+                    contact_id: self.contact_id.into(),
+                    field: "Details.Parameters.fieldValues",
+                    reason: "expected a JSON object".into(),
+                }),
+            },
+            None | Some(Value::Null) if !required => Ok(Map::new()),
+            None | Some(Value::Null) => Err(self.missing("Details.Parameters.fieldValues", "")),
+            Some(_) => Err(InvokeError::Malformed {
+                method: self.method.into(),
+                contact_id: self.contact_id.into(),
+                field: "Details.Parameters.fieldValues",
+                reason: "expected a JSON object".into(),
+            }),
+        }
+    }
+
+    /// createVoiceCall and createTransferVC (reference 2.1 items 1-2).
+    async fn create_voice_call(&self, transfer: bool) -> Result<Value, InvokeError> {
+        let contact = self.contact_data()?;
+        let webrtc = contact.subtype() == Some("connect:WebRTC");
+        let (from, to, participant_key) = if webrtc {
+            (
+                contact.attribute("WebRTC_From").or_else(|| contact.customer_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
+                contact.attribute("WebRTC_To").or_else(|| contact.system_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
+                WEBRTC_DEFAULT.to_string(),
+            )
+        } else {
+            let from = contact.customer_address().ok_or_else(|| self.missing("Details.ContactData.CustomerEndpoint.Address", ""))?;
+            let to = contact.system_address().ok_or_else(|| self.missing("Details.ContactData.SystemEndpoint.Address", ""))?;
+            (from.clone(), to, from)
+        };
+        let parent_voice_call_id = if transfer {
+            Some(
+                contact
+                    .previous_contact_id
+                    .clone()
+                    .filter(|p| !p.trim().is_empty())
+                    .ok_or_else(|| self.missing("Details.ContactData.PreviousContactId", " (a transfer needs its parent call)"))?,
+            )
+        } else {
+            None
+        };
+        let request = CreateVoiceCall {
+            call_center_api_name: self.deps.telephony.call_center_api_name().to_string(),
+            vendor_call_key: self.contact_id.to_string(),
+            to,
+            from,
+            initiation_method: if transfer { "Transfer" } else { "Inbound" }.to_string(),
+            start_time: self.start_time(contact),
+            call_subtype: Some(if webrtc { "WebRTC" } else { "PSTN" }.to_string()),
+            parent_voice_call_id,
+            queue: if transfer { contact.queue.as_ref().and_then(|q| q.arn.clone()).filter(|a| !a.is_empty()) } else { None },
+            call_origin: None,
+            call_attributes: Some(call_attributes(&contact.attributes)),
+            participants: vec![Participant::end_user(participant_key)],
+        };
+        let response = self.deps.telephony.create_voice_call(&request, self.deadline).await?;
+        Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+    }
+
+    /// The contact's `InitiationTimestamp` when the event carries one, else now.
+    fn start_time(&self, contact: &ContactData) -> String {
+        let format = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        match contact.initiation_timestamp.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+            Some(Ok(t)) => format(t.with_timezone(&chrono::Utc)),
+            Some(Err(_)) => {
+                tracing::warn!(field = "Details.ContactData.InitiationTimestamp", "not an ISO-8601 timestamp; using the current time");
+                format(chrono::Utc::now())
+            }
+            None => format(chrono::Utc::now()),
+        }
+    }
+
+    async fn update_voice_call(&self) -> Result<Value, InvokeError> {
+        let fields = self.field_values(true)?;
+        let response = self.deps.telephony.update_voice_call(self.contact_id, &fields, self.deadline).await?;
+        Ok(Value::Object(response))
+    }
+
+    /// The dialed number is the contact's system endpoint when the event has one (it takes
+    /// precedence), else `fieldValues.dialedNumber` (reference 2.1 item 4).
+    async fn execute_omni_flow(&self) -> Result<Value, InvokeError> {
+        let dialed_number = match self.event.contact_data().and_then(ContactData::system_address) {
+            Some(address) => address,
+            None => self
+                .field_values(false)?
+                .get("dialedNumber")
+                .and_then(scv_shared::flow::value_text)
+                .ok_or_else(|| self.missing("dialed number", " (set Details.ContactData.SystemEndpoint.Address or Details.Parameters.fieldValues.dialedNumber)"))?,
+        };
+        let request = ExecuteOmniFlow {
+            dialed_number: Some(dialed_number),
+            flow_dev_name: self.event.parameter("flowDevName"),
+            fallback_queue: self.event.parameter("fallbackQueue"),
+            flow_input_parameters: strip_prefixed(self.event.parameters(), "flowInput-"),
+        };
+        let response = self.deps.telephony.execute_omni_flow(self.contact_id, &request, self.deadline).await?;
+        Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+    }
+
+    async fn send_message(&self) -> Result<Value, InvokeError> {
+        let fields = self.field_values(true)?;
+        let response = self.deps.telephony.create_transcript(self.contact_id, &fields, self.deadline).await?;
+        Ok(Value::Object(response))
+    }
+}

@@ -1,0 +1,33 @@
+//! AWS SDK configuration. The SDK reads `AWS_ENDPOINT_URL` (and per-service
+//! `AWS_ENDPOINT_URL_<SERVICE>`) by itself, which is how the local stack points it at moto.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+pub use aws_config::SdkConfig;
+
+/// Loads the shared SDK configuration once at cold start, with timeouts on every call.
+pub async fn load() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The one HTTP client of a function (connection pool shared by every outbound call).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("scv-lambdas/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}

@@ -1,0 +1,264 @@
+//! The private key that signs Telephony Integration API tokens: read from SSM Parameter Store
+//! (or through the AWS Parameters and Secrets Lambda extension), parsed once, cached with a TTL,
+//! and refreshed once when Salesforce rejects a token (key rotation).
+//!
+//! Steady load costs exactly one SSM call per cold start (and one per TTL); concurrent callers
+//! share one fetch. Errors name the parameter and the problem, never the key material.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::EncodingKey;
+use thiserror::Error;
+use tokio::sync::Mutex;
+
+use crate::config::{Env, ScrtConfig};
+
+pub use aws_sdk_ssm::Client as SsmClient;
+
+#[derive(Debug, Error, Clone)]
+pub enum KeyError {
+    #[error("SSM parameter {param} was not found")]
+    NotFound { param: String },
+    #[error("could not read SSM parameter {param}: {message}")]
+    Fetch { param: String, message: String },
+    #[error("SSM parameter {param} does not hold a usable RSA private key: {reason}")]
+    Malformed { param: String, reason: String },
+}
+
+impl KeyError {
+    /// Throttling and transport failures may pass; a missing or bad key will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, KeyError::Fetch { .. })
+    }
+}
+
+/// A parsed RSA private key. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SigningKey(Arc<EncodingKey>);
+
+impl SigningKey {
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.0
+    }
+    fn same_as(&self, other: &SigningKey) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey([REDACTED])")
+    }
+}
+
+/// Parses a PEM RSA private key, PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE
+/// KEY`), and proves it can sign. `param` only names the source in errors.
+pub fn parse_private_key(pem: &str, param: &str) -> Result<SigningKey, KeyError> {
+    let malformed = |reason: &str| KeyError::Malformed { param: param.to_string(), reason: reason.to_string() };
+    let trimmed = pem.trim();
+    // Keys pasted into the console sometimes arrive with literal "\n" sequences.
+    let normalised = if !trimmed.contains('\n') && trimmed.contains("\\n") {
+        trimmed.replace("\\n", "\n")
+    } else {
+        trimmed.to_string()
+    };
+    if !normalised.starts_with("-----BEGIN") {
+        return Err(malformed("expected a PEM block starting with -----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----"));
+    }
+    if normalised.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY") {
+        return Err(malformed("the key is encrypted with a passphrase; store it unencrypted as a SecureString"));
+    }
+    let key = EncodingKey::from_rsa_pem(normalised.as_bytes())
+        .map_err(|e| malformed(&format!("not an RSA private key in PKCS#1 or PKCS#8 PEM form ({:?})", e.kind())))?;
+    // EncodingKey does not check the key itself; a trial signature does.
+    let probe = crate::jwt::ScrtClaims::new("00D000000000000", "probe", 0);
+    crate::jwt::sign(&probe, &key).map_err(|_| malformed("the PEM block does not contain a valid RSA private key"))?;
+    Ok(SigningKey(Arc::new(key)))
+}
+
+/// Where the PEM text comes from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// `ssm:GetParameter` with decryption through the SDK.
+    Ssm { client: aws_sdk_ssm::Client, param: String },
+    /// The AWS Parameters and Secrets Lambda extension (`USE_SSM_LAMBDA_EXTENSION=true`, seed 001
+    /// ch. 6 "Increase Performance of the ContactLensProcessor").
+    Extension { http: reqwest::Client, endpoint: String, session_token: Option<String>, param: String },
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Ssm { param, .. } => write!(f, "KeySource::Ssm({param})"),
+            KeySource::Extension { endpoint, param, .. } => write!(f, "KeySource::Extension({endpoint}, {param})"),
+        }
+    }
+}
+
+impl KeySource {
+    /// The source `ScrtConfig` asks for. The extension listens on
+    /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` (default 2773) and wants the session token.
+    pub fn from_config(cfg: &ScrtConfig, ssm: aws_sdk_ssm::Client, http: reqwest::Client, env: &dyn Env) -> Self {
+        let param = cfg.private_key_param_name.clone();
+        if cfg.use_ssm_extension {
+            let port = crate::config::optional(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT").unwrap_or_else(|| "2773".into());
+            KeySource::Extension {
+                http,
+                endpoint: format!("http://localhost:{port}"),
+                session_token: crate::config::optional(env, "AWS_SESSION_TOKEN"),
+                param,
+            }
+        } else {
+            KeySource::Ssm { client: ssm, param }
+        }
+    }
+
+    pub fn param(&self) -> &str {
+        match self {
+            KeySource::Ssm { param, .. } | KeySource::Extension { param, .. } => param,
+        }
+    }
+
+    async fn fetch_pem(&self) -> Result<String, KeyError> {
+        let param = self.param().to_string();
+        match self {
+            KeySource::Ssm { client, .. } => {
+                let out = client.get_parameter().name(&param).with_decryption(true).send().await.map_err(|e| {
+                    let not_found = e.as_service_error().is_some_and(|s| s.is_parameter_not_found());
+                    if not_found {
+                        KeyError::NotFound { param: param.clone() }
+                    } else {
+                        KeyError::Fetch { param: param.clone(), message: aws_sdk_ssm::error::DisplayErrorContext(&e).to_string() }
+                    }
+                })?;
+                out.parameter
+                    .and_then(|p| p.value)
+                    .ok_or(KeyError::Malformed { param, reason: "the parameter has no value".into() })
+            }
+            KeySource::Extension { http, endpoint, session_token, .. } => {
+                let mut request = http
+                    .get(format!("{endpoint}/systemsmanager/parameters/get"))
+                    .query(&[("name", param.as_str()), ("withDecryption", "true")])
+                    .timeout(Duration::from_secs(2));
+                if let Some(token) = session_token {
+                    request = request.header("X-Aws-Parameters-Secrets-Token", token);
+                }
+                let fetch_error = |message: String| KeyError::Fetch { param: param.clone(), message };
+                let response = request.send().await.map_err(|e| fetch_error(format!("extension unreachable: {e}")))?;
+                let status = response.status();
+                if status.as_u16() == 404 || status.as_u16() == 400 {
+                    let body = response.text().await.unwrap_or_default();
+                    if body.contains("ParameterNotFound") {
+                        return Err(KeyError::NotFound { param });
+                    }
+                    return Err(fetch_error(format!("extension answered HTTP {status}")));
+                }
+                if !status.is_success() {
+                    return Err(fetch_error(format!("extension answered HTTP {status}")));
+                }
+                let body: serde_json::Value =
+                    response.json().await.map_err(|e| fetch_error(format!("extension answer is not JSON: {e}")))?;
+                body.pointer("/Parameter/Value")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+                    .ok_or(KeyError::Malformed { param, reason: "the extension answer has no Parameter.Value".into() })
+            }
+        }
+    }
+}
+
+struct Cached {
+    key: SigningKey,
+    fetched: Instant,
+}
+
+/// The process-wide cache of the parsed key. Build it once at cold start and share it.
+pub struct KeyCache {
+    source: KeySource,
+    ttl: Duration,
+    slot: Mutex<Option<Cached>>,
+    fetches: AtomicU64,
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCache").field("source", &self.source).field("ttl", &self.ttl).finish()
+    }
+}
+
+impl KeyCache {
+    pub fn new(source: KeySource, ttl: Duration) -> Self {
+        Self { source, ttl, slot: Mutex::new(None), fetches: AtomicU64::new(0) }
+    }
+
+    /// The cached key, fetched and parsed when absent or older than the TTL. Concurrent callers
+    /// wait for one fetch.
+    pub async fn get(&self) -> Result<SigningKey, KeyError> {
+        let mut slot = self.slot.lock().await;
+        if let Some(cached) = slot.as_ref() {
+            if cached.fetched.elapsed() < self.ttl {
+                return Ok(cached.key.clone());
+            }
+        }
+        let key = self.load().await?;
+        *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
+        Ok(key)
+    }
+
+    /// Replaces `stale` (the key Salesforce just rejected) with a freshly fetched one. When another
+    /// caller already replaced it, returns that key without fetching again.
+    pub async fn refresh(&self, stale: &SigningKey) -> Result<SigningKey, KeyError> {
+        let mut slot = self.slot.lock().await;
+        if let Some(cached) = slot.as_ref() {
+            if !cached.key.same_as(stale) {
+                return Ok(cached.key.clone());
+            }
+        }
+        let key = self.load().await?;
+        *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
+        Ok(key)
+    }
+
+    /// How many times the key was fetched from its source (for tests and benchmarks).
+    pub fn fetch_count(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    pub fn param(&self) -> &str {
+        self.source.param()
+    }
+
+    async fn load(&self) -> Result<SigningKey, KeyError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let pem = self.source.fetch_pem().await?;
+        let key = parse_private_key(&pem, self.source.param());
+        tracing::debug!(param = self.source.param(), ok = key.is_ok(), "private key loaded");
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_keys_without_echoing_them() {
+        let secretish = "MIIEowIBAAKCAQEAsecretmaterial";
+        for text in [secretish.to_string(), format!("-----BEGIN RSA PRIVATE KEY-----\n{secretish}\n-----END RSA PRIVATE KEY-----")] {
+            let err = parse_private_key(&text, "my-param").unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("my-param"), "{message}");
+            assert!(!message.contains("secretmaterial"), "{message}");
+            assert!(matches!(err, KeyError::Malformed { .. }));
+        }
+    }
+
+    #[test]
+    fn encrypted_keys_get_their_own_message() {
+        let err = parse_private_key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----", "p").unwrap_err();
+        assert!(err.to_string().contains("passphrase"), "{err}");
+    }
+}

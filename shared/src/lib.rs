@@ -1,0 +1,11 @@
+//! The library every scv-lambdas function uses: configuration, keys, JWTs, the Salesforce clients
+//! and logging. One module per concern; nothing specific to one function.
+
+pub mod aws;
+pub mod config;
+pub mod flow;
+pub mod jwt;
+pub mod keys;
+pub mod logging;
+pub mod retry;
+pub mod scrt;

@@ -1,0 +1,680 @@
+//! The Telephony Integration API client (seed 001 ch. 3): every endpoint, typed requests and
+//! responses, a fresh RS256 JWT per attempt, timeouts, bounded retries with full jitter that
+//! honour `Retry-After`, a key refresh on 401, and 429s that survive the retries surfaced as
+//! [`ScrtError::Limit`] and logged with the `SCV_LIMITS_ERROR` prefix (seed 001 ch. 9).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use crate::config::ScrtConfig;
+use crate::jwt::{Clock, ScrtClaims, SystemClock, sign};
+use crate::keys::{KeyCache, KeyError};
+use crate::retry::{Deadline, RetryPolicy, parse_retry_after};
+
+/// The custom header the documentation lists on every endpoint. The official functions send
+/// `amazon-connect` (the documentation's example says "Amazon Connect"); production accepts what
+/// the official code sends, so this does too (reference section 9, item 2).
+pub const PROVIDER_HEADER: &str = "Telephony-Provider-Name";
+pub const PROVIDER_NAME: &str = "amazon-connect";
+
+/// The log prefix seed 001 ch. 9 tells admins to search CloudWatch for.
+pub const LIMITS_ERROR_PREFIX: &str = "SCV_LIMITS_ERROR";
+
+/// An attempt is not started with less time than this left before the deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(150);
+
+/// Every Telephony Integration API endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    CreateVoiceCall,
+    UpdateVoiceCall,
+    CreateTranscript,
+    CreateTranscriptsBulk,
+    ExecuteOmniFlow,
+    RealtimeConversationEvents,
+    PostConversationEvents,
+    Reroute,
+    ClearRouting,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::CreateVoiceCall => "createVoiceCall",
+            Operation::UpdateVoiceCall => "updateVoiceCall",
+            Operation::CreateTranscript => "createTranscript",
+            Operation::CreateTranscriptsBulk => "createTranscriptsBulk",
+            Operation::ExecuteOmniFlow => "executeOmniFlow",
+            Operation::RealtimeConversationEvents => "sendRealtimeConversationEvents",
+            Operation::PostConversationEvents => "storePostConversationEvents",
+            Operation::Reroute => "reroute",
+            Operation::ClearRouting => "clearRouting",
+        }
+    }
+
+    /// Reroute is PATCH although the documentation says POST: the official functions send PATCH
+    /// and that is what production accepts (reference section 9, item 2).
+    pub fn method(self) -> Method {
+        match self {
+            Operation::CreateVoiceCall
+            | Operation::CreateTranscript
+            | Operation::CreateTranscriptsBulk
+            | Operation::RealtimeConversationEvents
+            | Operation::PostConversationEvents => Method::POST,
+            Operation::UpdateVoiceCall | Operation::ExecuteOmniFlow | Operation::Reroute | Operation::ClearRouting => {
+                Method::PATCH
+            }
+        }
+    }
+
+    /// The path below `SCRT_ENDPOINT_BASE`; `call_id` is percent-encoded as one path segment.
+    pub fn path(self, call_id: &str) -> String {
+        let id = utf8_percent_encode(call_id, PATH_SEGMENT);
+        match self {
+            Operation::CreateVoiceCall => "/voiceCalls".to_string(),
+            Operation::CreateTranscriptsBulk => "/voiceCalls/messages".to_string(),
+            Operation::UpdateVoiceCall => format!("/voiceCalls/{id}"),
+            Operation::CreateTranscript => format!("/voiceCalls/{id}/messages"),
+            Operation::ExecuteOmniFlow => format!("/voiceCalls/{id}/omniFlow"),
+            Operation::RealtimeConversationEvents => format!("/voiceCalls/{id}/realtimeConversationEvents"),
+            Operation::PostConversationEvents => format!("/voiceCalls/{id}/postConversationEvents"),
+            Operation::Reroute => format!("/voiceCalls/{id}/reroute"),
+            Operation::ClearRouting => format!("/voiceCalls/{id}/clearRouting"),
+        }
+    }
+
+    fn takes_call_id(self) -> bool {
+        !matches!(self, Operation::CreateVoiceCall | Operation::CreateTranscriptsBulk)
+    }
+
+    /// The official functions send no provider header on clearRouting and reroute.
+    pub fn sends_provider_header(self) -> bool {
+        !matches!(self, Operation::Reroute | Operation::ClearRouting)
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A failed Telephony Integration API operation. Messages name the operation and the contact and
+/// never contain a token or key.
+#[derive(Debug, Error)]
+pub enum ScrtError {
+    #[error("{operation} for contact {contact_id}: Salesforce limit reached (HTTP 429) after {attempts} attempt(s): {message}")]
+    Limit { operation: Operation, contact_id: String, attempts: u32, retry_after: Option<Duration>, message: String },
+    #[error("{operation} for contact {contact_id}: Salesforce answered HTTP {status} after {attempts} attempt(s): {message}")]
+    Status { operation: Operation, contact_id: String, status: u16, attempts: u32, message: String },
+    #[error("{operation} for contact {contact_id}: {message} after {attempts} attempt(s)")]
+    Transport { operation: Operation, contact_id: String, attempts: u32, message: String },
+    #[error("{operation} for contact {contact_id}: deadline reached after {attempts} attempt(s){last}")]
+    Deadline { operation: Operation, contact_id: String, attempts: u32, last: String },
+    #[error("{operation} for contact {contact_id}: {source}")]
+    Key { operation: Operation, contact_id: String, source: KeyError },
+    #[error("{operation} for contact {contact_id}: {message}")]
+    Invalid { operation: Operation, contact_id: String, message: String },
+    #[error("{operation} for contact {contact_id}: unexpected answer from Salesforce: {message}")]
+    Decode { operation: Operation, contact_id: String, message: String },
+}
+
+impl ScrtError {
+    /// Whether the same request may succeed later (limits, server errors, transport, deadline,
+    /// a key fetch that failed in passing). 4xx answers and bad input will not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ScrtError::Limit { .. } | ScrtError::Transport { .. } | ScrtError::Deadline { .. } => true,
+            ScrtError::Status { status, .. } => *status >= 500,
+            ScrtError::Key { source, .. } => source.is_retryable(),
+            ScrtError::Invalid { .. } | ScrtError::Decode { .. } => false,
+        }
+    }
+
+    pub fn is_limit(&self) -> bool {
+        matches!(self, ScrtError::Limit { .. })
+    }
+
+    /// The HTTP status Salesforce answered last, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ScrtError::Limit { .. } => Some(429),
+            ScrtError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests and responses (seed 001 ch. 3). Responses keep unknown fields in `extra`.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub participant_key: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl Participant {
+    pub fn end_user(key: impl Into<String>) -> Self {
+        Self { participant_key: key.into(), kind: "END_USER".into() }
+    }
+}
+
+/// Create a Voice Call Record (`POST /voiceCalls`), also used for transfers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateVoiceCall {
+    pub call_center_api_name: String,
+    pub vendor_call_key: String,
+    pub to: String,
+    pub from: String,
+    pub initiation_method: String,
+    pub start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_subtype: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_voice_call_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_origin: Option<String>,
+    /// A string holding a JSON object, as documented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_attributes: Option<String>,
+    pub participants: Vec<Participant>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateVoiceCallResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_call_id: Option<String>,
+    /// An array, or a string when Salesforce created the call with field errors.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub errors: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Execute an Omni-Channel Flow (`PATCH /voiceCalls/{id}/omniFlow`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteOmniFlow {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialed_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_dev_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_queue: Option<String>,
+    /// Sent as a JSON object, as the official functions do.
+    pub flow_input_parameters: Map<String, Value>,
+}
+
+/// The routing answer: `agent` / `queue` are `CallCenterRoutingMap` external ids, or `errors`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One transcript message (Create a Transcript; an entry of Create Transcripts in Bulk).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptMessage {
+    pub participant_id: String,
+    pub message_id: String,
+    /// Epoch milliseconds.
+    pub start_time: i64,
+    pub end_time: i64,
+    pub content: String,
+    pub sender_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkTranscriptEntry {
+    pub vendor_call_key: String,
+    pub messages: Vec<TranscriptMessage>,
+}
+
+/// Create Transcripts in Bulk (`POST /voiceCalls/messages`): at most 5 calls x 5 messages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BulkTranscripts {
+    pub entries: Vec<BulkTranscriptEntry>,
+}
+
+pub const BULK_MAX_CALLS: usize = 5;
+pub const BULK_MAX_MESSAGES: usize = 5;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkErrorEntry {
+    #[serde(default)]
+    pub vendor_call_key: String,
+    #[serde(default)]
+    pub status: u16,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkErrorResponse {
+    #[serde(default)]
+    pub error_response_entries: Vec<BulkErrorEntry>,
+}
+
+/// `{"result":"Accepted"}`, or the documented multi-status answer with one entry per call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkTranscriptResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_response: Option<BulkErrorResponse>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One real-time or post-call conversation event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    /// Epoch milliseconds.
+    pub start_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+/// Body of the real-time and post-call conversation event endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationEvents {
+    pub service: String,
+    pub events: Vec<ConversationEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<bool>,
+}
+
+/// Answers with no fixed shape (`{"status":"pending"}`, `{"result":"Accepted"}`, ...).
+pub type JsonObject = Map<String, Value>;
+
+// ---------------------------------------------------------------------------------------------
+
+/// The client. Build it once at cold start; it is cheap to share by reference.
+pub struct TelephonyClient {
+    http: reqwest::Client,
+    base: String,
+    call_center_api_name: String,
+    org_id: String,
+    keys: Arc<KeyCache>,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+}
+
+impl fmt::Debug for TelephonyClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelephonyClient").field("base", &self.base).field("keys", &self.keys).finish()
+    }
+}
+
+impl TelephonyClient {
+    pub fn new(cfg: &ScrtConfig, http: reqwest::Client, keys: Arc<KeyCache>) -> Self {
+        Self {
+            http,
+            base: cfg.endpoint_base.clone(),
+            call_center_api_name: cfg.call_center_api_name.clone(),
+            org_id: cfg.org_id.clone(),
+            keys,
+            clock: Arc::new(SystemClock),
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn call_center_api_name(&self) -> &str {
+        &self.call_center_api_name
+    }
+
+    pub fn keys(&self) -> &KeyCache {
+        &self.keys
+    }
+
+    /// POST /voiceCalls (inbound and transfer).
+    pub async fn create_voice_call(&self, request: &CreateVoiceCall, deadline: Deadline) -> Result<CreateVoiceCallResponse, ScrtError> {
+        self.send(Operation::CreateVoiceCall, "", &request.vendor_call_key, Some(request), deadline).await
+    }
+
+    /// PATCH /voiceCalls/{id}: `fields` as the caller gives them plus `callCenterApiName`.
+    pub async fn update_voice_call(&self, call_id: &str, fields: &Map<String, Value>, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+        let body = self.with_call_center(fields);
+        self.send(Operation::UpdateVoiceCall, call_id, call_id, Some(&body), deadline).await
+    }
+
+    /// POST /voiceCalls/{vendorCallKey}/messages: `message` plus `callCenterApiName`.
+    pub async fn create_transcript<M: Serialize>(&self, vendor_call_key: &str, message: &M, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+        let fields = match serde_json::to_value(message) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ScrtError::Invalid { operation: Operation::CreateTranscript, contact_id: vendor_call_key.into(), message: "the message is not a JSON object".into() }),
+        };
+        let body = self.with_call_center(&fields);
+        self.send(Operation::CreateTranscript, vendor_call_key, vendor_call_key, Some(&body), deadline).await
+    }
+
+    /// POST /voiceCalls/messages. The caller packs at most [`BULK_MAX_CALLS`] x [`BULK_MAX_MESSAGES`].
+    pub async fn create_transcripts_bulk(&self, request: &BulkTranscripts, deadline: Deadline) -> Result<BulkTranscriptResponse, ScrtError> {
+        let contacts: Vec<&str> = request.entries.iter().map(|e| e.vendor_call_key.as_str()).collect();
+        let label = contacts.join(",");
+        if request.entries.len() > BULK_MAX_CALLS || request.entries.iter().any(|e| e.messages.len() > BULK_MAX_MESSAGES) {
+            return Err(ScrtError::Invalid { operation: Operation::CreateTranscriptsBulk, contact_id: label, message: format!("a bulk request holds at most {BULK_MAX_CALLS} calls x {BULK_MAX_MESSAGES} messages") });
+        }
+        self.send(Operation::CreateTranscriptsBulk, "", &label, Some(request), deadline).await
+    }
+
+    /// PATCH /voiceCalls/{id}/omniFlow.
+    pub async fn execute_omni_flow(&self, call_id: &str, request: &ExecuteOmniFlow, deadline: Deadline) -> Result<RoutingResponse, ScrtError> {
+        self.send(Operation::ExecuteOmniFlow, call_id, call_id, Some(request), deadline).await
+    }
+
+    /// POST /voiceCalls/{vendorCallKey}/realtimeConversationEvents.
+    pub async fn send_realtime_events(&self, vendor_call_key: &str, request: &ConversationEvents, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+        self.send(Operation::RealtimeConversationEvents, vendor_call_key, vendor_call_key, Some(request), deadline).await
+    }
+
+    /// POST /voiceCalls/{vendorCallKey}/postConversationEvents.
+    pub async fn store_post_call_events(&self, vendor_call_key: &str, request: &ConversationEvents, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+        self.send(Operation::PostConversationEvents, vendor_call_key, vendor_call_key, Some(request), deadline).await
+    }
+
+    /// Reroute a Voice Call (no body).
+    pub async fn reroute(&self, call_id: &str, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+        self.send::<(), _>(Operation::Reroute, call_id, call_id, None, deadline).await
+    }
+
+    /// Clear Routing (no body).
+    pub async fn clear_routing(&self, call_id: &str, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+        self.send::<(), _>(Operation::ClearRouting, call_id, call_id, None, deadline).await
+    }
+
+    fn with_call_center(&self, fields: &Map<String, Value>) -> Map<String, Value> {
+        let mut body = fields.clone();
+        body.insert("callCenterApiName".into(), Value::String(self.call_center_api_name.clone()));
+        body
+    }
+
+    /// One operation: sign, send, retry what may pass, refresh the key once on 401.
+    async fn send<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        operation: Operation,
+        call_id: &str,
+        contact_id: &str,
+        body: Option<&B>,
+        deadline: Deadline,
+    ) -> Result<R, ScrtError> {
+        let contact = contact_id.to_string();
+        let invalid = |message: &str| ScrtError::Invalid { operation, contact_id: contact.clone(), message: message.into() };
+        if operation.takes_call_id() && call_id.trim().is_empty() {
+            return Err(invalid("the call id (contactId) is empty"));
+        }
+        let url = format!("{}{}", self.base, operation.path(call_id));
+        let payload = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| invalid(&format!("the request cannot be encoded: {e}")))?),
+            None => None,
+        };
+        let key_error = |source: KeyError| ScrtError::Key { operation, contact_id: contact.clone(), source };
+        let mut key = self.keys.get().await.map_err(key_error)?;
+        let mut refreshed = false;
+        let mut attempts = 0u32;
+        let mut last = String::new();
+
+        loop {
+            let remaining = deadline.remaining();
+            if remaining < MIN_ATTEMPT {
+                return Err(ScrtError::Deadline { operation, contact_id: contact, attempts, last });
+            }
+            attempts += 1;
+            let claims = ScrtClaims::new(&self.org_id, &self.call_center_api_name, self.clock.now_unix());
+            let token = sign(&claims, key.encoding_key()).map_err(|e| invalid(&e.to_string()))?;
+            let mut request = self
+                .http
+                .request(operation.method(), &url)
+                .header(AUTHORIZATION, token.header_value())
+                .header(CONTENT_TYPE, "application/json")
+                .timeout(remaining.min(self.policy.attempt_timeout));
+            if operation.sends_provider_header() {
+                request = request.header(PROVIDER_HEADER, PROVIDER_NAME);
+            }
+            if let Some(bytes) = &payload {
+                request = request.body(bytes.clone());
+            }
+
+            let (failure, retry_after, status) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    match response.text().await {
+                        Ok(text) if (200..300).contains(&status) => {
+                            let text = if text.trim().is_empty() { "{}" } else { text.as_str() };
+                            return serde_json::from_str(text).map_err(|e| ScrtError::Decode {
+                                operation,
+                                contact_id: contact.clone(),
+                                message: format!("HTTP {status} with a body that does not parse: {e}"),
+                            });
+                        }
+                        Ok(text) => (error_message(&text), retry_after, Some(status)),
+                        Err(e) => (format!("reading the answer failed: {}", without_url(&e)), None, None),
+                    }
+                }
+                Err(e) => (without_url(&e), None, None),
+            };
+
+            if status == Some(401) && !refreshed {
+                // The key may have been rotated: fetch it again, once, and retry at once.
+                refreshed = true;
+                attempts -= 1;
+                tracing::warn!(contactId = %contact, operation = operation.name(), "Salesforce rejected the token (401); reloading the private key once");
+                key = self.keys.refresh(&key).await.map_err(key_error)?;
+                continue;
+            }
+
+            let retryable = match status {
+                Some(s) => s == 429 || s >= 500,
+                None => true,
+            };
+            last = format!("; last: {}", status.map_or_else(|| failure.clone(), |s| format!("HTTP {s}: {failure}")));
+            let delay = self.policy.next_delay(attempts, retry_after);
+            let may_retry = retryable && attempts < self.policy.max_attempts && deadline.allows(delay, MIN_ATTEMPT);
+            if may_retry {
+                tracing::warn!(
+                    contactId = %contact,
+                    operation = operation.name(),
+                    status = status.unwrap_or(0),
+                    attempt = attempts,
+                    delay_ms = delay.as_millis() as u64,
+                    error = %failure,
+                    "Telephony Integration API call failed; retrying"
+                );
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+
+            return Err(match status {
+                Some(429) => {
+                    tracing::error!(
+                        contactId = %contact,
+                        operation = operation.name(),
+                        attempts,
+                        "{LIMITS_ERROR_PREFIX}: Salesforce limit reached (HTTP 429) on {} for contact {contact}: {failure}",
+                        operation.name()
+                    );
+                    ScrtError::Limit { operation, contact_id: contact, attempts, retry_after, message: failure }
+                }
+                Some(status) => ScrtError::Status { operation, contact_id: contact, status, attempts, message: failure },
+                None if retryable && attempts < self.policy.max_attempts => {
+                    ScrtError::Deadline { operation, contact_id: contact, attempts, last }
+                }
+                None => ScrtError::Transport { operation, contact_id: contact, attempts, message: failure },
+            });
+        }
+    }
+}
+
+/// A transport error's text without the URL (it holds the contact id already logged elsewhere;
+/// keeping messages short keeps them readable in a flow attribute).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the answer was cut off"
+    } else {
+        "the request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() { kind.to_string() } else { format!("{kind} ({detail})") }
+}
+
+/// The readable part of a Salesforce error body: `[{errorCode, message}]`, `{errorCode,
+/// message}`, `{errors: [...]}`, OAuth's `{error, error_description}`, or the text itself.
+pub fn error_message(body: &str) -> String {
+    fn entry(v: &Value) -> Option<String> {
+        let code = v.get("errorCode").or_else(|| v.get("error")).and_then(Value::as_str);
+        let message = v.get("message").or_else(|| v.get("error_description")).and_then(Value::as_str);
+        match (code, message) {
+            (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+            (Some(c), None) => Some(c.to_string()),
+            (None, Some(m)) => Some(m.to_string()),
+            (None, None) => v.as_str().map(str::to_string),
+        }
+    }
+    let text = match serde_json::from_str::<Value>(body) {
+        Ok(Value::Array(items)) => items.iter().filter_map(entry).collect::<Vec<_>>().join("; "),
+        Ok(Value::Object(map)) => match map.get("errors") {
+            Some(Value::Array(items)) => items.iter().filter_map(entry).collect::<Vec<_>>().join("; "),
+            _ => entry(&Value::Object(map.clone())).unwrap_or_else(|| Value::Object(map).to_string()),
+        },
+        _ => body.trim().to_string(),
+    };
+    let text = if text.is_empty() { "(no details)".to_string() } else { text };
+    let clipped: String = text.chars().take(500).collect();
+    crate::logging::scrub(&clipped).unwrap_or(clipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_encode_the_call_id_as_one_segment() {
+        assert_eq!(Operation::UpdateVoiceCall.path("abc-123"), "/voiceCalls/abc-123");
+        assert_eq!(Operation::ExecuteOmniFlow.path("a/b?c#d e"), "/voiceCalls/a%2Fb%3Fc%23d%20e/omniFlow");
+        assert_eq!(Operation::ClearRouting.path("../x"), "/voiceCalls/..%2Fx/clearRouting");
+        assert_eq!(Operation::CreateVoiceCall.path("ignored"), "/voiceCalls");
+        assert_eq!(Operation::CreateTranscriptsBulk.path(""), "/voiceCalls/messages");
+    }
+
+    #[test]
+    fn methods_and_provider_header_follow_the_official_wire() {
+        assert_eq!(Operation::Reroute.method(), Method::PATCH);
+        assert_eq!(Operation::ClearRouting.method(), Method::PATCH);
+        assert_eq!(Operation::CreateTranscript.method(), Method::POST);
+        assert!(!Operation::Reroute.sends_provider_header());
+        assert!(!Operation::ClearRouting.sends_provider_header());
+        assert!(Operation::UpdateVoiceCall.sends_provider_header());
+    }
+
+    #[test]
+    fn error_bodies_become_readable_messages() {
+        assert_eq!(error_message(r#"[{"errorCode":"INVALID_INPUT","message":"to is required"}]"#), "INVALID_INPUT: to is required");
+        assert_eq!(error_message(r#"{"error":"invalid_grant","error_description":"expired"}"#), "invalid_grant: expired");
+        assert_eq!(error_message(r#"{"errors":["no channel","no flow"]}"#), "no channel; no flow");
+        assert_eq!(error_message("Service Unavailable"), "Service Unavailable");
+        assert_eq!(error_message(""), "(no details)");
+        assert_eq!(error_message("bad token eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIwMEQifQ.c2ln"), "bad token [REDACTED]");
+    }
+
+    #[test]
+    fn retryable_classification() {
+        let op = Operation::UpdateVoiceCall;
+        let status = |s| ScrtError::Status { operation: op, contact_id: "c".into(), status: s, attempts: 1, message: String::new() };
+        assert!(status(503).is_retryable());
+        assert!(!status(400).is_retryable());
+        assert!(!status(401).is_retryable());
+        let limit = ScrtError::Limit { operation: op, contact_id: "c".into(), attempts: 3, retry_after: None, message: String::new() };
+        assert!(limit.is_retryable() && limit.is_limit());
+        assert_eq!(limit.status(), Some(429));
+        assert!(limit.to_string().contains("for contact c"));
+    }
+
+    #[test]
+    fn request_bodies_serialise_as_documented() {
+        let create = CreateVoiceCall {
+            call_center_api_name: "CC".into(),
+            vendor_call_key: "k".into(),
+            to: "+1".into(),
+            from: "+2".into(),
+            initiation_method: "Inbound".into(),
+            start_time: "2024-01-01T00:00:00.000Z".into(),
+            call_subtype: Some("PSTN".into()),
+            parent_voice_call_id: None,
+            queue: None,
+            call_origin: None,
+            call_attributes: Some("{}".into()),
+            participants: vec![Participant::end_user("+2")],
+        };
+        let v = serde_json::to_value(&create).unwrap();
+        assert_eq!(v["callSubtype"], "PSTN");
+        assert_eq!(v["participants"][0]["type"], "END_USER");
+        assert!(v.get("parentVoiceCallId").is_none());
+        let flow = ExecuteOmniFlow { dialed_number: Some("+1".into()), ..Default::default() };
+        assert_eq!(serde_json::to_value(&flow).unwrap(), serde_json::json!({"dialedNumber":"+1","flowInputParameters":{}}));
+    }
+}

@@ -1,0 +1,213 @@
+//! A Salesforce emulator built from the Service Cloud Voice documentation: the Telephony Integration REST
+//! API (`/telephony/v1`, chapter 3 of the SCV Implementation Guide) with its JWT authorization, strict
+//! request validation, fault injection and inspection. Tests start one per test with [`Emulator::start`];
+//! admins run the `sf-emulator` binary.
+//!
+//! Modules: [`config`] (org configuration), [`keys`] (test key pairs), [`auth`] (JWT verification),
+//! [`state`] (org records, shareable with a future REST side), [`telephony`] (endpoints and validation),
+//! [`faults`] (fault injection), [`inspect`] (recorded requests and the `/__emulator` control API),
+//! [`server`] (HTTP serving).
+
+pub mod auth;
+pub mod config;
+pub mod errors;
+pub mod faults;
+pub mod inspect;
+pub mod keys;
+pub mod server;
+pub mod state;
+pub mod telephony;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{EmulatorConfig, RoutingAnswer, RoutingConfig};
+pub use errors::ApiError;
+pub use faults::{BulkEntryFault, Fault};
+pub use inspect::RecordedRequest;
+pub use state::{CallRouting, Message, PendingServiceRouting, VoiceCall};
+
+use server::{ConnectionHandle, Inner, KillableListener, Shared, lock};
+
+/// A running emulator. Dropping it stops the server (gracefully, in the background).
+pub struct Emulator {
+    shared: Shared,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts on `127.0.0.1` with a free port.
+    pub async fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts on the given address.
+    pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> anyhow::Result<Emulator> {
+        let keys = auth::parse_public_keys(&config.scrt_public_keys).map_err(anyhow::Error::msg)?;
+        let shared: Shared = Arc::new(Mutex::new(Inner::new(
+            config.org_id,
+            config.call_center_api_name,
+            keys,
+            config.routing,
+        )));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service =
+            server::app(shared.clone()).into_make_service_with_connect_info::<ConnectionHandle>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(KillableListener(listener), service).with_graceful_shutdown(
+                async move {
+                    let _ = stopped.await;
+                },
+            );
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "emulator server stopped with an error");
+            }
+        });
+        Ok(Emulator {
+            shared,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `base_url() + "/telephony/v1"`: what `SCRT_ENDPOINT_BASE` is set to.
+    pub fn scrt_base(&self) -> String {
+        format!("{}{}", self.base_url(), telephony::BASE_PATH)
+    }
+
+    /// Queues a fault.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared).faults.push(fault);
+    }
+
+    /// Makes the next `count` bulk transcript entries for `vendor_call_key` fail (entry status 500) inside
+    /// an otherwise processed bulk request, so the answer is a 207 multi-status.
+    pub fn fail_bulk_entries(&self, vendor_call_key: &str, count: u32) {
+        lock(&self.shared).faults.push_bulk(BulkEntryFault {
+            vendor_call_key: vendor_call_key.to_owned(),
+            count,
+            status: 500,
+        });
+    }
+
+    /// Removes every pending fault (including bulk entry faults).
+    pub fn clear_faults(&self) {
+        lock(&self.shared).faults.clear();
+    }
+
+    /// Every API request so far (control requests excluded), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared).requests.clone()
+    }
+
+    /// The requests with exactly this method (case-insensitive) and path.
+    pub fn requests_to(&self, method: &str, path: &str) -> Vec<RecordedRequest> {
+        lock(&self.shared)
+            .requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// A call by 0LQ id, or the latest created for that vendor call key.
+    pub fn voice_call(&self, id_or_vendor_key: &str) -> Option<VoiceCall> {
+        lock(&self.shared).org.find_call(id_or_vendor_key).cloned()
+    }
+
+    /// Every call, in creation order.
+    pub fn voice_calls(&self) -> Vec<VoiceCall> {
+        lock(&self.shared).org.voice_calls.clone()
+    }
+
+    /// The org state as served by `GET /__emulator/state`.
+    pub fn state_json(&self) -> serde_json::Value {
+        lock(&self.shared).state_json()
+    }
+
+    /// Replaces the accepted public keys (key rotation). Invalid PEMs are skipped with a warning; use
+    /// [`Emulator::try_set_scrt_public_keys`] to get an error instead.
+    pub fn set_scrt_public_keys(&self, pems: Vec<String>) {
+        let keys: Vec<_> = pems
+            .iter()
+            .enumerate()
+            .filter_map(
+                |(i, pem)| match auth::parse_public_keys(std::slice::from_ref(pem)) {
+                    Ok(mut parsed) => parsed.pop(),
+                    Err(why) => {
+                        tracing::warn!("skipping SCRT public key #{i}: {why}");
+                        None
+                    }
+                },
+            )
+            .collect();
+        let mut inner = lock(&self.shared);
+        inner.key_count = keys.len();
+        inner.keys = keys;
+    }
+
+    /// Replaces the accepted public keys; fails (and changes nothing) if one is not a valid PEM.
+    pub fn try_set_scrt_public_keys(&self, pems: Vec<String>) -> anyhow::Result<()> {
+        let keys = auth::parse_public_keys(&pems).map_err(anyhow::Error::msg)?;
+        let mut inner = lock(&self.shared);
+        inner.key_count = keys.len();
+        inner.keys = keys;
+        Ok(())
+    }
+
+    /// Replaces the routing answers.
+    pub fn set_routing(&self, routing: RoutingConfig) {
+        lock(&self.shared).routing = routing;
+    }
+
+    /// Clears org state, recorded requests, faults and seen jtis (keeps keys and routing).
+    pub fn reset(&self) {
+        lock(&self.shared).reset();
+    }
+
+    /// Stops the server and waits (at most 5 s) for open connections to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

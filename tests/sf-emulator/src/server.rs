@@ -1,0 +1,385 @@
+//! The HTTP server: shared state, the accept loop (with connections a fault can kill), and the entry point
+//! of every non-control request (record, fault, authorize, dispatch).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::serve::{IncomingStream, Listener};
+use jsonwebtoken::DecodingKey;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::auth::{self, Expectations, JtiCache};
+use crate::config::RoutingConfig;
+use crate::errors::ApiError;
+use crate::faults::FaultQueue;
+use crate::inspect::{self, RecordedRequest, body_for_record};
+use crate::state::OrgState;
+use crate::telephony;
+
+/// Largest accepted request body.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Everything the emulator keeps; one instance per `Emulator`, behind `Shared`.
+pub struct Inner {
+    pub org_id: String,
+    pub call_center_api_name: String,
+    pub keys: Vec<DecodingKey>,
+    pub key_count: usize,
+    pub routing: RoutingConfig,
+    pub org: OrgState,
+    pub requests: Vec<RecordedRequest>,
+    pub next_seq: u64,
+    pub faults: FaultQueue,
+    pub jtis: JtiCache,
+}
+
+/// The state shared by the server and the `Emulator` handle.
+pub type Shared = Arc<Mutex<Inner>>;
+
+/// Locks the state (a poisoned lock is still usable: handlers never leave it half-written).
+pub fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inner {
+    pub fn new(
+        org_id: String,
+        call_center_api_name: String,
+        keys: Vec<DecodingKey>,
+        routing: RoutingConfig,
+    ) -> Self {
+        Inner {
+            org_id,
+            call_center_api_name,
+            key_count: keys.len(),
+            keys,
+            routing,
+            org: OrgState::default(),
+            requests: Vec::new(),
+            next_seq: 0,
+            faults: FaultQueue::default(),
+            jtis: JtiCache::default(),
+        }
+    }
+
+    /// Clears org data, recorded requests, faults and seen jtis; keeps keys and routing.
+    pub fn reset(&mut self) {
+        self.org = OrgState::default();
+        self.requests.clear();
+        self.next_seq = 0;
+        self.faults.clear();
+        self.jtis.clear();
+    }
+
+    /// The inspection view of the org.
+    pub fn state_json(&self) -> Value {
+        json!({
+            "orgId": self.org_id,
+            "callCenterApiName": self.call_center_api_name,
+            "scrtPublicKeys": self.key_count,
+            "routing": self.routing,
+            "voiceCalls": self.org.voice_calls,
+            "pendingFaults": self.faults,
+        })
+    }
+
+    fn record(&mut self, mut request: RecordedRequest) {
+        self.next_seq += 1;
+        request.seq = self.next_seq;
+        self.requests.push(request);
+    }
+
+    /// Authorizes, routes and handles one Telephony Integration API request.
+    fn process(
+        &mut self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(u16, Value), ApiError> {
+        if !path.starts_with("/telephony/") {
+            return Err(ApiError::not_found(format!("No resource at {path}")));
+        }
+        let token =
+            auth::bearer_token(authorization).map_err(|e| ApiError::invalid_auth(e.to_string()))?;
+        let expect = Expectations {
+            org_id: &self.org_id,
+            call_center_api_name: &self.call_center_api_name,
+            keys: &self.keys,
+            now: chrono::Utc::now().timestamp(),
+        };
+        auth::verify(token, &expect, &mut self.jtis)
+            .map_err(|e| ApiError::invalid_auth(e.to_string()))?;
+        let endpoint = telephony::endpoint(method, path)?;
+        let body = telephony::parse_body(body, content_type)?;
+        let ctx = telephony::Context {
+            org: &mut self.org,
+            call_center_api_name: &self.call_center_api_name,
+            routing: &self.routing,
+            faults: &mut self.faults,
+        };
+        telephony::handle(ctx, endpoint, body.as_ref())
+    }
+}
+
+/// A TCP connection that a fault can kill: once killed, every read and write fails, so hyper closes the
+/// connection without writing a response.
+pub struct KillableStream {
+    inner: TcpStream,
+    killed: Arc<AtomicBool>,
+}
+
+fn killed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "connection dropped by an injected fault",
+    )
+}
+
+impl AsyncRead for KillableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.killed.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(killed_error()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for KillableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.killed.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(killed_error()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.killed.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(killed_error()));
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.killed.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(killed_error()));
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A TCP listener whose connections are `KillableStream`s.
+pub struct KillableListener(pub TcpListener);
+
+impl Listener for KillableListener {
+    type Io = KillableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        KillableStream {
+                            inner: stream,
+                            killed: Arc::new(AtomicBool::new(false)),
+                        },
+                        addr,
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// Given to handlers (as connect info) so that a fault can kill the connection carrying the request.
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    killed: Arc<AtomicBool>,
+}
+
+impl ConnectionHandle {
+    fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Connected<IncomingStream<'_, KillableListener>> for ConnectionHandle {
+    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
+        ConnectionHandle {
+            killed: stream.io().killed.clone(),
+        }
+    }
+}
+
+/// The whole application: control API under `/__emulator`, everything else is the emulated Salesforce.
+pub fn app(shared: Shared) -> Router {
+    Router::new()
+        .nest("/__emulator", inspect::router())
+        .fallback(api_entry)
+        .with_state(shared)
+}
+
+fn json_response(status: u16, body: &Value, extra: &[(header::HeaderName, String)]) -> Response {
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(body),
+    )
+        .into_response();
+    for (name, value) in extra {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(name.clone(), value);
+        }
+    }
+    response
+}
+
+/// Every non-control request: read, fault, authorize, handle, record, log (never the token).
+async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<ConnectionHandle>>()
+        .map(|c| c.0.clone());
+    let (parts, body) = request.into_parts();
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let header_value = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorization = header_value("authorization");
+    let content_type = header_value("content-type");
+    let mut record = RecordedRequest {
+        seq: 0,
+        method: method.clone(),
+        path: path.clone(),
+        query: parts.uri.query().map(str::to_owned),
+        telephony_provider_name: header_value("telephony-provider-name"),
+        content_type: content_type.clone(),
+        jwt_claims: auth::bearer_token(authorization.as_deref())
+            .ok()
+            .and_then(auth::insecure_claims),
+        body: Value::Null,
+        status: 0,
+        response: Value::Null,
+        faulted: false,
+    };
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let err = ApiError::invalid_input(format!(
+                "The request body is unreadable or larger than {MAX_BODY_BYTES} bytes"
+            ));
+            return finish(&shared, record, err.status, err.body(), Vec::new());
+        }
+    };
+    record.body = body_for_record(&bytes);
+
+    let fault = lock(&shared).faults.take(&method, &path);
+    if let Some(fault) = fault {
+        if let Some(ms) = fault.delay_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if fault.drop_connection {
+            record.faulted = true;
+            tracing::info!("{method} {path} -> connection dropped (injected)");
+            lock(&shared).record(record);
+            if let Some(connection) = connection {
+                connection.kill();
+            }
+            // Never written: the connection fails the write and closes.
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        if let Some(status) = fault.status {
+            record.faulted = true;
+            let err = ApiError::injected(status);
+            let extra = fault
+                .retry_after_secs
+                .map(|s| (header::RETRY_AFTER, s.to_string()))
+                .into_iter()
+                .collect();
+            return finish(&shared, record, status, err.body(), extra);
+        }
+    }
+
+    let outcome = lock(&shared).process(
+        &method,
+        &path,
+        authorization.as_deref(),
+        content_type.as_deref(),
+        &bytes,
+    );
+    match outcome {
+        Ok((status, body)) => finish(&shared, record, status, body, Vec::new()),
+        Err(err) => {
+            let extra = err
+                .allow
+                .map(|a| (header::ALLOW, a.to_owned()))
+                .into_iter()
+                .collect();
+            finish(&shared, record, err.status, err.body(), extra)
+        }
+    }
+}
+
+fn finish(
+    shared: &Shared,
+    mut record: RecordedRequest,
+    status: u16,
+    body: Value,
+    extra: Vec<(header::HeaderName, String)>,
+) -> Response {
+    tracing::info!("{} {} -> {status}", record.method, record.path);
+    let response = json_response(status, &body, &extra);
+    record.status = status;
+    record.response = body;
+    lock(shared).record(record);
+    response
+}
