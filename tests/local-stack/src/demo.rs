@@ -1,0 +1,273 @@
+//! `make demo`: a call's life through the real function binaries, against the Salesforce emulator
+//! and the local AWS emulator, told as a readable account (and written as JSON under
+//! `target/demo/`). Any step that did not reach Salesforce as expected is a problem; the demo exits
+//! non-zero when there is one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+use sf_emulator::keys::TestKeyPair;
+use sf_emulator::{Emulator, EmulatorConfig, RecordedRequest, RoutingAnswer, RoutingConfig, VoiceCall};
+
+use crate::moto::{Moto, aws_env, aws_sdk_config, put_secure_parameter};
+use crate::runtime::{FunctionProcess, FunctionSpec, binary_path};
+
+pub const ORG_ID: &str = "00DXX0000000001";
+pub const CALL_CENTER: &str = "ACME_CC";
+pub const KEY_PARAM: &str = "ACME_CC-scrt-jwt-auth-private-key";
+pub const ROUTED_AGENT: &str =
+    "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
+
+/// Where the demo finds its inputs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub events_root: PathBuf,
+    pub itia_binary: PathBuf,
+    pub report_dir: PathBuf,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            events_root: crate::workspace_root().join("events"),
+            itia_binary: binary_path("invoke-telephony-integration-api"),
+            report_dir: crate::target_dir().join("demo"),
+        }
+    }
+}
+
+/// One invocation of the demo.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub function: String,
+    pub event: String,
+    pub method: String,
+    pub contact_id: Option<String>,
+    pub output: Value,
+    pub error: Option<String>,
+    pub salesforce: Vec<SalesforceCall>,
+    pub duration_ms: u128,
+    pub problems: Vec<String>,
+}
+
+/// A request Salesforce received during a step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SalesforceCall {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+impl From<&RecordedRequest> for SalesforceCall {
+    fn from(r: &RecordedRequest) -> Self {
+        Self { method: r.method.clone(), path: r.path.clone(), status: r.status, body: r.body.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoReport {
+    pub steps: Vec<Step>,
+    pub voice_calls: Vec<VoiceCall>,
+    pub cold_start_ms: Option<u128>,
+    pub problems: Vec<String>,
+}
+
+impl DemoReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.steps.iter().all(|s| s.problems.is_empty())
+    }
+}
+
+/// Runs the demo, printing the account to `out`.
+pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport> {
+    let keys = TestKeyPair::generate()?;
+    let mut routing = RoutingConfig::default();
+    routing.by_flow.insert("Route_Inbound_Voice".into(), RoutingAnswer { agent: Some(ROUTED_AGENT.into()), queue: None });
+    let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
+    config.scrt_public_keys = vec![keys.public_pem.clone()];
+    config.routing = routing;
+    let emulator = Emulator::start(config).await.context("starting the Salesforce emulator")?;
+    let moto = Moto::start().context("starting the local AWS emulator (moto)")?;
+    let sdk = aws_sdk_config(&moto.endpoint()).await;
+    put_secure_parameter(&sdk, KEY_PARAM, &keys.private_pkcs1_pem).await.context("storing the private key in SSM")?;
+
+    writeln!(out, "scv-lambdas demo: a call's life through the real function binaries")?;
+    writeln!(out, "  Salesforce emulator  {}  (org {ORG_ID}, call center {CALL_CENTER}, public key installed)", emulator.base_url())?;
+    writeln!(out, "  local AWS (moto)     {}  (private key in SSM SecureString {KEY_PARAM})", moto.endpoint())?;
+
+    let mut report = DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
+    let binary = &options.itia_binary;
+    if !binary.exists() {
+        anyhow::bail!("{} is missing: build it with `make build-debug` (make demo does)", binary.display());
+    }
+    let spec = FunctionSpec::new("InvokeTelephonyIntegrationApi", binary)
+        .with_envs(aws_env(&moto.endpoint()))
+        .with_env("SALESFORCE_ORG_ID", ORG_ID)
+        .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
+        .with_env("SCRT_ENDPOINT_BASE", emulator.scrt_base())
+        .with_env("PRIVATE_KEY_PARAM_NAME", KEY_PARAM)
+        .with_env("LOG_LEVEL", "debug")
+        .with_timeout(Duration::from_secs(8));
+    let function = FunctionProcess::spawn(spec).await.context("starting the function")?;
+    function.wait_ready(Duration::from_secs(10)).await.context("the function did not start")?;
+    report.cold_start_ms = function.init_duration().map(|d| d.as_millis());
+    writeln!(
+        out,
+        "  function             {} (ready in {} ms)\n",
+        binary.display(),
+        report.cold_start_ms.map_or_else(|| "?".into(), |ms| ms.to_string())
+    )?;
+
+    let dir = options.events_root.join("invoke-telephony-integration-api");
+    for (index, path) in event_files(&dir)?.iter().enumerate() {
+        let step = invoke_step(&function, &emulator, "InvokeTelephonyIntegrationApi", path).await?;
+        print_step(out, index + 1, &step)?;
+        report.steps.push(step);
+    }
+
+    report.voice_calls = emulator.voice_calls();
+    check_state(&report.steps, &report.voice_calls, &mut report.problems);
+    check_logs(&function.logs(), &keys, &mut report.problems);
+    print_state(out, &report.voice_calls)?;
+    function.shutdown().await?;
+
+    std::fs::create_dir_all(&options.report_dir)?;
+    let json_path = options.report_dir.join("timeline.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+    let problems: Vec<&String> = report.problems.iter().chain(report.steps.iter().flat_map(|s| &s.problems)).collect();
+    if problems.is_empty() {
+        writeln!(out, "\nAll {} steps reached Salesforce as expected. Timeline: {}", report.steps.len(), json_path.display())?;
+    } else {
+        writeln!(out, "\n{} problem(s):", problems.len())?;
+        for p in problems {
+            writeln!(out, "  - {p}")?;
+        }
+    }
+    Ok(report)
+}
+
+fn event_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+async fn invoke_step(function: &FunctionProcess, emulator: &Emulator, name: &str, path: &Path) -> Result<Step> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let event: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let params = &event["Details"]["Parameters"];
+    let method = params["methodName"].as_str().map_or_else(|| "keep-warm".to_string(), str::to_string);
+    let contact_id = params["contactId"].as_str().or_else(|| event["Details"]["ContactData"]["ContactId"].as_str()).map(str::to_string);
+    let before = emulator.requests().len();
+    let started = Instant::now();
+    let invocation = function.invoke(event).await?;
+    let duration_ms = started.elapsed().as_millis();
+    let salesforce: Vec<SalesforceCall> = emulator.requests()[before..].iter().map(SalesforceCall::from).collect();
+    let (output, error) = match invocation.result {
+        Ok(v) => (v, None),
+        Err(e) => (Value::Null, Some(e.to_string())),
+    };
+    let mut problems = Vec::new();
+    let event_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(e) = &error {
+        problems.push(format!("{event_name}: the function failed: {e}"));
+    }
+    if method == "keep-warm" {
+        if !salesforce.is_empty() {
+            problems.push(format!("{event_name}: keep-warm called Salesforce"));
+        }
+    } else if salesforce.len() != 1 || !(200..300).contains(&salesforce[0].status) {
+        problems.push(format!("{event_name}: expected one accepted Salesforce request, saw {:?}", salesforce.iter().map(|c| c.status).collect::<Vec<_>>()));
+    }
+    if output.get("statusCode").and_then(Value::as_str) == Some("429") {
+        problems.push(format!("{event_name}: Salesforce limit reached"));
+    }
+    Ok(Step { function: name.into(), event: event_name, method, contact_id, output, error, salesforce, duration_ms, problems })
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn print_step(out: &mut dyn Write, n: usize, step: &Step) -> Result<()> {
+    let contact = step.contact_id.as_deref().map(short).unwrap_or("-");
+    let answer = match &step.error {
+        Some(e) => format!("ERROR {e}"),
+        None => step
+            .output
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+    };
+    writeln!(out, "{n:>2}. {:<36} {:<24} contact {contact:<8} -> {answer}", step.event, step.method)?;
+    if step.salesforce.is_empty() {
+        writeln!(out, "      (no Salesforce call)  {} ms", step.duration_ms)?;
+    }
+    for call in &step.salesforce {
+        writeln!(out, "      Salesforce: {} {} -> {}  {} ms", call.method, call.path, call.status, step.duration_ms)?;
+    }
+    Ok(())
+}
+
+fn print_state(out: &mut dyn Write, calls: &[VoiceCall]) -> Result<()> {
+    writeln!(out, "\nWhat Salesforce holds now:")?;
+    for c in calls {
+        let routing = match (&c.routing.pending_service_routing, c.routing.execute_count, c.routing.clear_count) {
+            (Some(_), _, _) => "routing pending".to_string(),
+            (None, 0, _) => "not routed".to_string(),
+            (None, _, cleared) if cleared > 0 => "routing cleared".to_string(),
+            (None, _, _) => "routed".to_string(),
+        };
+        writeln!(
+            out,
+            "  {}  {}  {:<8} {:<6} {} -> {}  {}  {} message(s)  {}{}{}",
+            c.id,
+            c.vendor_call_key,
+            c.initiation_method.as_deref().unwrap_or("-"),
+            c.call_subtype.as_deref().unwrap_or("-"),
+            c.from.as_deref().unwrap_or("-"),
+            c.to.as_deref().unwrap_or("-"),
+            c.call_disposition,
+            c.messages.len(),
+            routing,
+            if c.routing.reroute_count > 0 { format!(", rerouted {}x", c.routing.reroute_count) } else { String::new() },
+            c.parent_voice_call_id.as_deref().map(|p| format!(", transfer of {p}")).unwrap_or_default(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Every create must have left a VoiceCall behind.
+fn check_state(steps: &[Step], calls: &[VoiceCall], problems: &mut Vec<String>) {
+    for step in steps.iter().filter(|s| s.method.starts_with("create")) {
+        let Some(contact) = &step.contact_id else { continue };
+        if !calls.iter().any(|c| &c.vendor_call_key == contact) {
+            problems.push(format!("{}: no VoiceCall for contact {contact}", step.event));
+        }
+    }
+}
+
+/// The function's own log lines must hold no key material and no JWT.
+pub fn check_logs(lines: &[String], keys: &TestKeyPair, problems: &mut Vec<String>) {
+    let chunks: Vec<&str> = [&keys.private_pkcs1_pem, &keys.private_pkcs8_pem]
+        .iter()
+        .flat_map(|pem| pem.lines().filter(|l| !l.starts_with("-----") && l.len() > 20))
+        .collect();
+    for line in lines {
+        if line.contains("PRIVATE KEY") || line.contains("eyJ") || chunks.iter().any(|c| line.contains(c)) {
+            problems.push(format!("a log line of the function holds a secret: {}", line.chars().take(120).collect::<String>()));
+        }
+    }
+}
