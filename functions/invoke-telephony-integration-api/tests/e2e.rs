@@ -362,3 +362,28 @@ fn err_status(err: &InvokeError) -> Option<u16> {
         _ => None,
     }
 }
+
+#[tokio::test]
+async fn the_key_can_come_through_the_parameters_and_secrets_extension() {
+    let moto = local_stack::moto::Moto::shared().expect("moto");
+    let sdk = local_stack::moto::aws_sdk_config(&moto.endpoint()).await;
+    let extension = local_stack::extension::ParametersExtension::start(&sdk, "session-token-1").await.expect("extension");
+    let env = vec![
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT".to_string(), extension.port().to_string()),
+        ("AWS_SESSION_TOKEN".to_string(), "session-token-1".to_string()),
+    ];
+    let stack = Stack::start_with_env(|cfg| cfg.use_ssm_extension = true, env).await;
+    stack.invoke(event("01-create-voice-call.json")).await.expect("created with a key from the extension");
+    stack.invoke(event("08-update-voice-call.json")).await.expect("updated");
+    assert_eq!(extension.request_count(), 1, "the extension is asked once; the key is cached");
+
+    // A wrong session token is refused by the extension and reported clearly.
+    let env = vec![
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT".to_string(), extension.port().to_string()),
+        ("AWS_SESSION_TOKEN".to_string(), "wrong".to_string()),
+    ];
+    let refused = Stack::start_with_env(|cfg| cfg.use_ssm_extension = true, env).await;
+    let err = refused.invoke(event("01-create-voice-call.json")).await.expect_err("refused");
+    assert!(err.to_string().contains("extension answered HTTP 401"), "{err}");
+    stack.assert_logs_clean();
+}

@@ -49,6 +49,11 @@ impl Stack {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut ScrtConfig)) -> Stack {
+        Self::start_with_env(tweak, Vec::new()).await
+    }
+
+    /// `env` is what the function would read besides `ScrtConfig` (extension port, session token).
+    pub async fn start_with_env(tweak: impl FnOnce(&mut ScrtConfig), env: Vec<(String, String)>) -> Stack {
         let logs = logs();
         let keys = TestKeyPair::generate().expect("key pair");
         let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
@@ -69,7 +74,8 @@ impl Stack {
             deadline: Duration::from_secs(6),
         };
         tweak(&mut cfg);
-        let deps = Deps::new(&cfg, SsmClient::new(&sdk), &|_: &str| None);
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let deps = Deps::new(&cfg, SsmClient::new(&sdk), &lookup);
         Stack { emulator, keys, sdk, param, cfg, deps, logs }
     }
 

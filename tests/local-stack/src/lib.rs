@@ -10,6 +10,7 @@
 
 pub mod moto;
 pub mod demo;
+pub mod extension;
 pub mod runtime;
 mod spawn;
 
