@@ -133,6 +133,45 @@ impl ScrtConfig {
     }
 }
 
+/// Settings of the Salesforce REST API client (OAuth 2.0 JWT bearer; seed 001 ch. 6 "Set Up OAuth
+/// in the AWS Lambda Function", reference 1.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestConfig {
+    /// `SALESFORCE_AUTH_ENDPOINT`: the token URL, e.g. `https://login.salesforce.com/services/oauth2/token`.
+    pub auth_endpoint: String,
+    /// `SALESFORCE_REST_API_ENDPOINT_BASE`: e.g. `https://mydomain.my.salesforce.com/services/data/v62.0`.
+    pub rest_base: String,
+    /// `CONSUMER_KEY_PARAM_NAME`: SSM parameter holding the connected app's consumer key.
+    pub consumer_key_param: String,
+    /// `PRIVATE_KEY_PARAM_NAME`: SSM parameter holding the connected app's private key (PEM).
+    pub private_key_param: String,
+    /// `ACCESS_TOKEN_PARAM_NAME`: SSM parameter where the access token is shared between containers.
+    pub access_token_param: String,
+    /// `AUDIENCE`: an SSM parameter name whose value is the JWT `aud` (the official code), or the
+    /// audience itself (what admins type); a parameter by that name wins.
+    pub audience: String,
+    /// `SUBJECT`: an SSM parameter name whose value is the Salesforce username (the official
+    /// code), or the username itself (what the documentation tells admins to type).
+    pub subject: String,
+    /// `SALESFORCE_REST_DEADLINE_MS` (default 6000): longest time one REST operation may take.
+    pub deadline: Duration,
+}
+
+impl RestConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            auth_endpoint: base_url(env, "SALESFORCE_AUTH_ENDPOINT")?,
+            rest_base: base_url(env, "SALESFORCE_REST_API_ENDPOINT_BASE")?,
+            consumer_key_param: required(env, "CONSUMER_KEY_PARAM_NAME")?,
+            private_key_param: required(env, "PRIVATE_KEY_PARAM_NAME")?,
+            access_token_param: required(env, "ACCESS_TOKEN_PARAM_NAME")?,
+            audience: required(env, "AUDIENCE")?,
+            subject: required(env, "SUBJECT")?,
+            deadline: Duration::from_millis(number(env, "SALESFORCE_REST_DEADLINE_MS", 6000)?),
+        })
+    }
+}
+
 /// `LOG_LEVEL` (default `info`).
 pub fn log_level(env: &dyn Env) -> Result<LogLevel, ConfigError> {
     match optional(env, "LOG_LEVEL") {
@@ -204,6 +243,26 @@ mod tests {
         let cfg = ScrtConfig::from_env(&env(&pairs)).expect("valid");
         assert!(cfg.use_ssm_extension);
         assert_eq!(cfg.org_id.len(), 18);
+    }
+
+    #[test]
+    fn rest_config_reads_the_official_names() {
+        let pairs = [
+            ("SALESFORCE_AUTH_ENDPOINT", "https://login.salesforce.com/services/oauth2/token"),
+            ("SALESFORCE_REST_API_ENDPOINT_BASE", "https://acme.my.salesforce.com/services/data/v62.0"),
+            ("CONSUMER_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-consumer-key"),
+            ("PRIVATE_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-private-key"),
+            ("ACCESS_TOKEN_PARAM_NAME", "ACME_CC-salesforce-rest-api-access-token"),
+            ("AUDIENCE", "ACME_CC-salesforce-rest-api-audience"),
+            ("SUBJECT", "integration@acme.example"),
+        ];
+        let cfg = RestConfig::from_env(&env(&pairs)).expect("valid");
+        assert_eq!(cfg.subject, "integration@acme.example");
+        assert_eq!(cfg.deadline, Duration::from_millis(6000));
+        for (name, _) in pairs {
+            let rest: Vec<_> = pairs.iter().copied().filter(|(k, _)| *k != name).collect();
+            assert_eq!(RestConfig::from_env(&env(&rest)).unwrap_err(), ConfigError::Missing { name });
+        }
     }
 
     #[test]

@@ -4,8 +4,10 @@
 pub mod aws;
 pub mod config;
 pub mod flow;
+pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod logging;
 pub mod retry;
 pub mod scrt;
+pub mod soql;

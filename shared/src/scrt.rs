@@ -5,11 +5,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -18,7 +18,8 @@ use thiserror::Error;
 use crate::config::ScrtConfig;
 use crate::jwt::{Clock, ScrtClaims, SystemClock, sign};
 use crate::keys::{KeyCache, KeyError};
-use crate::retry::{Deadline, RetryPolicy, parse_retry_after};
+use crate::http::{Context, Exchange, send_with_retries};
+use crate::retry::{Deadline, RetryPolicy};
 
 /// The custom header the documentation lists on every endpoint. The official functions send
 /// `amazon-connect` (the documentation's example says "Amazon Connect"); production accepts what
@@ -28,9 +29,6 @@ pub const PROVIDER_NAME: &str = "amazon-connect";
 
 /// The log prefix seed 001 ch. 9 tells admins to search CloudWatch for.
 pub const LIMITS_ERROR_PREFIX: &str = "SCV_LIMITS_ERROR";
-
-/// An attempt is not started with less time than this left before the deadline.
-const MIN_ATTEMPT: Duration = Duration::from_millis(150);
 
 /// Every Telephony Integration API endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -461,125 +459,75 @@ impl TelephonyClient {
         };
         let key_error = |source: KeyError| ScrtError::Key { operation, contact_id: contact.clone(), source };
         let mut key = self.keys.get().await.map_err(key_error)?;
+        let context = Context { operation: operation.name(), contact_id };
         let mut refreshed = false;
-        let mut attempts = 0u32;
-        let mut last = String::new();
-
+        let mut earlier_attempts = 0;
         loop {
-            let remaining = deadline.remaining();
-            if remaining < MIN_ATTEMPT {
-                return Err(ScrtError::Deadline { operation, contact_id: contact, attempts, last });
-            }
-            attempts += 1;
-            let claims = ScrtClaims::new(&self.org_id, &self.call_center_api_name, self.clock.now_unix());
-            let token = sign(&claims, key.encoding_key()).map_err(|e| invalid(&e.to_string()))?;
-            let mut request = self
-                .http
-                .request(operation.method(), &url)
-                .header(AUTHORIZATION, token.header_value())
-                .header(CONTENT_TYPE, "application/json")
-                .timeout(remaining.min(self.policy.attempt_timeout));
-            if operation.sends_provider_header() {
-                request = request.header(PROVIDER_HEADER, PROVIDER_NAME);
-            }
-            if let Some(bytes) = &payload {
-                request = request.body(bytes.clone());
-            }
-
-            let (failure, retry_after, status) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    match response.text().await {
-                        Ok(text) if (200..300).contains(&status) => {
-                            let text = if text.trim().is_empty() { "{}" } else { text.as_str() };
-                            return serde_json::from_str(text).map_err(|e| ScrtError::Decode {
-                                operation,
-                                contact_id: contact.clone(),
-                                message: format!("HTTP {status} with a body that does not parse: {e}"),
-                            });
-                        }
-                        Ok(text) => (error_message(&text), retry_after, Some(status)),
-                        Err(e) => (format!("reading the answer failed: {}", without_url(&e)), None, None),
-                    }
+            let signing_key = key.clone();
+            let attempt = |timeout: Duration| {
+                // A fresh token per attempt: a retried request must not replay a jti.
+                let claims = ScrtClaims::new(&self.org_id, &self.call_center_api_name, self.clock.now_unix());
+                let token = sign(&claims, signing_key.encoding_key());
+                let mut request = self.http.request(operation.method(), &url).header(CONTENT_TYPE, "application/json").timeout(timeout);
+                if let Ok(token) = &token {
+                    request = request.header(AUTHORIZATION, token.header_value());
                 }
-                Err(e) => (without_url(&e), None, None),
+                if operation.sends_provider_header() {
+                    request = request.header(PROVIDER_HEADER, PROVIDER_NAME);
+                }
+                if let Some(bytes) = &payload {
+                    request = request.body(bytes.clone());
+                }
+                request.send()
             };
-
-            if status == Some(401) && !refreshed {
-                // The key may have been rotated: fetch it again, once, and retry at once.
-                refreshed = true;
-                attempts -= 1;
-                tracing::warn!(contactId = %contact, operation = operation.name(), "Salesforce rejected the token (401); reloading the private key once");
-                key = self.keys.refresh(&key).await.map_err(key_error)?;
-                continue;
-            }
-
-            let retryable = match status {
-                Some(s) => s == 429 || s >= 500,
-                None => true,
-            };
-            last = format!("; last: {}", status.map_or_else(|| failure.clone(), |s| format!("HTTP {s}: {failure}")));
-            let delay = self.policy.next_delay(attempts, retry_after);
-            let may_retry = retryable && attempts < self.policy.max_attempts && deadline.allows(delay, MIN_ATTEMPT);
-            if may_retry {
-                tracing::warn!(
-                    contactId = %contact,
-                    operation = operation.name(),
-                    status = status.unwrap_or(0),
-                    attempt = attempts,
-                    delay_ms = delay.as_millis() as u64,
-                    error = %failure,
-                    "Telephony Integration API call failed; retrying"
-                );
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-
-            return Err(match status {
-                Some(429) => {
+            let exchange = send_with_retries(&self.policy, deadline, context, attempt, |a| a.status == 429 || a.status >= 500).await;
+            match exchange {
+                Exchange::Answered { answer, .. } if answer.is_success() => {
+                    let text = if answer.body.trim().is_empty() { "{}" } else { answer.body.as_str() };
+                    return serde_json::from_str(text).map_err(|e| ScrtError::Decode {
+                        operation,
+                        contact_id: contact.clone(),
+                        message: format!("HTTP {} with a body that does not parse: {e}", answer.status),
+                    });
+                }
+                Exchange::Answered { answer, attempts } if answer.status == 401 && !refreshed => {
+                    // The key may have been rotated: fetch it again, once, and retry at once.
+                    refreshed = true;
+                    earlier_attempts += attempts;
+                    tracing::warn!(contactId = %contact, operation = operation.name(), "Salesforce rejected the token (401); reloading the private key once");
+                    key = self.keys.refresh(&key).await.map_err(key_error)?;
+                }
+                Exchange::Answered { answer, attempts } if answer.status == 429 => {
+                    let message = error_message(&answer.body);
+                    let attempts = earlier_attempts + attempts;
                     tracing::error!(
                         contactId = %contact,
                         operation = operation.name(),
                         attempts,
-                        "{LIMITS_ERROR_PREFIX}: Salesforce limit reached (HTTP 429) on {} for contact {contact}: {failure}",
+                        "{LIMITS_ERROR_PREFIX}: Salesforce limit reached (HTTP 429) on {} for contact {contact}: {message}",
                         operation.name()
                     );
-                    ScrtError::Limit { operation, contact_id: contact, attempts, retry_after, message: failure }
+                    return Err(ScrtError::Limit { operation, contact_id: contact, attempts, retry_after: answer.retry_after, message });
                 }
-                Some(status) => ScrtError::Status { operation, contact_id: contact, status, attempts, message: failure },
-                None if retryable && attempts < self.policy.max_attempts => {
-                    ScrtError::Deadline { operation, contact_id: contact, attempts, last }
+                Exchange::Answered { answer, attempts } => {
+                    return Err(ScrtError::Status {
+                        operation,
+                        contact_id: contact,
+                        status: answer.status,
+                        attempts: earlier_attempts + attempts,
+                        message: error_message(&answer.body),
+                    });
                 }
-                None => ScrtError::Transport { operation, contact_id: contact, attempts, message: failure },
-            });
+                Exchange::Failed { error, attempts } => {
+                    return Err(ScrtError::Transport { operation, contact_id: contact, attempts: earlier_attempts + attempts, message: error });
+                }
+                Exchange::OutOfTime { attempts, last } => {
+                    let last = last.map(|l| format!("; last: {l}")).unwrap_or_default();
+                    return Err(ScrtError::Deadline { operation, contact_id: contact, attempts: earlier_attempts + attempts, last });
+                }
+            }
         }
     }
-}
-
-/// A transport error's text without the URL (it holds the contact id already logged elsewhere;
-/// keeping messages short keeps them readable in a flow attribute).
-fn without_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "the answer was cut off"
-    } else {
-        "the request failed"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() { kind.to_string() } else { format!("{kind} ({detail})") }
 }
 
 /// The readable part of a Salesforce error body: `[{errorCode, message}]`, `{errorCode,
