@@ -26,8 +26,11 @@ $(VENV)/.installed: requirements-dev.txt
 build-debug:
 	$(CARGO) build --workspace --bins --quiet
 
+# Ends with one summary line (`Tests: N passed, N failed`) over every test binary.
 test: venv build-debug
-	$(CARGO) test --workspace --quiet
+	@mkdir -p target
+	@set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "Tests: %d passed, %d failed\n", passed, failed }' target/test-output.log
 
 demo: venv build-debug
 	$(CARGO) run --quiet -p local-stack --bin scv-demo

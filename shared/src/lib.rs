@@ -8,6 +8,8 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod logging;
+pub mod oauth;
+pub mod rest;
 pub mod retry;
 pub mod scrt;
 pub mod soql;
