@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 export MOTO_SERVER_BIN := $(abspath $(VENV)/bin/moto_server)
 
-.PHONY: help venv build-debug test demo emulator fmt clippy clean
+.PHONY: help venv build-debug lint test demo emulator fmt clippy clean
 
 help:
 	@echo "make demo      run one call's life through the real function binaries against local Salesforce and AWS emulators"
@@ -26,8 +26,12 @@ $(VENV)/.installed: requirements-dev.txt
 build-debug:
 	$(CARGO) build --workspace --bins --quiet
 
+# The SAM template, checked offline.
+lint: venv
+	$(VENV)/bin/cfn-lint template.yaml
+
 # Ends with one summary line (`Tests: N passed, N failed`) over every test binary.
-test: venv build-debug
+test: venv lint build-debug
 	@mkdir -p target
 	@set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "Tests: %d passed, %d failed\n", passed, failed }' target/test-output.log

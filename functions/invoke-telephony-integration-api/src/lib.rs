@@ -161,6 +161,44 @@ fn to_value(output: FlowOutput) -> Value {
     Value::Object(output.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
+/// Who calls whom, as the create payload wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub from: String,
+    pub to: String,
+    pub participant_key: String,
+}
+
+/// `SegmentAttributes["connect:Subtype"]` is `connect:WebRTC`; anything else (or nothing) is PSTN.
+pub fn is_webrtc(contact: &ContactData) -> bool {
+    contact.subtype() == Some("connect:WebRTC")
+}
+
+/// PSTN: the customer calls the contact center's number, both required. WebRTC: the
+/// `WebRTC_From`/`WebRTC_To` attributes, else the endpoints, else the placeholder; the participant
+/// is always the placeholder. The error names the missing field.
+pub fn endpoints(contact: &ContactData) -> Result<Endpoints, &'static str> {
+    if is_webrtc(contact) {
+        return Ok(Endpoints {
+            from: contact.attribute("WebRTC_From").or_else(|| contact.customer_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
+            to: contact.attribute("WebRTC_To").or_else(|| contact.system_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
+            participant_key: WEBRTC_DEFAULT.into(),
+        });
+    }
+    let from = contact.customer_address().ok_or("Details.ContactData.CustomerEndpoint.Address")?;
+    let to = contact.system_address().ok_or("Details.ContactData.SystemEndpoint.Address")?;
+    Ok(Endpoints { participant_key: from.clone(), from, to })
+}
+
+/// The contact's system endpoint when the event has one (it takes precedence), else
+/// `fieldValues.dialedNumber` (reference 2.1 item 4).
+pub fn dialed_number(event: &FlowEvent, field_values: &Map<String, Value>) -> Option<String> {
+    event
+        .contact_data()
+        .and_then(ContactData::system_address)
+        .or_else(|| field_values.get("dialedNumber").and_then(scv_shared::flow::value_text))
+}
+
 /// One method call on behalf of one contact.
 struct Call<'a> {
     event: &'a FlowEvent,
@@ -207,18 +245,8 @@ impl Call<'_> {
     /// createVoiceCall and createTransferVC (reference 2.1 items 1-2).
     async fn create_voice_call(&self, transfer: bool) -> Result<Value, InvokeError> {
         let contact = self.contact_data()?;
-        let webrtc = contact.subtype() == Some("connect:WebRTC");
-        let (from, to, participant_key) = if webrtc {
-            (
-                contact.attribute("WebRTC_From").or_else(|| contact.customer_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
-                contact.attribute("WebRTC_To").or_else(|| contact.system_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
-                WEBRTC_DEFAULT.to_string(),
-            )
-        } else {
-            let from = contact.customer_address().ok_or_else(|| self.missing("Details.ContactData.CustomerEndpoint.Address", ""))?;
-            let to = contact.system_address().ok_or_else(|| self.missing("Details.ContactData.SystemEndpoint.Address", ""))?;
-            (from.clone(), to, from)
-        };
+        let webrtc = is_webrtc(contact);
+        let Endpoints { from, to, participant_key } = endpoints(contact).map_err(|field| self.missing(field, ""))?;
         let parent_voice_call_id = if transfer {
             Some(
                 contact
@@ -267,17 +295,10 @@ impl Call<'_> {
         Ok(Value::Object(response))
     }
 
-    /// The dialed number is the contact's system endpoint when the event has one (it takes
-    /// precedence), else `fieldValues.dialedNumber` (reference 2.1 item 4).
     async fn execute_omni_flow(&self) -> Result<Value, InvokeError> {
-        let dialed_number = match self.event.contact_data().and_then(ContactData::system_address) {
-            Some(address) => address,
-            None => self
-                .field_values(false)?
-                .get("dialedNumber")
-                .and_then(scv_shared::flow::value_text)
-                .ok_or_else(|| self.missing("dialed number", " (set Details.ContactData.SystemEndpoint.Address or Details.Parameters.fieldValues.dialedNumber)"))?,
-        };
+        let dialed_number = dialed_number(self.event, &self.field_values(false)?).ok_or_else(|| {
+            self.missing("dialed number", " (set Details.ContactData.SystemEndpoint.Address or Details.Parameters.fieldValues.dialedNumber)")
+        })?;
         let request = ExecuteOmniFlow {
             dialed_number: Some(dialed_number),
             flow_dev_name: self.event.parameter("flowDevName"),
@@ -292,5 +313,51 @@ impl Call<'_> {
         let fields = self.field_values(true)?;
         let response = self.deps.telephony.create_transcript(self.contact_id, &fields, self.deadline).await?;
         Ok(Value::Object(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(v: Value) -> ContactData {
+        serde_json::from_value(v).expect("contact data")
+    }
+
+    #[test]
+    fn pstn_needs_both_endpoints() {
+        let c = contact(json!({"CustomerEndpoint": {"Address": "+1555"}, "SystemEndpoint": {"Address": "+1800"}}));
+        assert_eq!(endpoints(&c), Ok(Endpoints { from: "+1555".into(), to: "+1800".into(), participant_key: "+1555".into() }));
+        let c = contact(json!({"SystemEndpoint": {"Address": "+1800"}}));
+        assert_eq!(endpoints(&c), Err("Details.ContactData.CustomerEndpoint.Address"));
+        let c = contact(json!({"CustomerEndpoint": {"Address": "+1555"}, "SystemEndpoint": null}));
+        assert_eq!(endpoints(&c), Err("Details.ContactData.SystemEndpoint.Address"));
+    }
+
+    #[test]
+    fn webrtc_falls_back_from_attributes_to_endpoints_to_the_placeholder() {
+        let webrtc = json!({"connect:Subtype": {"ValueString": "connect:WebRTC"}});
+        let cases = [
+            (json!({"WebRTC_From": "a@x", "WebRTC_To": "b@y"}), json!({"Address": "+1555"}), json!({"Address": "+1800"}), ("a@x", "b@y")),
+            (json!({}), json!({"Address": "+1555"}), json!({"Address": "+1800"}), ("+1555", "+1800")),
+            (json!({"WebRTC_From": ""}), json!(null), json!(null), ("WebRTC_Default", "WebRTC_Default")),
+        ];
+        for (attributes, customer, system, (from, to)) in cases {
+            let c = contact(json!({"Attributes": attributes, "CustomerEndpoint": customer, "SystemEndpoint": system, "SegmentAttributes": webrtc}));
+            let e = endpoints(&c).expect("WebRTC never fails");
+            assert_eq!((e.from.as_str(), e.to.as_str(), e.participant_key.as_str()), (from, to, "WebRTC_Default"));
+        }
+        let telephony = contact(json!({"SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}}}));
+        assert!(!is_webrtc(&telephony));
+    }
+
+    #[test]
+    fn the_system_endpoint_takes_precedence_as_dialed_number() {
+        let event: FlowEvent = serde_json::from_value(json!({"Details": {"ContactData": {"SystemEndpoint": {"Address": "+1800"}}}})).unwrap();
+        let fields: Map<String, Value> = serde_json::from_value(json!({"dialedNumber": "+1999"})).unwrap();
+        assert_eq!(dialed_number(&event, &fields).as_deref(), Some("+1800"));
+        let internal: FlowEvent = serde_json::from_value(json!({"Details": {"Parameters": {}}})).unwrap();
+        assert_eq!(dialed_number(&internal, &fields).as_deref(), Some("+1999"));
+        assert_eq!(dialed_number(&internal, &Map::new()), None);
     }
 }
