@@ -16,6 +16,8 @@ pub struct EmulatorConfig {
     pub scrt_public_keys: Vec<String>,
     /// What the emulated Omni-Channel flows answer.
     pub routing: RoutingConfig,
+    /// The Salesforce REST side (`/services/oauth2/token`, `/services/data/vNN.N/...`).
+    pub rest: RestConfig,
 }
 
 impl EmulatorConfig {
@@ -26,6 +28,7 @@ impl EmulatorConfig {
             call_center_api_name: call_center_api_name.into(),
             scrt_public_keys: Vec::new(),
             routing: RoutingConfig::default(),
+            rest: RestConfig::default(),
         }
     }
 
@@ -38,6 +41,59 @@ impl EmulatorConfig {
     /// Replaces the routing configuration (builder style).
     pub fn with_routing(mut self, routing: RoutingConfig) -> Self {
         self.routing = routing;
+        self
+    }
+}
+
+/// The connected app and REST API settings of the org (OAuth 2.0 JWT bearer flow, query paging).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RestConfig {
+    /// The connected app's consumer key: the expected JWT `iss`.
+    pub consumer_key: String,
+    /// PEM public keys of the connected app certificate ("Use digital signatures"); an assertion verifying
+    /// with any one is accepted.
+    pub connected_app_public_keys: Vec<String>,
+    /// Accepted `aud` values. The emulator's own base URL (with or without a trailing slash) is always
+    /// accepted in addition.
+    pub audiences: Vec<String>,
+    /// Pre-authorised users ("Admin approved users are pre-authorized"): accepted JWT `sub` values.
+    pub usernames: Vec<String>,
+    /// Access token lifetime (the org's session timeout), in seconds.
+    pub token_lifetime_secs: u64,
+    /// Records per query page before `nextRecordsUrl` (Salesforce's default batch size is 2000).
+    pub query_batch_size: usize,
+}
+
+/// Default consumer key of the emulated connected app.
+pub const DEFAULT_CONSUMER_KEY: &str = "3MVG9-emulator-consumer-key";
+/// Default pre-authorised user.
+pub const DEFAULT_USERNAME: &str = "integration@acme.example";
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig {
+            consumer_key: DEFAULT_CONSUMER_KEY.to_owned(),
+            connected_app_public_keys: Vec::new(),
+            audiences: [
+                "https://login.salesforce.com",
+                "https://login.salesforce.com/",
+                "https://test.salesforce.com",
+                "https://test.salesforce.com/",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            usernames: vec![DEFAULT_USERNAME.to_owned()],
+            token_lifetime_secs: 7200,
+            query_batch_size: 2000,
+        }
+    }
+}
+
+impl RestConfig {
+    /// Adds a connected app public key (builder style).
+    pub fn with_public_key(mut self, pem: impl Into<String>) -> Self {
+        self.connected_app_public_keys.push(pem.into());
         self
     }
 }
@@ -124,5 +180,20 @@ mod tests {
         assert_eq!(back, routing);
         let empty: RoutingConfig = serde_json::from_str("{}").expect("empty object");
         assert_eq!(empty, RoutingConfig::default());
+    }
+
+    #[test]
+    fn rest_config_defaults_and_camel_case() {
+        let config = EmulatorConfig::new("00D", "CC");
+        assert_eq!(config.rest.consumer_key, DEFAULT_CONSUMER_KEY);
+        assert_eq!(config.rest.token_lifetime_secs, 7200);
+        assert_eq!(config.rest.query_batch_size, 2000);
+        let parsed: RestConfig =
+            serde_json::from_str(r#"{"queryBatchSize": 2, "usernames": ["a@b.c"]}"#).expect("json");
+        assert_eq!(parsed.query_batch_size, 2);
+        assert_eq!(parsed.usernames, vec!["a@b.c".to_owned()]);
+        assert_eq!(parsed.consumer_key, DEFAULT_CONSUMER_KEY);
+        let json = serde_json::to_value(RestConfig::default()).expect("ser");
+        assert!(json.get("connectedAppPublicKeys").is_some());
     }
 }

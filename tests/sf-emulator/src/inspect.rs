@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::parse_public_keys;
-use crate::config::RoutingConfig;
+use crate::config::{RestConfig, RoutingConfig};
 use crate::errors::ApiError;
 use crate::faults::{BulkEntryFault, Fault};
 use crate::server::{Shared, lock};
@@ -82,6 +82,154 @@ pub fn router() -> Router<Shared> {
         .route("/reset", post(reset))
         .route("/scrt-public-keys", put(set_keys))
         .route("/routing", put(set_routing).get(get_routing))
+        .route("/records/{object}", post(insert_record).get(list_records))
+        .route("/records/{object}/{id}", get(get_record))
+        .route("/expire-tokens", post(expire_tokens))
+        .route("/issued-tokens", get(issued_tokens))
+        .route("/rest-config", put(set_rest_config).get(get_rest_config))
+        .route("/connected-app-public-keys", put(set_connected_app_keys))
+        .route("/platform-events/{name}", get(platform_events))
+        .route(
+            "/voice-calls/{id_or_key}/created-date",
+            put(set_voice_call_created_date),
+        )
+}
+
+fn rest_error(err: crate::rest::RestError) -> Response {
+    (
+        StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST),
+        axum::Json(err.body()),
+    )
+        .into_response()
+}
+
+async fn insert_record(
+    State(shared): State<Shared>,
+    Path(object): Path<String>,
+    body: Bytes,
+) -> Response {
+    let fields = match parse::<Value>(&body) {
+        Ok(fields) => fields,
+        Err(response) => return *response,
+    };
+    let mut inner = lock(&shared);
+    match crate::rest::insert_record(&mut inner, &object, fields) {
+        Ok(id) => (StatusCode::CREATED, axum::Json(json!({"id": id}))).into_response(),
+        Err(err) => rest_error(err),
+    }
+}
+
+async fn list_records(State(shared): State<Shared>, Path(object): Path<String>) -> Response {
+    ok(Value::Array(crate::rest::all_records(
+        &lock(&shared),
+        &object,
+    )))
+}
+
+async fn get_record(
+    State(shared): State<Shared>,
+    Path((object, id)): Path<(String, String)>,
+) -> Response {
+    match crate::rest::one_record(&lock(&shared), &object, &id) {
+        Some(record) => ok(record),
+        None => error(ApiError::not_found(format!(
+            "No {object} record with id {id}"
+        ))),
+    }
+}
+
+async fn expire_tokens(State(shared): State<Shared>) -> Response {
+    let mut inner = lock(&shared);
+    inner.rest.sessions.expire_all();
+    ok(json!({"status": "expired", "issuedTokens": inner.rest.sessions.issued()}))
+}
+
+async fn issued_tokens(State(shared): State<Shared>) -> Response {
+    ok(json!({"issuedTokens": lock(&shared).rest.sessions.issued()}))
+}
+
+async fn set_rest_config(State(shared): State<Shared>, body: Bytes) -> Response {
+    let config = match parse::<RestConfig>(&body) {
+        Ok(config) => config,
+        Err(response) => return *response,
+    };
+    match parse_public_keys(&config.connected_app_public_keys) {
+        Ok(keys) => {
+            let mut inner = lock(&shared);
+            inner.rest.keys = keys;
+            inner.rest.config = config;
+            ok(json!({"status": "updated", "connectedAppPublicKeys": inner.rest.keys.len()}))
+        }
+        Err(why) => error(ApiError::invalid_input(format!("connected app {why}"))),
+    }
+}
+
+async fn get_rest_config(State(shared): State<Shared>) -> Response {
+    ok(serde_json::to_value(&lock(&shared).rest.config).unwrap_or(Value::Null))
+}
+
+async fn set_connected_app_keys(State(shared): State<Shared>, body: Bytes) -> Response {
+    let keys = match parse::<PublicKeys>(&body) {
+        Ok(keys) => keys.public_keys,
+        Err(response) => return *response,
+    };
+    match parse_public_keys(&keys) {
+        Ok(parsed) => {
+            let mut inner = lock(&shared);
+            inner.rest.keys = parsed;
+            inner.rest.config.connected_app_public_keys = keys;
+            ok(json!({"publicKeys": inner.rest.keys.len()}))
+        }
+        Err(why) => error(ApiError::invalid_input(format!("connected app {why}"))),
+    }
+}
+
+async fn platform_events(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
+    let inner = lock(&shared);
+    let events: Vec<Value> = inner
+        .org
+        .rest
+        .platform_events
+        .iter()
+        .filter(|e| {
+            e["attributes"]["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(&name))
+        })
+        .cloned()
+        .collect();
+    ok(Value::Array(events))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedDate {
+    created_date: String,
+}
+
+async fn set_voice_call_created_date(
+    State(shared): State<Shared>,
+    Path(id_or_key): Path<String>,
+    body: Bytes,
+) -> Response {
+    let text = match parse::<CreatedDate>(&body) {
+        Ok(date) => date.created_date,
+        Err(response) => return *response,
+    };
+    let Some(date) = crate::rest::store::parse_datetime(&text)
+        .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+    else {
+        return error(ApiError::invalid_input(format!(
+            "createdDate '{text}' is not an ISO-8601 date-time"
+        )));
+    };
+    if crate::rest::store::set_voice_call_created(&mut lock(&shared).org, &id_or_key, date) {
+        ok(json!({"status": "updated"}))
+    } else {
+        error(ApiError::not_found(format!(
+            "No voice call with id or vendor call key {id_or_key}"
+        )))
+    }
 }
 
 async fn requests(State(shared): State<Shared>) -> Response {

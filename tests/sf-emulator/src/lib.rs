@@ -3,8 +3,13 @@
 //! request validation, fault injection and inspection. Tests start one per test with [`Emulator::start`];
 //! admins run the `sf-emulator` binary.
 //!
+//! The same process also emulates the Salesforce REST side over the same org: the OAuth 2.0 JWT bearer
+//! token endpoint (`/services/oauth2/token`) and `/services/data/vNN.N/...` (sObjects, platform events,
+//! SOQL query with paging, SOSL search); see [`rest`].
+//!
 //! Modules: [`config`] (org configuration), [`keys`] (test key pairs), [`auth`] (JWT verification),
-//! [`state`] (org records, shareable with a future REST side), [`telephony`] (endpoints and validation),
+//! [`state`] (org records, shared by both APIs), [`telephony`] (endpoints and validation), [`rest`]
+//! (REST side), [`schema`] (sObject registry), [`soql`] / [`sosl`] (query and search parsers),
 //! [`faults`] (fault injection), [`inspect`] (recorded requests and the `/__emulator` control API),
 //! [`server`] (HTTP serving).
 
@@ -14,7 +19,11 @@ pub mod errors;
 pub mod faults;
 pub mod inspect;
 pub mod keys;
+pub mod rest;
+pub mod schema;
 pub mod server;
+pub mod soql;
+pub mod sosl;
 pub mod state;
 pub mod telephony;
 
@@ -26,7 +35,7 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{EmulatorConfig, RoutingAnswer, RoutingConfig};
+pub use config::{EmulatorConfig, RestConfig, RoutingAnswer, RoutingConfig};
 pub use errors::ApiError;
 pub use faults::{BulkEntryFault, Fault};
 pub use inspect::RecordedRequest;
@@ -51,6 +60,8 @@ impl Emulator {
     /// Starts on the given address.
     pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> anyhow::Result<Emulator> {
         let keys = auth::parse_public_keys(&config.scrt_public_keys).map_err(anyhow::Error::msg)?;
+        let rest_keys = auth::parse_public_keys(&config.rest.connected_app_public_keys)
+            .map_err(|e| anyhow::anyhow!("connected app {e}"))?;
         let shared: Shared = Arc::new(Mutex::new(Inner::new(
             config.org_id,
             config.call_center_api_name,
@@ -61,6 +72,12 @@ impl Emulator {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
+        {
+            let mut inner = lock(&shared);
+            inner.base_url = format!("http://{addr}");
+            inner.rest.config = config.rest;
+            inner.rest.keys = rest_keys;
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let service =
             server::app(shared.clone()).into_make_service_with_connect_info::<ConnectionHandle>();
@@ -180,6 +197,111 @@ impl Emulator {
     /// Replaces the routing answers.
     pub fn set_routing(&self, routing: RoutingConfig) {
         lock(&self.shared).routing = routing;
+    }
+
+    /// `base_url() + "/services/data/v62.0"`: what `SALESFORCE_REST_API_ENDPOINT_BASE` is set to.
+    pub fn rest_base(&self) -> String {
+        format!(
+            "{}{}/v{}",
+            self.base_url(),
+            rest::DATA_PATH,
+            rest::DEFAULT_VERSION
+        )
+    }
+
+    /// `base_url() + "/services/oauth2/token"`: what `SALESFORCE_AUTH_ENDPOINT` is set to.
+    pub fn token_url(&self) -> String {
+        format!("{}{}", self.base_url(), rest::TOKEN_PATH)
+    }
+
+    /// Replaces the connected app's public keys (certificate rotation). Invalid PEMs are skipped with a
+    /// warning.
+    pub fn set_connected_app_public_keys(&self, pems: Vec<String>) {
+        let keys: Vec<_> = pems
+            .iter()
+            .enumerate()
+            .filter_map(
+                |(i, pem)| match auth::parse_public_keys(std::slice::from_ref(pem)) {
+                    Ok(mut parsed) => parsed.pop(),
+                    Err(why) => {
+                        tracing::warn!("skipping connected app public key #{i}: {why}");
+                        None
+                    }
+                },
+            )
+            .collect();
+        let mut inner = lock(&self.shared);
+        inner.rest.keys = keys;
+        inner.rest.config.connected_app_public_keys = pems;
+    }
+
+    /// Replaces the REST configuration (connected app keys included; invalid PEMs are skipped).
+    pub fn set_rest_config(&self, config: RestConfig) {
+        let pems = config.connected_app_public_keys.clone();
+        lock(&self.shared).rest.config = config;
+        self.set_connected_app_public_keys(pems);
+    }
+
+    /// The current REST configuration.
+    pub fn rest_config(&self) -> RestConfig {
+        lock(&self.shared).rest.config.clone()
+    }
+
+    /// Every access token issued so far answers 401 `INVALID_SESSION_ID` from now on.
+    pub fn expire_access_tokens(&self) {
+        lock(&self.shared).rest.sessions.expire_all();
+    }
+
+    /// How many access tokens the token endpoint issued.
+    pub fn issued_token_count(&self) -> usize {
+        lock(&self.shared).rest.sessions.issued()
+    }
+
+    /// Seeds a record (as `POST /sobjects/{object}` would, same validation); returns its id. Platform
+    /// events are published; VoiceCall records must be created through the Telephony API.
+    pub fn insert_record(&self, object: &str, fields: serde_json::Value) -> anyhow::Result<String> {
+        let mut inner = lock(&self.shared);
+        rest::insert_record(&mut inner, object, fields)
+            .map_err(|e| anyhow::anyhow!("{} {}: {}", e.status, e.code, e.message))
+    }
+
+    /// Every record of an object in REST shape (with `attributes`), in creation order.
+    pub fn records(&self, object: &str) -> Vec<serde_json::Value> {
+        let inner = lock(&self.shared);
+        rest::all_records(&inner, object)
+    }
+
+    /// One record in REST shape, by id (any object).
+    pub fn record(&self, object: &str, id: &str) -> Option<serde_json::Value> {
+        let inner = lock(&self.shared);
+        rest::one_record(&inner, object, id)
+    }
+
+    /// The published events of a platform event (e.g. `RealtimeAlertEvent`), oldest first.
+    pub fn platform_events(&self, name: &str) -> Vec<serde_json::Value> {
+        let inner = lock(&self.shared);
+        inner
+            .org
+            .rest
+            .platform_events
+            .iter()
+            .filter(|e| {
+                e["attributes"]["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(name))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Sets the CreatedDate of a VoiceCall (by 0LQ id or vendor call key), e.g. to age it out of a
+    /// `LAST_N_DAYS` window. False when there is no such call.
+    pub fn set_voice_call_created_date(
+        &self,
+        id_or_vendor_key: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        rest::store::set_voice_call_created(&mut lock(&self.shared).org, id_or_vendor_key, at)
     }
 
     /// Clears org state, recorded requests, faults and seen jtis (keeps keys and routing).

@@ -7,7 +7,8 @@ use sf_emulator::keys::TestKeyPair;
 use sf_emulator::{Emulator, EmulatorConfig, RoutingConfig};
 
 const USAGE: &str = "usage: sf-emulator [--host 127.0.0.1] [--port 8787] [--org-id 00DXX0000000001] \
-[--call-center-api-name HVCC] [--public-key-file PATH]... [--routing-file PATH] [--generate-keys DIR]";
+[--call-center-api-name HVCC] [--public-key-file PATH]... [--connected-app-public-key-file PATH]... \
+[--routing-file PATH] [--generate-keys DIR]";
 
 struct Args {
     host: String,
@@ -38,6 +39,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                 let pem =
                     std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
                 parsed.config.scrt_public_keys.push(pem);
+            }
+            "--connected-app-public-key-file" => {
+                let path = value()?;
+                let pem =
+                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                parsed.config.rest.connected_app_public_keys.push(pem);
             }
             "--routing-file" => {
                 let path = value()?;
@@ -86,8 +93,10 @@ async fn main() -> anyhow::Result<()> {
         .context("--host/--port do not form an address")?;
     let emulator = Emulator::start_on(args.config, addr).await?;
     eprintln!(
-        "sf-emulator listening: SCRT_ENDPOINT_BASE={} control={}/__emulator",
+        "sf-emulator listening: SCRT_ENDPOINT_BASE={} SALESFORCE_AUTH_ENDPOINT={} SALESFORCE_REST_API_ENDPOINT_BASE={} control={}/__emulator",
         emulator.scrt_base(),
+        emulator.token_url(),
+        emulator.rest_base(),
         emulator.base_url()
     );
     shutdown_signal().await;

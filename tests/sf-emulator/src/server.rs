@@ -25,6 +25,7 @@ use crate::config::RoutingConfig;
 use crate::errors::ApiError;
 use crate::faults::FaultQueue;
 use crate::inspect::{self, RecordedRequest, body_for_record};
+use crate::rest::{self, RestRequest, RestState};
 use crate::state::OrgState;
 use crate::telephony;
 
@@ -43,6 +44,10 @@ pub struct Inner {
     pub next_seq: u64,
     pub faults: FaultQueue,
     pub jtis: JtiCache,
+    /// `http://host:port` once bound (token `instance_url`, accepted `aud`).
+    pub base_url: String,
+    /// REST side: configuration, connected app keys, sessions, query cursors.
+    pub rest: RestState,
 }
 
 /// The state shared by the server and the `Emulator` handle.
@@ -73,12 +78,16 @@ impl Inner {
             next_seq: 0,
             faults: FaultQueue::default(),
             jtis: JtiCache::default(),
+            base_url: String::new(),
+            rest: RestState::default(),
         }
     }
 
-    /// Clears org data, recorded requests, faults and seen jtis; keeps keys and routing.
+    /// Clears org data (REST records and platform events included), recorded requests, faults, seen jtis
+    /// and query cursors; keeps keys, routing, REST configuration and issued access tokens.
     pub fn reset(&mut self) {
         self.org = OrgState::default();
+        self.rest.clear_cursors();
         self.requests.clear();
         self.next_seq = 0;
         self.faults.clear();
@@ -94,6 +103,9 @@ impl Inner {
             "routing": self.routing,
             "voiceCalls": self.org.voice_calls,
             "pendingFaults": self.faults,
+            "rest": self.rest.state_json(),
+            "records": self.org.rest.tables.values().map(|t| (t.name.clone(), t.records.len())).collect::<std::collections::BTreeMap<_, _>>(),
+            "platformEvents": self.org.rest.platform_events.len(),
         })
     }
 
@@ -133,7 +145,9 @@ impl Inner {
             routing: &self.routing,
             faults: &mut self.faults,
         };
-        telephony::handle(ctx, endpoint, body.as_ref())
+        let outcome = telephony::handle(ctx, endpoint, body.as_ref());
+        self.org.rest.stamp_voice_calls(&self.org.voice_calls);
+        outcome
     }
 }
 
@@ -296,6 +310,8 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
     };
     let authorization = header_value("authorization");
     let content_type = header_value("content-type");
+    let is_rest = path.starts_with("/services/");
+    let is_oauth = path.starts_with("/services/oauth2/");
     let mut record = RecordedRequest {
         seq: 0,
         method: method.clone(),
@@ -303,9 +319,14 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
         query: parts.uri.query().map(str::to_owned),
         telephony_provider_name: header_value("telephony-provider-name"),
         content_type: content_type.clone(),
-        jwt_claims: auth::bearer_token(authorization.as_deref())
-            .ok()
-            .and_then(auth::insecure_claims),
+        // REST access tokens are opaque and secret: never decoded nor kept.
+        jwt_claims: if is_rest {
+            None
+        } else {
+            auth::bearer_token(authorization.as_deref())
+                .ok()
+                .and_then(auth::insecure_claims)
+        },
         body: Value::Null,
         status: 0,
         response: Value::Null,
@@ -320,7 +341,15 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
             return finish(&shared, record, err.status, err.body(), Vec::new());
         }
     };
-    record.body = body_for_record(&bytes);
+    // The token endpoint's body holds the assertion: recorded only after redaction (below).
+    record.body = if is_oauth {
+        Value::Null
+    } else {
+        body_for_record(&bytes)
+    };
+    if is_oauth {
+        record.query = None;
+    }
 
     let fault = lock(&shared).faults.take(&method, &path);
     if let Some(fault) = fault {
@@ -339,14 +368,54 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
         }
         if let Some(status) = fault.status {
             record.faulted = true;
-            let err = ApiError::injected(status);
+            let body = if is_oauth {
+                rest::injected_oauth(status)
+            } else if is_rest {
+                rest::RestError::injected(status).body()
+            } else {
+                ApiError::injected(status).body()
+            };
             let extra = fault
                 .retry_after_secs
                 .map(|s| (header::RETRY_AFTER, s.to_string()))
                 .into_iter()
                 .collect();
-            return finish(&shared, record, status, err.body(), extra);
+            return finish(&shared, record, status, body, extra);
         }
+    }
+
+    if is_rest {
+        let answer = {
+            let mut inner = lock(&shared);
+            rest::handle(
+                &mut inner,
+                &RestRequest {
+                    method: &method,
+                    path: &path,
+                    query: parts.uri.query(),
+                    authorization: authorization.as_deref(),
+                    content_type: content_type.as_deref(),
+                    body: &bytes,
+                },
+            )
+        };
+        if let Some(body) = answer.recorded_body {
+            record.body = body;
+        }
+        if let Some(query) = answer.recorded_query {
+            record.query = query;
+        }
+        if answer.claims.is_some() {
+            record.jwt_claims = answer.claims;
+        }
+        return finish_rest(
+            &shared,
+            record,
+            answer.status,
+            answer.body,
+            answer.recorded_response,
+            answer.headers,
+        );
     }
 
     let outcome = lock(&shared).process(
@@ -380,6 +449,42 @@ fn finish(
     let response = json_response(status, &body, &extra);
     record.status = status;
     record.response = body;
+    lock(shared).record(record);
+    response
+}
+
+/// Like `finish`, for REST answers: an empty body for 204, and a redacted copy of the answer recorded.
+fn finish_rest(
+    shared: &Shared,
+    mut record: RecordedRequest,
+    status: u16,
+    body: Option<Value>,
+    recorded: Option<Value>,
+    extra: Vec<(header::HeaderName, String)>,
+) -> Response {
+    tracing::info!("{} {} -> {status}", record.method, record.path);
+    let mut response = match &body {
+        Some(body) => json_response(status, body, &extra),
+        None => {
+            let mut response = StatusCode::from_u16(status)
+                .unwrap_or(StatusCode::NO_CONTENT)
+                .into_response();
+            for (name, value) in &extra {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    response.headers_mut().insert(name.clone(), value);
+                }
+            }
+            response
+        }
+    };
+    if status == 200 || status == 201 {
+        response.headers_mut().insert(
+            header::HeaderName::from_static("sforce-limit-info"),
+            HeaderValue::from_static("api-usage=1/15000"),
+        );
+    }
+    record.status = status;
+    record.response = recorded.or(body).unwrap_or(Value::Null);
     lock(shared).record(record);
     response
 }

@@ -1,5 +1,5 @@
-//! Org data: the records the emulated APIs create and change. Kept free of HTTP so that a future REST
-//! side (`/services/...`) can share the same `OrgState`.
+//! Org data: the records the emulated APIs create and change. Kept free of HTTP; the REST side
+//! (`/services/...`, module `rest`) shares the same `OrgState`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -97,6 +97,10 @@ pub struct Message {
 pub struct OrgState {
     pub voice_calls: Vec<VoiceCall>,
     next_id: u64,
+    /// The REST side's records (Account, Contact, Case, User, custom objects), platform events and
+    /// VoiceCall dates.
+    #[serde(default)]
+    pub rest: crate::rest::store::RestData,
 }
 
 impl OrgState {

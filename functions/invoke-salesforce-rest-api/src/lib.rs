@@ -1,0 +1,264 @@
+//! InvokeSalesforceRestApi: called from Amazon Connect flows (seed 001 ch. 6, reference 2.10) to
+//! create, update, query and search Salesforce records through the REST API with OAuth 2.0 JWT
+//! bearer authentication.
+//!
+//! Beyond the official function: `{key}` query templates are filled from every flow parameter,
+//! every occurrence, with values escaped as SOQL string literals; object API names are checked
+//! against Salesforce's naming rules and sent as given (not case-mangled); query and search
+//! failures fail the invocation instead of coming back as data; the output is a flat map of strings.
+
+use std::sync::Arc;
+
+use lambda_runtime::LambdaEvent;
+use scv_shared::config::{ConfigError, ProcessEnv, RestConfig};
+use scv_shared::flow::{FlowEvent, FlowOutput};
+use scv_shared::keys::SsmClient;
+use scv_shared::oauth::SalesforceAuth;
+use scv_shared::rest::{RestError, SalesforceRest};
+use scv_shared::retry::Deadline;
+use scv_shared::soql::{SoqlError, is_valid_object_name, is_valid_record_id, render};
+use serde_json::{Map, Value};
+use thiserror::Error;
+use tracing::Instrument;
+
+/// The `category` of every log line, as the official function names it.
+pub const CATEGORY: &str = "invokeSfRestApi";
+
+/// Parameters that steer the function and are never record fields.
+const CONTROL_PARAMETERS: &[&str] = &["methodName", "objectApiName", "recordId"];
+
+/// Built once at cold start.
+#[derive(Debug)]
+pub struct Deps {
+    pub rest: SalesforceRest,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let cfg = RestConfig::from_env(&ProcessEnv)?;
+        let sdk = scv_shared::aws::load().await;
+        Ok(Self::new(&cfg, SsmClient::new(&sdk)))
+    }
+
+    pub fn new(cfg: &RestConfig, ssm: SsmClient) -> Self {
+        let http = scv_shared::aws::http_client();
+        let auth = Arc::new(SalesforceAuth::new(cfg, ssm, http.clone()));
+        Self { rest: SalesforceRest::new(cfg, http, auth) }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum InvokeError {
+    #[error("the event is not an Amazon Connect flow event: {0}")]
+    BadEvent(String),
+    #[error("Details.Parameters.methodName is missing")]
+    MissingMethod,
+    #[error("Unsupported method: {0}")]
+    UnsupportedMethod(String),
+    #[error("{method}: Details.Parameters.{parameter} is missing")]
+    MissingParameter { method: String, parameter: &'static str },
+    #[error("{method}: Details.Parameters.{parameter} is malformed: {reason}")]
+    Malformed { method: String, parameter: &'static str, reason: String },
+    #[error("{method}: {source}")]
+    Query { method: String, source: SoqlError },
+    #[error("{method}: {source}")]
+    Salesforce { method: String, source: RestError },
+    #[error("retryCTRSync: the CTR resync is not built yet (it arrives with the CTRDataSync resync function); nothing was resynced")]
+    ResyncNotAvailable,
+}
+
+impl InvokeError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } | InvokeError::Query { .. } => "InvalidEvent",
+            InvokeError::MissingMethod | InvokeError::MissingParameter { .. } => "MissingField",
+            InvokeError::UnsupportedMethod(_) | InvokeError::ResyncNotAvailable => "UnsupportedMethod",
+            InvokeError::Salesforce { source, .. } if source.is_retryable() => "SalesforceUnavailable",
+            InvokeError::Salesforce { .. } => "SalesforceError",
+        }
+    }
+}
+
+impl From<InvokeError> for lambda_runtime::Diagnostic {
+    fn from(e: InvokeError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
+    }
+}
+
+/// The Lambda entry point: a span carrying `requestId` and `contactId` around [`handle`].
+pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, InvokeError> {
+    let (payload, context) = event.into_parts();
+    let deadline = Deadline::for_invocation(context.deadline(), deps.rest.budget());
+    let span = tracing::info_span!("invocation", requestId = %context.request_id, contactId = tracing::field::Empty);
+    handle(payload, deadline, deps).instrument(span).await
+}
+
+/// The testable handler.
+pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, InvokeError> {
+    let event: FlowEvent = serde_json::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
+    let method = event.parameter("methodName").ok_or(InvokeError::MissingMethod)?;
+    if let Some(contact_id) = event.contact_data().and_then(|c| c.contact_id.clone()) {
+        tracing::Span::current().record("contactId", contact_id.as_str());
+    }
+    tracing::info!(method = %method, "invoke {method}");
+    let call = Call { params: event.parameters(), method: &method, deadline, deps };
+    let result = match method.as_str() {
+        "createRecord" => call.create().await,
+        "updateRecord" => call.update().await,
+        "queryRecord" => call.query().await,
+        "searchRecord" => call.search().await,
+        "realtimeAlertEvent" => call.publish_alert().await,
+        "retryCTRSync" => Err(InvokeError::ResyncNotAvailable),
+        other => {
+            tracing::warn!(method = other, "Unsupported method {other}");
+            return Err(InvokeError::UnsupportedMethod(other.to_string()));
+        }
+    };
+    match result {
+        Ok(output) => {
+            tracing::info!(method = %method, fields = output.len(), "{method} succeeded");
+            Ok(Value::Object(output.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+        }
+        Err(e) => {
+            tracing::error!(method = %method, error = %e, "{method} failed");
+            Err(e)
+        }
+    }
+}
+
+struct Call<'a> {
+    params: &'a Map<String, Value>,
+    method: &'a str,
+    deadline: Deadline,
+    deps: &'a Deps,
+}
+
+impl Call<'_> {
+    fn required(&self, parameter: &'static str) -> Result<String, InvokeError> {
+        self.params
+            .get(parameter)
+            .and_then(scv_shared::flow::value_text)
+            .ok_or(InvokeError::MissingParameter { method: self.method.into(), parameter })
+    }
+
+    fn object(&self) -> Result<String, InvokeError> {
+        let object = self.required("objectApiName")?;
+        if is_valid_object_name(&object) {
+            Ok(object)
+        } else {
+            Err(InvokeError::Malformed {
+                method: self.method.into(),
+                parameter: "objectApiName",
+                reason: format!("{object:?} is not a Salesforce object API name"),
+            })
+        }
+    }
+
+    fn record_id(&self) -> Result<String, InvokeError> {
+        let id = self.required("recordId")?;
+        if is_valid_record_id(&id) {
+            Ok(id)
+        } else {
+            Err(InvokeError::Malformed { method: self.method.into(), parameter: "recordId", reason: format!("{id:?} is not a 15- or 18-character record id") })
+        }
+    }
+
+    /// Every parameter but the control ones, as record fields.
+    fn fields(&self, skip: &[&str]) -> Map<String, Value> {
+        self.params.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn salesforce(&self, source: RestError) -> InvokeError {
+        InvokeError::Salesforce { method: self.method.into(), source }
+    }
+
+    async fn create(&self) -> Result<FlowOutput, InvokeError> {
+        let object = self.object()?;
+        let saved = self.deps.rest.create(&object, &self.fields(CONTROL_PARAMETERS), self.deadline).await.map_err(|e| self.salesforce(e))?;
+        Ok(FlowOutput::from([("success".into(), saved.success.to_string()), ("recordId".into(), saved.id)]))
+    }
+
+    async fn update(&self) -> Result<FlowOutput, InvokeError> {
+        let object = self.object()?;
+        let id = self.record_id()?;
+        self.deps.rest.update(&object, &id, &self.fields(CONTROL_PARAMETERS), self.deadline).await.map_err(|e| self.salesforce(e))?;
+        Ok(FlowOutput::from([("success".into(), "true".into())]))
+    }
+
+    /// The first record, `attributes` removed, nested objects flattened to dotted keys.
+    async fn query(&self) -> Result<FlowOutput, InvokeError> {
+        let template = self.required("soql")?;
+        let soql = render(&template, self.params).map_err(|source| InvokeError::Query { method: self.method.into(), source })?;
+        tracing::debug!(soql = %soql, "query");
+        let page = self.deps.rest.query(&soql, self.deadline).await.map_err(|e| self.salesforce(e))?;
+        Ok(match page.records.into_iter().next() {
+            Some(Value::Object(mut record)) => {
+                record.remove("attributes");
+                flatten(&Value::Object(record))
+            }
+            _ => FlowOutput::new(),
+        })
+    }
+
+    /// The first search record (with its `attributes`), flattened.
+    async fn search(&self) -> Result<FlowOutput, InvokeError> {
+        let sosl = self.required("sosl")?;
+        let records = self.deps.rest.search(&sosl, self.deadline).await.map_err(|e| self.salesforce(e))?;
+        Ok(records.first().map(flatten).unwrap_or_default())
+    }
+
+    /// The RealtimeAlertEvent platform event from the alert fields (reference 2.9, 2.10).
+    async fn publish_alert(&self) -> Result<FlowOutput, InvokeError> {
+        let saved =
+            self.deps.rest.publish("RealtimeAlertEvent", &self.fields(&["methodName"]), self.deadline).await.map_err(|e| self.salesforce(e))?;
+        Ok(FlowOutput::from([("success".into(), saved.success.to_string()), ("id".into(), saved.id)]))
+    }
+}
+
+/// Nested objects and arrays become dotted keys (`Account.Name`, `Tags.0`), as the official
+/// function's `flat` does; values become strings (null as the empty string).
+pub fn flatten(value: &Value) -> FlowOutput {
+    fn walk(prefix: &str, value: &Value, out: &mut FlowOutput) {
+        let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+        match value {
+            Value::Object(map) if !map.is_empty() => map.iter().for_each(|(k, v)| walk(&key(k), v, out)),
+            Value::Array(items) if !items.is_empty() => items.iter().enumerate().for_each(|(i, v)| walk(&key(&i.to_string()), v, out)),
+            Value::String(s) => {
+                out.insert(prefix.to_string(), s.clone());
+            }
+            Value::Null => {
+                out.insert(prefix.to_string(), String::new());
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = FlowOutput::new();
+    walk("", value, &mut out);
+    out.remove("");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flattening_uses_dotted_keys_and_strings() {
+        let record = json!({
+            "Id": "500XX0000000001", "CaseNumber": "00001026", "IsClosed": false, "Amount": 12.5, "Closed": null,
+            "Account": {"attributes": {"type": "Account"}, "Name": "Acme"}, "Tags": ["a", "b"], "Empty": {}
+        });
+        let out = flatten(&record);
+        assert_eq!(out["Id"], "500XX0000000001");
+        assert_eq!(out["IsClosed"], "false");
+        assert_eq!(out["Amount"], "12.5");
+        assert_eq!(out["Closed"], "");
+        assert_eq!(out["Account.Name"], "Acme");
+        assert_eq!(out["Account.attributes.type"], "Account");
+        assert_eq!(out["Tags.1"], "b");
+        assert_eq!(out["Empty"], "{}");
+    }
+}

@@ -1,0 +1,203 @@
+//! End to end through the handler against the emulator's REST side and moto (SSM): every method
+//! with its sample event, query templating and escaping on the wire, token expiry mid-run, a
+//! repeated 401, concurrent invocations sharing one refresh, the token shared through SSM, and no
+//! token or assertion in any log line.
+
+mod support;
+
+use std::sync::Arc;
+
+use invoke_salesforce_rest_api::InvokeError;
+use serde_json::json;
+use sf_emulator::Fault;
+use support::*;
+
+async fn seed_contact(stack: &Stack) -> (String, String) {
+    let account = stack.emulator.insert_record("Account", json!({"Name": "Acme Corporation", "Phone": "+15555550123"})).expect("account");
+    let contact = stack
+        .emulator
+        .insert_record("Contact", json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}))
+        .expect("contact");
+    (account, contact)
+}
+
+#[tokio::test]
+async fn every_sample_event_works_against_the_emulator() {
+    let stack = Stack::start(false).await;
+    let (account, contact) = seed_contact(&stack).await;
+
+    // queryRecord: the first record, flattened, strings only.
+    let out = stack.invoke(event("01-query-record.json")).await.expect("query");
+    assert_eq!(out, json!({"Id": contact, "FirstName": "Jane", "LastName": "Doe", "Account.Name": "Acme Corporation", "Account.attributes.type": "Account", "Account.attributes.url": out["Account.attributes.url"].clone()}));
+    let query = stack.emulator.requests().into_iter().find(|r| r.path.ends_with("/query")).expect("a query request");
+    assert!(query.query.as_deref().unwrap_or_default().contains("Phone"), "{:?}", query.query);
+
+    // createRecord.
+    let out = stack.invoke(event("02-create-record.json")).await.expect("create");
+    let case_id = out["recordId"].as_str().expect("recordId").to_string();
+    assert!(case_id.starts_with("500"));
+    assert_eq!(out["success"], "true");
+    let case = stack.emulator.record("Case", &case_id).expect("stored");
+    assert_eq!(case["Subject"], "Billing question from the IVR");
+    assert_eq!(case["Origin"], "Phone");
+
+    // updateRecord (the sample's id replaced by the case just created).
+    let update = with_params(event("03-update-record.json"), |p| {
+        p.insert("recordId".into(), json!(case_id));
+    });
+    assert_eq!(stack.invoke(update).await.expect("update"), json!({"success": "true"}));
+    assert_eq!(stack.emulator.record("Case", &case_id).expect("stored")["Status"], "Working");
+
+    // searchRecord.
+    let out = stack.invoke(event("04-search-record.json")).await.expect("search");
+    assert_eq!(out["Id"], account);
+    assert_eq!(out["Name"], "Acme Corporation");
+    assert_eq!(out["attributes.type"], "Account");
+
+    // realtimeAlertEvent: a RealtimeAlertEvent platform event.
+    let out = stack.invoke(event("05-realtime-alert-event.json")).await.expect("publish");
+    assert_eq!(out["success"], "true");
+    let events = stack.emulator.platform_events("RealtimeAlertEvent");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["Severity"], "Critical");
+
+    // retryCTRSync: not built yet, and says so.
+    let err = stack.invoke(event("06-retry-ctr-sync.json")).await.expect_err("not yet");
+    assert!(matches!(err, InvokeError::ResyncNotAvailable), "{err}");
+
+    // One grant for the whole run, shared through SSM.
+    assert_eq!(stack.deps.rest.auth().grant_count(), 1);
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn the_subject_can_be_an_ssm_parameter_as_in_the_official_set_up() {
+    let stack = Stack::start(true).await;
+    seed_contact(&stack).await;
+    stack.invoke(event("01-query-record.json")).await.expect("query with the username from SSM");
+    assert_eq!(stack.deps.rest.auth().grant_count(), 1);
+}
+
+#[tokio::test]
+async fn injection_attempts_reach_salesforce_as_one_literal() {
+    let stack = Stack::start(false).await;
+    seed_contact(&stack).await;
+    let attack = with_params(event("01-query-record.json"), |p| {
+        p.insert("phone".into(), json!("x' OR Name != '"));
+    });
+    let out = stack.invoke(attack).await.expect("a query that matches nothing");
+    assert_eq!(out, json!({}), "the injected OR must not match every contact");
+    let query = stack.emulator.requests().into_iter().rev().find(|r| r.path.ends_with("/query")).expect("query");
+    assert_eq!(query.status, 200, "the escaped query is valid SOQL: {}", query.response);
+    assert_eq!(query.response["totalSize"], 0, "and matches nothing");
+}
+
+#[tokio::test]
+async fn query_and_search_failures_fail_the_invocation() {
+    let stack = Stack::start(false).await;
+    let bad = with_params(event("01-query-record.json"), |p| {
+        p.insert("soql".into(), json!("SELECT Id FROM Contact WHERE NoSuchField__x = '{phone}'"));
+    });
+    let err = stack.invoke(bad).await.expect_err("invalid field");
+    assert!(err.to_string().contains("queryRecord") && err.to_string().contains("INVALID_FIELD"), "{err}");
+    let bad = with_params(event("04-search-record.json"), |p| {
+        p.insert("sosl".into(), json!("FIND Acme RETURNING"));
+    });
+    let err = stack.invoke(bad).await.expect_err("malformed search");
+    assert!(err.to_string().contains("searchRecord"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_names_and_missing_parameters_never_reach_salesforce() {
+    let stack = Stack::start(false).await;
+    let cases = [
+        (with_params(event("02-create-record.json"), |p| { p.insert("objectApiName".into(), json!("Case/../../x")); }), "objectApiName is malformed"),
+        (with_params(event("02-create-record.json"), |p| { p.remove("objectApiName"); }), "createRecord: Details.Parameters.objectApiName is missing"),
+        (with_params(event("03-update-record.json"), |p| { p.insert("recordId".into(), json!("500/../001")); }), "recordId is malformed"),
+        (with_params(event("01-query-record.json"), |p| { p.remove("phone"); }), "query placeholder {phone} has no parameter"),
+        (with_params(event("01-query-record.json"), |p| { p.insert("methodName".into(), json!("deleteRecord")); }), "Unsupported method: deleteRecord"),
+    ];
+    for (event, expected) in cases {
+        let err = stack.invoke(event).await.expect_err(expected);
+        assert!(err.to_string().contains(expected), "got {err}, want {expected}");
+    }
+    assert!(stack.emulator.requests().is_empty(), "nothing sent, not even a token request");
+}
+
+#[tokio::test]
+async fn salesforce_errors_name_the_object_and_the_operation() {
+    let stack = Stack::start(false).await;
+    let missing_name = json!({"Details": {"Parameters": {"methodName": "createRecord", "objectApiName": "Account", "Phone": "+1"}}});
+    let err = stack.invoke(missing_name).await.expect_err("Name is required");
+    let text = err.to_string();
+    assert!(text.contains("create Account") && text.contains("REQUIRED_FIELD_MISSING"), "{text}");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once_mid_run() {
+    let stack = Stack::start(false).await;
+    seed_contact(&stack).await;
+    stack.invoke(event("01-query-record.json")).await.expect("first");
+    assert_eq!(stack.deps.rest.auth().grant_count(), 1);
+    stack.emulator.expire_access_tokens();
+    stack.invoke(event("01-query-record.json")).await.expect("after one refresh");
+    assert_eq!(stack.deps.rest.auth().grant_count(), 2, "exactly one refresh");
+    let statuses: Vec<u16> = stack.emulator.requests().iter().filter(|r| r.path.ends_with("/query")).map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 401, 200]);
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn a_second_401_is_a_clear_error_not_a_loop() {
+    let stack = Stack::start(false).await;
+    seed_contact(&stack).await;
+    stack.emulator.inject(Fault::status(401, 5).on("GET", "/services/data"));
+    let err = stack.invoke(event("01-query-record.json")).await.expect_err("still refused");
+    assert!(err.to_string().contains("HTTP 401"), "{err}");
+    assert_eq!(stack.deps.rest.auth().grant_count(), 2, "one refresh, no more");
+    let queries = stack.emulator.requests().iter().filter(|r| r.path.ends_with("/query")).count();
+    assert_eq!(queries, 2);
+}
+
+#[tokio::test]
+async fn concurrent_invocations_share_one_refresh() {
+    let stack = Arc::new(Stack::start(false).await);
+    seed_contact(&stack).await;
+    stack.invoke(event("01-query-record.json")).await.expect("warm");
+    stack.emulator.expire_access_tokens();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let stack = stack.clone();
+            tokio::spawn(async move { stack.invoke(event("01-query-record.json")).await.map(|_| ()) })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("joined").expect("query");
+    }
+    assert_eq!(stack.deps.rest.auth().grant_count(), 2, "one grant at start, one shared refresh");
+}
+
+#[tokio::test]
+async fn another_container_reuses_the_token_shared_in_ssm() {
+    let stack = Stack::start(false).await;
+    seed_contact(&stack).await;
+    stack.invoke(event("01-query-record.json")).await.expect("first container");
+    let second = stack.another_container();
+    invoke_salesforce_rest_api::handle(event("01-query-record.json"), scv_shared::retry::Deadline::after(std::time::Duration::from_secs(5)), &second)
+        .await
+        .expect("second container");
+    assert_eq!(second.rest.auth().grant_count(), 0, "the token came from SSM");
+    assert_eq!(stack.emulator.issued_token_count(), 1);
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_and_limits_surface_as_such() {
+    let stack = Stack::start(false).await;
+    seed_contact(&stack).await;
+    stack.emulator.inject(Fault::status(503, 1).on("GET", "/services/data"));
+    stack.invoke(event("01-query-record.json")).await.expect("retried past one 503");
+    stack.emulator.inject(Fault::status(403, 10).on("GET", "/services/data"));
+    let err = stack.invoke(event("01-query-record.json")).await.expect_err("limit");
+    // An injected 403 carries REQUEST_LIMIT_EXCEEDED, which is retried and then reported as a limit.
+    assert!(err.to_string().contains("REQUEST_LIMIT_EXCEEDED") && err.to_string().contains("queryRecord"), "{err}");
+}
