@@ -19,6 +19,8 @@ use crate::runtime::{FunctionProcess, FunctionSpec, binary_path};
 pub const ORG_ID: &str = "00DXX0000000001";
 pub const CALL_CENTER: &str = "ACME_CC";
 pub const KEY_PARAM: &str = "ACME_CC-scrt-jwt-auth-private-key";
+pub const CONSUMER_KEY: &str = "3MVG9-acme-connected-app-consumer-key";
+pub const REST_USERNAME: &str = "integration@acme.example";
 pub const ROUTED_AGENT: &str =
     "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
 
@@ -27,6 +29,7 @@ pub const ROUTED_AGENT: &str =
 pub struct DemoOptions {
     pub events_root: PathBuf,
     pub itia_binary: PathBuf,
+    pub isfra_binary: PathBuf,
     pub report_dir: PathBuf,
 }
 
@@ -35,6 +38,7 @@ impl Default for DemoOptions {
         Self {
             events_root: crate::workspace_root().join("events"),
             itia_binary: binary_path("invoke-telephony-integration-api"),
+            isfra_binary: binary_path("invoke-salesforce-rest-api"),
             report_dir: crate::target_dir().join("demo"),
         }
     }
@@ -94,6 +98,10 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
     config.scrt_public_keys = vec![keys.public_pem.clone()];
     config.routing = routing;
+    let app_keys = TestKeyPair::generate()?;
+    config.rest.consumer_key = CONSUMER_KEY.into();
+    config.rest.connected_app_public_keys = vec![app_keys.public_pem.clone()];
+    config.rest.usernames = vec![REST_USERNAME.into()];
     let emulator = Emulator::start(config).await.context("starting the Salesforce emulator")?;
     let moto = Moto::start().context("starting the local AWS emulator (moto)")?;
     let sdk = aws_sdk_config(&moto.endpoint()).await;
@@ -104,10 +112,12 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     writeln!(out, "  local AWS (moto)     {}  (private key in SSM SecureString {KEY_PARAM})", moto.endpoint())?;
 
     let mut report = DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
-    let binary = &options.itia_binary;
-    if !binary.exists() {
-        anyhow::bail!("{} is missing: build it with `make build-debug` (make demo does)", binary.display());
+    for binary in [&options.itia_binary, &options.isfra_binary] {
+        if !binary.exists() {
+            anyhow::bail!("{} is missing: build it with `make build-debug` (make demo does)", binary.display());
+        }
     }
+    let binary = &options.itia_binary;
     let spec = FunctionSpec::new("InvokeTelephonyIntegrationApi", binary)
         .with_envs(aws_env(&moto.endpoint()))
         .with_env("SALESFORCE_ORG_ID", ORG_ID)
@@ -133,11 +143,17 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
         report.steps.push(step);
     }
 
+    check_logs(&function.logs(), &keys, &mut report.problems);
+    function.shutdown().await?;
+
+    // InvokeSalesforceRestApi: a flow looks up the caller, opens a case, works it, searches, alerts.
+    writeln!(out, "\nInvokeSalesforceRestApi (OAuth 2.0 JWT bearer as {REST_USERNAME}):")?;
+    let rest_steps = rest_section(options, &emulator, &sdk, &moto.endpoint(), &app_keys, out).await?;
+    report.steps.extend(rest_steps);
+
     report.voice_calls = emulator.voice_calls();
     check_state(&report.steps, &report.voice_calls, &mut report.problems);
-    check_logs(&function.logs(), &keys, &mut report.problems);
     print_state(out, &report.voice_calls)?;
-    function.shutdown().await?;
 
     std::fs::create_dir_all(&options.report_dir)?;
     let json_path = options.report_dir.join("timeline.json");
@@ -164,9 +180,83 @@ fn event_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-async fn invoke_step(function: &FunctionProcess, emulator: &Emulator, name: &str, path: &Path) -> Result<Step> {
+async fn rest_section(
+    options: &DemoOptions,
+    emulator: &Emulator,
+    sdk: &aws_config::SdkConfig,
+    moto_endpoint: &str,
+    app_keys: &TestKeyPair,
+    out: &mut dyn Write,
+) -> Result<Vec<Step>> {
+    let params = [
+        ("ACME_CC-salesforce-rest-api-auth-consumer-key", CONSUMER_KEY),
+        ("ACME_CC-salesforce-rest-api-auth-private-key", app_keys.private_pkcs1_pem.as_str()),
+        ("ACME_CC-salesforce-rest-api-access-token", "placeholder"),
+        ("ACME_CC-salesforce-rest-api-audience", "https://login.salesforce.com/"),
+    ];
+    for (name, value) in params {
+        put_secure_parameter(sdk, name, value).await?;
+    }
+    let account = emulator.insert_record("Account", serde_json::json!({"Name": "Acme Corporation", "Phone": "+15555550123"}))?;
+    emulator.insert_record("Contact", serde_json::json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}))?;
+    let spec = FunctionSpec::new("InvokeSalesforceRestApi", &options.isfra_binary)
+        .with_envs(aws_env(moto_endpoint))
+        .with_env("SALESFORCE_AUTH_ENDPOINT", emulator.token_url())
+        .with_env("SALESFORCE_REST_API_ENDPOINT_BASE", emulator.rest_base())
+        .with_env("CONSUMER_KEY_PARAM_NAME", params[0].0)
+        .with_env("PRIVATE_KEY_PARAM_NAME", params[1].0)
+        .with_env("ACCESS_TOKEN_PARAM_NAME", params[2].0)
+        .with_env("AUDIENCE", params[3].0)
+        .with_env("SUBJECT", REST_USERNAME)
+        .with_env("LOG_LEVEL", "debug")
+        .with_timeout(Duration::from_secs(8));
+    let function = FunctionProcess::spawn(spec).await.context("starting InvokeSalesforceRestApi")?;
+    function.wait_ready(Duration::from_secs(10)).await.context("InvokeSalesforceRestApi did not start")?;
+    let dir = options.events_root.join("invoke-salesforce-rest-api");
+    let mut steps = Vec::new();
+    let mut created_case: Option<String> = None;
+    for path in event_files(&dir)? {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.contains("retry-ctr-sync") {
+            continue; // arrives with the CTR resync
+        }
+        let mut event = read_event(&path)?;
+        if let (Some(case), Some(params)) = (&created_case, event["Details"]["Parameters"].as_object_mut()) {
+            if params.get("methodName").and_then(Value::as_str) == Some("updateRecord") {
+                params.insert("recordId".into(), Value::String(case.clone()));
+            }
+        }
+        let step = run_step(&function, emulator, "InvokeSalesforceRestApi", &name, event, false).await?;
+        if step.method == "createRecord" {
+            created_case = step.output["recordId"].as_str().map(str::to_string);
+        }
+        print_step(out, steps.len() + 1, &step)?;
+        steps.push(step);
+    }
+    let mut problems = Vec::new();
+    check_logs(&function.logs(), app_keys, &mut problems);
+    if let Some(step) = steps.last_mut() {
+        step.problems.extend(problems);
+    }
+    function.shutdown().await?;
+    Ok(steps)
+}
+
+fn read_event(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let event: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+async fn invoke_step(function: &FunctionProcess, emulator: &Emulator, name: &str, path: &Path) -> Result<Step> {
+    let event = read_event(path)?;
+    let event_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    run_step(function, emulator, name, &event_name, event, true).await
+}
+
+/// One invocation. `one_call`: the step must make exactly one Salesforce request (the Telephony
+/// API); otherwise at least one, all accepted (REST: the first also fetches a token).
+async fn run_step(function: &FunctionProcess, emulator: &Emulator, name: &str, event_name: &str, event: Value, one_call: bool) -> Result<Step> {
+    let event_name = event_name.to_string();
     let params = &event["Details"]["Parameters"];
     let method = params["methodName"].as_str().map_or_else(|| "keep-warm".to_string(), str::to_string);
     let contact_id = params["contactId"].as_str().or_else(|| event["Details"]["ContactData"]["ContactId"].as_str()).map(str::to_string);
@@ -180,7 +270,6 @@ async fn invoke_step(function: &FunctionProcess, emulator: &Emulator, name: &str
         Err(e) => (Value::Null, Some(e.to_string())),
     };
     let mut problems = Vec::new();
-    let event_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if let Some(e) = &error {
         problems.push(format!("{event_name}: the function failed: {e}"));
     }
@@ -188,7 +277,7 @@ async fn invoke_step(function: &FunctionProcess, emulator: &Emulator, name: &str
         if !salesforce.is_empty() {
             problems.push(format!("{event_name}: keep-warm called Salesforce"));
         }
-    } else if salesforce.len() != 1 || !(200..300).contains(&salesforce[0].status) {
+    } else if (one_call && salesforce.len() != 1) || salesforce.is_empty() || salesforce.iter().any(|c| !(200..300).contains(&c.status)) {
         problems.push(format!("{event_name}: expected one accepted Salesforce request, saw {:?}", salesforce.iter().map(|c| c.status).collect::<Vec<_>>()));
     }
     if output.get("statusCode").and_then(Value::as_str) == Some("429") {
@@ -251,7 +340,7 @@ fn print_state(out: &mut dyn Write, calls: &[VoiceCall]) -> Result<()> {
 
 /// Every create must have left a VoiceCall behind.
 fn check_state(steps: &[Step], calls: &[VoiceCall], problems: &mut Vec<String>) {
-    for step in steps.iter().filter(|s| s.method.starts_with("create")) {
+    for step in steps.iter().filter(|s| s.method.starts_with("create") && s.function == "InvokeTelephonyIntegrationApi") {
         let Some(contact) = &step.contact_id else { continue };
         if !calls.iter().any(|c| &c.vendor_call_key == contact) {
             problems.push(format!("{}: no VoiceCall for contact {contact}", step.event));
