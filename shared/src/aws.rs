@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 pub use aws_config::SdkConfig;
+use aws_config::timeout::TimeoutConfig;
 
 /// Loads the shared SDK configuration once at cold start, with timeouts on every call.
 pub async fn load() -> aws_config::SdkConfig {

@@ -44,7 +44,8 @@ impl FlowEvent {
 
     /// `Parameters.contactId` when set, else `ContactData.ContactId` (reference 2.1).
     pub fn contact_id(&self) -> Option<String> {
-        self.parameter("contactId").or_else(|| self.contact_data().and_then(|c| c.contact_id.clone()).filter(|s| !s.trim().is_empty()))
+        self.parameter("contactId")
+            .or_else(|| self.contact_data().and_then(|c| c.contact_id.clone()).filter(|s| !s.trim().is_empty()))
     }
 }
 
@@ -145,9 +146,7 @@ pub fn value_text(value: &Value) -> Option<String> {
 /// Keys starting with exactly `prefix` (case-sensitive), the prefix stripped, values unchanged,
 /// in their original order (reference 1.8: the `sfdc-` and `flowInput-` rules).
 pub fn strip_prefixed(map: &Map<String, Value>, prefix: &str) -> Map<String, Value> {
-    map.iter()
-        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.clone())))
-        .collect()
+    map.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.clone()))).collect()
 }
 
 /// The `sfdc-` contact attributes as the `callAttributes` string (a JSON object).
@@ -197,7 +196,10 @@ mod tests {
             "field5": "5", "flowInpu-x": "n", "flowInputfield2": "n", "flow-x": "n", "Input-x": "n"
         });
         let Value::Object(map) = params else { unreachable!() };
-        assert_eq!(Value::Object(strip_prefixed(&map, "flowInput-")), json!({"field1":"1","field2":"2","field3":"3","field4":"4"}));
+        assert_eq!(
+            Value::Object(strip_prefixed(&map, "flowInput-")),
+            json!({"field1":"1","field2":"2","field3":"3","field4":"4"})
+        );
     }
 
     #[test]
@@ -218,17 +220,21 @@ mod tests {
     fn contact_id_prefers_the_parameter() {
         let event: FlowEvent = serde_json::from_value(json!({
             "Details": {"ContactData": {"ContactId": "from-contact"}, "Parameters": {"contactId": "from-param"}}
-        })).unwrap();
+        }))
+        .unwrap();
         assert_eq!(event.contact_id().as_deref(), Some("from-param"));
         let event: FlowEvent = serde_json::from_value(json!({
             "Details": {"ContactData": {"ContactId": "from-contact"}, "Parameters": {"contactId": ""}}
-        })).unwrap();
+        }))
+        .unwrap();
         assert_eq!(event.contact_id().as_deref(), Some("from-contact"));
     }
 
     #[test]
     fn outputs_are_flat_strings() {
-        let out = flatten_top_level(&json!({"voiceCallId": "0LQ1", "errors": [], "n": 3, "ok": true, "gone": null, "o": {"a": 1}}));
+        let out = flatten_top_level(
+            &json!({"voiceCallId": "0LQ1", "errors": [], "n": 3, "ok": true, "gone": null, "o": {"a": 1}}),
+        );
         assert_eq!(out.get("voiceCallId").map(String::as_str), Some("0LQ1"));
         assert_eq!(out.get("errors").map(String::as_str), Some("[]"));
         assert_eq!(out.get("n").map(String::as_str), Some("3"));

@@ -92,7 +92,9 @@ where
         }
         return match outcome {
             Ok(answer) => Exchange::Answered { answer, attempts },
-            Err(error) if retry && attempts < policy.max_attempts => Exchange::OutOfTime { attempts, last: Some(error) },
+            Err(error) if retry && attempts < policy.max_attempts => {
+                Exchange::OutOfTime { attempts, last: Some(error) }
+            }
             Err(error) => Exchange::Failed { error, attempts },
         };
     }
@@ -100,8 +102,11 @@ where
 
 async fn read(response: reqwest::Response) -> Result<Answer, String> {
     let status = response.status().as_u16();
-    let retry_after =
-        response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
     let body = response.text().await.map_err(|e| format!("reading the answer failed: {}", describe(&e)))?;
     Ok(Answer { status, retry_after, body })
 }

@@ -49,8 +49,10 @@ impl Clock for FixedClock {
     }
 }
 
+/// The claims of every JWT this project signs: Telephony Integration API tokens and OAuth 2.0
+/// JWT bearer assertions alike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScrtClaims {
+pub struct Claims {
     pub iss: String,
     pub sub: String,
     pub aud: String,
@@ -59,16 +61,22 @@ pub struct ScrtClaims {
     pub jti: String,
 }
 
-impl ScrtClaims {
-    pub fn new(org_id: &str, call_center_api_name: &str, now_unix: i64) -> Self {
+impl Claims {
+    /// Claims issued now, expiring `lifetime_secs` later, with a fresh random `jti`.
+    pub fn new(iss: &str, sub: &str, aud: &str, now_unix: i64, lifetime_secs: i64) -> Self {
         Self {
-            iss: org_id.to_string(),
-            sub: call_center_api_name.to_string(),
-            aud: SCRT_AUDIENCE.to_string(),
+            iss: iss.to_string(),
+            sub: sub.to_string(),
+            aud: aud.to_string(),
             iat: now_unix,
-            exp: now_unix + TOKEN_LIFETIME_SECS,
+            exp: now_unix + lifetime_secs,
             jti: uuid::Uuid::new_v4().to_string(),
         }
+    }
+
+    /// A Telephony Integration API token: `iss` the org id, `sub` the call center API name.
+    pub fn scrt(org_id: &str, call_center_api_name: &str, now_unix: i64) -> Self {
+        Self::new(org_id, call_center_api_name, SCRT_AUDIENCE, now_unix, TOKEN_LIFETIME_SECS)
     }
 }
 
@@ -115,14 +123,14 @@ mod tests {
 
     #[test]
     fn claims_follow_the_documentation() {
-        let c = ScrtClaims::new("00DXX0000000001", "ACME_CC", 1_700_000_000);
+        let c = Claims::scrt("00DXX0000000001", "ACME_CC", 1_700_000_000);
         assert_eq!(c.iss, "00DXX0000000001");
         assert_eq!(c.sub, "ACME_CC");
         assert_eq!(c.aud, "https://scrt.salesforce.com");
         assert_eq!(c.iat, 1_700_000_000);
         assert!(c.exp > c.iat && c.exp - c.iat <= 180, "exp within 3 minutes");
         assert_eq!(uuid::Uuid::parse_str(&c.jti).map(|u| u.get_version_num()), Ok(4), "random v4 jti");
-        let again = ScrtClaims::new("00DXX0000000001", "ACME_CC", 1_700_000_000);
+        let again = Claims::scrt("00DXX0000000001", "ACME_CC", 1_700_000_000);
         assert_ne!(c.jti, again.jti);
     }
 

@@ -66,7 +66,9 @@ pub fn parse_private_key(pem: &str, param: &str) -> Result<SigningKey, KeyError>
         trimmed.to_string()
     };
     if !normalised.starts_with("-----BEGIN") {
-        return Err(malformed("expected a PEM block starting with -----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----"));
+        return Err(malformed(
+            "expected a PEM block starting with -----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----",
+        ));
     }
     if normalised.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY") {
         return Err(malformed("the key is encrypted with a passphrase; store it unencrypted as a SecureString"));
@@ -74,7 +76,7 @@ pub fn parse_private_key(pem: &str, param: &str) -> Result<SigningKey, KeyError>
     let key = EncodingKey::from_rsa_pem(normalised.as_bytes())
         .map_err(|e| malformed(&format!("not an RSA private key in PKCS#1 or PKCS#8 PEM form ({:?})", e.kind())))?;
     // EncodingKey does not check the key itself; a trial signature does.
-    let probe = crate::jwt::ScrtClaims::new("00D000000000000", "probe", 0);
+    let probe = crate::jwt::Claims::scrt("00D000000000000", "probe", 0);
     crate::jwt::sign(&probe, &key).map_err(|_| malformed("the PEM block does not contain a valid RSA private key"))?;
     Ok(SigningKey(Arc::new(key)))
 }
@@ -104,7 +106,8 @@ impl KeySource {
     pub fn from_config(cfg: &ScrtConfig, ssm: aws_sdk_ssm::Client, http: reqwest::Client, env: &dyn Env) -> Self {
         let param = cfg.private_key_param_name.clone();
         if cfg.use_ssm_extension {
-            let port = crate::config::optional(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT").unwrap_or_else(|| "2773".into());
+            let port =
+                crate::config::optional(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT").unwrap_or_else(|| "2773".into());
             KeySource::Extension {
                 http,
                 endpoint: format!("http://localhost:{port}"),
@@ -131,7 +134,10 @@ impl KeySource {
                     if not_found {
                         KeyError::NotFound { param: param.clone() }
                     } else {
-                        KeyError::Fetch { param: param.clone(), message: aws_sdk_ssm::error::DisplayErrorContext(&e).to_string() }
+                        KeyError::Fetch {
+                            param: param.clone(),
+                            message: aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
+                        }
                     }
                 })?;
                 out.parameter
@@ -198,11 +204,10 @@ impl KeyCache {
     /// wait for one fetch.
     pub async fn get(&self) -> Result<SigningKey, KeyError> {
         let mut slot = self.slot.lock().await;
-        if let Some(cached) = slot.as_ref() {
-            if cached.fetched.elapsed() < self.ttl {
+        if let Some(cached) = slot.as_ref()
+            && cached.fetched.elapsed() < self.ttl {
                 return Ok(cached.key.clone());
             }
-        }
         let key = self.load().await?;
         *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
         Ok(key)
@@ -212,11 +217,10 @@ impl KeyCache {
     /// caller already replaced it, returns that key without fetching again.
     pub async fn refresh(&self, stale: &SigningKey) -> Result<SigningKey, KeyError> {
         let mut slot = self.slot.lock().await;
-        if let Some(cached) = slot.as_ref() {
-            if !cached.key.same_as(stale) {
+        if let Some(cached) = slot.as_ref()
+            && !cached.key.same_as(stale) {
                 return Ok(cached.key.clone());
             }
-        }
         let key = self.load().await?;
         *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
         Ok(key)
@@ -247,7 +251,10 @@ mod tests {
     #[test]
     fn rejects_non_keys_without_echoing_them() {
         let secretish = "MIIEowIBAAKCAQEAsecretmaterial";
-        for text in [secretish.to_string(), format!("-----BEGIN RSA PRIVATE KEY-----\n{secretish}\n-----END RSA PRIVATE KEY-----")] {
+        for text in [
+            secretish.to_string(),
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{secretish}\n-----END RSA PRIVATE KEY-----"),
+        ] {
             let err = parse_private_key(&text, "my-param").unwrap_err();
             let message = err.to_string();
             assert!(message.contains("my-param"), "{message}");
@@ -258,7 +265,9 @@ mod tests {
 
     #[test]
     fn encrypted_keys_get_their_own_message() {
-        let err = parse_private_key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----", "p").unwrap_err();
+        let err =
+            parse_private_key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----", "p")
+                .unwrap_err();
         assert!(err.to_string().contains("passphrase"), "{err}");
     }
 }

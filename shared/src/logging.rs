@@ -334,7 +334,9 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text_alone() {
-        for text in ["contact 6b2c0e6d-33b4-4b1c-9a4e-0e0e0e0e0e0e", "org 00DXX0000000001 ok", "eyJ short.x.y", "héllo wörld"] {
+        for text in
+            ["contact 6b2c0e6d-33b4-4b1c-9a4e-0e0e0e0e0e0e", "org 00DXX0000000001 ok", "eyJ short.x.y", "héllo wörld"]
+        {
             assert_eq!(scrub(text), None, "{text}");
         }
     }

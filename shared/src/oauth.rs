@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use thiserror::Error;
 use tokio::sync::Mutex;
 
 use crate::config::RestConfig;
 use crate::http::{Context, Exchange, send_with_retries};
-use crate::jwt::{Clock, SystemClock, sign};
+use crate::jwt::{Claims, Clock, SystemClock, sign};
 use crate::keys::{KeyError, SigningKey, SsmClient, parse_private_key};
 use crate::retry::{Deadline, RetryPolicy};
 
@@ -64,17 +64,6 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// The assertion claims of the JWT bearer grant.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AssertionClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub jti: String,
-}
-
 struct Credentials {
     consumer_key: String,
     key: SigningKey,
@@ -109,7 +98,9 @@ impl fmt::Debug for SalesforceAuth {
 
 /// SSM parameter names: letters, digits and `_.-/` (so a URL or an e-mail address is not one).
 fn could_be_parameter_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 2048 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
+    !name.is_empty()
+        && name.len() <= 2048
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
 }
 
 /// A value in the token parameter that is a real token (`<org id>!<session>`), not the
@@ -166,11 +157,10 @@ impl SalesforceAuth {
     /// replaced it (here, or another container through SSM), that token is used without a grant.
     pub async fn refresh(&self, stale: &AccessToken, deadline: Deadline) -> Result<AccessToken, AuthError> {
         let mut state = self.state.lock().await;
-        if let Some(current) = &state.token {
-            if current != stale {
+        if let Some(current) = &state.token
+            && current != stale {
                 return Ok(current.clone());
             }
-        }
         let (credentials, shared) = self.load(&mut state, false).await?;
         let token = match shared.filter(|t| t != stale) {
             Some(token) => token,
@@ -182,9 +172,14 @@ impl SalesforceAuth {
 
     /// Reads credentials (cached for a while unless `use_cache` is false) and the shared token in
     /// one SSM call.
-    async fn load(&self, state: &mut State, use_cache: bool) -> Result<(Arc<Credentials>, Option<AccessToken>), AuthError> {
+    async fn load(
+        &self,
+        state: &mut State,
+        use_cache: bool,
+    ) -> Result<(Arc<Credentials>, Option<AccessToken>), AuthError> {
         let cfg = &self.cfg;
-        let mut names = vec![cfg.consumer_key_param.clone(), cfg.private_key_param.clone(), cfg.access_token_param.clone()];
+        let mut names =
+            vec![cfg.consumer_key_param.clone(), cfg.private_key_param.clone(), cfg.access_token_param.clone()];
         for indirect in [&cfg.audience, &cfg.subject] {
             if could_be_parameter_name(indirect) && !names.contains(indirect) {
                 names.push(indirect.clone());
@@ -201,23 +196,35 @@ impl SalesforceAuth {
             .map_err(|e| AuthError::Ssm(aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()))?;
         let values: HashMap<String, String> =
             out.parameters.unwrap_or_default().into_iter().filter_map(|p| Some((p.name?, p.value?))).collect();
-        let shared = values.get(&cfg.access_token_param).filter(|v| looks_like_token(v)).map(|v| AccessToken(Arc::from(v.as_str())));
+        let shared = values
+            .get(&cfg.access_token_param)
+            .filter(|v| looks_like_token(v))
+            .map(|v| AccessToken(Arc::from(v.as_str())));
 
-        if let Some(credentials) = state.credentials.as_ref().filter(|c| use_cache && c.loaded.elapsed() < CREDENTIALS_TTL) {
+        if let Some(credentials) =
+            state.credentials.as_ref().filter(|c| use_cache && c.loaded.elapsed() < CREDENTIALS_TTL)
+        {
             return Ok((credentials.clone(), shared));
         }
         let required = |param: &String, variable: &'static str| {
             values.get(param).cloned().ok_or_else(|| AuthError::MissingParameter { param: param.clone(), variable })
         };
         let consumer_key = required(&cfg.consumer_key_param, "CONSUMER_KEY_PARAM_NAME")?;
-        let key = parse_private_key(&required(&cfg.private_key_param, "PRIVATE_KEY_PARAM_NAME")?, &cfg.private_key_param)?;
+        let key =
+            parse_private_key(&required(&cfg.private_key_param, "PRIVATE_KEY_PARAM_NAME")?, &cfg.private_key_param)?;
         // AUDIENCE and SUBJECT: a parameter by that name wins, else the value itself.
         let audience = values.get(&cfg.audience).cloned().unwrap_or_else(|| {
-            tracing::warn!(variable = "AUDIENCE", "no SSM parameter named by AUDIENCE; using its value as the audience");
+            tracing::warn!(
+                variable = "AUDIENCE",
+                "no SSM parameter named by AUDIENCE; using its value as the audience"
+            );
             cfg.audience.clone()
         });
         let subject = values.get(&cfg.subject).cloned().unwrap_or_else(|| {
-            tracing::warn!(variable = "SUBJECT", "no SSM parameter named by SUBJECT; using its value as the Salesforce username");
+            tracing::warn!(
+                variable = "SUBJECT",
+                "no SSM parameter named by SUBJECT; using its value as the Salesforce username"
+            );
             cfg.subject.clone()
         });
         let credentials = Arc::new(Credentials { consumer_key, key, audience, subject, loaded: Instant::now() });
@@ -231,18 +238,23 @@ impl SalesforceAuth {
         let now = self.clock.now_unix();
         let context = Context { operation: "oauthTokenRequest", contact_id: "" };
         let attempt = |timeout: Duration| {
-            let claims = AssertionClaims {
-                iss: credentials.consumer_key.clone(),
-                sub: credentials.subject.clone(),
-                aud: credentials.audience.clone(),
-                iat: now,
-                exp: now + ASSERTION_LIFETIME_SECS,
-                jti: uuid::Uuid::new_v4().to_string(),
-            };
-            let assertion = sign(&claims, credentials.key.encoding_key()).map(|t| t.expose().to_string()).unwrap_or_default();
-            self.http.post(&self.cfg.auth_endpoint).timeout(timeout).form(&[("grant_type", GRANT_TYPE), ("assertion", assertion.as_str())]).send()
+            let claims = Claims::new(
+                &credentials.consumer_key,
+                &credentials.subject,
+                &credentials.audience,
+                now,
+                ASSERTION_LIFETIME_SECS,
+            );
+            let assertion =
+                sign(&claims, credentials.key.encoding_key()).map(|t| t.expose().to_string()).unwrap_or_default();
+            self.http
+                .post(&self.cfg.auth_endpoint)
+                .timeout(timeout)
+                .form(&[("grant_type", GRANT_TYPE), ("assertion", assertion.as_str())])
+                .send()
         };
-        let exchange = send_with_retries(&self.policy, deadline, context, attempt, |a| a.status >= 500 || a.status == 429).await;
+        let exchange =
+            send_with_retries(&self.policy, deadline, context, attempt, |a| a.status >= 500 || a.status == 429).await;
         let answer = match exchange {
             Exchange::Answered { answer, .. } if answer.is_success() => answer,
             Exchange::Answered { answer, .. } => {
@@ -258,14 +270,18 @@ impl SalesforceAuth {
             }
             Exchange::Failed { error, .. } => return Err(AuthError::Unavailable(error)),
             Exchange::OutOfTime { last, .. } => {
-                return Err(AuthError::Unavailable(format!("no answer before the deadline{}", last.map(|l| format!(" ({l})")).unwrap_or_default())));
+                return Err(AuthError::Unavailable(format!(
+                    "no answer before the deadline{}",
+                    last.map(|l| format!(" ({l})")).unwrap_or_default()
+                )));
             }
         };
         #[derive(Deserialize)]
         struct TokenAnswer {
             access_token: String,
         }
-        let parsed: TokenAnswer = serde_json::from_str(&answer.body).map_err(|e| AuthError::Malformed(e.to_string()))?;
+        let parsed: TokenAnswer =
+            serde_json::from_str(&answer.body).map_err(|e| AuthError::Malformed(e.to_string()))?;
         let token = AccessToken(Arc::from(parsed.access_token.as_str()));
         tracing::info!(param = %self.cfg.access_token_param, "obtained a new Salesforce access token");
         self.share(&parsed.access_token).await;

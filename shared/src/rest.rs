@@ -23,7 +23,9 @@ use crate::soql::{is_valid_object_name, is_valid_record_id};
 pub enum RestError {
     #[error("{operation} {object}: Salesforce answered HTTP {status} {code}: {message}")]
     Api { operation: &'static str, object: String, status: u16, code: String, message: String },
-    #[error("{operation} {object}: Salesforce API limit reached (REQUEST_LIMIT_EXCEEDED) after {attempts} attempt(s): {message}")]
+    #[error(
+        "{operation} {object}: Salesforce API limit reached (REQUEST_LIMIT_EXCEEDED) after {attempts} attempt(s): {message}"
+    )]
     Limit { operation: &'static str, object: String, attempts: u32, message: String },
     #[error("{operation} {object}: {source}")]
     Auth { operation: &'static str, object: String, source: AuthError },
@@ -121,7 +123,8 @@ pub struct SalesforceRest {
 
 impl SalesforceRest {
     pub fn new(cfg: &RestConfig, http: reqwest::Client, auth: Arc<SalesforceAuth>) -> Self {
-        let origin = cfg.rest_base.find("/services/").map_or_else(|| cfg.rest_base.clone(), |i| cfg.rest_base[..i].to_string());
+        let origin =
+            cfg.rest_base.find("/services/").map_or_else(|| cfg.rest_base.clone(), |i| cfg.rest_base[..i].to_string());
         Self { http, base: cfg.rest_base.clone(), origin, auth, policy: RetryPolicy::default(), budget: cfg.deadline }
     }
 
@@ -146,22 +149,56 @@ impl SalesforceRest {
         if is_valid_record_id(id) {
             Ok(())
         } else {
-            Err(RestError::Invalid { operation, object: object.into(), message: format!("{id:?} is not a Salesforce record id (15 or 18 letters and digits)") })
+            Err(RestError::Invalid {
+                operation,
+                object: object.into(),
+                message: format!("{id:?} is not a Salesforce record id (15 or 18 letters and digits)"),
+            })
         }
     }
 
     /// POST /sobjects/{object}.
-    pub async fn create(&self, object: &str, fields: &Map<String, Value>, deadline: Deadline) -> Result<SaveResult, RestError> {
+    pub async fn create(
+        &self,
+        object: &str,
+        fields: &Map<String, Value>,
+        deadline: Deadline,
+    ) -> Result<SaveResult, RestError> {
         self.object_checked("create", object)?;
-        let answer = self.send("create", object, Method::POST, format!("{}/sobjects/{object}", self.base), &[], Some(fields), deadline).await?;
+        let answer = self
+            .send(
+                "create",
+                object,
+                Method::POST,
+                format!("{}/sobjects/{object}", self.base),
+                &[],
+                Some(fields),
+                deadline,
+            )
+            .await?;
         decode("create", object, &answer.body)
     }
 
     /// PATCH /sobjects/{object}/{id}; Salesforce answers 204.
-    pub async fn update(&self, object: &str, id: &str, fields: &Map<String, Value>, deadline: Deadline) -> Result<(), RestError> {
+    pub async fn update(
+        &self,
+        object: &str,
+        id: &str,
+        fields: &Map<String, Value>,
+        deadline: Deadline,
+    ) -> Result<(), RestError> {
         self.object_checked("update", object)?;
         self.id_checked("update", object, id)?;
-        self.send("update", object, Method::PATCH, format!("{}/sobjects/{object}/{id}", self.base), &[], Some(fields), deadline).await?;
+        self.send(
+            "update",
+            object,
+            Method::PATCH,
+            format!("{}/sobjects/{object}/{id}", self.base),
+            &[],
+            Some(fields),
+            deadline,
+        )
+        .await?;
         Ok(())
     }
 
@@ -169,29 +206,62 @@ impl SalesforceRest {
     pub async fn get(&self, object: &str, id: &str, deadline: Deadline) -> Result<Value, RestError> {
         self.object_checked("get", object)?;
         self.id_checked("get", object, id)?;
-        let answer = self.send("get", object, Method::GET, format!("{}/sobjects/{object}/{id}", self.base), &[], None::<&()>, deadline).await?;
+        let answer = self
+            .send(
+                "get",
+                object,
+                Method::GET,
+                format!("{}/sobjects/{object}/{id}", self.base),
+                &[],
+                None::<&()>,
+                deadline,
+            )
+            .await?;
         decode("get", object, &answer.body)
     }
 
     /// Publishes a platform event (POST /sobjects/{event}).
-    pub async fn publish(&self, event: &str, fields: &Map<String, Value>, deadline: Deadline) -> Result<SaveResult, RestError> {
+    pub async fn publish(
+        &self,
+        event: &str,
+        fields: &Map<String, Value>,
+        deadline: Deadline,
+    ) -> Result<SaveResult, RestError> {
         self.object_checked("publish", event)?;
-        let answer = self.send("publish", event, Method::POST, format!("{}/sobjects/{event}", self.base), &[], Some(fields), deadline).await?;
+        let answer = self
+            .send(
+                "publish",
+                event,
+                Method::POST,
+                format!("{}/sobjects/{event}", self.base),
+                &[],
+                Some(fields),
+                deadline,
+            )
+            .await?;
         decode("publish", event, &answer.body)
     }
 
     /// GET /query?q=… (one page).
     pub async fn query(&self, soql: &str, deadline: Deadline) -> Result<QueryPage, RestError> {
-        let answer = self.send("query", "", Method::GET, format!("{}/query", self.base), &[("q", soql)], None::<&()>, deadline).await?;
+        let answer = self
+            .send("query", "", Method::GET, format!("{}/query", self.base), &[("q", soql)], None::<&()>, deadline)
+            .await?;
         decode("query", "", &answer.body)
     }
 
     /// The page behind a `nextRecordsUrl`.
     pub async fn query_more(&self, next_records_url: &str, deadline: Deadline) -> Result<QueryPage, RestError> {
         if !next_records_url.starts_with("/services/data/") || next_records_url.contains("..") {
-            return Err(RestError::Invalid { operation: "query", object: String::new(), message: format!("unexpected nextRecordsUrl {next_records_url:?}") });
+            return Err(RestError::Invalid {
+                operation: "query",
+                object: String::new(),
+                message: format!("unexpected nextRecordsUrl {next_records_url:?}"),
+            });
         }
-        let answer = self.send("query", "", Method::GET, format!("{}{next_records_url}", self.origin), &[], None::<&()>, deadline).await?;
+        let answer = self
+            .send("query", "", Method::GET, format!("{}{next_records_url}", self.origin), &[], None::<&()>, deadline)
+            .await?;
         decode("query", "", &answer.body)
     }
 
@@ -214,7 +284,9 @@ impl SalesforceRest {
 
     /// GET /search?q=… → `searchRecords`.
     pub async fn search(&self, sosl: &str, deadline: Deadline) -> Result<Vec<Value>, RestError> {
-        let answer = self.send("search", "", Method::GET, format!("{}/search", self.base), &[("q", sosl)], None::<&()>, deadline).await?;
+        let answer = self
+            .send("search", "", Method::GET, format!("{}/search", self.base), &[("q", sosl)], None::<&()>, deadline)
+            .await?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct SearchAnswer {
@@ -242,7 +314,11 @@ impl SalesforceRest {
         let label = object.to_string();
         let auth_error = |source: AuthError| RestError::Auth { operation, object: label.clone(), source };
         let payload = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| RestError::Invalid { operation, object: label.clone(), message: e.to_string() })?),
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| RestError::Invalid {
+                operation,
+                object: label.clone(),
+                message: e.to_string(),
+            })?),
             None => None,
         };
         let mut token = self.auth.token(deadline).await.map_err(auth_error)?;
@@ -252,7 +328,8 @@ impl SalesforceRest {
         loop {
             let bearer = token.header_value();
             let attempt = |timeout: Duration| {
-                let mut request = self.http.request(method.clone(), &url).header(AUTHORIZATION, &bearer).timeout(timeout);
+                let mut request =
+                    self.http.request(method.clone(), &url).header(AUTHORIZATION, &bearer).timeout(timeout);
                 if !query.is_empty() {
                     request = request.query(query);
                 }
@@ -261,7 +338,8 @@ impl SalesforceRest {
                 }
                 request.send()
             };
-            match send_with_retries(&self.policy, deadline, context, attempt, |a| a.status >= 500 || is_limit(a)).await {
+            match send_with_retries(&self.policy, deadline, context, attempt, |a| a.status >= 500 || is_limit(a)).await
+            {
                 Exchange::Answered { answer, .. } if answer.is_success() => return Ok(answer),
                 Exchange::Answered { answer, attempts } if answer.status == 401 && !refreshed => {
                     refreshed = true;
@@ -278,7 +356,12 @@ impl SalesforceRest {
                     });
                 }
                 Exchange::Failed { error, attempts } => {
-                    return Err(RestError::Transport { operation, object: label, attempts: earlier + attempts, message: error });
+                    return Err(RestError::Transport {
+                        operation,
+                        object: label,
+                        attempts: earlier + attempts,
+                        message: error,
+                    });
                 }
                 Exchange::OutOfTime { attempts, last } => {
                     let last = last.map(|l| format!("; last: {l}")).unwrap_or_default();
@@ -290,7 +373,11 @@ impl SalesforceRest {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(operation: &'static str, object: &str, body: &str) -> Result<T, RestError> {
-    serde_json::from_str(body).map_err(|e| RestError::Decode { operation, object: object.into(), message: e.to_string() })
+    serde_json::from_str(body).map_err(|e| RestError::Decode {
+        operation,
+        object: object.into(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -314,14 +401,26 @@ mod tests {
     fn limits_are_recognised_by_status_or_code() {
         let answer = |status, body: &str| Answer { status, retry_after: None, body: body.into() };
         assert!(is_limit(&answer(429, "")));
-        assert!(is_limit(&answer(403, r#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}]"#)));
+        assert!(is_limit(&answer(
+            403,
+            r#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}]"#
+        )));
         assert!(!is_limit(&answer(403, r#"[{"errorCode":"INSUFFICIENT_ACCESS","message":"no"}]"#)));
     }
 
     #[test]
     fn error_messages_name_operation_and_object() {
-        let e = RestError::Api { operation: "create", object: "Account".into(), status: 400, code: "REQUIRED_FIELD_MISSING".into(), message: "Required fields are missing: [Name]".into() };
-        assert_eq!(e.to_string(), "create Account: Salesforce answered HTTP 400 REQUIRED_FIELD_MISSING: Required fields are missing: [Name]");
+        let e = RestError::Api {
+            operation: "create",
+            object: "Account".into(),
+            status: 400,
+            code: "REQUIRED_FIELD_MISSING".into(),
+            message: "Required fields are missing: [Name]".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "create Account: Salesforce answered HTTP 400 REQUIRED_FIELD_MISSING: Required fields are missing: [Name]"
+        );
         assert!(!e.is_retryable());
         assert_eq!(e.error_code(), Some("REQUIRED_FIELD_MISSING"));
     }

@@ -110,7 +110,11 @@ mod tests {
 
     #[test]
     fn ceilings_double_and_are_capped() {
-        let p = RetryPolicy { base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(700), ..Default::default() };
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(700),
+            ..Default::default()
+        };
         let ceilings: Vec<u128> = (1..=6).map(|r| p.ceiling(r).as_millis()).collect();
         assert_eq!(ceilings, vec![100, 200, 400, 700, 700, 700]);
         assert_eq!(p.ceiling(200), Duration::from_millis(700), "no overflow on absurd retry counts");
@@ -157,7 +161,8 @@ mod tests {
         let lambda = SystemTime::now() + Duration::from_secs(2);
         let remaining = Deadline::for_invocation(lambda, Duration::from_secs(6)).remaining();
         assert!(remaining <= Duration::from_millis(1700) && remaining > Duration::from_millis(1500), "{remaining:?}");
-        let short = Deadline::for_invocation(SystemTime::now() + Duration::from_secs(60), Duration::from_secs(1)).remaining();
+        let short =
+            Deadline::for_invocation(SystemTime::now() + Duration::from_secs(60), Duration::from_secs(1)).remaining();
         assert!(short <= Duration::from_secs(1));
     }
 }

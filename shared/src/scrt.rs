@@ -16,9 +16,9 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::config::ScrtConfig;
-use crate::jwt::{Clock, ScrtClaims, SystemClock, sign};
-use crate::keys::{KeyCache, KeyError};
 use crate::http::{Context, Exchange, send_with_retries};
+use crate::jwt::{Claims, Clock, SystemClock, sign};
+use crate::keys::{KeyCache, KeyError};
 use crate::retry::{Deadline, RetryPolicy};
 
 /// The custom header the documentation lists on every endpoint. The official functions send
@@ -113,9 +113,13 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remo
 /// never contain a token or key.
 #[derive(Debug, Error)]
 pub enum ScrtError {
-    #[error("{operation} for contact {contact_id}: Salesforce limit reached (HTTP 429) after {attempts} attempt(s): {message}")]
+    #[error(
+        "{operation} for contact {contact_id}: Salesforce limit reached (HTTP 429) after {attempts} attempt(s): {message}"
+    )]
     Limit { operation: Operation, contact_id: String, attempts: u32, retry_after: Option<Duration>, message: String },
-    #[error("{operation} for contact {contact_id}: Salesforce answered HTTP {status} after {attempts} attempt(s): {message}")]
+    #[error(
+        "{operation} for contact {contact_id}: Salesforce answered HTTP {status} after {attempts} attempt(s): {message}"
+    )]
     Status { operation: Operation, contact_id: String, status: u16, attempts: u32, message: String },
     #[error("{operation} for contact {contact_id}: {message} after {attempts} attempt(s)")]
     Transport { operation: Operation, contact_id: String, attempts: u32, message: String },
@@ -377,48 +381,94 @@ impl TelephonyClient {
     }
 
     /// POST /voiceCalls (inbound and transfer).
-    pub async fn create_voice_call(&self, request: &CreateVoiceCall, deadline: Deadline) -> Result<CreateVoiceCallResponse, ScrtError> {
+    pub async fn create_voice_call(
+        &self,
+        request: &CreateVoiceCall,
+        deadline: Deadline,
+    ) -> Result<CreateVoiceCallResponse, ScrtError> {
         self.send(Operation::CreateVoiceCall, "", &request.vendor_call_key, Some(request), deadline).await
     }
 
     /// PATCH /voiceCalls/{id}: `fields` as the caller gives them plus `callCenterApiName`.
-    pub async fn update_voice_call(&self, call_id: &str, fields: &Map<String, Value>, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+    pub async fn update_voice_call(
+        &self,
+        call_id: &str,
+        fields: &Map<String, Value>,
+        deadline: Deadline,
+    ) -> Result<JsonObject, ScrtError> {
         let body = self.with_call_center(fields);
         self.send(Operation::UpdateVoiceCall, call_id, call_id, Some(&body), deadline).await
     }
 
     /// POST /voiceCalls/{vendorCallKey}/messages: `message` plus `callCenterApiName`.
-    pub async fn create_transcript<M: Serialize>(&self, vendor_call_key: &str, message: &M, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+    pub async fn create_transcript<M: Serialize>(
+        &self,
+        vendor_call_key: &str,
+        message: &M,
+        deadline: Deadline,
+    ) -> Result<JsonObject, ScrtError> {
         let fields = match serde_json::to_value(message) {
             Ok(Value::Object(map)) => map,
-            _ => return Err(ScrtError::Invalid { operation: Operation::CreateTranscript, contact_id: vendor_call_key.into(), message: "the message is not a JSON object".into() }),
+            _ => {
+                return Err(ScrtError::Invalid {
+                    operation: Operation::CreateTranscript,
+                    contact_id: vendor_call_key.into(),
+                    message: "the message is not a JSON object".into(),
+                });
+            }
         };
         let body = self.with_call_center(&fields);
         self.send(Operation::CreateTranscript, vendor_call_key, vendor_call_key, Some(&body), deadline).await
     }
 
     /// POST /voiceCalls/messages. The caller packs at most [`BULK_MAX_CALLS`] x [`BULK_MAX_MESSAGES`].
-    pub async fn create_transcripts_bulk(&self, request: &BulkTranscripts, deadline: Deadline) -> Result<BulkTranscriptResponse, ScrtError> {
+    pub async fn create_transcripts_bulk(
+        &self,
+        request: &BulkTranscripts,
+        deadline: Deadline,
+    ) -> Result<BulkTranscriptResponse, ScrtError> {
         let contacts: Vec<&str> = request.entries.iter().map(|e| e.vendor_call_key.as_str()).collect();
         let label = contacts.join(",");
-        if request.entries.len() > BULK_MAX_CALLS || request.entries.iter().any(|e| e.messages.len() > BULK_MAX_MESSAGES) {
-            return Err(ScrtError::Invalid { operation: Operation::CreateTranscriptsBulk, contact_id: label, message: format!("a bulk request holds at most {BULK_MAX_CALLS} calls x {BULK_MAX_MESSAGES} messages") });
+        if request.entries.len() > BULK_MAX_CALLS
+            || request.entries.iter().any(|e| e.messages.len() > BULK_MAX_MESSAGES)
+        {
+            return Err(ScrtError::Invalid {
+                operation: Operation::CreateTranscriptsBulk,
+                contact_id: label,
+                message: format!("a bulk request holds at most {BULK_MAX_CALLS} calls x {BULK_MAX_MESSAGES} messages"),
+            });
         }
         self.send(Operation::CreateTranscriptsBulk, "", &label, Some(request), deadline).await
     }
 
     /// PATCH /voiceCalls/{id}/omniFlow.
-    pub async fn execute_omni_flow(&self, call_id: &str, request: &ExecuteOmniFlow, deadline: Deadline) -> Result<RoutingResponse, ScrtError> {
+    pub async fn execute_omni_flow(
+        &self,
+        call_id: &str,
+        request: &ExecuteOmniFlow,
+        deadline: Deadline,
+    ) -> Result<RoutingResponse, ScrtError> {
         self.send(Operation::ExecuteOmniFlow, call_id, call_id, Some(request), deadline).await
     }
 
     /// POST /voiceCalls/{vendorCallKey}/realtimeConversationEvents.
-    pub async fn send_realtime_events(&self, vendor_call_key: &str, request: &ConversationEvents, deadline: Deadline) -> Result<JsonObject, ScrtError> {
-        self.send(Operation::RealtimeConversationEvents, vendor_call_key, vendor_call_key, Some(request), deadline).await
+    pub async fn send_realtime_events(
+        &self,
+        vendor_call_key: &str,
+        request: &ConversationEvents,
+        deadline: Deadline,
+    ) -> Result<JsonObject, ScrtError> {
+        self.send(Operation::RealtimeConversationEvents, vendor_call_key, vendor_call_key, Some(request), deadline)
+            .await
     }
 
     /// POST /voiceCalls/{vendorCallKey}/postConversationEvents.
-    pub async fn store_post_call_events(&self, vendor_call_key: &str, request: &ConversationEvents, deadline: Deadline) -> Result<JsonObject, ScrtError> {
+    pub async fn store_post_call_events(
+        &self,
+        vendor_call_key: &str,
+        request: &ConversationEvents,
+        deadline: Deadline,
+    ) -> Result<JsonObject, ScrtError> {
         self.send(Operation::PostConversationEvents, vendor_call_key, vendor_call_key, Some(request), deadline).await
     }
 
@@ -448,13 +498,16 @@ impl TelephonyClient {
         deadline: Deadline,
     ) -> Result<R, ScrtError> {
         let contact = contact_id.to_string();
-        let invalid = |message: &str| ScrtError::Invalid { operation, contact_id: contact.clone(), message: message.into() };
+        let invalid =
+            |message: &str| ScrtError::Invalid { operation, contact_id: contact.clone(), message: message.into() };
         if operation.takes_call_id() && call_id.trim().is_empty() {
             return Err(invalid("the call id (contactId) is empty"));
         }
         let url = format!("{}{}", self.base, operation.path(call_id));
         let payload = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| invalid(&format!("the request cannot be encoded: {e}")))?),
+            Some(b) => {
+                Some(serde_json::to_vec(b).map_err(|e| invalid(&format!("the request cannot be encoded: {e}")))?)
+            }
             None => None,
         };
         let key_error = |source: KeyError| ScrtError::Key { operation, contact_id: contact.clone(), source };
@@ -466,9 +519,13 @@ impl TelephonyClient {
             let signing_key = key.clone();
             let attempt = |timeout: Duration| {
                 // A fresh token per attempt: a retried request must not replay a jti.
-                let claims = ScrtClaims::new(&self.org_id, &self.call_center_api_name, self.clock.now_unix());
+                let claims = Claims::scrt(&self.org_id, &self.call_center_api_name, self.clock.now_unix());
                 let token = sign(&claims, signing_key.encoding_key());
-                let mut request = self.http.request(operation.method(), &url).header(CONTENT_TYPE, "application/json").timeout(timeout);
+                let mut request = self
+                    .http
+                    .request(operation.method(), &url)
+                    .header(CONTENT_TYPE, "application/json")
+                    .timeout(timeout);
                 if let Ok(token) = &token {
                     request = request.header(AUTHORIZATION, token.header_value());
                 }
@@ -480,7 +537,9 @@ impl TelephonyClient {
                 }
                 request.send()
             };
-            let exchange = send_with_retries(&self.policy, deadline, context, attempt, |a| a.status == 429 || a.status >= 500).await;
+            let exchange =
+                send_with_retries(&self.policy, deadline, context, attempt, |a| a.status == 429 || a.status >= 500)
+                    .await;
             match exchange {
                 Exchange::Answered { answer, .. } if answer.is_success() => {
                     let text = if answer.body.trim().is_empty() { "{}" } else { answer.body.as_str() };
@@ -507,7 +566,13 @@ impl TelephonyClient {
                         "{LIMITS_ERROR_PREFIX}: Salesforce limit reached (HTTP 429) on {} for contact {contact}: {message}",
                         operation.name()
                     );
-                    return Err(ScrtError::Limit { operation, contact_id: contact, attempts, retry_after: answer.retry_after, message });
+                    return Err(ScrtError::Limit {
+                        operation,
+                        contact_id: contact,
+                        attempts,
+                        retry_after: answer.retry_after,
+                        message,
+                    });
                 }
                 Exchange::Answered { answer, attempts } => {
                     return Err(ScrtError::Status {
@@ -519,11 +584,21 @@ impl TelephonyClient {
                     });
                 }
                 Exchange::Failed { error, attempts } => {
-                    return Err(ScrtError::Transport { operation, contact_id: contact, attempts: earlier_attempts + attempts, message: error });
+                    return Err(ScrtError::Transport {
+                        operation,
+                        contact_id: contact,
+                        attempts: earlier_attempts + attempts,
+                        message: error,
+                    });
                 }
                 Exchange::OutOfTime { attempts, last } => {
                     let last = last.map(|l| format!("; last: {l}")).unwrap_or_default();
-                    return Err(ScrtError::Deadline { operation, contact_id: contact, attempts: earlier_attempts + attempts, last });
+                    return Err(ScrtError::Deadline {
+                        operation,
+                        contact_id: contact,
+                        attempts: earlier_attempts + attempts,
+                        last,
+                    });
                 }
             }
         }
@@ -581,8 +656,14 @@ mod tests {
 
     #[test]
     fn error_bodies_become_readable_messages() {
-        assert_eq!(error_message(r#"[{"errorCode":"INVALID_INPUT","message":"to is required"}]"#), "INVALID_INPUT: to is required");
-        assert_eq!(error_message(r#"{"error":"invalid_grant","error_description":"expired"}"#), "invalid_grant: expired");
+        assert_eq!(
+            error_message(r#"[{"errorCode":"INVALID_INPUT","message":"to is required"}]"#),
+            "INVALID_INPUT: to is required"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"invalid_grant","error_description":"expired"}"#),
+            "invalid_grant: expired"
+        );
         assert_eq!(error_message(r#"{"errors":["no channel","no flow"]}"#), "no channel; no flow");
         assert_eq!(error_message("Service Unavailable"), "Service Unavailable");
         assert_eq!(error_message(""), "(no details)");
@@ -592,11 +673,23 @@ mod tests {
     #[test]
     fn retryable_classification() {
         let op = Operation::UpdateVoiceCall;
-        let status = |s| ScrtError::Status { operation: op, contact_id: "c".into(), status: s, attempts: 1, message: String::new() };
+        let status = |s| ScrtError::Status {
+            operation: op,
+            contact_id: "c".into(),
+            status: s,
+            attempts: 1,
+            message: String::new(),
+        };
         assert!(status(503).is_retryable());
         assert!(!status(400).is_retryable());
         assert!(!status(401).is_retryable());
-        let limit = ScrtError::Limit { operation: op, contact_id: "c".into(), attempts: 3, retry_after: None, message: String::new() };
+        let limit = ScrtError::Limit {
+            operation: op,
+            contact_id: "c".into(),
+            attempts: 3,
+            retry_after: None,
+            message: String::new(),
+        };
         assert!(limit.is_retryable() && limit.is_limit());
         assert_eq!(limit.status(), Some(429));
         assert!(limit.to_string().contains("for contact c"));
@@ -623,6 +716,9 @@ mod tests {
         assert_eq!(v["participants"][0]["type"], "END_USER");
         assert!(v.get("parentVoiceCallId").is_none());
         let flow = ExecuteOmniFlow { dialed_number: Some("+1".into()), ..Default::default() };
-        assert_eq!(serde_json::to_value(&flow).unwrap(), serde_json::json!({"dialedNumber":"+1","flowInputParameters":{}}));
+        assert_eq!(
+            serde_json::to_value(&flow).unwrap(),
+            serde_json::json!({"dialedNumber":"+1","flowInputParameters":{}})
+        );
     }
 }

@@ -8,7 +8,9 @@ use thiserror::Error;
 pub enum SoqlError {
     #[error("query placeholder {{{0}}} has no parameter of that name")]
     UnknownPlaceholder(String),
-    #[error("parameter {name} is used outside a quoted string in the query, where only a number, true/false or a field name is allowed (got {value:?}); put the placeholder in quotes: '{{{name}}}'")]
+    #[error(
+        "parameter {name} is used outside a quoted string in the query, where only a number, true/false or a field name is allowed (got {value:?}); put the placeholder in quotes: '{{{name}}}'"
+    )]
     UnsafeBareValue { name: String, value: String },
     #[error("the query has an unterminated string literal")]
     UnterminatedString,
@@ -36,7 +38,8 @@ pub fn escape_literal(value: &str) -> String {
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Safe outside quotes: a number, `true`/`false`/`null`, or a (dotted) field name.
@@ -45,7 +48,8 @@ fn is_safe_bare(value: &str) -> bool {
     if v.parse::<f64>().is_ok() && v.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | '+')) {
         return true;
     }
-    matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "null") || (!v.is_empty() && v.split('.').all(is_identifier))
+    matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "null")
+        || (!v.is_empty() && v.split('.').all(is_identifier))
 }
 
 fn text_of(value: &Value) -> String {
@@ -149,21 +153,37 @@ mod tests {
     #[test]
     fn fills_every_placeholder_every_occurrence() {
         let p = params(json!({"phone": "+14155551234", "status": "New", "methodName": "queryRecord"}));
-        let q = render("SELECT Id FROM Case WHERE ContactPhone = '{phone}' AND (Status = '{status}' OR SuppliedPhone = '{phone}')", &p).unwrap();
-        assert_eq!(q, "SELECT Id FROM Case WHERE ContactPhone = '+14155551234' AND (Status = 'New' OR SuppliedPhone = '+14155551234')");
+        let q = render(
+            "SELECT Id FROM Case WHERE ContactPhone = '{phone}' AND (Status = '{status}' OR SuppliedPhone = '{phone}')",
+            &p,
+        )
+        .unwrap();
+        assert_eq!(
+            q,
+            "SELECT Id FROM Case WHERE ContactPhone = '+14155551234' AND (Status = 'New' OR SuppliedPhone = '+14155551234')"
+        );
     }
 
     #[test]
     fn injection_attempts_stay_literals() {
         let p = params(json!({"name": "x' OR Name != '", "slash": "a\\' OR 1=1 --"}));
-        assert_eq!(render("SELECT Id FROM Account WHERE Name = '{name}'", &p).unwrap(), r"SELECT Id FROM Account WHERE Name = 'x\' OR Name != \''");
-        assert_eq!(render("SELECT Id FROM Account WHERE Name = '{slash}'", &p).unwrap(), r"SELECT Id FROM Account WHERE Name = 'a\\\' OR 1=1 --'");
+        assert_eq!(
+            render("SELECT Id FROM Account WHERE Name = '{name}'", &p).unwrap(),
+            r"SELECT Id FROM Account WHERE Name = 'x\' OR Name != \''"
+        );
+        assert_eq!(
+            render("SELECT Id FROM Account WHERE Name = '{slash}'", &p).unwrap(),
+            r"SELECT Id FROM Account WHERE Name = 'a\\\' OR 1=1 --'"
+        );
     }
 
     #[test]
     fn bare_placeholders_take_numbers_booleans_and_field_names_only() {
         let p = params(json!({"n": "5", "field": "Account.Name", "flag": "true", "evil": "1 OR Name != null"}));
-        assert_eq!(render("SELECT {field} FROM Contact WHERE IsDeleted = {flag} LIMIT {n}", &p).unwrap(), "SELECT Account.Name FROM Contact WHERE IsDeleted = true LIMIT 5");
+        assert_eq!(
+            render("SELECT {field} FROM Contact WHERE IsDeleted = {flag} LIMIT {n}", &p).unwrap(),
+            "SELECT Account.Name FROM Contact WHERE IsDeleted = true LIMIT 5"
+        );
         assert_eq!(
             render("SELECT Id FROM Account LIMIT {evil}", &p),
             Err(SoqlError::UnsafeBareValue { name: "evil".into(), value: "1 OR Name != null".into() })
@@ -173,10 +193,16 @@ mod tests {
     #[test]
     fn unknown_placeholders_and_broken_literals_are_errors() {
         let p = params(json!({}));
-        assert_eq!(render("SELECT Id FROM Account WHERE Name = '{who}'", &p), Err(SoqlError::UnknownPlaceholder("who".into())));
+        assert_eq!(
+            render("SELECT Id FROM Account WHERE Name = '{who}'", &p),
+            Err(SoqlError::UnknownPlaceholder("who".into()))
+        );
         assert_eq!(render("SELECT Id FROM Account WHERE Name = 'abc", &p), Err(SoqlError::UnterminatedString));
         // Escaped quotes inside a literal do not end it; braces that are not placeholders stay.
-        assert_eq!(render(r"SELECT Id FROM Account WHERE Name = 'it\'s {not a key}'", &p).unwrap(), r"SELECT Id FROM Account WHERE Name = 'it\'s {not a key}'");
+        assert_eq!(
+            render(r"SELECT Id FROM Account WHERE Name = 'it\'s {not a key}'", &p).unwrap(),
+            r"SELECT Id FROM Account WHERE Name = 'it\'s {not a key}'"
+        );
     }
 
     #[test]
@@ -189,7 +215,18 @@ mod tests {
         for ok in ["Account", "VoiceCall", "My_Object__c", "RealtimeAlertEvent", "ns__Thing__c", "Alert__e", "Case"] {
             assert!(is_valid_object_name(ok), "{ok}");
         }
-        for bad in ["", "1Account", "Account_", "My__Object", "Bad Name", "Acc/ount", "x__c__d__e", "Obj___c", "../Account", "A__zz"] {
+        for bad in [
+            "",
+            "1Account",
+            "Account_",
+            "My__Object",
+            "Bad Name",
+            "Acc/ount",
+            "x__c__d__e",
+            "Obj___c",
+            "../Account",
+            "A__zz",
+        ] {
             assert!(!is_valid_object_name(bad), "{bad}");
         }
     }

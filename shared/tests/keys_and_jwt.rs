@@ -6,18 +6,18 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use local_stack::moto::{Moto, aws_sdk_config, put_secure_parameter};
-use scv_shared::jwt::{SCRT_AUDIENCE, ScrtClaims, sign};
+use scv_shared::jwt::{Claims, SCRT_AUDIENCE, sign};
 use scv_shared::keys::{KeyCache, KeyError, KeySource, SsmClient, parse_private_key};
 use sf_emulator::keys::TestKeyPair;
 
-fn verify(token: &str, public_pem: &str) -> jsonwebtoken::errors::Result<ScrtClaims> {
+fn verify(token: &str, public_pem: &str) -> jsonwebtoken::errors::Result<Claims> {
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[SCRT_AUDIENCE]);
     validation.set_issuer(&["00DXX0000000001"]);
     validation.sub = Some("ACME_CC".into());
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     let key = DecodingKey::from_rsa_pem(public_pem.as_bytes())?;
-    jsonwebtoken::decode::<ScrtClaims>(token, &key, &validation).map(|d| d.claims)
+    jsonwebtoken::decode::<Claims>(token, &key, &validation).map(|d| d.claims)
 }
 
 #[test]
@@ -26,7 +26,7 @@ fn both_pem_forms_sign_tokens_the_public_key_verifies() {
     let now = chrono::Utc::now().timestamp();
     for pem in [&pair.private_pkcs1_pem, &pair.private_pkcs8_pem] {
         let key = parse_private_key(pem, "p").expect("parses");
-        let claims = ScrtClaims::new("00DXX0000000001", "ACME_CC", now);
+        let claims = Claims::scrt("00DXX0000000001", "ACME_CC", now);
         let token = sign(&claims, key.encoding_key()).unwrap();
         let verified = verify(token.expose(), &pair.public_pem).expect("verifies");
         assert_eq!(verified, claims);
@@ -41,7 +41,8 @@ fn both_pem_forms_sign_tokens_the_public_key_verifies() {
 fn a_token_signed_with_another_key_does_not_verify() {
     let (pair, other) = (TestKeyPair::generate().unwrap(), TestKeyPair::generate().unwrap());
     let key = parse_private_key(&other.private_pkcs8_pem, "p").unwrap();
-    let token = sign(&ScrtClaims::new("00DXX0000000001", "ACME_CC", chrono::Utc::now().timestamp()), key.encoding_key()).unwrap();
+    let token =
+        sign(&Claims::scrt("00DXX0000000001", "ACME_CC", chrono::Utc::now().timestamp()), key.encoding_key()).unwrap();
     assert!(verify(token.expose(), &pair.public_pem).is_err());
 }
 
@@ -63,7 +64,12 @@ async fn concurrent_callers_share_one_ssm_fetch() {
     let pair = TestKeyPair::generate().unwrap();
     put_secure_parameter(&sdk, &param, &pair.private_pkcs1_pem).await.unwrap();
     let cache = Arc::new(cache);
-    let tasks: Vec<_> = (0..20).map(|_| { let c = cache.clone(); tokio::spawn(async move { c.get().await.map(|_| ()) }) }).collect();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let c = cache.clone();
+            tokio::spawn(async move { c.get().await.map(|_| ()) })
+        })
+        .collect();
     for t in tasks {
         t.await.unwrap().unwrap();
     }

@@ -62,8 +62,10 @@ pub enum InvokeError {
     #[error("{method}: {source}")]
     Query { method: String, source: SoqlError },
     #[error("{method}: {source}")]
-    Salesforce { method: String, source: RestError },
-    #[error("retryCTRSync: the CTR resync is not built yet (it arrives with the CTRDataSync resync function); nothing was resynced")]
+    Salesforce { method: String, source: Box<RestError> },
+    #[error(
+        "retryCTRSync: the CTR resync is not built yet (it arrives with the CTRDataSync resync function); nothing was resynced"
+    )]
     ResyncNotAvailable,
 }
 
@@ -159,7 +161,11 @@ impl Call<'_> {
         if is_valid_record_id(&id) {
             Ok(id)
         } else {
-            Err(InvokeError::Malformed { method: self.method.into(), parameter: "recordId", reason: format!("{id:?} is not a 15- or 18-character record id") })
+            Err(InvokeError::Malformed {
+                method: self.method.into(),
+                parameter: "recordId",
+                reason: format!("{id:?} is not a 15- or 18-character record id"),
+            })
         }
     }
 
@@ -169,26 +175,36 @@ impl Call<'_> {
     }
 
     fn salesforce(&self, source: RestError) -> InvokeError {
-        InvokeError::Salesforce { method: self.method.into(), source }
+        InvokeError::Salesforce { method: self.method.into(), source: Box::new(source) }
     }
 
     async fn create(&self) -> Result<FlowOutput, InvokeError> {
         let object = self.object()?;
-        let saved = self.deps.rest.create(&object, &self.fields(CONTROL_PARAMETERS), self.deadline).await.map_err(|e| self.salesforce(e))?;
+        let saved = self
+            .deps
+            .rest
+            .create(&object, &self.fields(CONTROL_PARAMETERS), self.deadline)
+            .await
+            .map_err(|e| self.salesforce(e))?;
         Ok(FlowOutput::from([("success".into(), saved.success.to_string()), ("recordId".into(), saved.id)]))
     }
 
     async fn update(&self) -> Result<FlowOutput, InvokeError> {
         let object = self.object()?;
         let id = self.record_id()?;
-        self.deps.rest.update(&object, &id, &self.fields(CONTROL_PARAMETERS), self.deadline).await.map_err(|e| self.salesforce(e))?;
+        self.deps
+            .rest
+            .update(&object, &id, &self.fields(CONTROL_PARAMETERS), self.deadline)
+            .await
+            .map_err(|e| self.salesforce(e))?;
         Ok(FlowOutput::from([("success".into(), "true".into())]))
     }
 
     /// The first record, `attributes` removed, nested objects flattened to dotted keys.
     async fn query(&self) -> Result<FlowOutput, InvokeError> {
         let template = self.required("soql")?;
-        let soql = render(&template, self.params).map_err(|source| InvokeError::Query { method: self.method.into(), source })?;
+        let soql = render(&template, self.params)
+            .map_err(|source| InvokeError::Query { method: self.method.into(), source })?;
         tracing::debug!(soql = %soql, "query");
         let page = self.deps.rest.query(&soql, self.deadline).await.map_err(|e| self.salesforce(e))?;
         Ok(match page.records.into_iter().next() {
@@ -209,8 +225,12 @@ impl Call<'_> {
 
     /// The RealtimeAlertEvent platform event from the alert fields (reference 2.9, 2.10).
     async fn publish_alert(&self) -> Result<FlowOutput, InvokeError> {
-        let saved =
-            self.deps.rest.publish("RealtimeAlertEvent", &self.fields(&["methodName"]), self.deadline).await.map_err(|e| self.salesforce(e))?;
+        let saved = self
+            .deps
+            .rest
+            .publish("RealtimeAlertEvent", &self.fields(&["methodName"]), self.deadline)
+            .await
+            .map_err(|e| self.salesforce(e))?;
         Ok(FlowOutput::from([("success".into(), saved.success.to_string()), ("id".into(), saved.id)]))
     }
 }
@@ -222,7 +242,9 @@ pub fn flatten(value: &Value) -> FlowOutput {
         let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
         match value {
             Value::Object(map) if !map.is_empty() => map.iter().for_each(|(k, v)| walk(&key(k), v, out)),
-            Value::Array(items) if !items.is_empty() => items.iter().enumerate().for_each(|(i, v)| walk(&key(&i.to_string()), v, out)),
+            Value::Array(items) if !items.is_empty() => {
+                items.iter().enumerate().for_each(|(i, v)| walk(&key(&i.to_string()), v, out))
+            }
             Value::String(s) => {
                 out.insert(prefix.to_string(), s.clone());
             }

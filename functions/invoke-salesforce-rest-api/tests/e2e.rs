@@ -13,10 +13,16 @@ use sf_emulator::Fault;
 use support::*;
 
 async fn seed_contact(stack: &Stack) -> (String, String) {
-    let account = stack.emulator.insert_record("Account", json!({"Name": "Acme Corporation", "Phone": "+15555550123"})).expect("account");
+    let account = stack
+        .emulator
+        .insert_record("Account", json!({"Name": "Acme Corporation", "Phone": "+15555550123"}))
+        .expect("account");
     let contact = stack
         .emulator
-        .insert_record("Contact", json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}))
+        .insert_record(
+            "Contact",
+            json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}),
+        )
         .expect("contact");
     (account, contact)
 }
@@ -28,7 +34,10 @@ async fn every_sample_event_works_against_the_emulator() {
 
     // queryRecord: the first record, flattened, strings only.
     let out = stack.invoke(event("01-query-record.json")).await.expect("query");
-    assert_eq!(out, json!({"Id": contact, "FirstName": "Jane", "LastName": "Doe", "Account.Name": "Acme Corporation", "Account.attributes.type": "Account", "Account.attributes.url": out["Account.attributes.url"].clone()}));
+    assert_eq!(
+        out,
+        json!({"Id": contact, "FirstName": "Jane", "LastName": "Doe", "Account.Name": "Acme Corporation", "Account.attributes.type": "Account", "Account.attributes.url": out["Account.attributes.url"].clone()})
+    );
     let query = stack.emulator.requests().into_iter().find(|r| r.path.ends_with("/query")).expect("a query request");
     assert!(query.query.as_deref().unwrap_or_default().contains("Phone"), "{:?}", query.query);
 
@@ -111,11 +120,36 @@ async fn query_and_search_failures_fail_the_invocation() {
 async fn bad_names_and_missing_parameters_never_reach_salesforce() {
     let stack = Stack::start(false).await;
     let cases = [
-        (with_params(event("02-create-record.json"), |p| { p.insert("objectApiName".into(), json!("Case/../../x")); }), "objectApiName is malformed"),
-        (with_params(event("02-create-record.json"), |p| { p.remove("objectApiName"); }), "createRecord: Details.Parameters.objectApiName is missing"),
-        (with_params(event("03-update-record.json"), |p| { p.insert("recordId".into(), json!("500/../001")); }), "recordId is malformed"),
-        (with_params(event("01-query-record.json"), |p| { p.remove("phone"); }), "query placeholder {phone} has no parameter"),
-        (with_params(event("01-query-record.json"), |p| { p.insert("methodName".into(), json!("deleteRecord")); }), "Unsupported method: deleteRecord"),
+        (
+            with_params(event("02-create-record.json"), |p| {
+                p.insert("objectApiName".into(), json!("Case/../../x"));
+            }),
+            "objectApiName is malformed",
+        ),
+        (
+            with_params(event("02-create-record.json"), |p| {
+                p.remove("objectApiName");
+            }),
+            "createRecord: Details.Parameters.objectApiName is missing",
+        ),
+        (
+            with_params(event("03-update-record.json"), |p| {
+                p.insert("recordId".into(), json!("500/../001"));
+            }),
+            "recordId is malformed",
+        ),
+        (
+            with_params(event("01-query-record.json"), |p| {
+                p.remove("phone");
+            }),
+            "query placeholder {phone} has no parameter",
+        ),
+        (
+            with_params(event("01-query-record.json"), |p| {
+                p.insert("methodName".into(), json!("deleteRecord"));
+            }),
+            "Unsupported method: deleteRecord",
+        ),
     ];
     for (event, expected) in cases {
         let err = stack.invoke(event).await.expect_err(expected);
@@ -127,7 +161,8 @@ async fn bad_names_and_missing_parameters_never_reach_salesforce() {
 #[tokio::test]
 async fn salesforce_errors_name_the_object_and_the_operation() {
     let stack = Stack::start(false).await;
-    let missing_name = json!({"Details": {"Parameters": {"methodName": "createRecord", "objectApiName": "Account", "Phone": "+1"}}});
+    let missing_name =
+        json!({"Details": {"Parameters": {"methodName": "createRecord", "objectApiName": "Account", "Phone": "+1"}}});
     let err = stack.invoke(missing_name).await.expect_err("Name is required");
     let text = err.to_string();
     assert!(text.contains("create Account") && text.contains("REQUIRED_FIELD_MISSING"), "{text}");
@@ -142,7 +177,8 @@ async fn an_expired_token_is_refreshed_once_mid_run() {
     stack.emulator.expire_access_tokens();
     stack.invoke(event("01-query-record.json")).await.expect("after one refresh");
     assert_eq!(stack.deps.rest.auth().grant_count(), 2, "exactly one refresh");
-    let statuses: Vec<u16> = stack.emulator.requests().iter().filter(|r| r.path.ends_with("/query")).map(|r| r.status).collect();
+    let statuses: Vec<u16> =
+        stack.emulator.requests().iter().filter(|r| r.path.ends_with("/query")).map(|r| r.status).collect();
     assert_eq!(statuses, vec![200, 401, 200]);
     stack.assert_logs_clean();
 }
@@ -183,9 +219,13 @@ async fn another_container_reuses_the_token_shared_in_ssm() {
     seed_contact(&stack).await;
     stack.invoke(event("01-query-record.json")).await.expect("first container");
     let second = stack.another_container();
-    invoke_salesforce_rest_api::handle(event("01-query-record.json"), scv_shared::retry::Deadline::after(std::time::Duration::from_secs(5)), &second)
-        .await
-        .expect("second container");
+    invoke_salesforce_rest_api::handle(
+        event("01-query-record.json"),
+        scv_shared::retry::Deadline::after(std::time::Duration::from_secs(5)),
+        &second,
+    )
+    .await
+    .expect("second container");
     assert_eq!(second.rest.auth().grant_count(), 0, "the token came from SSM");
     assert_eq!(stack.emulator.issued_token_count(), 1);
 }

@@ -15,7 +15,9 @@ use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
 use scv_shared::flow::{ContactData, FlowEvent, FlowOutput, call_attributes, flatten_top_level, strip_prefixed};
 use scv_shared::keys::{KeyCache, KeySource, SsmClient};
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{CreateVoiceCall, ExecuteOmniFlow, LIMITS_ERROR_PREFIX, Participant, ScrtError, TelephonyClient};
+use scv_shared::scrt::{
+    CreateVoiceCall, ExecuteOmniFlow, LIMITS_ERROR_PREFIX, Participant, ScrtError, TelephonyClient,
+};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 use tracing::Instrument;
@@ -74,7 +76,9 @@ impl InvokeError {
     pub fn kind(&self) -> &'static str {
         match self {
             InvokeError::BadEvent(_) | InvokeError::Malformed { .. } => "InvalidEvent",
-            InvokeError::MissingMethod | InvokeError::MissingContactId { .. } | InvokeError::MissingField { .. } => "MissingField",
+            InvokeError::MissingMethod | InvokeError::MissingContactId { .. } | InvokeError::MissingField { .. } => {
+                "MissingField"
+            }
             InvokeError::UnsupportedMethod(_) => "UnsupportedMethod",
             InvokeError::Salesforce(e) if e.is_retryable() => "SalesforceUnavailable",
             InvokeError::Salesforce(_) => "SalesforceError",
@@ -114,8 +118,12 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
         "createTransferVC" => call.create_voice_call(true).await,
         "updateVoiceCall" => call.update_voice_call().await,
         "executeOmniFlow" => call.execute_omni_flow().await,
-        "cancelOmniFlowExecution" => deps.telephony.clear_routing(&contact_id, deadline).await.map(Value::Object).map_err(Into::into),
-        "rerouteFlowExecution" => deps.telephony.reroute(&contact_id, deadline).await.map(Value::Object).map_err(Into::into),
+        "cancelOmniFlowExecution" => {
+            deps.telephony.clear_routing(&contact_id, deadline).await.map(Value::Object).map_err(Into::into)
+        }
+        "rerouteFlowExecution" => {
+            deps.telephony.reroute(&contact_id, deadline).await.map(Value::Object).map_err(Into::into)
+        }
         "sendMessage" => call.send_message().await,
         other => {
             tracing::warn!(method = other, "Unsupported method {other}");
@@ -180,8 +188,14 @@ pub fn is_webrtc(contact: &ContactData) -> bool {
 pub fn endpoints(contact: &ContactData) -> Result<Endpoints, &'static str> {
     if is_webrtc(contact) {
         return Ok(Endpoints {
-            from: contact.attribute("WebRTC_From").or_else(|| contact.customer_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
-            to: contact.attribute("WebRTC_To").or_else(|| contact.system_address()).unwrap_or_else(|| WEBRTC_DEFAULT.into()),
+            from: contact
+                .attribute("WebRTC_From")
+                .or_else(|| contact.customer_address())
+                .unwrap_or_else(|| WEBRTC_DEFAULT.into()),
+            to: contact
+                .attribute("WebRTC_To")
+                .or_else(|| contact.system_address())
+                .unwrap_or_else(|| WEBRTC_DEFAULT.into()),
             participant_key: WEBRTC_DEFAULT.into(),
         });
     }
@@ -214,7 +228,9 @@ impl Call<'_> {
     }
 
     fn contact_data(&self) -> Result<&ContactData, InvokeError> {
-        self.event.contact_data().ok_or_else(|| self.missing("Details.ContactData", " (this method reads the contact's endpoints and attributes)"))
+        self.event.contact_data().ok_or_else(|| {
+            self.missing("Details.ContactData", " (this method reads the contact's endpoints and attributes)")
+        })
     }
 
     /// `Parameters.fieldValues`: an object, or a string holding one (what a flow's text
@@ -248,13 +264,9 @@ impl Call<'_> {
         let webrtc = is_webrtc(contact);
         let Endpoints { from, to, participant_key } = endpoints(contact).map_err(|field| self.missing(field, ""))?;
         let parent_voice_call_id = if transfer {
-            Some(
-                contact
-                    .previous_contact_id
-                    .clone()
-                    .filter(|p| !p.trim().is_empty())
-                    .ok_or_else(|| self.missing("Details.ContactData.PreviousContactId", " (a transfer needs its parent call)"))?,
-            )
+            Some(contact.previous_contact_id.clone().filter(|p| !p.trim().is_empty()).ok_or_else(|| {
+                self.missing("Details.ContactData.PreviousContactId", " (a transfer needs its parent call)")
+            })?)
         } else {
             None
         };
@@ -267,7 +279,11 @@ impl Call<'_> {
             start_time: self.start_time(contact),
             call_subtype: Some(if webrtc { "WebRTC" } else { "PSTN" }.to_string()),
             parent_voice_call_id,
-            queue: if transfer { contact.queue.as_ref().and_then(|q| q.arn.clone()).filter(|a| !a.is_empty()) } else { None },
+            queue: if transfer {
+                contact.queue.as_ref().and_then(|q| q.arn.clone()).filter(|a| !a.is_empty())
+            } else {
+                None
+            },
             call_origin: None,
             call_attributes: Some(call_attributes(&contact.attributes)),
             participants: vec![Participant::end_user(participant_key)],
@@ -282,7 +298,10 @@ impl Call<'_> {
         match contact.initiation_timestamp.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
             Some(Ok(t)) => format(t.with_timezone(&chrono::Utc)),
             Some(Err(_)) => {
-                tracing::warn!(field = "Details.ContactData.InitiationTimestamp", "not an ISO-8601 timestamp; using the current time");
+                tracing::warn!(
+                    field = "Details.ContactData.InitiationTimestamp",
+                    "not an ISO-8601 timestamp; using the current time"
+                );
                 format(chrono::Utc::now())
             }
             None => format(chrono::Utc::now()),
@@ -297,7 +316,10 @@ impl Call<'_> {
 
     async fn execute_omni_flow(&self) -> Result<Value, InvokeError> {
         let dialed_number = dialed_number(self.event, &self.field_values(false)?).ok_or_else(|| {
-            self.missing("dialed number", " (set Details.ContactData.SystemEndpoint.Address or Details.Parameters.fieldValues.dialedNumber)")
+            self.missing(
+                "dialed number",
+                " (set Details.ContactData.SystemEndpoint.Address or Details.Parameters.fieldValues.dialedNumber)",
+            )
         })?;
         let request = ExecuteOmniFlow {
             dialed_number: Some(dialed_number),
@@ -327,7 +349,10 @@ mod tests {
     #[test]
     fn pstn_needs_both_endpoints() {
         let c = contact(json!({"CustomerEndpoint": {"Address": "+1555"}, "SystemEndpoint": {"Address": "+1800"}}));
-        assert_eq!(endpoints(&c), Ok(Endpoints { from: "+1555".into(), to: "+1800".into(), participant_key: "+1555".into() }));
+        assert_eq!(
+            endpoints(&c),
+            Ok(Endpoints { from: "+1555".into(), to: "+1800".into(), participant_key: "+1555".into() })
+        );
         let c = contact(json!({"SystemEndpoint": {"Address": "+1800"}}));
         assert_eq!(endpoints(&c), Err("Details.ContactData.CustomerEndpoint.Address"));
         let c = contact(json!({"CustomerEndpoint": {"Address": "+1555"}, "SystemEndpoint": null}));
@@ -338,22 +363,32 @@ mod tests {
     fn webrtc_falls_back_from_attributes_to_endpoints_to_the_placeholder() {
         let webrtc = json!({"connect:Subtype": {"ValueString": "connect:WebRTC"}});
         let cases = [
-            (json!({"WebRTC_From": "a@x", "WebRTC_To": "b@y"}), json!({"Address": "+1555"}), json!({"Address": "+1800"}), ("a@x", "b@y")),
+            (
+                json!({"WebRTC_From": "a@x", "WebRTC_To": "b@y"}),
+                json!({"Address": "+1555"}),
+                json!({"Address": "+1800"}),
+                ("a@x", "b@y"),
+            ),
             (json!({}), json!({"Address": "+1555"}), json!({"Address": "+1800"}), ("+1555", "+1800")),
             (json!({"WebRTC_From": ""}), json!(null), json!(null), ("WebRTC_Default", "WebRTC_Default")),
         ];
         for (attributes, customer, system, (from, to)) in cases {
-            let c = contact(json!({"Attributes": attributes, "CustomerEndpoint": customer, "SystemEndpoint": system, "SegmentAttributes": webrtc}));
+            let c = contact(
+                json!({"Attributes": attributes, "CustomerEndpoint": customer, "SystemEndpoint": system, "SegmentAttributes": webrtc}),
+            );
             let e = endpoints(&c).expect("WebRTC never fails");
             assert_eq!((e.from.as_str(), e.to.as_str(), e.participant_key.as_str()), (from, to, "WebRTC_Default"));
         }
-        let telephony = contact(json!({"SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}}}));
+        let telephony =
+            contact(json!({"SegmentAttributes": {"connect:Subtype": {"ValueString": "connect:Telephony"}}}));
         assert!(!is_webrtc(&telephony));
     }
 
     #[test]
     fn the_system_endpoint_takes_precedence_as_dialed_number() {
-        let event: FlowEvent = serde_json::from_value(json!({"Details": {"ContactData": {"SystemEndpoint": {"Address": "+1800"}}}})).unwrap();
+        let event: FlowEvent =
+            serde_json::from_value(json!({"Details": {"ContactData": {"SystemEndpoint": {"Address": "+1800"}}}}))
+                .unwrap();
         let fields: Map<String, Value> = serde_json::from_value(json!({"dialedNumber": "+1999"})).unwrap();
         assert_eq!(dialed_number(&event, &fields).as_deref(), Some("+1800"));
         let internal: FlowEvent = serde_json::from_value(json!({"Details": {"Parameters": {}}})).unwrap();

@@ -33,39 +33,73 @@ fn expectation(name: &str) -> Option<Expect> {
     let e = |method, path: String, provider_header, body| Some(Expect { method, path, provider_header, body });
     match name {
         "00-keep-warm.json" => None,
-        "01-create-voice-call.json" => e("POST", "/telephony/v1/voiceCalls".into(), true, json!({
-            "callCenterApiName": CALL_CENTER, "vendorCallKey": A, "to": "+15555550100", "from": "+15555550123",
-            "initiationMethod": "Inbound", "startTime": "2026-11-21T09:15:02.481Z", "callSubtype": "PSTN",
-            "callAttributes": "{\"SourceType\":\"Service\",\"Department__c\":\"Billing\",\"IVR_Choice__c\":\"2\"}",
-            "participants": [{"participantKey": "+15555550123", "type": "END_USER"}]
-        })),
-        "02-execute-omni-flow.json" => e("PATCH", format!("/telephony/v1/voiceCalls/{A}/omniFlow"), true, json!({
-            "dialedNumber": "+15555550100", "flowDevName": "Route_Inbound_Voice", "fallbackQueue": "Billing_Queue",
-            "flowInputParameters": {"Department": "Billing", "IvrChoice": "2"}
-        })),
-        "03-send-message.json" => e("POST", format!("/telephony/v1/voiceCalls/{A}/messages"), true, json!({
-            "participantId": format!("{A}END_USER"), "messageId": format!("{A}-ivr-summary"), "startTime": 1795252503481i64,
-            "endTime": 1795252505481i64, "content": "Caller chose billing (option 2) in the IVR.", "senderType": "END_USER",
-            "callCenterApiName": CALL_CENTER
-        })),
-        "04-create-voice-call-webrtc.json" => e("POST", "/telephony/v1/voiceCalls".into(), true, json!({
-            "callCenterApiName": CALL_CENTER, "vendorCallKey": B, "to": "support@acme.example", "from": "jane.doe@example.com",
-            "initiationMethod": "Inbound", "startTime": "2026-11-21T09:16:40.005Z", "callSubtype": "WebRTC",
-            "callAttributes": "{\"SourceType\":\"Sales\"}",
-            "participants": [{"participantKey": "WebRTC_Default", "type": "END_USER"}]
-        })),
-        "05-create-transfer-vc.json" => e("POST", "/telephony/v1/voiceCalls".into(), true, json!({
-            "callCenterApiName": CALL_CENTER, "vendorCallKey": C, "to": "+15555550100", "from": "+15555550123",
-            "initiationMethod": "Transfer", "startTime": "2026-11-21T09:19:44.120Z", "callSubtype": "PSTN",
-            "parentVoiceCallId": A, "queue": QUEUE_ARN,
-            "callAttributes": "{\"SourceType\":\"Service\",\"Department__c\":\"Billing\",\"IVR_Choice__c\":\"2\"}",
-            "participants": [{"participantKey": "+15555550123", "type": "END_USER"}]
-        })),
-        "06-reroute-flow-execution.json" => e("PATCH", format!("/telephony/v1/voiceCalls/{C}/reroute"), false, Value::Null),
-        "07-cancel-omni-flow-execution.json" => e("PATCH", format!("/telephony/v1/voiceCalls/{A}/clearRouting"), false, Value::Null),
-        "08-update-voice-call.json" => e("PATCH", format!("/telephony/v1/voiceCalls/{A}"), true, json!({
-            "endTime": "2026-11-21T09:21:05.000Z", "callAttributes": "{\"Disposition__c\":\"Resolved\"}", "callCenterApiName": CALL_CENTER
-        })),
+        "01-create-voice-call.json" => e(
+            "POST",
+            "/telephony/v1/voiceCalls".into(),
+            true,
+            json!({
+                "callCenterApiName": CALL_CENTER, "vendorCallKey": A, "to": "+15555550100", "from": "+15555550123",
+                "initiationMethod": "Inbound", "startTime": "2026-11-21T09:15:02.481Z", "callSubtype": "PSTN",
+                "callAttributes": "{\"SourceType\":\"Service\",\"Department__c\":\"Billing\",\"IVR_Choice__c\":\"2\"}",
+                "participants": [{"participantKey": "+15555550123", "type": "END_USER"}]
+            }),
+        ),
+        "02-execute-omni-flow.json" => e(
+            "PATCH",
+            format!("/telephony/v1/voiceCalls/{A}/omniFlow"),
+            true,
+            json!({
+                "dialedNumber": "+15555550100", "flowDevName": "Route_Inbound_Voice", "fallbackQueue": "Billing_Queue",
+                "flowInputParameters": {"Department": "Billing", "IvrChoice": "2"}
+            }),
+        ),
+        "03-send-message.json" => e(
+            "POST",
+            format!("/telephony/v1/voiceCalls/{A}/messages"),
+            true,
+            json!({
+                "participantId": format!("{A}END_USER"), "messageId": format!("{A}-ivr-summary"), "startTime": 1795252503481i64,
+                "endTime": 1795252505481i64, "content": "Caller chose billing (option 2) in the IVR.", "senderType": "END_USER",
+                "callCenterApiName": CALL_CENTER
+            }),
+        ),
+        "04-create-voice-call-webrtc.json" => e(
+            "POST",
+            "/telephony/v1/voiceCalls".into(),
+            true,
+            json!({
+                "callCenterApiName": CALL_CENTER, "vendorCallKey": B, "to": "support@acme.example", "from": "jane.doe@example.com",
+                "initiationMethod": "Inbound", "startTime": "2026-11-21T09:16:40.005Z", "callSubtype": "WebRTC",
+                "callAttributes": "{\"SourceType\":\"Sales\"}",
+                "participants": [{"participantKey": "WebRTC_Default", "type": "END_USER"}]
+            }),
+        ),
+        "05-create-transfer-vc.json" => e(
+            "POST",
+            "/telephony/v1/voiceCalls".into(),
+            true,
+            json!({
+                "callCenterApiName": CALL_CENTER, "vendorCallKey": C, "to": "+15555550100", "from": "+15555550123",
+                "initiationMethod": "Transfer", "startTime": "2026-11-21T09:19:44.120Z", "callSubtype": "PSTN",
+                "parentVoiceCallId": A, "queue": QUEUE_ARN,
+                "callAttributes": "{\"SourceType\":\"Service\",\"Department__c\":\"Billing\",\"IVR_Choice__c\":\"2\"}",
+                "participants": [{"participantKey": "+15555550123", "type": "END_USER"}]
+            }),
+        ),
+        "06-reroute-flow-execution.json" => {
+            e("PATCH", format!("/telephony/v1/voiceCalls/{C}/reroute"), false, Value::Null)
+        }
+        "07-cancel-omni-flow-execution.json" => {
+            e("PATCH", format!("/telephony/v1/voiceCalls/{A}/clearRouting"), false, Value::Null)
+        }
+        "08-update-voice-call.json" => e(
+            "PATCH",
+            format!("/telephony/v1/voiceCalls/{A}"),
+            true,
+            json!({
+                "endTime": "2026-11-21T09:21:05.000Z", "callAttributes": "{\"Disposition__c\":\"Resolved\"}", "callCenterApiName": CALL_CENTER
+            }),
+        ),
         other => panic!("sample event {other} has no expectation in this test: add one"),
     }
 }
@@ -91,8 +125,17 @@ async fn every_sample_event_sends_the_documented_request_and_answers_the_flow() 
         assert_eq!(request.method, expect.method, "{name}");
         assert_eq!(request.path, expect.path, "{name}");
         assert_eq!(request.body, expect.body, "{name}: body");
-        assert_eq!(request.telephony_provider_name.as_deref(), expect.provider_header.then_some("amazon-connect"), "{name}: provider header");
-        assert!((200..300).contains(&request.status), "{name}: emulator answered {} {}", request.status, request.response);
+        assert_eq!(
+            request.telephony_provider_name.as_deref(),
+            expect.provider_header.then_some("amazon-connect"),
+            "{name}: provider header"
+        );
+        assert!(
+            (200..300).contains(&request.status),
+            "{name}: emulator answered {} {}",
+            request.status,
+            request.response
+        );
         let claims = request.jwt_claims.as_ref().expect("claims");
         assert_eq!(claims["iss"], ORG_ID);
         assert_eq!(claims["sub"], CALL_CENTER);
@@ -110,7 +153,9 @@ async fn every_sample_event_sends_the_documented_request_and_answers_the_flow() 
             }
             "02-execute-omni-flow.json" => assert_eq!(output, json!({"agent": FLOW_AGENT})),
             "03-send-message.json" => assert_eq!(output, json!({"result": "Accepted"})),
-            "06-reroute-flow-execution.json" | "07-cancel-omni-flow-execution.json" => assert_eq!(output, json!({"status": "Success"})),
+            "06-reroute-flow-execution.json" | "07-cancel-omni-flow-execution.json" => {
+                assert_eq!(output, json!({"status": "Success"}))
+            }
             "08-update-voice-call.json" => assert_eq!(output, json!({"status": "pending"})),
             _ => unreachable!(),
         }
@@ -129,8 +174,12 @@ async fn every_sample_event_sends_the_documented_request_and_answers_the_flow() 
 
     // One SSM call for the whole run; a fresh jti per token.
     assert_eq!(stack.deps.telephony.keys().fetch_count(), 1);
-    let jtis: std::collections::HashSet<String> =
-        stack.emulator.requests().iter().filter_map(|r| r.jwt_claims.as_ref()?["jti"].as_str().map(str::to_string)).collect();
+    let jtis: std::collections::HashSet<String> = stack
+        .emulator
+        .requests()
+        .iter()
+        .filter_map(|r| r.jwt_claims.as_ref()?["jti"].as_str().map(str::to_string))
+        .collect();
     assert_eq!(jtis.len(), seen);
     stack.assert_logs_clean();
 }
@@ -169,24 +218,46 @@ async fn sparse_contact_data_gets_documented_defaults() {
 async fn missing_fields_fail_with_a_message_naming_field_and_contact_and_send_nothing() {
     let stack = Stack::start().await;
     let cases: Vec<(Value, &str)> = vec![
-        (with_contact(event("01-create-voice-call.json"), |cd| { cd.remove("CustomerEndpoint"); }),
-         "createVoiceCall for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.ContactData.CustomerEndpoint.Address is missing"),
-        (with_contact(event("01-create-voice-call.json"), |cd| { cd.insert("SystemEndpoint".into(), json!({"Address": ""})); }),
-         "Details.ContactData.SystemEndpoint.Address is missing"),
-        (with_contact(event("05-create-transfer-vc.json"), |cd| { cd.remove("PreviousContactId"); }),
-         "createTransferVC for contact d7c6b5a4-3f2e-4d1c-8b0a-9e8f7d6c5b4a: Details.ContactData.PreviousContactId is missing"),
-        (json!({"Details": {"Parameters": {"methodName": "createVoiceCall", "contactId": "x-1"}}}),
-         "createVoiceCall for contact x-1: Details.ContactData is missing"),
-        (json!({"Details": {"Parameters": {"methodName": "updateVoiceCall", "contactId": "x-2"}}}),
-         "updateVoiceCall for contact x-2: Details.Parameters.fieldValues is missing"),
-        (json!({"Details": {"Parameters": {"methodName": "updateVoiceCall", "contactId": "x-3", "fieldValues": "not json"}}}),
-         "updateVoiceCall for contact x-3: Details.Parameters.fieldValues is malformed"),
-        (json!({"Details": {"Parameters": {"methodName": "executeOmniFlow", "contactId": "x-4"}}}),
-         "executeOmniFlow for contact x-4: dialed number is missing"),
-        (json!({"Details": {"Parameters": {"methodName": "sendMessage"}}}),
-         "sendMessage: the contact id is missing"),
+        (
+            with_contact(event("01-create-voice-call.json"), |cd| {
+                cd.remove("CustomerEndpoint");
+            }),
+            "createVoiceCall for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.ContactData.CustomerEndpoint.Address is missing",
+        ),
+        (
+            with_contact(event("01-create-voice-call.json"), |cd| {
+                cd.insert("SystemEndpoint".into(), json!({"Address": ""}));
+            }),
+            "Details.ContactData.SystemEndpoint.Address is missing",
+        ),
+        (
+            with_contact(event("05-create-transfer-vc.json"), |cd| {
+                cd.remove("PreviousContactId");
+            }),
+            "createTransferVC for contact d7c6b5a4-3f2e-4d1c-8b0a-9e8f7d6c5b4a: Details.ContactData.PreviousContactId is missing",
+        ),
+        (
+            json!({"Details": {"Parameters": {"methodName": "createVoiceCall", "contactId": "x-1"}}}),
+            "createVoiceCall for contact x-1: Details.ContactData is missing",
+        ),
+        (
+            json!({"Details": {"Parameters": {"methodName": "updateVoiceCall", "contactId": "x-2"}}}),
+            "updateVoiceCall for contact x-2: Details.Parameters.fieldValues is missing",
+        ),
+        (
+            json!({"Details": {"Parameters": {"methodName": "updateVoiceCall", "contactId": "x-3", "fieldValues": "not json"}}}),
+            "updateVoiceCall for contact x-3: Details.Parameters.fieldValues is malformed",
+        ),
+        (
+            json!({"Details": {"Parameters": {"methodName": "executeOmniFlow", "contactId": "x-4"}}}),
+            "executeOmniFlow for contact x-4: dialed number is missing",
+        ),
+        (json!({"Details": {"Parameters": {"methodName": "sendMessage"}}}), "sendMessage: the contact id is missing"),
         (json!({"Details": {"Parameters": {"contactId": "x-5"}}}), "Details.Parameters.methodName is missing"),
-        (json!({"Details": {"Parameters": {"methodName": "deleteVoiceCall", "contactId": "x-6"}}}), "Unsupported method: deleteVoiceCall"),
+        (
+            json!({"Details": {"Parameters": {"methodName": "deleteVoiceCall", "contactId": "x-6"}}}),
+            "Unsupported method: deleteVoiceCall",
+        ),
         (json!({"Details": "a string"}), "the event is not an Amazon Connect flow event"),
     ];
     for (event, expected) in cases {
@@ -204,13 +275,19 @@ async fn update_accepts_field_values_given_as_json_text_and_omni_flow_falls_back
     let update = json!({"Details": {"Parameters": {"methodName": "updateVoiceCall", "contactId": A,
         "fieldValues": "{\"isActiveCall\":true,\"callOrigin\":\"Voicemail\"}"}}});
     assert_eq!(stack.invoke(update).await.expect("updated"), json!({"status": "pending"}));
-    assert_eq!(stack.emulator.requests()[1].body, json!({"isActiveCall": true, "callOrigin": "Voicemail", "callCenterApiName": CALL_CENTER}));
+    assert_eq!(
+        stack.emulator.requests()[1].body,
+        json!({"isActiveCall": true, "callOrigin": "Voicemail", "callCenterApiName": CALL_CENTER})
+    );
 
     // Internal-caller shape: no ContactData, dialed number from fieldValues.
     let route = json!({"Details": {"Parameters": {"methodName": "executeOmniFlow", "contactId": A, "fallbackQueue": "Billing_Queue",
         "fieldValues": {"dialedNumber": "+15555550199"}}}});
     assert_eq!(stack.invoke(route).await.expect("routed"), json!({"queue": "Billing_Queue"}));
-    assert_eq!(stack.emulator.requests()[2].body, json!({"dialedNumber": "+15555550199", "fallbackQueue": "Billing_Queue", "flowInputParameters": {}}));
+    assert_eq!(
+        stack.emulator.requests()[2].body,
+        json!({"dialedNumber": "+15555550199", "fallbackQueue": "Billing_Queue", "flowInputParameters": {}})
+    );
 }
 
 #[tokio::test]
@@ -219,7 +296,8 @@ async fn routing_errors_reach_the_flow_as_a_string() {
     stack.invoke(event("01-create-voice-call.json")).await.expect("created");
     let route = json!({"Details": {"Parameters": {"methodName": "executeOmniFlow", "contactId": A, "fieldValues": {"dialedNumber": "+15555550199"}}}});
     let out = stack.invoke(route).await.expect("answered");
-    let errors: Vec<String> = serde_json::from_str(out["errors"].as_str().expect("errors as text")).expect("a JSON array");
+    let errors: Vec<String> =
+        serde_json::from_str(out["errors"].as_str().expect("errors as text")).expect("a JSON array");
     assert!(!errors.is_empty());
 }
 
@@ -245,7 +323,9 @@ async fn a_persistent_429_answers_the_flow_with_the_limit_marker_and_logs_scv_li
     let out = stack.invoke(event("01-create-voice-call.json")).await.expect("a limit is an answer, not a failure");
     assert_eq!(out["statusCode"], "429");
     assert_eq!(out["errorType"], "SCV_LIMITS_ERROR");
-    assert!(out["errorMessage"].as_str().unwrap().starts_with("SCV_LIMITS_ERROR: createVoiceCall for contact 6f1b7c1e"));
+    assert!(
+        out["errorMessage"].as_str().unwrap().starts_with("SCV_LIMITS_ERROR: createVoiceCall for contact 6f1b7c1e")
+    );
     let attempts = stack.emulator.requests().len();
     assert!((2..=4).contains(&attempts), "bounded retries, got {attempts}");
     let limit_lines: Vec<Value> = stack
@@ -345,7 +425,8 @@ async fn a_missing_key_parameter_fails_with_its_name() {
 #[tokio::test]
 async fn a_bad_key_fails_clearly_without_echoing_it() {
     let stack = Stack::start().await;
-    let bogus = "-----BEGIN RSA PRIVATE KEY-----\nTm90QUtleUF0QWxsTm90QUtleUF0QWxsTm90QUtleQ==\n-----END RSA PRIVATE KEY-----";
+    let bogus =
+        "-----BEGIN RSA PRIVATE KEY-----\nTm90QUtleUF0QWxsTm90QUtleUF0QWxsTm90QUtleQ==\n-----END RSA PRIVATE KEY-----";
     put_secure_parameter(&stack.sdk, &stack.param, bogus).await.expect("put");
     let err = stack.invoke(event("01-create-voice-call.json")).await.expect_err("bad key");
     let text = err.to_string();
@@ -367,7 +448,8 @@ fn err_status(err: &InvokeError) -> Option<u16> {
 async fn the_key_can_come_through_the_parameters_and_secrets_extension() {
     let moto = local_stack::moto::Moto::shared().expect("moto");
     let sdk = local_stack::moto::aws_sdk_config(&moto.endpoint()).await;
-    let extension = local_stack::extension::ParametersExtension::start(&sdk, "session-token-1").await.expect("extension");
+    let extension =
+        local_stack::extension::ParametersExtension::start(&sdk, "session-token-1").await.expect("extension");
     let env = vec![
         ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT".to_string(), extension.port().to_string()),
         ("AWS_SESSION_TOKEN".to_string(), "session-token-1".to_string()),

@@ -94,7 +94,9 @@ impl DemoReport {
 pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport> {
     let keys = TestKeyPair::generate()?;
     let mut routing = RoutingConfig::default();
-    routing.by_flow.insert("Route_Inbound_Voice".into(), RoutingAnswer { agent: Some(ROUTED_AGENT.into()), queue: None });
+    routing
+        .by_flow
+        .insert("Route_Inbound_Voice".into(), RoutingAnswer { agent: Some(ROUTED_AGENT.into()), queue: None });
     let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
     config.scrt_public_keys = vec![keys.public_pem.clone()];
     config.routing = routing;
@@ -108,10 +110,15 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     put_secure_parameter(&sdk, KEY_PARAM, &keys.private_pkcs1_pem).await.context("storing the private key in SSM")?;
 
     writeln!(out, "scv-lambdas demo: a call's life through the real function binaries")?;
-    writeln!(out, "  Salesforce emulator  {}  (org {ORG_ID}, call center {CALL_CENTER}, public key installed)", emulator.base_url())?;
+    writeln!(
+        out,
+        "  Salesforce emulator  {}  (org {ORG_ID}, call center {CALL_CENTER}, public key installed)",
+        emulator.base_url()
+    )?;
     writeln!(out, "  local AWS (moto)     {}  (private key in SSM SecureString {KEY_PARAM})", moto.endpoint())?;
 
-    let mut report = DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
+    let mut report =
+        DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
     for binary in [&options.itia_binary, &options.isfra_binary] {
         if !binary.exists() {
             anyhow::bail!("{} is missing: build it with `make build-debug` (make demo does)", binary.display());
@@ -160,7 +167,12 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
     let problems: Vec<&String> = report.problems.iter().chain(report.steps.iter().flat_map(|s| &s.problems)).collect();
     if problems.is_empty() {
-        writeln!(out, "\nAll {} steps reached Salesforce as expected. Timeline: {}", report.steps.len(), json_path.display())?;
+        writeln!(
+            out,
+            "\nAll {} steps reached Salesforce as expected. Timeline: {}",
+            report.steps.len(),
+            json_path.display()
+        )?;
     } else {
         writeln!(out, "\n{} problem(s):", problems.len())?;
         for p in problems {
@@ -197,8 +209,12 @@ async fn rest_section(
     for (name, value) in params {
         put_secure_parameter(sdk, name, value).await?;
     }
-    let account = emulator.insert_record("Account", serde_json::json!({"Name": "Acme Corporation", "Phone": "+15555550123"}))?;
-    emulator.insert_record("Contact", serde_json::json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}))?;
+    let account =
+        emulator.insert_record("Account", serde_json::json!({"Name": "Acme Corporation", "Phone": "+15555550123"}))?;
+    emulator.insert_record(
+        "Contact",
+        serde_json::json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}),
+    )?;
     let spec = FunctionSpec::new("InvokeSalesforceRestApi", &options.isfra_binary)
         .with_envs(aws_env(moto_endpoint))
         .with_env("SALESFORCE_AUTH_ENDPOINT", emulator.token_url())
@@ -221,11 +237,10 @@ async fn rest_section(
             continue; // arrives with the CTR resync
         }
         let mut event = read_event(&path)?;
-        if let (Some(case), Some(params)) = (&created_case, event["Details"]["Parameters"].as_object_mut()) {
-            if params.get("methodName").and_then(Value::as_str) == Some("updateRecord") {
+        if let (Some(case), Some(params)) = (&created_case, event["Details"]["Parameters"].as_object_mut())
+            && params.get("methodName").and_then(Value::as_str) == Some("updateRecord") {
                 params.insert("recordId".into(), Value::String(case.clone()));
             }
-        }
         let step = run_step(&function, emulator, "InvokeSalesforceRestApi", &name, event, false).await?;
         if step.method == "createRecord" {
             created_case = step.output["recordId"].as_str().map(str::to_string);
@@ -255,11 +270,21 @@ async fn invoke_step(function: &FunctionProcess, emulator: &Emulator, name: &str
 
 /// One invocation. `one_call`: the step must make exactly one Salesforce request (the Telephony
 /// API); otherwise at least one, all accepted (REST: the first also fetches a token).
-async fn run_step(function: &FunctionProcess, emulator: &Emulator, name: &str, event_name: &str, event: Value, one_call: bool) -> Result<Step> {
+async fn run_step(
+    function: &FunctionProcess,
+    emulator: &Emulator,
+    name: &str,
+    event_name: &str,
+    event: Value,
+    one_call: bool,
+) -> Result<Step> {
     let event_name = event_name.to_string();
     let params = &event["Details"]["Parameters"];
     let method = params["methodName"].as_str().map_or_else(|| "keep-warm".to_string(), str::to_string);
-    let contact_id = params["contactId"].as_str().or_else(|| event["Details"]["ContactData"]["ContactId"].as_str()).map(str::to_string);
+    let contact_id = params["contactId"]
+        .as_str()
+        .or_else(|| event["Details"]["ContactData"]["ContactId"].as_str())
+        .map(str::to_string);
     let before = emulator.requests().len();
     let started = Instant::now();
     let invocation = function.invoke(event).await?;
@@ -277,13 +302,29 @@ async fn run_step(function: &FunctionProcess, emulator: &Emulator, name: &str, e
         if !salesforce.is_empty() {
             problems.push(format!("{event_name}: keep-warm called Salesforce"));
         }
-    } else if (one_call && salesforce.len() != 1) || salesforce.is_empty() || salesforce.iter().any(|c| !(200..300).contains(&c.status)) {
-        problems.push(format!("{event_name}: expected one accepted Salesforce request, saw {:?}", salesforce.iter().map(|c| c.status).collect::<Vec<_>>()));
+    } else if (one_call && salesforce.len() != 1)
+        || salesforce.is_empty()
+        || salesforce.iter().any(|c| !(200..300).contains(&c.status))
+    {
+        problems.push(format!(
+            "{event_name}: expected one accepted Salesforce request, saw {:?}",
+            salesforce.iter().map(|c| c.status).collect::<Vec<_>>()
+        ));
     }
     if output.get("statusCode").and_then(Value::as_str) == Some("429") {
         problems.push(format!("{event_name}: Salesforce limit reached"));
     }
-    Ok(Step { function: name.into(), event: event_name, method, contact_id, output, error, salesforce, duration_ms, problems })
+    Ok(Step {
+        function: name.into(),
+        event: event_name,
+        method,
+        contact_id,
+        output,
+        error,
+        salesforce,
+        duration_ms,
+        problems,
+    })
 }
 
 fn short(id: &str) -> &str {
@@ -297,7 +338,12 @@ fn print_step(out: &mut dyn Write, n: usize, step: &Step) -> Result<()> {
         None => step
             .output
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect::<Vec<_>>().join(" "))
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .unwrap_or_default(),
     };
     writeln!(out, "{n:>2}. {:<36} {:<24} contact {contact:<8} -> {answer}", step.event, step.method)?;
@@ -331,7 +377,11 @@ fn print_state(out: &mut dyn Write, calls: &[VoiceCall]) -> Result<()> {
             c.call_disposition,
             c.messages.len(),
             routing,
-            if c.routing.reroute_count > 0 { format!(", rerouted {}x", c.routing.reroute_count) } else { String::new() },
+            if c.routing.reroute_count > 0 {
+                format!(", rerouted {}x", c.routing.reroute_count)
+            } else {
+                String::new()
+            },
             c.parent_voice_call_id.as_deref().map(|p| format!(", transfer of {p}")).unwrap_or_default(),
         )?;
     }
@@ -340,7 +390,8 @@ fn print_state(out: &mut dyn Write, calls: &[VoiceCall]) -> Result<()> {
 
 /// Every create must have left a VoiceCall behind.
 fn check_state(steps: &[Step], calls: &[VoiceCall], problems: &mut Vec<String>) {
-    for step in steps.iter().filter(|s| s.method.starts_with("create") && s.function == "InvokeTelephonyIntegrationApi") {
+    for step in steps.iter().filter(|s| s.method.starts_with("create") && s.function == "InvokeTelephonyIntegrationApi")
+    {
         let Some(contact) = &step.contact_id else { continue };
         if !calls.iter().any(|c| &c.vendor_call_key == contact) {
             problems.push(format!("{}: no VoiceCall for contact {contact}", step.event));
@@ -356,7 +407,10 @@ pub fn check_logs(lines: &[String], keys: &TestKeyPair, problems: &mut Vec<Strin
         .collect();
     for line in lines {
         if line.contains("PRIVATE KEY") || line.contains("eyJ") || chunks.iter().any(|c| line.contains(c)) {
-            problems.push(format!("a log line of the function holds a secret: {}", line.chars().take(120).collect::<String>()));
+            problems.push(format!(
+                "a log line of the function holds a secret: {}",
+                line.chars().take(120).collect::<String>()
+            ));
         }
     }
 }

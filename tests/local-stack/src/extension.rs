@@ -42,7 +42,11 @@ struct GetQuery {
 impl ParametersExtension {
     /// Listens on 127.0.0.1 (free port); `token` is the session token callers must present.
     pub async fn start(sdk: &aws_config::SdkConfig, token: &str) -> Result<Self> {
-        let shared = Arc::new(Shared { ssm: aws_sdk_ssm::Client::new(sdk), token: token.to_string(), requests: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            token: token.to_string(),
+            requests: AtomicU64::new(0),
+        });
         let app = Router::new().route("/systemsmanager/parameters/get", get(get_parameter)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -69,11 +73,16 @@ impl Drop for ParametersExtension {
     }
 }
 
-async fn get_parameter(State(shared): State<Arc<Shared>>, headers: HeaderMap, Query(query): Query<GetQuery>) -> Response {
+async fn get_parameter(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<GetQuery>,
+) -> Response {
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let presented = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
     if presented != Some(shared.token.as_str()) {
-        return (StatusCode::UNAUTHORIZED, "not authorized: missing or wrong X-Aws-Parameters-Secrets-Token").into_response();
+        return (StatusCode::UNAUTHORIZED, "not authorized: missing or wrong X-Aws-Parameters-Secrets-Token")
+            .into_response();
     }
     let Some(name) = query.name.filter(|n| !n.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "name is required").into_response();

@@ -8,9 +8,9 @@
 //! Every child process started here is killed when the test process dies, even when it is never dropped
 //! (see [`moto::Moto::shared`]).
 
-pub mod moto;
 pub mod demo;
 pub mod extension;
+pub mod moto;
 pub mod runtime;
 mod spawn;
 

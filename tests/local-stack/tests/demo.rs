@@ -16,12 +16,19 @@ async fn the_demo_runs_every_sample_event_through_the_real_binary() {
     let report = run(&options, &mut out).await.expect("the demo runs");
     let text = String::from_utf8_lossy(&out);
     println!("{text}");
-    assert!(report.ok(), "problems: {:?} {:?}", report.problems, report.steps.iter().flat_map(|s| &s.problems).collect::<Vec<_>>());
+    assert!(
+        report.ok(),
+        "problems: {:?} {:?}",
+        report.problems,
+        report.steps.iter().flat_map(|s| &s.problems).collect::<Vec<_>>()
+    );
     assert_eq!(report.steps.len(), 14, "9 telephony steps and 5 REST steps");
     assert!(report.steps.iter().all(|s| s.error.is_none()));
     assert_eq!(report.voice_calls.len(), 3, "inbound, WebRTC and transfer calls");
     assert!(text.contains("All 14 steps reached Salesforce as expected"), "{text}");
-    let timeline: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(options.report_dir.join("timeline.json")).expect("timeline written")).expect("JSON");
+    let timeline: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(options.report_dir.join("timeline.json")).expect("timeline written"),
+    )
+    .expect("JSON");
     assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(14));
 }

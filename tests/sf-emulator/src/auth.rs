@@ -30,17 +30,12 @@ pub enum AuthError {
     Algorithm(String),
     #[error("no SCRT public key is configured for this call center")]
     NoKeys,
-    #[error(
-        "JWT signature does not verify with any public key configured for this call center (bad signature)"
-    )]
+    #[error("JWT signature does not verify with any public key configured for this call center (bad signature)")]
     BadSignature,
     #[error("JWT claim '{0}' is missing")]
     MissingClaim(&'static str),
     #[error("JWT claim '{claim}' has the wrong type: {expected} expected")]
-    ClaimType {
-        claim: &'static str,
-        expected: &'static str,
-    },
+    ClaimType { claim: &'static str, expected: &'static str },
     #[error("JWT iss '{got}' does not match the org id '{expected}' (wrong iss)")]
     WrongIssuer { expected: String, got: String },
     #[error("JWT sub '{got}' does not match the call center API name '{expected}' (wrong sub)")]
@@ -49,9 +44,7 @@ pub enum AuthError {
     WrongAudience { got: String },
     #[error("JWT expired: exp {exp} is before now {now}")]
     Expired { exp: i64, now: i64 },
-    #[error(
-        "JWT lifetime too long: exp - iat = {lifetime} s, at most {MAX_LIFETIME_SECS} s allowed"
-    )]
+    #[error("JWT lifetime too long: exp - iat = {lifetime} s, at most {MAX_LIFETIME_SECS} s allowed")]
     LifetimeTooLong { lifetime: i64 },
     #[error("JWT lifetime too long: exp {exp} is more than {MAX_LIFETIME_SECS} s after now {now}")]
     ExpiresTooLate { exp: i64, now: i64 },
@@ -128,23 +121,13 @@ fn decode_part(part: &str) -> Result<Value, AuthError> {
 }
 
 /// Verifies a bearer token and returns its claims.
-pub fn verify(
-    token: &str,
-    expect: &Expectations<'_>,
-    jtis: &mut JtiCache,
-) -> Result<Value, AuthError> {
+pub fn verify(token: &str, expect: &Expectations<'_>, jtis: &mut JtiCache) -> Result<Value, AuthError> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
-        return Err(AuthError::Malformed(format!(
-            "{} segments instead of 3",
-            parts.len()
-        )));
+        return Err(AuthError::Malformed(format!("{} segments instead of 3", parts.len())));
     }
     let header = decode_part(parts[0])?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .unwrap_or("<missing>");
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("<missing>");
     if alg != "RS256" {
         return Err(AuthError::Algorithm(alg.to_owned()));
     }
@@ -154,15 +137,8 @@ pub fn verify(
     let claims = verify_signature(token, expect.keys)?;
     check_claims(&claims, expect)?;
     if let Some(jti) = claims.get("jti") {
-        let jti = jti.as_str().ok_or(AuthError::ClaimType {
-            claim: "jti",
-            expected: "string",
-        })?;
-        jtis.check_and_insert(
-            jti,
-            numeric(&claims, "exp")?.unwrap_or(expect.now),
-            expect.now,
-        )?;
+        let jti = jti.as_str().ok_or(AuthError::ClaimType { claim: "jti", expected: "string" })?;
+        jtis.check_and_insert(jti, numeric(&claims, "exp")?.unwrap_or(expect.now), expect.now)?;
     }
     Ok(claims)
 }
@@ -192,10 +168,7 @@ fn numeric(claims: &Value, claim: &'static str) -> Result<Option<i64>, AuthError
             .as_i64()
             .or_else(|| v.as_f64().map(|f| f as i64))
             .map(Some)
-            .ok_or(AuthError::ClaimType {
-                claim,
-                expected: "NumericDate (seconds)",
-            }),
+            .ok_or(AuthError::ClaimType { claim, expected: "NumericDate (seconds)" }),
     }
 }
 
@@ -204,26 +177,17 @@ fn string_claim<'a>(claims: &'a Value, claim: &'static str) -> Result<&'a str, A
         .get(claim)
         .ok_or(AuthError::MissingClaim(claim))?
         .as_str()
-        .ok_or(AuthError::ClaimType {
-            claim,
-            expected: "string",
-        })
+        .ok_or(AuthError::ClaimType { claim, expected: "string" })
 }
 
 fn check_claims(claims: &Value, expect: &Expectations<'_>) -> Result<(), AuthError> {
     let iss = string_claim(claims, "iss")?;
     if iss != expect.org_id {
-        return Err(AuthError::WrongIssuer {
-            expected: expect.org_id.into(),
-            got: iss.into(),
-        });
+        return Err(AuthError::WrongIssuer { expected: expect.org_id.into(), got: iss.into() });
     }
     let sub = string_claim(claims, "sub")?;
     if sub != expect.call_center_api_name {
-        return Err(AuthError::WrongSubject {
-            expected: expect.call_center_api_name.into(),
-            got: sub.into(),
-        });
+        return Err(AuthError::WrongSubject { expected: expect.call_center_api_name.into(), got: sub.into() });
     }
     let aud_ok = match claims.get("aud") {
         None => return Err(AuthError::MissingClaim("aud")),
@@ -232,9 +196,7 @@ fn check_claims(claims: &Value, expect: &Expectations<'_>) -> Result<(), AuthErr
         Some(_) => false,
     };
     if !aud_ok {
-        return Err(AuthError::WrongAudience {
-            got: claims.get("aud").map(Value::to_string).unwrap_or_default(),
-        });
+        return Err(AuthError::WrongAudience { got: claims.get("aud").map(Value::to_string).unwrap_or_default() });
     }
     let now = expect.now;
     let exp = numeric(claims, "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
@@ -246,9 +208,7 @@ fn check_claims(claims: &Value, expect: &Expectations<'_>) -> Result<(), AuthErr
             return Err(AuthError::IssuedInFuture { iat, now });
         }
         if exp - iat > MAX_LIFETIME_SECS {
-            return Err(AuthError::LifetimeTooLong {
-                lifetime: exp - iat,
-            });
+            return Err(AuthError::LifetimeTooLong { lifetime: exp - iat });
         }
     }
     if exp - now > MAX_LIFETIME_SECS + LEEWAY_SECS {
@@ -275,16 +235,7 @@ mod tests {
 
     fn check(token: &str, keys: &[DecodingKey], jtis: &mut JtiCache) -> Result<Value, AuthError> {
         let now = chrono::Utc::now().timestamp();
-        verify(
-            token,
-            &Expectations {
-                org_id: ORG,
-                call_center_api_name: CC,
-                keys,
-                now,
-            },
-            jtis,
-        )
+        verify(token, &Expectations { org_id: ORG, call_center_api_name: CC, keys, now }, jtis)
     }
 
     fn with(mut claims: Value, key: &str, value: Value) -> Value {
@@ -303,100 +254,50 @@ mod tests {
         let good = scrt_claims(ORG, CC, 120);
         let cases: Vec<(&str, Value, Option<AuthError>)> = vec![
             ("good", good.clone(), None),
-            (
-                "no jti is fine",
-                with(good.clone(), "jti", Value::Null),
-                None,
-            ),
-            (
-                "aud as array",
-                with(good.clone(), "aud", json!([SCRT_AUDIENCE])),
-                None,
-            ),
+            ("no jti is fine", with(good.clone(), "jti", Value::Null), None),
+            ("aud as array", with(good.clone(), "aud", json!([SCRT_AUDIENCE])), None),
             (
                 "wrong iss",
                 with(good.clone(), "iss", json!("00DOTHER")),
-                Some(AuthError::WrongIssuer {
-                    expected: ORG.into(),
-                    got: "00DOTHER".into(),
-                }),
+                Some(AuthError::WrongIssuer { expected: ORG.into(), got: "00DOTHER".into() }),
             ),
             (
                 "wrong sub",
                 with(good.clone(), "sub", json!("X")),
-                Some(AuthError::WrongSubject {
-                    expected: CC.into(),
-                    got: "X".into(),
-                }),
+                Some(AuthError::WrongSubject { expected: CC.into(), got: "X".into() }),
             ),
             (
                 "wrong aud",
                 with(good.clone(), "aud", json!("https://login.salesforce.com")),
-                Some(AuthError::WrongAudience {
-                    got: "\"https://login.salesforce.com\"".into(),
-                }),
+                Some(AuthError::WrongAudience { got: "\"https://login.salesforce.com\"".into() }),
             ),
-            (
-                "missing aud",
-                with(good.clone(), "aud", Value::Null),
-                Some(AuthError::MissingClaim("aud")),
-            ),
-            (
-                "missing exp",
-                with(good.clone(), "exp", Value::Null),
-                Some(AuthError::MissingClaim("exp")),
-            ),
-            (
-                "missing iss",
-                with(good.clone(), "iss", Value::Null),
-                Some(AuthError::MissingClaim("iss")),
-            ),
+            ("missing aud", with(good.clone(), "aud", Value::Null), Some(AuthError::MissingClaim("aud"))),
+            ("missing exp", with(good.clone(), "exp", Value::Null), Some(AuthError::MissingClaim("exp"))),
+            ("missing iss", with(good.clone(), "iss", Value::Null), Some(AuthError::MissingClaim("iss"))),
             (
                 "expired",
-                with(
-                    with(good.clone(), "exp", json!(now - 10)),
-                    "iat",
-                    json!(now - 60),
-                ),
+                with(with(good.clone(), "exp", json!(now - 10)), "iat", json!(now - 60)),
                 Some(AuthError::Expired { exp: now - 10, now }),
             ),
             (
                 "lifetime 5 min",
-                with(
-                    with(good.clone(), "iat", json!(now)),
-                    "exp",
-                    json!(now + 300),
-                ),
+                with(with(good.clone(), "iat", json!(now)), "exp", json!(now + 300)),
                 Some(AuthError::LifetimeTooLong { lifetime: 300 }),
             ),
             (
                 "exp too late without iat",
-                with(
-                    with(good.clone(), "iat", Value::Null),
-                    "exp",
-                    json!(now + 600),
-                ),
-                Some(AuthError::ExpiresTooLate {
-                    exp: now + 600,
-                    now,
-                }),
+                with(with(good.clone(), "iat", Value::Null), "exp", json!(now + 600)),
+                Some(AuthError::ExpiresTooLate { exp: now + 600, now }),
             ),
             (
                 "iat in future",
-                with(
-                    with(good.clone(), "iat", json!(now + 60)),
-                    "exp",
-                    json!(now + 120),
-                ),
+                with(with(good.clone(), "iat", json!(now + 60)), "exp", json!(now + 120)),
                 Some(AuthError::IssuedInFuture { iat: now + 60, now }),
             ),
             (
                 "exp string",
                 with(good.clone(), "exp", json!("soon")),
-                Some(AuthError::ClaimType {
-                    claim: "exp",
-                    expected: "NumericDate (seconds)",
-                }),
+                Some(AuthError::ClaimType { claim: "exp", expected: "NumericDate (seconds)" }),
             ),
         ];
         for (name, claims, expected) in cases {
@@ -427,45 +328,22 @@ mod tests {
         let mut jtis = JtiCache::default();
         let claims = scrt_claims(ORG, CC, 60);
         let foreign = other.sign(&claims).expect("sign");
-        assert_eq!(
-            check(&foreign, &keys, &mut jtis),
-            Err(AuthError::BadSignature)
-        );
+        assert_eq!(check(&foreign, &keys, &mut jtis), Err(AuthError::BadSignature));
 
-        let hs = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(b"secret"),
-        )
-        .expect("hs256");
-        assert_eq!(
-            check(&hs, &keys, &mut jtis),
-            Err(AuthError::Algorithm("HS256".into()))
-        );
+        let hs = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"secret"))
+            .expect("hs256");
+        assert_eq!(check(&hs, &keys, &mut jtis), Err(AuthError::Algorithm("HS256".into())));
 
-        let none = format!(
-            "{}.{}.",
-            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        assert_eq!(
-            check(&none, &keys, &mut jtis),
-            Err(AuthError::Algorithm("none".into()))
-        );
-        assert!(matches!(
-            check("abc", &keys, &mut jtis),
-            Err(AuthError::Malformed(_))
-        ));
-        assert!(matches!(
-            check("a.b.c", &keys, &mut jtis),
-            Err(AuthError::Malformed(_))
-        ));
+        let none =
+            format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        assert_eq!(check(&none, &keys, &mut jtis), Err(AuthError::Algorithm("none".into())));
+        assert!(matches!(check("abc", &keys, &mut jtis), Err(AuthError::Malformed(_))));
+        assert!(matches!(check("a.b.c", &keys, &mut jtis), Err(AuthError::Malformed(_))));
 
         let good = pair.sign(&claims).expect("sign");
         assert_eq!(check(&good, &[], &mut jtis), Err(AuthError::NoKeys));
         // A token signed by a second configured key is accepted (rotation).
-        let both =
-            parse_public_keys(&[other.public_pem.clone(), pair.public_pem.clone()]).expect("parse");
+        let both = parse_public_keys(&[other.public_pem.clone(), pair.public_pem.clone()]).expect("parse");
         assert!(check(&good, &both, &mut jtis).is_ok());
         assert_eq!(insecure_claims(&good), Some(claims));
     }
@@ -481,9 +359,7 @@ mod tests {
 
     #[test]
     fn bad_pem_is_named() {
-        let err = parse_public_keys(&["nope".to_owned()])
-            .err()
-            .unwrap_or_default();
+        let err = parse_public_keys(&["nope".to_owned()]).err().unwrap_or_default();
         assert!(err.contains("public key #0"), "{err}");
     }
 }

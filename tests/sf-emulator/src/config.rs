@@ -139,18 +139,12 @@ pub struct RoutingAnswer {
 impl RoutingAnswer {
     /// Routes to a queue.
     pub fn queue(queue: impl Into<String>) -> Self {
-        RoutingAnswer {
-            agent: None,
-            queue: Some(queue.into()),
-        }
+        RoutingAnswer { agent: None, queue: Some(queue.into()) }
     }
 
     /// Routes to an agent.
     pub fn agent(agent: impl Into<String>) -> Self {
-        RoutingAnswer {
-            agent: Some(agent.into()),
-            queue: None,
-        }
+        RoutingAnswer { agent: Some(agent.into()), queue: None }
     }
 
     /// True when the answer routes nowhere.

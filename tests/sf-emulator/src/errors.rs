@@ -18,12 +18,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, error_code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            error_code,
-            message: message.into(),
-            allow: None,
-        }
+        ApiError { status, error_code, message: message.into(), allow: None }
     }
 
     /// 400 `INVALID_INPUT`.
@@ -66,22 +61,10 @@ impl ApiError {
     /// The answer of an injected status (see `faults`).
     pub fn injected(status: u16) -> Self {
         let (code, message) = match status {
-            429 => (
-                "REQUEST_LIMIT_EXCEEDED",
-                "Request limit exceeded (injected by the emulator)",
-            ),
-            503 => (
-                "SERVICE_UNAVAILABLE",
-                "Service unavailable (injected by the emulator)",
-            ),
-            500..=599 => (
-                "SERVER_ERROR",
-                "Internal server error (injected by the emulator)",
-            ),
-            401 => (
-                "INVALID_AUTH",
-                "Authorization failed (injected by the emulator)",
-            ),
+            429 => ("REQUEST_LIMIT_EXCEEDED", "Request limit exceeded (injected by the emulator)"),
+            503 => ("SERVICE_UNAVAILABLE", "Service unavailable (injected by the emulator)"),
+            500..=599 => ("SERVER_ERROR", "Internal server error (injected by the emulator)"),
+            401 => ("INVALID_AUTH", "Authorization failed (injected by the emulator)"),
             404 => ("NOT_FOUND", "Not found (injected by the emulator)"),
             400 => ("INVALID_INPUT", "Invalid input (injected by the emulator)"),
             _ => ("INJECTED_FAULT", "Fault injected by the emulator"),
@@ -101,16 +84,10 @@ mod tests {
 
     #[test]
     fn bodies_are_salesforce_arrays() {
-        assert_eq!(
-            ApiError::invalid_input("x").body(),
-            json!([{"errorCode": "INVALID_INPUT", "message": "x"}])
-        );
+        assert_eq!(ApiError::invalid_input("x").body(), json!([{"errorCode": "INVALID_INPUT", "message": "x"}]));
         assert_eq!(ApiError::injected(429).error_code, "REQUEST_LIMIT_EXCEEDED");
         assert_eq!(ApiError::injected(503).error_code, "SERVICE_UNAVAILABLE");
         assert_eq!(ApiError::injected(500).error_code, "SERVER_ERROR");
-        assert_eq!(
-            ApiError::method_not_allowed("GET", "/p", "POST").allow,
-            Some("POST")
-        );
+        assert_eq!(ApiError::method_not_allowed("GET", "/p", "POST").allow, Some("POST"));
     }
 }

@@ -32,29 +32,17 @@ pub struct Fault {
 impl Fault {
     /// Answer `status` to the next `count` requests.
     pub fn status(status: u16, count: u32) -> Fault {
-        Fault {
-            status: Some(status),
-            count,
-            ..Fault::default()
-        }
+        Fault { status: Some(status), count, ..Fault::default() }
     }
 
     /// Delay the next `count` requests by `ms` milliseconds (then handle them normally).
     pub fn delay(ms: u64, count: u32) -> Fault {
-        Fault {
-            delay_ms: Some(ms),
-            count,
-            ..Fault::default()
-        }
+        Fault { delay_ms: Some(ms), count, ..Fault::default() }
     }
 
     /// Drop the connection of the next `count` requests.
     pub fn drop_connection(count: u32) -> Fault {
-        Fault {
-            drop_connection: true,
-            count,
-            ..Fault::default()
-        }
+        Fault { drop_connection: true, count, ..Fault::default() }
     }
 
     /// Adds a `Retry-After` header (seconds).
@@ -77,13 +65,8 @@ impl Fault {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        self.method
-            .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self
-                .path_contains
-                .as_deref()
-                .is_none_or(|p| path.contains(p))
+        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.path_contains.as_deref().is_none_or(|p| path.contains(p))
     }
 }
 
@@ -143,10 +126,7 @@ impl FaultQueue {
 
     /// Consumes one use of a bulk entry fault for the vendor call key; returns the entry status.
     pub fn take_bulk(&mut self, vendor_call_key: &str) -> Option<u16> {
-        let index = self
-            .bulk_entry_faults
-            .iter()
-            .position(|f| f.vendor_call_key == vendor_call_key)?;
+        let index = self.bulk_entry_faults.iter().position(|f| f.vendor_call_key == vendor_call_key)?;
         let fault = &mut self.bulk_entry_faults[index];
         fault.count -= 1;
         let status = fault.status;
@@ -164,37 +144,20 @@ mod tests {
     #[test]
     fn faults_match_and_run_out() {
         let mut q = FaultQueue::default();
-        q.push(
-            Fault::status(429, 2)
-                .with_retry_after(3)
-                .on("post", "/messages"),
-        );
+        q.push(Fault::status(429, 2).with_retry_after(3).on("post", "/messages"));
         q.push(Fault::status(500, 0));
         assert_eq!(q.faults.len(), 1, "count 0 is never queued");
-        assert!(
-            q.take("PATCH", "/telephony/v1/voiceCalls/x/messages")
-                .is_none()
-        );
+        assert!(q.take("PATCH", "/telephony/v1/voiceCalls/x/messages").is_none());
         assert!(q.take("POST", "/telephony/v1/voiceCalls").is_none());
-        let f = q
-            .take("POST", "/telephony/v1/voiceCalls/messages")
-            .expect("first");
+        let f = q.take("POST", "/telephony/v1/voiceCalls/messages").expect("first");
         assert_eq!((f.status, f.retry_after_secs), (Some(429), Some(3)));
-        assert!(
-            q.take("POST", "/telephony/v1/voiceCalls/messages")
-                .is_some()
-        );
-        assert!(
-            q.take("POST", "/telephony/v1/voiceCalls/messages")
-                .is_none()
-        );
+        assert!(q.take("POST", "/telephony/v1/voiceCalls/messages").is_some());
+        assert!(q.take("POST", "/telephony/v1/voiceCalls/messages").is_none());
     }
 
     #[test]
     fn fault_json_is_camel_case_with_defaults() {
-        let f: Fault =
-            serde_json::from_str(r#"{"count":1,"status":503,"pathContains":"omniFlow"}"#)
-                .expect("json");
+        let f: Fault = serde_json::from_str(r#"{"count":1,"status":503,"pathContains":"omniFlow"}"#).expect("json");
         assert_eq!(f, Fault::status(503, 1).on("", "omniFlow"));
         let d = serde_json::to_value(Fault::drop_connection(1)).expect("ser");
         assert_eq!(d["dropConnection"], true);
@@ -203,11 +166,7 @@ mod tests {
     #[test]
     fn bulk_entry_faults_run_out() {
         let mut q = FaultQueue::default();
-        q.push_bulk(BulkEntryFault {
-            vendor_call_key: "k".into(),
-            count: 1,
-            status: 500,
-        });
+        q.push_bulk(BulkEntryFault { vendor_call_key: "k".into(), count: 1, status: 500 });
         assert_eq!(q.take_bulk("other"), None);
         assert_eq!(q.take_bulk("k"), Some(500));
         assert_eq!(q.take_bulk("k"), None);

@@ -41,8 +41,7 @@ pub fn body_for_record(bytes: &[u8]) -> Value {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Value::Null;
     }
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 #[derive(Deserialize)]
@@ -52,19 +51,12 @@ struct PublicKeys {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(error(ApiError::json_parser(format!(
-            "Invalid control request body: {e}"
-        ))))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(error(ApiError::json_parser(format!("Invalid control request body: {e}")))))
 }
 
 fn error(err: ApiError) -> Response {
-    (
-        StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST),
-        axum::Json(err.body()),
-    )
-        .into_response()
+    (StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(err.body())).into_response()
 }
 
 fn ok(value: Value) -> Response {
@@ -89,25 +81,14 @@ pub fn router() -> Router<Shared> {
         .route("/rest-config", put(set_rest_config).get(get_rest_config))
         .route("/connected-app-public-keys", put(set_connected_app_keys))
         .route("/platform-events/{name}", get(platform_events))
-        .route(
-            "/voice-calls/{id_or_key}/created-date",
-            put(set_voice_call_created_date),
-        )
+        .route("/voice-calls/{id_or_key}/created-date", put(set_voice_call_created_date))
 }
 
 fn rest_error(err: crate::rest::RestError) -> Response {
-    (
-        StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST),
-        axum::Json(err.body()),
-    )
-        .into_response()
+    (StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(err.body())).into_response()
 }
 
-async fn insert_record(
-    State(shared): State<Shared>,
-    Path(object): Path<String>,
-    body: Bytes,
-) -> Response {
+async fn insert_record(State(shared): State<Shared>, Path(object): Path<String>, body: Bytes) -> Response {
     let fields = match parse::<Value>(&body) {
         Ok(fields) => fields,
         Err(response) => return *response,
@@ -120,21 +101,13 @@ async fn insert_record(
 }
 
 async fn list_records(State(shared): State<Shared>, Path(object): Path<String>) -> Response {
-    ok(Value::Array(crate::rest::all_records(
-        &lock(&shared),
-        &object,
-    )))
+    ok(Value::Array(crate::rest::all_records(&lock(&shared), &object)))
 }
 
-async fn get_record(
-    State(shared): State<Shared>,
-    Path((object, id)): Path<(String, String)>,
-) -> Response {
+async fn get_record(State(shared): State<Shared>, Path((object, id)): Path<(String, String)>) -> Response {
     match crate::rest::one_record(&lock(&shared), &object, &id) {
         Some(record) => ok(record),
-        None => error(ApiError::not_found(format!(
-            "No {object} record with id {id}"
-        ))),
+        None => error(ApiError::not_found(format!("No {object} record with id {id}"))),
     }
 }
 
@@ -191,11 +164,7 @@ async fn platform_events(State(shared): State<Shared>, Path(name): Path<String>)
         .rest
         .platform_events
         .iter()
-        .filter(|e| {
-            e["attributes"]["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(&name))
-        })
+        .filter(|e| e["attributes"]["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(&name)))
         .cloned()
         .collect();
     ok(Value::Array(events))
@@ -216,19 +185,15 @@ async fn set_voice_call_created_date(
         Ok(date) => date.created_date,
         Err(response) => return *response,
     };
-    let Some(date) = crate::rest::store::parse_datetime(&text)
-        .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+    let Some(date) =
+        crate::rest::store::parse_datetime(&text).and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
     else {
-        return error(ApiError::invalid_input(format!(
-            "createdDate '{text}' is not an ISO-8601 date-time"
-        )));
+        return error(ApiError::invalid_input(format!("createdDate '{text}' is not an ISO-8601 date-time")));
     };
     if crate::rest::store::set_voice_call_created(&mut lock(&shared).org, &id_or_key, date) {
         ok(json!({"status": "updated"}))
     } else {
-        error(ApiError::not_found(format!(
-            "No voice call with id or vendor call key {id_or_key}"
-        )))
+        error(ApiError::not_found(format!("No voice call with id or vendor call key {id_or_key}")))
     }
 }
 

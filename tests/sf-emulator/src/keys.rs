@@ -27,26 +27,19 @@ pub struct TestKeyPair {
 impl std::fmt::Debug for TestKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print private keys, even test ones.
-        f.debug_struct("TestKeyPair")
-            .field("public_pem", &self.public_pem)
-            .finish_non_exhaustive()
+        f.debug_struct("TestKeyPair").field("public_pem", &self.public_pem).finish_non_exhaustive()
     }
 }
 
 impl TestKeyPair {
     /// Generates an RSA-2048 key pair with aws-lc-rs.
     pub fn generate() -> anyhow::Result<TestKeyPair> {
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| anyhow::anyhow!("RSA-2048 key generation failed"))?;
-        let pkcs8 = pair
-            .as_der()
-            .map_err(|_| anyhow::anyhow!("PKCS#8 encoding of the RSA key failed"))?;
-        let pkcs1 =
-            pkcs8_to_pkcs1(pkcs8.as_ref()).context("extracting the PKCS#1 key from PKCS#8")?;
-        let spki = pair
-            .public_key()
-            .as_der()
-            .map_err(|_| anyhow::anyhow!("SPKI encoding of the RSA public key failed"))?;
+        let pair =
+            RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow::anyhow!("RSA-2048 key generation failed"))?;
+        let pkcs8 = pair.as_der().map_err(|_| anyhow::anyhow!("PKCS#8 encoding of the RSA key failed"))?;
+        let pkcs1 = pkcs8_to_pkcs1(pkcs8.as_ref()).context("extracting the PKCS#1 key from PKCS#8")?;
+        let spki =
+            pair.public_key().as_der().map_err(|_| anyhow::anyhow!("SPKI encoding of the RSA public key failed"))?;
         Ok(TestKeyPair {
             private_pkcs8_pem: pem_encode("PRIVATE KEY", pkcs8.as_ref()),
             private_pkcs1_pem: pem_encode("RSA PRIVATE KEY", &pkcs1),
@@ -63,21 +56,12 @@ impl TestKeyPair {
     pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.private_pkcs8_pem.as_bytes())
             .context("loading the PKCS#8 private key")?;
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            claims,
-            &key,
-        )
-        .context("signing the JWT")
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), claims, &key)
+            .context("signing the JWT")
     }
 
     /// A documented SCRT token: `iss`, `sub`, `aud`, `iat`, `exp` = now + `lifetime_secs`, a fresh `jti`.
-    pub fn scrt_token(
-        &self,
-        org_id: &str,
-        call_center_api_name: &str,
-        lifetime_secs: i64,
-    ) -> anyhow::Result<String> {
+    pub fn scrt_token(&self, org_id: &str, call_center_api_name: &str, lifetime_secs: i64) -> anyhow::Result<String> {
         self.sign(&scrt_claims(org_id, call_center_api_name, lifetime_secs))
     }
 }
@@ -149,15 +133,10 @@ fn der_tlv(input: &[u8]) -> anyhow::Result<(u8, &[u8], &[u8])> {
         }
         let (len_bytes, after) = rest.split_at(count);
         rest = after;
-        len_bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+        len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
     };
     if rest.len() < len {
-        bail!(
-            "DER: truncated value ({len} bytes announced, {} present)",
-            rest.len()
-        );
+        bail!("DER: truncated value ({len} bytes announced, {} present)", rest.len());
     }
     let (value, rest) = rest.split_at(len);
     Ok((tag, value, rest))
@@ -177,18 +156,9 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
 fn pem_decode(pem: &str, label: &str) -> anyhow::Result<Vec<u8>> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
-    let start = pem
-        .find(&begin)
-        .with_context(|| format!("PEM has no {begin} line"))?
-        + begin.len();
-    let stop = pem[start..]
-        .find(&end)
-        .with_context(|| format!("PEM has no {end} line"))?
-        + start;
-    let body: String = pem[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let start = pem.find(&begin).with_context(|| format!("PEM has no {begin} line"))? + begin.len();
+    let stop = pem[start..].find(&end).with_context(|| format!("PEM has no {end} line"))? + start;
+    let body: String = pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
     STANDARD.decode(body).context("PEM body is not base64")
 }
 
@@ -207,14 +177,8 @@ mod tests {
     #[test]
     fn both_private_forms_load_and_the_public_key_verifies_each() -> anyhow::Result<()> {
         let pair = TestKeyPair::generate()?;
-        assert!(
-            pair.private_pkcs8_pem
-                .starts_with("-----BEGIN PRIVATE KEY-----\n")
-        );
-        assert!(
-            pair.private_pkcs1_pem
-                .starts_with("-----BEGIN RSA PRIVATE KEY-----\n")
-        );
+        assert!(pair.private_pkcs8_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(pair.private_pkcs1_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
         assert!(pair.public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
         let claims = scrt_claims("00DXX0000000001", "HVCC", 60);
         for private in [&pair.private_pkcs8_pem, &pair.private_pkcs1_pem] {

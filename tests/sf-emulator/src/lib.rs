@@ -62,15 +62,9 @@ impl Emulator {
         let keys = auth::parse_public_keys(&config.scrt_public_keys).map_err(anyhow::Error::msg)?;
         let rest_keys = auth::parse_public_keys(&config.rest.connected_app_public_keys)
             .map_err(|e| anyhow::anyhow!("connected app {e}"))?;
-        let shared: Shared = Arc::new(Mutex::new(Inner::new(
-            config.org_id,
-            config.call_center_api_name,
-            keys,
-            config.routing,
-        )));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
+        let shared: Shared =
+            Arc::new(Mutex::new(Inner::new(config.org_id, config.call_center_api_name, keys, config.routing)));
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         {
             let mut inner = lock(&shared);
@@ -79,24 +73,16 @@ impl Emulator {
             inner.rest.keys = rest_keys;
         }
         let (stop, stopped) = oneshot::channel::<()>();
-        let service =
-            server::app(shared.clone()).into_make_service_with_connect_info::<ConnectionHandle>();
+        let service = server::app(shared.clone()).into_make_service_with_connect_info::<ConnectionHandle>();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(KillableListener(listener), service).with_graceful_shutdown(
-                async move {
-                    let _ = stopped.await;
-                },
-            );
+            let serve = axum::serve(KillableListener(listener), service).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "emulator server stopped with an error");
             }
         });
-        Ok(Emulator {
-            shared,
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Ok(Emulator { shared, addr, stop: Some(stop), task: Some(task) })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -170,15 +156,13 @@ impl Emulator {
         let keys: Vec<_> = pems
             .iter()
             .enumerate()
-            .filter_map(
-                |(i, pem)| match auth::parse_public_keys(std::slice::from_ref(pem)) {
-                    Ok(mut parsed) => parsed.pop(),
-                    Err(why) => {
-                        tracing::warn!("skipping SCRT public key #{i}: {why}");
-                        None
-                    }
-                },
-            )
+            .filter_map(|(i, pem)| match auth::parse_public_keys(std::slice::from_ref(pem)) {
+                Ok(mut parsed) => parsed.pop(),
+                Err(why) => {
+                    tracing::warn!("skipping SCRT public key #{i}: {why}");
+                    None
+                }
+            })
             .collect();
         let mut inner = lock(&self.shared);
         inner.key_count = keys.len();
@@ -201,12 +185,7 @@ impl Emulator {
 
     /// `base_url() + "/services/data/v62.0"`: what `SALESFORCE_REST_API_ENDPOINT_BASE` is set to.
     pub fn rest_base(&self) -> String {
-        format!(
-            "{}{}/v{}",
-            self.base_url(),
-            rest::DATA_PATH,
-            rest::DEFAULT_VERSION
-        )
+        format!("{}{}/v{}", self.base_url(), rest::DATA_PATH, rest::DEFAULT_VERSION)
     }
 
     /// `base_url() + "/services/oauth2/token"`: what `SALESFORCE_AUTH_ENDPOINT` is set to.
@@ -220,15 +199,13 @@ impl Emulator {
         let keys: Vec<_> = pems
             .iter()
             .enumerate()
-            .filter_map(
-                |(i, pem)| match auth::parse_public_keys(std::slice::from_ref(pem)) {
-                    Ok(mut parsed) => parsed.pop(),
-                    Err(why) => {
-                        tracing::warn!("skipping connected app public key #{i}: {why}");
-                        None
-                    }
-                },
-            )
+            .filter_map(|(i, pem)| match auth::parse_public_keys(std::slice::from_ref(pem)) {
+                Ok(mut parsed) => parsed.pop(),
+                Err(why) => {
+                    tracing::warn!("skipping connected app public key #{i}: {why}");
+                    None
+                }
+            })
             .collect();
         let mut inner = lock(&self.shared);
         inner.rest.keys = keys;
@@ -285,22 +262,14 @@ impl Emulator {
             .rest
             .platform_events
             .iter()
-            .filter(|e| {
-                e["attributes"]["type"]
-                    .as_str()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(name))
-            })
+            .filter(|e| e["attributes"]["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(name)))
             .cloned()
             .collect()
     }
 
     /// Sets the CreatedDate of a VoiceCall (by 0LQ id or vendor call key), e.g. to age it out of a
     /// `LAST_N_DAYS` window. False when there is no such call.
-    pub fn set_voice_call_created_date(
-        &self,
-        id_or_vendor_key: &str,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> bool {
+    pub fn set_voice_call_created_date(&self, id_or_vendor_key: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
         rest::store::set_voice_call_created(&mut lock(&self.shared).org, id_or_vendor_key, at)
     }
 
@@ -316,10 +285,7 @@ impl Emulator {
         }
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
                 abort.abort();
             }
         }

@@ -25,10 +25,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         generate_keys: None,
     };
     while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
-        };
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
             "--host" => parsed.host = value()?,
             "--port" => parsed.port = value()?.parse().context("--port must be a number")?,
@@ -36,20 +33,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--call-center-api-name" => parsed.config.call_center_api_name = value()?,
             "--public-key-file" => {
                 let path = value()?;
-                let pem =
-                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                let pem = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
                 parsed.config.scrt_public_keys.push(pem);
             }
             "--connected-app-public-key-file" => {
                 let path = value()?;
-                let pem =
-                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                let pem = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
                 parsed.config.rest.connected_app_public_keys.push(pem);
             }
             "--routing-file" => {
                 let path = value()?;
-                let text =
-                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
                 parsed.config.routing = serde_json::from_str::<RoutingConfig>(&text)
                     .with_context(|| format!("{path} is not a RoutingConfig JSON"))?;
             }
@@ -73,24 +67,16 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = &args.generate_keys {
         let pair = TestKeyPair::generate()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-        std::fs::write(
-            format!("{dir}/scrt-private-key.pem"),
-            &pair.private_pkcs8_pem,
-        )?;
+        std::fs::write(format!("{dir}/scrt-private-key.pem"), &pair.private_pkcs8_pem)?;
         std::fs::write(format!("{dir}/scrt-public-key.pem"), &pair.public_pem)?;
-        eprintln!(
-            "wrote a test key pair to {dir}/scrt-private-key.pem and {dir}/scrt-public-key.pem"
-        );
+        eprintln!("wrote a test key pair to {dir}/scrt-private-key.pem and {dir}/scrt-public-key.pem");
         args.config.scrt_public_keys.push(pair.public_pem);
     }
     if args.config.scrt_public_keys.is_empty() {
-        eprintln!(
-            "warning: no --public-key-file given: every Telephony API call will be refused (401)"
-        );
+        eprintln!("warning: no --public-key-file given: every Telephony API call will be refused (401)");
     }
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .context("--host/--port do not form an address")?;
+    let addr: SocketAddr =
+        format!("{}:{}", args.host, args.port).parse().context("--host/--port do not form an address")?;
     let emulator = Emulator::start_on(args.config, addr).await?;
     eprintln!(
         "sf-emulator listening: SCRT_ENDPOINT_BASE={} SALESFORCE_AUTH_ENDPOINT={} SALESFORCE_REST_API_ENDPOINT_BASE={} control={}/__emulator",
@@ -139,22 +125,10 @@ mod tests {
     fn flags() -> anyhow::Result<()> {
         let defaults = args(&[])?;
         assert_eq!((defaults.host.as_str(), defaults.port), ("127.0.0.1", 8787));
-        let custom = args(&[
-            "--port",
-            "9000",
-            "--host",
-            "0.0.0.0",
-            "--org-id",
-            "00D1",
-            "--call-center-api-name",
-            "CC",
-        ])?;
+        let custom =
+            args(&["--port", "9000", "--host", "0.0.0.0", "--org-id", "00D1", "--call-center-api-name", "CC"])?;
         assert_eq!(
-            (
-                custom.port,
-                custom.config.org_id.as_str(),
-                custom.config.call_center_api_name.as_str()
-            ),
+            (custom.port, custom.config.org_id.as_str(), custom.config.call_center_api_name.as_str()),
             (9000, "00D1", "CC")
         );
         assert!(args(&["--port"]).is_err());

@@ -105,11 +105,7 @@ impl Field {
     }
 
     fn reference(name: &str, to: &'static str, relationship: &'static str) -> Field {
-        Field {
-            references: Some(to),
-            relationship: Some(relationship),
-            ..Field::new(name, FieldType::Reference)
-        }
+        Field { references: Some(to), relationship: Some(relationship), ..Field::new(name, FieldType::Reference) }
     }
 
     /// A custom (`__c`) field of unknown type, named as given.
@@ -155,10 +151,8 @@ pub const EVENT_PREFIX: &str = "e00";
 pub const CUSTOM_PREFIX: &str = "a00";
 
 fn system_fields(owner: bool) -> Vec<Field> {
-    let mut fields = vec![
-        Field::new("Id", FieldType::Id).read_only(),
-        Field::new("IsDeleted", FieldType::Boolean).read_only(),
-    ];
+    let mut fields =
+        vec![Field::new("Id", FieldType::Id).read_only(), Field::new("IsDeleted", FieldType::Boolean).read_only()];
     if owner {
         fields.push(Field::reference("OwnerId", "User", "Owner"));
     }
@@ -175,9 +169,7 @@ fn system_fields(owner: bool) -> Vec<Field> {
 fn account() -> ObjectDef {
     let mut fields = system_fields(true);
     fields.extend([
-        Field::new("Name", FieldType::String)
-            .required()
-            .name_field(),
+        Field::new("Name", FieldType::String).required().name_field(),
         Field::new("AccountNumber", FieldType::String),
         Field::new("Phone", FieldType::Phone),
         Field::new("Fax", FieldType::Phone),
@@ -192,13 +184,7 @@ fn account() -> ObjectDef {
         Field::new("NumberOfEmployees", FieldType::Int),
         Field::new("AnnualRevenue", FieldType::Double),
     ]);
-    ObjectDef {
-        name: "Account".into(),
-        key_prefix: ACCOUNT_PREFIX,
-        kind: ObjectKind::Stored,
-        fields,
-        custom: false,
-    }
+    ObjectDef { name: "Account".into(), key_prefix: ACCOUNT_PREFIX, kind: ObjectKind::Stored, fields, custom: false }
 }
 
 fn contact() -> ObjectDef {
@@ -207,13 +193,9 @@ fn contact() -> ObjectDef {
         Field::reference("AccountId", "Account", "Account"),
         Field::new("Salutation", FieldType::Picklist),
         Field::new("FirstName", FieldType::String).name_field(),
-        Field::new("LastName", FieldType::String)
-            .required()
-            .name_field(),
+        Field::new("LastName", FieldType::String).required().name_field(),
         // Compound name: derived from FirstName and LastName.
-        Field::new("Name", FieldType::String)
-            .read_only()
-            .name_field(),
+        Field::new("Name", FieldType::String).read_only().name_field(),
         Field::new("Title", FieldType::String),
         Field::new("Phone", FieldType::Phone),
         Field::new("MobilePhone", FieldType::Phone),
@@ -222,21 +204,13 @@ fn contact() -> ObjectDef {
         Field::new("Description", FieldType::TextArea),
         Field::new("Birthdate", FieldType::Date),
     ]);
-    ObjectDef {
-        name: "Contact".into(),
-        key_prefix: CONTACT_PREFIX,
-        kind: ObjectKind::Stored,
-        fields,
-        custom: false,
-    }
+    ObjectDef { name: "Contact".into(), key_prefix: CONTACT_PREFIX, kind: ObjectKind::Stored, fields, custom: false }
 }
 
 fn case() -> ObjectDef {
     let mut fields = system_fields(true);
     fields.extend([
-        Field::new("CaseNumber", FieldType::String)
-            .read_only()
-            .name_field(),
+        Field::new("CaseNumber", FieldType::String).read_only().name_field(),
         Field::reference("ContactId", "Contact", "Contact"),
         Field::reference("AccountId", "Account", "Account"),
         Field::new("Subject", FieldType::String),
@@ -257,13 +231,7 @@ fn case() -> ObjectDef {
         Field::new("ContactMobile", FieldType::Phone).read_only(),
         Field::new("ContactEmail", FieldType::Email).read_only(),
     ]);
-    ObjectDef {
-        name: "Case".into(),
-        key_prefix: CASE_PREFIX,
-        kind: ObjectKind::Stored,
-        fields,
-        custom: false,
-    }
+    ObjectDef { name: "Case".into(), key_prefix: CASE_PREFIX, kind: ObjectKind::Stored, fields, custom: false }
 }
 
 fn user() -> ObjectDef {
@@ -271,23 +239,13 @@ fn user() -> ObjectDef {
     fields.extend([
         Field::new("Username", FieldType::String).required(),
         Field::new("FirstName", FieldType::String).name_field(),
-        Field::new("LastName", FieldType::String)
-            .required()
-            .name_field(),
-        Field::new("Name", FieldType::String)
-            .read_only()
-            .name_field(),
+        Field::new("LastName", FieldType::String).required().name_field(),
+        Field::new("Name", FieldType::String).read_only().name_field(),
         Field::new("Email", FieldType::Email),
         Field::new("Phone", FieldType::Phone),
         Field::new("IsActive", FieldType::Boolean).default("true"),
     ]);
-    ObjectDef {
-        name: "User".into(),
-        key_prefix: USER_PREFIX,
-        kind: ObjectKind::Stored,
-        fields,
-        custom: false,
-    }
+    ObjectDef { name: "User".into(), key_prefix: USER_PREFIX, kind: ObjectKind::Stored, fields, custom: false }
 }
 
 /// The VoiceCall fields the emulator projects from the Telephony API's records (all read-only through
@@ -349,13 +307,7 @@ fn realtime_alert_event() -> ObjectDef {
 fn custom_object(name: &str) -> ObjectDef {
     let mut fields = system_fields(true);
     fields.push(Field::new("Name", FieldType::String).name_field());
-    ObjectDef {
-        name: name.to_owned(),
-        key_prefix: CUSTOM_PREFIX,
-        kind: ObjectKind::Stored,
-        fields,
-        custom: true,
-    }
+    ObjectDef { name: name.to_owned(), key_prefix: CUSTOM_PREFIX, kind: ObjectKind::Stored, fields, custom: true }
 }
 
 /// True for a custom object or field API name (`Thing__c`).
@@ -367,14 +319,7 @@ pub fn is_custom_name(name: &str) -> bool {
 }
 
 /// The standard objects, in a stable order.
-pub const STANDARD_OBJECTS: &[&str] = &[
-    "Account",
-    "Contact",
-    "Case",
-    "User",
-    "VoiceCall",
-    "RealtimeAlertEvent",
-];
+pub const STANDARD_OBJECTS: &[&str] = &["Account", "Contact", "Case", "User", "VoiceCall", "RealtimeAlertEvent"];
 
 /// Looks an object up by API name (case-insensitive). Custom objects keep the spelling given.
 pub fn object(name: &str) -> Option<ObjectDef> {
@@ -397,19 +342,13 @@ impl ObjectDef {
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
             .cloned()
-            .or_else(|| {
-                (is_custom_name(name) && self.kind != ObjectKind::PlatformEvent)
-                    .then(|| Field::custom(name))
-            })
+            .or_else(|| (is_custom_name(name) && self.kind != ObjectKind::PlatformEvent).then(|| Field::custom(name)))
     }
 
     /// The reference field behind a relationship name (`Account` -> `AccountId`), case-insensitive.
     /// Custom relationships `Thing__r` resolve through `Thing__c`.
     pub fn relationship(&self, name: &str) -> Option<Field> {
-        self.fields
-            .iter()
-            .find(|f| f.relationship.is_some_and(|r| r.eq_ignore_ascii_case(name)))
-            .cloned()
+        self.fields.iter().find(|f| f.relationship.is_some_and(|r| r.eq_ignore_ascii_case(name))).cloned()
     }
 
     /// Fields whose value the emulator computes (never accepted in requests).
@@ -427,10 +366,7 @@ mod tests {
         assert_eq!(object("account").map(|o| o.name), Some("Account".into()));
         assert_eq!(object("CASE").map(|o| o.key_prefix), Some("500"));
         assert_eq!(object("Voicecall").map(|o| o.key_prefix), Some("0LQ"));
-        assert_eq!(
-            object("realtimeAlertEvent").map(|o| o.kind),
-            Some(ObjectKind::PlatformEvent)
-        );
+        assert_eq!(object("realtimeAlertEvent").map(|o| o.kind), Some(ObjectKind::PlatformEvent));
         assert!(object("Opportunity").is_none());
         let custom = object("Invoice__c").expect("custom");
         assert!(custom.custom);
@@ -443,27 +379,15 @@ mod tests {
     #[test]
     fn fields_and_relationships() {
         let contact = object("Contact").expect("contact");
-        assert_eq!(
-            contact.field("lastname").map(|f| (f.name, f.required)),
-            Some(("LastName".into(), true))
-        );
+        assert_eq!(contact.field("lastname").map(|f| (f.name, f.required)), Some(("LastName".into(), true)));
         assert!(contact.field("Bogus").is_none());
-        assert_eq!(
-            contact.relationship("account").map(|f| f.name),
-            Some("AccountId".into())
-        );
+        assert_eq!(contact.relationship("account").map(|f| f.name), Some("AccountId".into()));
         let case = object("Case").expect("case");
         assert_eq!(case.field("Status").and_then(|f| f.default), Some("New"));
         assert!(!case.field("IsClosed").expect("IsClosed").writable);
         let event = object("RealtimeAlertEvent").expect("event");
-        assert_eq!(
-            event.field("severity").and_then(|f| f.restricted),
-            Some(SEVERITIES)
-        );
-        assert!(
-            event.field("X__c").is_none(),
-            "no custom fields on the event"
-        );
+        assert_eq!(event.field("severity").and_then(|f| f.restricted), Some(SEVERITIES));
+        assert!(event.field("X__c").is_none(), "no custom fields on the event");
         let vc = object("VoiceCall").expect("vc");
         assert!(vc.fields.iter().all(|f| !f.writable));
         assert!(vc.field("CustomerHoldDuration").is_some());

@@ -55,18 +55,11 @@ pub type Shared = Arc<Mutex<Inner>>;
 
 /// Locks the state (a poisoned lock is still usable: handlers never leave it half-written).
 pub fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Inner {
-    pub fn new(
-        org_id: String,
-        call_center_api_name: String,
-        keys: Vec<DecodingKey>,
-        routing: RoutingConfig,
-    ) -> Self {
+    pub fn new(org_id: String, call_center_api_name: String, keys: Vec<DecodingKey>, routing: RoutingConfig) -> Self {
         Inner {
             org_id,
             call_center_api_name,
@@ -127,16 +120,14 @@ impl Inner {
         if !path.starts_with("/telephony/") {
             return Err(ApiError::not_found(format!("No resource at {path}")));
         }
-        let token =
-            auth::bearer_token(authorization).map_err(|e| ApiError::invalid_auth(e.to_string()))?;
+        let token = auth::bearer_token(authorization).map_err(|e| ApiError::invalid_auth(e.to_string()))?;
         let expect = Expectations {
             org_id: &self.org_id,
             call_center_api_name: &self.call_center_api_name,
             keys: &self.keys,
             now: chrono::Utc::now().timestamp(),
         };
-        auth::verify(token, &expect, &mut self.jtis)
-            .map_err(|e| ApiError::invalid_auth(e.to_string()))?;
+        auth::verify(token, &expect, &mut self.jtis).map_err(|e| ApiError::invalid_auth(e.to_string()))?;
         let endpoint = telephony::endpoint(method, path)?;
         let body = telephony::parse_body(body, content_type)?;
         let ctx = telephony::Context {
@@ -159,18 +150,11 @@ pub struct KillableStream {
 }
 
 fn killed_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "connection dropped by an injected fault",
-    )
+    io::Error::new(io::ErrorKind::ConnectionAborted, "connection dropped by an injected fault")
 }
 
 impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.killed.load(Ordering::SeqCst) {
             return Poll::Ready(Err(killed_error()));
         }
@@ -179,11 +163,7 @@ impl AsyncRead for KillableStream {
 }
 
 impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.killed.load(Ordering::SeqCst) {
             return Poll::Ready(Err(killed_error()));
         }
@@ -229,13 +209,7 @@ impl Listener for KillableListener {
             match self.0.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    return (
-                        KillableStream {
-                            inner: stream,
-                            killed: Arc::new(AtomicBool::new(false)),
-                        },
-                        addr,
-                    );
+                    return (KillableStream { inner: stream, killed: Arc::new(AtomicBool::new(false)) }, addr);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -264,26 +238,18 @@ impl ConnectionHandle {
 
 impl Connected<IncomingStream<'_, KillableListener>> for ConnectionHandle {
     fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        ConnectionHandle {
-            killed: stream.io().killed.clone(),
-        }
+        ConnectionHandle { killed: stream.io().killed.clone() }
     }
 }
 
 /// The whole application: control API under `/__emulator`, everything else is the emulated Salesforce.
 pub fn app(shared: Shared) -> Router {
-    Router::new()
-        .nest("/__emulator", inspect::router())
-        .fallback(api_entry)
-        .with_state(shared)
+    Router::new().nest("/__emulator", inspect::router()).fallback(api_entry).with_state(shared)
 }
 
 fn json_response(status: u16, body: &Value, extra: &[(header::HeaderName, String)]) -> Response {
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        axum::Json(body),
-    )
-        .into_response();
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(body)).into_response();
     for (name, value) in extra {
         if let Ok(value) = HeaderValue::from_str(value) {
             response.headers_mut().insert(name.clone(), value);
@@ -294,20 +260,11 @@ fn json_response(status: u16, body: &Value, extra: &[(header::HeaderName, String
 
 /// Every non-control request: read, fault, authorize, handle, record, log (never the token).
 async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
-    let connection = request
-        .extensions()
-        .get::<ConnectInfo<ConnectionHandle>>()
-        .map(|c| c.0.clone());
+    let connection = request.extensions().get::<ConnectInfo<ConnectionHandle>>().map(|c| c.0.clone());
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
-    let header_value = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header_value = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let authorization = header_value("authorization");
     let content_type = header_value("content-type");
     let is_rest = path.starts_with("/services/");
@@ -323,9 +280,7 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
         jwt_claims: if is_rest {
             None
         } else {
-            auth::bearer_token(authorization.as_deref())
-                .ok()
-                .and_then(auth::insecure_claims)
+            auth::bearer_token(authorization.as_deref()).ok().and_then(auth::insecure_claims)
         },
         body: Value::Null,
         status: 0,
@@ -342,11 +297,7 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
         }
     };
     // The token endpoint's body holds the assertion: recorded only after redaction (below).
-    record.body = if is_oauth {
-        Value::Null
-    } else {
-        body_for_record(&bytes)
-    };
+    record.body = if is_oauth { Value::Null } else { body_for_record(&bytes) };
     if is_oauth {
         record.query = None;
     }
@@ -375,11 +326,7 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
             } else {
                 ApiError::injected(status).body()
             };
-            let extra = fault
-                .retry_after_secs
-                .map(|s| (header::RETRY_AFTER, s.to_string()))
-                .into_iter()
-                .collect();
+            let extra = fault.retry_after_secs.map(|s| (header::RETRY_AFTER, s.to_string())).into_iter().collect();
             return finish(&shared, record, status, body, extra);
         }
     }
@@ -408,31 +355,14 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
         if answer.claims.is_some() {
             record.jwt_claims = answer.claims;
         }
-        return finish_rest(
-            &shared,
-            record,
-            answer.status,
-            answer.body,
-            answer.recorded_response,
-            answer.headers,
-        );
+        return finish_rest(&shared, record, answer.status, answer.body, answer.recorded_response, answer.headers);
     }
 
-    let outcome = lock(&shared).process(
-        &method,
-        &path,
-        authorization.as_deref(),
-        content_type.as_deref(),
-        &bytes,
-    );
+    let outcome = lock(&shared).process(&method, &path, authorization.as_deref(), content_type.as_deref(), &bytes);
     match outcome {
         Ok((status, body)) => finish(&shared, record, status, body, Vec::new()),
         Err(err) => {
-            let extra = err
-                .allow
-                .map(|a| (header::ALLOW, a.to_owned()))
-                .into_iter()
-                .collect();
+            let extra = err.allow.map(|a| (header::ALLOW, a.to_owned())).into_iter().collect();
             finish(&shared, record, err.status, err.body(), extra)
         }
     }
@@ -466,9 +396,7 @@ fn finish_rest(
     let mut response = match &body {
         Some(body) => json_response(status, body, &extra),
         None => {
-            let mut response = StatusCode::from_u16(status)
-                .unwrap_or(StatusCode::NO_CONTENT)
-                .into_response();
+            let mut response = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT).into_response();
             for (name, value) in &extra {
                 if let Ok(value) = HeaderValue::from_str(value) {
                     response.headers_mut().insert(name.clone(), value);

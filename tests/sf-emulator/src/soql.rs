@@ -76,10 +76,7 @@ pub struct StrLit {
 }
 
 fn err(message: impl Into<String>, at: usize) -> SyntaxError {
-    SyntaxError {
-        message: message.into(),
-        column: at + 1,
-    }
+    SyntaxError { message: message.into(), column: at + 1 }
 }
 
 /// Splits a SOQL (or SOSL) text into tokens.
@@ -109,17 +106,11 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, SyntaxError> {
         let next = chars.get(i + 1).map(|(_, c)| *c);
         match c {
             '=' => {
-                tokens.push(Token {
-                    kind: Tok::Op("="),
-                    at,
-                });
+                tokens.push(Token { kind: Tok::Op("="), at });
                 i += 1;
             }
             '!' if next == Some('=') => {
-                tokens.push(Token {
-                    kind: Tok::Op("!="),
-                    at,
-                });
+                tokens.push(Token { kind: Tok::Op("!="), at });
                 i += 2;
             }
             '<' => {
@@ -128,30 +119,17 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, SyntaxError> {
                     Some('>') => ("!=", 2),
                     _ => ("<", 1),
                 };
-                tokens.push(Token {
-                    kind: Tok::Op(op),
-                    at,
-                });
+                tokens.push(Token { kind: Tok::Op(op), at });
                 i += len;
             }
             '>' => {
-                let (op, len) = if next == Some('=') {
-                    (">=", 2)
-                } else {
-                    (">", 1)
-                };
-                tokens.push(Token {
-                    kind: Tok::Op(op),
-                    at,
-                });
+                let (op, len) = if next == Some('=') { (">=", 2) } else { (">", 1) };
+                tokens.push(Token { kind: Tok::Op(op), at });
                 i += len;
             }
             '\'' => {
                 let (lit, end) = string_literal(&chars, i)?;
-                tokens.push(Token {
-                    kind: Tok::Str(lit),
-                    at,
-                });
+                tokens.push(Token { kind: Tok::Str(lit), at });
                 i = end;
             }
             c if c.is_ascii_digit() || (c == '-' && next.is_some_and(|n| n.is_ascii_digit())) => {
@@ -165,18 +143,12 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, SyntaxError> {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().map(|(_, c)| *c).collect();
-                tokens.push(Token {
-                    kind: Tok::Ident(word),
-                    at,
-                });
+                tokens.push(Token { kind: Tok::Ident(word), at });
             }
             other => return Err(err(format!("unexpected character: '{other}'"), at)),
         }
     }
-    tokens.push(Token {
-        kind: Tok::Eof,
-        at: text.len(),
-    });
+    tokens.push(Token { kind: Tok::Eof, at: text.len() });
     Ok(tokens)
 }
 
@@ -186,10 +158,7 @@ fn string_literal(chars: &[(usize, char)], start: usize) -> Result<(StrLit, usiz
     let mut i = start + 1;
     loop {
         let Some(&(at, c)) = chars.get(i) else {
-            return Err(err(
-                "unterminated string literal (missing closing quote)",
-                chars[start].0,
-            ));
+            return Err(err("unterminated string literal (missing closing quote)", chars[start].0));
         };
         match c {
             '\'' => return Ok((StrLit { value, pattern }, i + 1)),
@@ -209,10 +178,7 @@ fn string_literal(chars: &[(usize, char)], start: usize) -> Result<(StrLit, usiz
                     '_' => ('_', "\\_"),
                     '%' => ('%', "\\%"),
                     other => {
-                        return Err(err(
-                            format!("Invalid string literal: illegal escape sequence '\\{other}'"),
-                            at,
-                        ));
+                        return Err(err(format!("Invalid string literal: illegal escape sequence '\\{other}'"), at));
                     }
                 };
                 value.push(plain);
@@ -228,11 +194,7 @@ fn string_literal(chars: &[(usize, char)], start: usize) -> Result<(StrLit, usiz
     }
 }
 
-fn number_or_date(
-    text: &str,
-    chars: &[(usize, char)],
-    start: usize,
-) -> Result<(Tok, usize), SyntaxError> {
+fn number_or_date(text: &str, chars: &[(usize, char)], start: usize) -> Result<(Tok, usize), SyntaxError> {
     let mut i = start;
     let at = chars[start].0;
     // Date / datetime literal: YYYY-MM-DD[THH:MM:SS[.sss](Z|±HH:MM)]
@@ -271,9 +233,7 @@ fn number_or_date(
     }
     let stop = chars.get(i).map_or(text.len(), |(b, _)| *b);
     let word = &text[at..stop];
-    let value: f64 = word
-        .parse()
-        .map_err(|_| err(format!("invalid number: '{word}'"), at))?;
+    let value: f64 = word.parse().map_err(|_| err(format!("invalid number: '{word}'"), at))?;
     Ok((Tok::Num(value, word.to_owned()), i))
 }
 
@@ -349,8 +309,8 @@ pub const DATE_FUNCTIONS: &[&str] = &["TODAY", "YESTERDAY", "TOMORROW"];
 pub const DATE_FUNCTIONS_N: &[&str] = &["LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO", "LAST_N_HOURS"];
 
 const RESERVED: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "LIMIT", "OFFSET",
-    "ASC", "DESC", "NULLS", "FIRST", "LAST", "NULL", "TRUE", "FALSE", "GROUP", "HAVING",
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "LIMIT", "OFFSET", "ASC", "DESC",
+    "NULLS", "FIRST", "LAST", "NULL", "TRUE", "FALSE", "GROUP", "HAVING",
 ];
 
 /// A cursor over tokens, shared with the SOSL parser.
@@ -379,10 +339,7 @@ impl Parser {
     /// "unexpected token: 'X'" at the current token.
     pub fn unexpected(&self) -> SyntaxError {
         let token = self.peek();
-        err(
-            format!("unexpected token: '{}'", token.kind.describe()),
-            token.at,
-        )
+        err(format!("unexpected token: '{}'", token.kind.describe()), token.at)
     }
 
     /// True (and consumed) when the next token is this keyword.
@@ -404,13 +361,7 @@ impl Parser {
             Ok(())
         } else {
             let token = self.peek();
-            Err(err(
-                format!(
-                    "unexpected token: '{}' (expecting '{word}')",
-                    token.kind.describe()
-                ),
-                token.at,
-            ))
+            Err(err(format!("unexpected token: '{}' (expecting '{word}')", token.kind.describe()), token.at))
         }
     }
 
@@ -421,11 +372,7 @@ impl Parser {
         } else {
             let token = self.peek();
             Err(err(
-                format!(
-                    "unexpected token: '{}' (expecting '{}')",
-                    token.kind.describe(),
-                    kind.describe()
-                ),
+                format!("unexpected token: '{}' (expecting '{}')", token.kind.describe(), kind.describe()),
                 token.at,
             ))
         }
@@ -489,10 +436,7 @@ pub fn parse(text: &str) -> Result<Query, SyntaxError> {
             if p.peek().kind == Tok::LParen {
                 let at = p.peek().at;
                 return Err(err(
-                    format!(
-                        "aggregate function '{}' is not supported by the emulator (only COUNT())",
-                        path.join(".")
-                    ),
+                    format!("aggregate function '{}' is not supported by the emulator (only COUNT())", path.join(".")),
                     at,
                 ));
             }
@@ -506,11 +450,7 @@ pub fn parse(text: &str) -> Result<Query, SyntaxError> {
     }
     p.expect_keyword("FROM")?;
     let object = p.name()?;
-    let filter = if p.keyword("WHERE") {
-        Some(condition(&mut p)?)
-    } else {
-        None
-    };
+    let filter = if p.keyword("WHERE") { Some(condition(&mut p)?) } else { None };
     let mut order_by = Vec::new();
     if p.keyword("ORDER") {
         p.expect_keyword("BY")?;
@@ -533,11 +473,7 @@ pub fn parse(text: &str) -> Result<Query, SyntaxError> {
             } else {
                 None
             };
-            order_by.push(OrderBy {
-                path,
-                descending,
-                nulls_first,
-            });
+            order_by.push(OrderBy { path, descending, nulls_first });
             if p.peek().kind == Tok::Comma {
                 p.next();
             } else {
@@ -545,28 +481,12 @@ pub fn parse(text: &str) -> Result<Query, SyntaxError> {
             }
         }
     }
-    let limit = if p.keyword("LIMIT") {
-        Some(p.integer()?)
-    } else {
-        None
-    };
-    let offset = if p.keyword("OFFSET") {
-        Some(p.integer()?)
-    } else {
-        None
-    };
+    let limit = if p.keyword("LIMIT") { Some(p.integer()?) } else { None };
+    let offset = if p.keyword("OFFSET") { Some(p.integer()?) } else { None };
     if !p.at_eof() {
         return Err(p.unexpected());
     }
-    Ok(Query {
-        fields,
-        count,
-        object,
-        filter,
-        order_by,
-        limit,
-        offset,
-    })
+    Ok(Query { fields, count, object, filter, order_by, limit, offset })
 }
 
 fn condition(p: &mut Parser) -> Result<Cond, SyntaxError> {
@@ -584,10 +504,7 @@ fn condition(p: &mut Parser) -> Result<Cond, SyntaxError> {
         if joiner.is_some_and(|j| j != word) {
             let token = p.peek();
             return Err(err(
-                format!(
-                    "unexpected token: '{}' (use parentheses when mixing AND and OR)",
-                    token.kind.describe()
-                ),
+                format!("unexpected token: '{}' (use parentheses when mixing AND and OR)", token.kind.describe()),
                 token.at,
             ));
         }
@@ -639,10 +556,7 @@ fn term(p: &mut Parser) -> Result<Cond, SyntaxError> {
         p.expect(&Tok::LParen)?;
         if p.is_keyword("SELECT") {
             let at = p.peek().at;
-            return Err(err(
-                "semi-join sub-queries are not supported by the emulator",
-                at,
-            ));
+            return Err(err("semi-join sub-queries are not supported by the emulator", at));
         }
         let mut values = vec![value(p)?];
         while p.peek().kind == Tok::Comma {
@@ -763,10 +677,7 @@ pub fn date_range(literal: &Literal, now: DateTime<Utc>) -> Option<(DateTime<Utc
                 "LAST_N_DAYS" => (start_today - days(n), start_today + days(1)),
                 "NEXT_N_DAYS" => (start_today + days(1), start_today + days(n + 1)),
                 "N_DAYS_AGO" => (start_today - days(n), start_today - days(n - 1)),
-                "LAST_N_HOURS" => (
-                    now - chrono::Duration::hours(n),
-                    now + chrono::Duration::milliseconds(1),
-                ),
+                "LAST_N_HOURS" => (now - chrono::Duration::hours(n), now + chrono::Duration::milliseconds(1)),
                 _ => return None,
             })
         }
@@ -779,10 +690,7 @@ mod tests {
     use super::*;
 
     fn s(value: &str) -> Literal {
-        Literal::Str(StrLit {
-            value: value.into(),
-            pattern: value.into(),
-        })
+        Literal::Str(StrLit { value: value.into(), pattern: value.into() })
     }
 
     fn path(p: &str) -> Path {
@@ -795,14 +703,10 @@ mod tests {
 
     #[test]
     fn select_list_order_limit_offset() {
-        let q = parse(
-            "select Id, name, Account.Name FROM Contact ORDER BY Name DESC NULLS FIRST, Id LIMIT 10 OFFSET 5",
-        )
-        .expect("parse");
-        assert_eq!(
-            q.fields,
-            vec![path("Id"), path("name"), path("Account.Name")]
-        );
+        let q =
+            parse("select Id, name, Account.Name FROM Contact ORDER BY Name DESC NULLS FIRST, Id LIMIT 10 OFFSET 5")
+                .expect("parse");
+        assert_eq!(q.fields, vec![path("Id"), path("name"), path("Account.Name")]);
         assert_eq!(q.object, "Contact");
         assert!(!q.count);
         assert_eq!(q.order_by.len(), 2);
@@ -826,22 +730,14 @@ mod tests {
         ];
         for (text, op) in ops {
             assert_eq!(
-                filter(&format!(
-                    "SELECT Id FROM Account WHERE NumberOfEmployees {text} 5"
-                )),
+                filter(&format!("SELECT Id FROM Account WHERE NumberOfEmployees {text} 5")),
                 Cond::Cmp(path("NumberOfEmployees"), op, Literal::Num(5.0)),
                 "{text}"
             );
         }
         assert_eq!(
             filter("SELECT Id FROM Account WHERE Name LIKE 'Ac%'"),
-            Cond::Like(
-                path("Name"),
-                StrLit {
-                    value: "Ac%".into(),
-                    pattern: "Ac%".into()
-                }
-            )
+            Cond::Like(path("Name"), StrLit { value: "Ac%".into(), pattern: "Ac%".into() })
         );
         assert_eq!(
             filter("SELECT Id FROM Account WHERE Name IN ('a', 'b')"),
@@ -859,9 +755,7 @@ mod tests {
             ])
         );
         assert_eq!(
-            filter(
-                "SELECT Id FROM Case WHERE NOT (Status = 'New' OR Status = 'Closed') AND IsClosed = TRUE"
-            ),
+            filter("SELECT Id FROM Case WHERE NOT (Status = 'New' OR Status = 'Closed') AND IsClosed = TRUE"),
             Cond::And(vec![
                 Cond::Not(Box::new(Cond::Or(vec![
                     Cond::Cmp(path("Status"), CmpOp::Eq, s("New")),
@@ -887,20 +781,13 @@ mod tests {
         assert_eq!(lit.pattern, "a'b\"c\\\\d\ne\rf\tg\u{8}h\u{c}i\\_j\\%k");
 
         let q = parse(r"SELECT Id FROM Account WHERE Name = 'x\' OR Name != \''").expect("parse");
-        assert_eq!(
-            q.filter,
-            Some(Cond::Cmp(path("Name"), CmpOp::Eq, s("x' OR Name != '")))
-        );
+        assert_eq!(q.filter, Some(Cond::Cmp(path("Name"), CmpOp::Eq, s("x' OR Name != '"))));
         let err = parse(r"SELECT Id FROM Account WHERE Name = 'x\q'").expect_err("bad escape");
-        assert!(
-            err.message.contains("illegal escape sequence '\\q'"),
-            "{err}"
-        );
+        assert!(err.message.contains("illegal escape sequence '\\q'"), "{err}");
         let err = parse("SELECT Id FROM Account WHERE Name = 'open").expect_err("unterminated");
         assert!(err.message.contains("unterminated"), "{err}");
         // An unescaped quote ends the literal: the rest is a syntax error, never a condition.
-        let err =
-            parse("SELECT Id FROM Account WHERE Name = 'x' OR Name != ''x'").expect_err("inj");
+        let err = parse("SELECT Id FROM Account WHERE Name = 'x' OR Name != ''x'").expect_err("inj");
         assert!(err.message.contains("unterminated"), "{err}");
     }
 
@@ -912,9 +799,7 @@ mod tests {
              AND CreatedDate >= LAST_N_DAYS:2 AND CreatedDate > LAST_N_HOURS:5",
         )
         .expect("parse");
-        let Some(Cond::And(items)) = q.filter else {
-            panic!("and")
-        };
+        let Some(Cond::And(items)) = q.filter else { panic!("and") };
         let values: Vec<Literal> = items
             .into_iter()
             .map(|c| match c {
@@ -937,25 +822,13 @@ mod tests {
             ]
         );
         let now = ten + chrono::Duration::hours(3);
-        let (start, end) =
-            date_range(&Literal::DateFn("LAST_N_DAYS".into(), Some(2)), now).expect("range");
+        let (start, end) = date_range(&Literal::DateFn("LAST_N_DAYS".into(), Some(2)), now).expect("range");
         assert_eq!(
             start,
-            date.pred_opt()
-                .and_then(|d| d.pred_opt())
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .expect("d")
-                .and_utc()
+            date.pred_opt().and_then(|d| d.pred_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("d").and_utc()
         );
-        assert_eq!(
-            end,
-            date.succ_opt()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .expect("d")
-                .and_utc()
-        );
-        let (start, _) =
-            date_range(&Literal::DateFn("LAST_N_HOURS".into(), Some(5)), now).expect("range");
+        assert_eq!(end, date.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).expect("d").and_utc());
+        let (start, _) = date_range(&Literal::DateFn("LAST_N_HOURS".into(), Some(5)), now).expect("range");
         assert_eq!(start, now - chrono::Duration::hours(5));
         assert!(parse("SELECT Id FROM Account WHERE CreatedDate = LAST_N_DAYS").is_err());
         assert!(parse("SELECT Id FROM Account WHERE CreatedDate = 2026-13-45").is_err());
@@ -965,63 +838,19 @@ mod tests {
     fn syntax_errors_name_the_token_and_column() {
         let cases = [
             ("SELECT FROM Account", "unexpected token: 'FROM'", 8),
-            (
-                "SELECT Id Account",
-                "unexpected token: 'Account' (expecting 'FROM')",
-                11,
-            ),
+            ("SELECT Id Account", "unexpected token: 'Account' (expecting 'FROM')", 11),
             ("SELECT Id FROM", "unexpected token: '<EOF>'", 15),
-            (
-                "SELECT Id FROM Account WHERE",
-                "unexpected token: '<EOF>'",
-                29,
-            ),
-            (
-                "SELECT Id FROM Account WHERE Name = ",
-                "unexpected token: '<EOF>'",
-                37,
-            ),
-            (
-                "SELECT Id FROM Account WHERE Name == 'a'",
-                "unexpected token: '='",
-                36,
-            ),
-            (
-                "SELECT Id FROM Account WHERE a = 1 AND b = 2 OR c = 3",
-                "mixing AND and OR",
-                46,
-            ),
-            (
-                "SELECT Id FROM Account LIMIT x",
-                "unexpected token: 'x'",
-                30,
-            ),
-            (
-                "SELECT Id FROM Account extra",
-                "unexpected token: 'extra'",
-                24,
-            ),
+            ("SELECT Id FROM Account WHERE", "unexpected token: '<EOF>'", 29),
+            ("SELECT Id FROM Account WHERE Name = ", "unexpected token: '<EOF>'", 37),
+            ("SELECT Id FROM Account WHERE Name == 'a'", "unexpected token: '='", 36),
+            ("SELECT Id FROM Account WHERE a = 1 AND b = 2 OR c = 3", "mixing AND and OR", 46),
+            ("SELECT Id FROM Account LIMIT x", "unexpected token: 'x'", 30),
+            ("SELECT Id FROM Account extra", "unexpected token: 'extra'", 24),
             ("SELECT Id, FROM Account", "unexpected token: 'FROM'", 12),
-            (
-                "SELECT Id FROM Account WHERE Name IN ()",
-                "unexpected token: ')'",
-                39,
-            ),
-            (
-                "SELECT Id FROM Account WHERE (Name = 'a'",
-                "expecting ')'",
-                41,
-            ),
-            (
-                "SELECT Id FROM Account WHERE Name = 'a' #",
-                "unexpected character: '#'",
-                41,
-            ),
-            (
-                "SELECT MAX(Id) FROM Account",
-                "aggregate function 'MAX'",
-                11,
-            ),
+            ("SELECT Id FROM Account WHERE Name IN ()", "unexpected token: ')'", 39),
+            ("SELECT Id FROM Account WHERE (Name = 'a'", "expecting ')'", 41),
+            ("SELECT Id FROM Account WHERE Name = 'a' #", "unexpected character: '#'", 41),
+            ("SELECT MAX(Id) FROM Account", "aggregate function 'MAX'", 11),
             ("DELETE FROM Account", "expecting 'SELECT'", 1),
         ];
         for (query, text, column) in cases {

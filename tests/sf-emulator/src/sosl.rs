@@ -39,20 +39,14 @@ pub struct Search {
 }
 
 fn err(message: impl Into<String>, at: usize) -> SyntaxError {
-    SyntaxError {
-        message: message.into(),
-        column: at + 1,
-    }
+    SyntaxError { message: message.into(), column: at + 1 }
 }
 
 /// Parses a SOSL search.
 pub fn parse(text: &str) -> Result<Search, SyntaxError> {
     let trimmed_start = text.len() - text.trim_start().len();
     let rest = &text[trimmed_start..];
-    if !rest
-        .get(..4)
-        .is_some_and(|w| w.eq_ignore_ascii_case("FIND"))
-    {
+    if !rest.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("FIND")) {
         return Err(err("unexpected token (expecting 'FIND')", trimmed_start));
     }
     let after_find = trimmed_start + 4;
@@ -62,10 +56,7 @@ pub fn parse(text: &str) -> Result<Search, SyntaxError> {
         Some('{') => '}',
         Some('\'') => '\'',
         _ => {
-            return Err(err(
-                "the search term must be enclosed in braces, e.g. FIND {Acme}",
-                open_at,
-            ));
+            return Err(err("the search term must be enclosed in braces, e.g. FIND {Acme}", open_at));
         }
     };
     let mut term = String::new();
@@ -88,15 +79,9 @@ pub fn parse(text: &str) -> Result<Search, SyntaxError> {
     if term.trim().is_empty() {
         return Err(err("search term must not be empty", open_at));
     }
-    let core = term
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '*' && *c != '?')
-        .count();
+    let core = term.chars().filter(|c| !c.is_whitespace() && *c != '*' && *c != '?').count();
     if core < 2 {
-        return Err(err(
-            "search term must be longer than one character",
-            open_at,
-        ));
+        return Err(err("search term must be longer than one character", open_at));
     }
     // Tokenize the rest with the SOQL tokenizer, keeping columns relative to the whole text.
     let mut tokens = soql::tokenize(&text[end..])?;
@@ -143,11 +128,7 @@ pub fn parse(text: &str) -> Result<Search, SyntaxError> {
                 }
                 p.expect(&Tok::RParen)?;
             }
-            returning.push(Returning {
-                object,
-                fields,
-                limit,
-            });
+            returning.push(Returning { object, fields, limit });
             if p.peek().kind == Tok::Comma {
                 p.next();
             } else {
@@ -155,20 +136,11 @@ pub fn parse(text: &str) -> Result<Search, SyntaxError> {
             }
         }
     }
-    let limit = if p.keyword("LIMIT") {
-        Some(p.integer()?)
-    } else {
-        None
-    };
+    let limit = if p.keyword("LIMIT") { Some(p.integer()?) } else { None };
     if !p.at_eof() {
         return Err(p.unexpected());
     }
-    Ok(Search {
-        term: term.trim().to_owned(),
-        scope,
-        returning,
-        limit,
-    })
+    Ok(Search { term: term.trim().to_owned(), scope, returning, limit })
 }
 
 /// True when `value` contains the term (case-insensitive; `*` any run, `?` one character).
@@ -207,11 +179,7 @@ mod tests {
         assert_eq!(s.scope, Scope::All);
         assert_eq!(
             s.returning,
-            vec![Returning {
-                object: "Contact".into(),
-                fields: vec![vec!["FirstName".into()]],
-                limit: None
-            }]
+            vec![Returning { object: "Contact".into(), fields: vec![vec!["FirstName".into()]], limit: None }]
         );
         let s = parse(
             "FIND {+1 (415) 555*} IN PHONE FIELDS RETURNING Contact(Id, Name, Account.Name LIMIT 2), Account LIMIT 10",
@@ -225,10 +193,7 @@ mod tests {
         assert_eq!(s.limit, Some(10));
         let s = parse(r"FIND {a\}b} IN NAME FIELDS").expect("escaped brace");
         assert_eq!((s.term.as_str(), s.scope), ("a}b", Scope::Name));
-        assert_eq!(
-            parse("FIND 'acme' IN EMAIL FIELDS").expect("quote").scope,
-            Scope::Email
-        );
+        assert_eq!(parse("FIND 'acme' IN EMAIL FIELDS").expect("quote").scope, Scope::Email);
     }
 
     #[test]

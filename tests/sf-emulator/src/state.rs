@@ -117,27 +117,19 @@ impl OrgState {
 
     /// Mutable variant of [`OrgState::find_call`].
     pub fn find_call_mut(&mut self, id_or_key: &str) -> Option<&mut VoiceCall> {
-        self.index_of(id_or_key)
-            .map(move |i| &mut self.voice_calls[i])
+        self.index_of(id_or_key).map(move |i| &mut self.voice_calls[i])
     }
 
     /// The latest call created with that vendor call key (never by record id).
     pub fn find_by_vendor_key_mut(&mut self, key: &str) -> Option<&mut VoiceCall> {
-        self.voice_calls
-            .iter_mut()
-            .rev()
-            .find(|c| c.vendor_call_key == key)
+        self.voice_calls.iter_mut().rev().find(|c| c.vendor_call_key == key)
     }
 
     fn index_of(&self, id_or_key: &str) -> Option<usize> {
         self.voice_calls
             .iter()
             .position(|c| c.id == id_or_key)
-            .or_else(|| {
-                self.voice_calls
-                    .iter()
-                    .rposition(|c| c.vendor_call_key == id_or_key)
-            })
+            .or_else(|| self.voice_calls.iter().rposition(|c| c.vendor_call_key == id_or_key))
     }
 }
 
@@ -187,11 +179,7 @@ mod tests {
     fn lookup_by_id_or_latest_vendor_key() {
         let mut org = OrgState::default();
         for (id, key) in [("0LQ1", "k"), ("0LQ2", "k"), ("0LQ3", "other")] {
-            org.voice_calls.push(VoiceCall {
-                id: id.into(),
-                vendor_call_key: key.into(),
-                ..Default::default()
-            });
+            org.voice_calls.push(VoiceCall { id: id.into(), vendor_call_key: key.into(), ..Default::default() });
         }
         assert_eq!(org.find_call("0LQ1").map(|c| c.id.as_str()), Some("0LQ1"));
         assert_eq!(org.find_call("k").map(|c| c.id.as_str()), Some("0LQ2"));

@@ -63,7 +63,9 @@ impl Stack {
         };
         put_secure_parameter(&sdk, &cfg.consumer_key_param, CONSUMER_KEY).await.expect("consumer key");
         put_secure_parameter(&sdk, &cfg.private_key_param, &keys.private_pkcs1_pem).await.expect("private key");
-        put_secure_parameter(&sdk, &cfg.access_token_param, "salesforce-rest-api-access-token").await.expect("token placeholder");
+        put_secure_parameter(&sdk, &cfg.access_token_param, "salesforce-rest-api-access-token")
+            .await
+            .expect("token placeholder");
         put_secure_parameter(&sdk, &cfg.audience, "https://login.salesforce.com/").await.expect("audience");
         if subject_as_parameter {
             put_secure_parameter(&sdk, &cfg.subject, USERNAME).await.expect("subject");

@@ -20,7 +20,8 @@ use sf_emulator::{Emulator, EmulatorConfig, RoutingAnswer, RoutingConfig};
 
 pub const ORG_ID: &str = "00DXX0000000001";
 pub const CALL_CENTER: &str = "ACME_CC";
-pub const FLOW_AGENT: &str = "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
+pub const FLOW_AGENT: &str =
+    "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
 
 pub struct Stack {
     pub emulator: Emulator,

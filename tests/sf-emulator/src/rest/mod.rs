@@ -45,13 +45,7 @@ pub struct RestError {
 
 impl RestError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        RestError {
-            status,
-            code: code.to_owned(),
-            message: message.into(),
-            fields: None,
-            allow: None,
-        }
+        RestError { status, code: code.to_owned(), message: message.into(), fields: None, allow: None }
     }
 
     pub fn with_fields(mut self, fields: Vec<String>) -> Self {
@@ -81,11 +75,7 @@ impl RestError {
     fn method(method: &str, allow: &'static str) -> Self {
         RestError {
             allow: Some(allow),
-            ..Self::new(
-                405,
-                "METHOD_NOT_ALLOWED",
-                format!("HTTP Method '{method}' not allowed. Allowed are {allow}"),
-            )
+            ..Self::new(405, "METHOD_NOT_ALLOWED", format!("HTTP Method '{method}' not allowed. Allowed are {allow}"))
         }
     }
 
@@ -93,26 +83,11 @@ impl RestError {
     /// limit (`REQUEST_LIMIT_EXCEEDED`), 401 an invalid session.
     pub fn injected(status: u16) -> Self {
         let (code, message) = match status {
-            429 | 403 => (
-                "REQUEST_LIMIT_EXCEEDED",
-                "TotalRequests Limit exceeded. (injected by the emulator)",
-            ),
-            401 => (
-                "INVALID_SESSION_ID",
-                "Session expired or invalid (injected by the emulator)",
-            ),
-            404 => (
-                "NOT_FOUND",
-                "The requested resource does not exist (injected by the emulator)",
-            ),
-            503 => (
-                "SERVER_UNAVAILABLE",
-                "Service unavailable (injected by the emulator)",
-            ),
-            500..=599 => (
-                "UNKNOWN_EXCEPTION",
-                "An unexpected error occurred (injected by the emulator)",
-            ),
+            429 | 403 => ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded. (injected by the emulator)"),
+            401 => ("INVALID_SESSION_ID", "Session expired or invalid (injected by the emulator)"),
+            404 => ("NOT_FOUND", "The requested resource does not exist (injected by the emulator)"),
+            503 => ("SERVER_UNAVAILABLE", "Service unavailable (injected by the emulator)"),
+            500..=599 => ("UNKNOWN_EXCEPTION", "An unexpected error occurred (injected by the emulator)"),
             400 => ("INVALID_INPUT", "Invalid input (injected by the emulator)"),
             _ => ("INJECTED_FAULT", "Fault injected by the emulator"),
         };
@@ -226,10 +201,7 @@ impl RestAnswer {
     }
 
     fn empty() -> Self {
-        RestAnswer {
-            body: None,
-            ..Self::json(204, Value::Null)
-        }
+        RestAnswer { body: None, ..Self::json(204, Value::Null) }
     }
 
     fn error(err: RestError) -> Self {
@@ -271,12 +243,7 @@ fn token(inner: &mut Inner, req: &RestRequest<'_>) -> RestAnswer {
     if let Some(query) = req.query {
         pairs.extend(oauth::parse_form(query));
     }
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let assertion = param("assertion");
     let claims = assertion.as_deref().and_then(oauth::assertion_claims);
     let mut answer = match token_answer(inner, req, param("grant_type"), assertion.as_deref()) {
@@ -290,14 +257,8 @@ fn token(inner: &mut Inner, req: &RestRequest<'_>) -> RestAnswer {
         }
         Err(err) => RestAnswer::json(err.status, err.body()),
     };
-    answer
-        .headers
-        .push((header::CACHE_CONTROL, "no-store".into()));
-    answer.recorded_body = Some(if pairs.is_empty() {
-        Value::Null
-    } else {
-        redact_form(&pairs)
-    });
+    answer.headers.push((header::CACHE_CONTROL, "no-store".into()));
+    answer.recorded_body = Some(if pairs.is_empty() { Value::Null } else { redact_form(&pairs) });
     answer.recorded_query = Some(req.query.map(|q| {
         let pairs = oauth::parse_form(q);
         redact_form(&pairs).to_string()
@@ -323,10 +284,7 @@ fn token_answer(
         let form = req
             .content_type
             .and_then(|ct| ct.split(';').next())
-            .is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
         if !form {
             return Err(OAuthError::new(
                 "invalid_request",
@@ -353,11 +311,7 @@ fn token_answer(
         }
     }
     let Some(assertion) = assertion.filter(|a| !a.is_empty()) else {
-        return Err(OAuthError::new(
-            "invalid_grant",
-            "invalid assertion",
-            "the assertion parameter is missing",
-        ));
+        return Err(OAuthError::new("invalid_grant", "invalid assertion", "the assertion parameter is missing"));
     };
     let now_ms = chrono::Utc::now().timestamp_millis();
     let issuer = Issuer {
@@ -377,37 +331,25 @@ fn token_answer(
         now_ms,
     };
     let key = inner.rest.signing_key;
-    Ok(oauth::issue(
-        &mut inner.rest.sessions,
-        &issuer,
-        username,
-        &user_id,
-        &key,
-    ))
+    Ok(oauth::issue(&mut inner.rest.sessions, &issuer, username, &user_id, &key))
 }
 
 /// Parses `vNN.N` (NN >= 20).
 fn version(segment: &str) -> Option<String> {
     let rest = segment.strip_prefix('v')?;
     let (major, minor) = rest.split_once('.')?;
-    let major_ok = !major.is_empty()
-        && major.chars().all(|c| c.is_ascii_digit())
-        && major.parse::<u32>().is_ok_and(|m| m >= 20);
+    let major_ok =
+        !major.is_empty() && major.chars().all(|c| c.is_ascii_digit()) && major.parse::<u32>().is_ok_and(|m| m >= 20);
     let minor_ok = minor.len() == 1 && minor.chars().all(|c| c.is_ascii_digit());
     (major_ok && minor_ok).then(|| rest.to_owned())
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    oauth::parse_form(query?)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+    oauth::parse_form(query?).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 fn decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }
 
 fn parse_object_body(req: &RestRequest<'_>) -> Result<Map<String, Value>, RestError> {
@@ -421,13 +363,8 @@ fn parse_object_body(req: &RestRequest<'_>) -> Result<Map<String, Value>, RestEr
             ));
         }
     }
-    let value: Value = serde_json::from_slice(req.body).map_err(|e| {
-        RestError::new(
-            400,
-            "JSON_PARSER_ERROR",
-            format!("The request body is not valid JSON: {e}"),
-        )
-    })?;
+    let value: Value = serde_json::from_slice(req.body)
+        .map_err(|e| RestError::new(400, "JSON_PARSER_ERROR", format!("The request body is not valid JSON: {e}")))?;
     match value {
         Value::Object(map) => Ok(map),
         other => Err(RestError::new(
@@ -435,11 +372,7 @@ fn parse_object_body(req: &RestRequest<'_>) -> Result<Map<String, Value>, RestEr
             "JSON_PARSER_ERROR",
             format!(
                 "Cannot deserialize instance of SObject from {} token: the body must be a JSON object",
-                if other.is_array() {
-                    "START_ARRAY"
-                } else {
-                    "VALUE"
-                }
+                if other.is_array() { "START_ARRAY" } else { "VALUE" }
             ),
         )),
     }
@@ -447,25 +380,13 @@ fn parse_object_body(req: &RestRequest<'_>) -> Result<Map<String, Value>, RestEr
 
 fn data(inner: &mut Inner, req: &RestRequest<'_>) -> Result<RestAnswer, RestError> {
     let rest = req.path.strip_prefix(DATA_PATH).ok_or_else(|| {
-        RestError::new(
-            404,
-            "NOT_FOUND",
-            format!("The requested resource does not exist: {}", req.path),
-        )
+        RestError::new(404, "NOT_FOUND", format!("The requested resource does not exist: {}", req.path))
     })?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let no_resource = || {
-        RestError::new(
-            404,
-            "NOT_FOUND",
-            format!("The requested resource does not exist: {}", req.path),
-        )
-    };
+    let no_resource =
+        || RestError::new(404, "NOT_FOUND", format!("The requested resource does not exist: {}", req.path));
     // Only versioned resources (vNN.N with NN >= 20) exist; `/services/data` itself is not served.
-    let version = segments
-        .first()
-        .and_then(|s| version(s))
-        .ok_or_else(no_resource)?;
+    let version = segments.first().and_then(|s| version(s)).ok_or_else(no_resource)?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let username = crate::auth::bearer_token(req.authorization)
         .ok()
@@ -491,10 +412,7 @@ fn data(inner: &mut Inner, req: &RestRequest<'_>) -> Result<RestAnswer, RestErro
                 .filter_map(|name| schema::object(name))
                 .map(|o| describe_basic(&o, &base))
                 .collect();
-            RestAnswer::json(
-                200,
-                json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects}),
-            )
+            RestAnswer::json(200, json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects}))
         }),
         ["sobjects", object] => sobject_collection(inner, req, &decode(object), &version, &user_id),
         ["sobjects", object, "describe"] => {
@@ -517,21 +435,14 @@ fn data(inner: &mut Inner, req: &RestRequest<'_>) -> Result<RestAnswer, RestErro
                 .collect();
             Ok(RestAnswer::json(200, out))
         }
-        ["sobjects", object, id] => {
-            sobject_record(inner, req, &decode(object), &decode(id), &version, &user_id)
-        }
+        ["sobjects", object, id] => sobject_record(inner, req, &decode(object), &decode(id), &version, &user_id),
         ["query"] | ["queryAll"] => {
             only(req, "GET")?;
             let text = query_param(req.query, "q")
                 .filter(|q| !q.trim().is_empty())
-                .ok_or_else(|| {
-                    RestError::new(400, "MALFORMED_QUERY", "A query string has to be specified")
-                })?;
+                .ok_or_else(|| RestError::new(400, "MALFORMED_QUERY", "A query string has to be specified"))?;
             let result = query::run_query(&inner.org, &text, &version, chrono::Utc::now())?;
-            Ok(RestAnswer::json(
-                200,
-                page(inner, result.records, result.total, 0, &version, None),
-            ))
+            Ok(RestAnswer::json(200, page(inner, result.records, result.total, 0, &version, None)))
         }
         ["query", locator] | ["queryAll", locator] => {
             only(req, "GET")?;
@@ -540,7 +451,11 @@ fn data(inner: &mut Inner, req: &RestRequest<'_>) -> Result<RestAnswer, RestErro
         ["search"] => {
             only(req, "GET")?;
             let text = query_param(req.query, "q").filter(|q| !q.trim().is_empty()).ok_or_else(|| {
-                RestError::new(400, "MALFORMED_SEARCH", "No search term found. The search term must be at least 2 characters long: use ?q=FIND {term}")
+                RestError::new(
+                    400,
+                    "MALFORMED_SEARCH",
+                    "No search term found. The search term must be at least 2 characters long: use ?q=FIND {term}",
+                )
             })?;
             let records = query::run_search(&inner.org, &text, &version)?;
             Ok(RestAnswer::json(200, json!({"searchRecords": records})))
@@ -550,11 +465,7 @@ fn data(inner: &mut Inner, req: &RestRequest<'_>) -> Result<RestAnswer, RestErro
 }
 
 fn only(req: &RestRequest<'_>, allow: &'static str) -> Result<(), RestError> {
-    if req.method == allow {
-        Ok(())
-    } else {
-        Err(RestError::method(req.method, allow))
-    }
+    if req.method == allow { Ok(()) } else { Err(RestError::method(req.method, allow)) }
 }
 
 fn describe_basic(def: &schema::ObjectDef, base: &str) -> Value {
@@ -577,10 +488,7 @@ fn page(
 ) -> Value {
     let batch = inner.rest.config.query_batch_size.max(1);
     let end = (start + batch).min(records.len());
-    let slice: Vec<Value> = records
-        .get(start..end)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default();
+    let slice: Vec<Value> = records.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
     let mut out = json!({"totalSize": total, "done": end >= records.len(), "records": slice});
     if end < records.len() {
         let locator = match locator {
@@ -600,29 +508,15 @@ fn page(
 }
 
 fn next_page(inner: &mut Inner, locator: &str, version: &str) -> Result<RestAnswer, RestError> {
-    let invalid = || {
-        RestError::new(
-            400,
-            "INVALID_QUERY_LOCATOR",
-            format!("invalid query locator: {locator}"),
-        )
-    };
+    let invalid = || RestError::new(400, "INVALID_QUERY_LOCATOR", format!("invalid query locator: {locator}"));
     let (id, start) = locator.rsplit_once('-').ok_or_else(invalid)?;
     let start: usize = start.parse().map_err(|_| invalid())?;
-    let records = inner
-        .rest
-        .cursors
-        .get(id)
-        .map(|c| c.records.clone())
-        .ok_or_else(invalid)?;
+    let records = inner.rest.cursors.get(id).map(|c| c.records.clone()).ok_or_else(invalid)?;
     if start >= records.len() {
         return Err(invalid());
     }
     let total = records.len();
-    Ok(RestAnswer::json(
-        200,
-        page(inner, records, total, start, version, Some(id)),
-    ))
+    Ok(RestAnswer::json(200, page(inner, records, total, start, version, Some(id))))
 }
 
 fn sobject_collection(
@@ -652,11 +546,8 @@ fn sobject_collection(
                     def.name = inner.org.rest.canonical_object(&def);
                     let fields = store::validate_fields(&inner.org, &def, &body, true)?;
                     let id = store::create(&mut inner.org, &def, fields, Some(user_id));
-                    let mut answer =
-                        RestAnswer::json(201, json!({"id": id, "success": true, "errors": []}));
-                    answer
-                        .headers
-                        .push((header::LOCATION, store::record_url(version, &def.name, &id)));
+                    let mut answer = RestAnswer::json(201, json!({"id": id, "success": true, "errors": []}));
+                    answer.headers.push((header::LOCATION, store::record_url(version, &def.name, &id)));
                     Ok(answer)
                 }
             }
@@ -678,10 +569,7 @@ fn publish(
     let now = chrono::Utc::now().timestamp_millis();
     let replay = inner.org.rest.platform_events.len() + 1;
     let mut event = Map::new();
-    event.insert(
-        "attributes".into(),
-        json!({"type": def.name, "url": store::record_url(version, &def.name, &id)}),
-    );
+    event.insert("attributes".into(), json!({"type": def.name, "url": store::record_url(version, &def.name, &id)}));
     for field in &def.fields {
         let value = match field.name.as_str() {
             "ReplayId" => json!(replay.to_string()),
@@ -709,8 +597,7 @@ fn sobject_record(
 ) -> Result<RestAnswer, RestError> {
     let def = schema::object(object).ok_or_else(RestError::not_found)?;
     let found = store::find_row(&inner.org, id).filter(|(d, _)| {
-        d.name.eq_ignore_ascii_case(&def.name)
-            || (def.custom && d.custom && d.name.eq_ignore_ascii_case(object))
+        d.name.eq_ignore_ascii_case(&def.name) || (def.custom && d.custom && d.name.eq_ignore_ascii_case(object))
     });
     match req.method {
         "GET" => {
@@ -733,21 +620,16 @@ fn sobject_record(
                     out
                 }
             };
-            Ok(RestAnswer::json(
-                200,
-                store::render_full(version, &def.name, &row),
-            ))
+            Ok(RestAnswer::json(200, store::render_full(version, &def.name, &row)))
         }
         "PATCH" => {
             let body = parse_object_body(req)?;
             let (def, _) = found.ok_or_else(RestError::not_found)?;
             match def.kind {
                 ObjectKind::VoiceCall => update_voice_call(inner, id, &body),
-                ObjectKind::PlatformEvent => Err(RestError::new(
-                    400,
-                    "INVALID_OPERATION",
-                    "Platform events can only be published (POST)",
-                )),
+                ObjectKind::PlatformEvent => {
+                    Err(RestError::new(400, "INVALID_OPERATION", "Platform events can only be published (POST)"))
+                }
                 ObjectKind::Stored => {
                     let fields = store::validate_fields(&inner.org, &def, &body, false)?;
                     if store::update(&mut inner.org, &def, id, fields, Some(user_id)) {
@@ -764,28 +646,17 @@ fn sobject_record(
                 return Err(RestError::new(
                     400,
                     "INVALID_OPERATION",
-                    format!(
-                        "{} records can't be deleted through the REST API in this emulator",
-                        def.name
-                    ),
+                    format!("{} records can't be deleted through the REST API in this emulator", def.name),
                 ));
             }
-            if store::delete(&mut inner.org, &def, id) {
-                Ok(RestAnswer::empty())
-            } else {
-                Err(RestError::not_found())
-            }
+            if store::delete(&mut inner.org, &def, id) { Ok(RestAnswer::empty()) } else { Err(RestError::not_found()) }
         }
         other => Err(RestError::method(other, "GET, PATCH, DELETE")),
     }
 }
 
 /// PATCH of a VoiceCall: only custom `__c` fields, stored in the call's `callAttributes`.
-fn update_voice_call(
-    inner: &mut Inner,
-    id: &str,
-    body: &Map<String, Value>,
-) -> Result<RestAnswer, RestError> {
+fn update_voice_call(inner: &mut Inner, id: &str, body: &Map<String, Value>) -> Result<RestAnswer, RestError> {
     let mut custom = Map::new();
     let mut refused = Vec::new();
     for (key, value) in body {
@@ -816,19 +687,10 @@ fn update_voice_call(
         )
         .with_fields(refused));
     }
-    let call = inner
-        .org
-        .voice_calls
-        .iter_mut()
-        .find(|c| c.id == store::id15(id))
-        .ok_or_else(RestError::not_found)?;
+    let call = inner.org.voice_calls.iter_mut().find(|c| c.id == store::id15(id)).ok_or_else(RestError::not_found)?;
     for (key, value) in custom {
         if value.is_null() {
-            let existing = call
-                .call_attributes
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(&key))
-                .cloned();
+            let existing = call.call_attributes.keys().find(|k| k.eq_ignore_ascii_case(&key)).cloned();
             if let Some(existing) = existing {
                 call.call_attributes.remove(&existing);
             }
@@ -845,19 +707,10 @@ fn update_voice_call(
 
 /// Seeds a record (`Emulator::insert_record`): same validation as `POST /sobjects/{object}`.
 pub fn insert_record(inner: &mut Inner, object: &str, fields: Value) -> Result<String, RestError> {
-    let def = schema::object(object).ok_or_else(|| {
-        RestError::new(
-            404,
-            "NOT_FOUND",
-            format!("sObject type '{object}' is not supported"),
-        )
-    })?;
+    let def = schema::object(object)
+        .ok_or_else(|| RestError::new(404, "NOT_FOUND", format!("sObject type '{object}' is not supported")))?;
     let Value::Object(body) = fields else {
-        return Err(RestError::new(
-            400,
-            "JSON_PARSER_ERROR",
-            "fields must be a JSON object",
-        ));
+        return Err(RestError::new(400, "JSON_PARSER_ERROR", "fields must be a JSON object"));
     };
     match def.kind {
         ObjectKind::VoiceCall => Err(RestError::new(
@@ -867,10 +720,7 @@ pub fn insert_record(inner: &mut Inner, object: &str, fields: Value) -> Result<S
         )),
         ObjectKind::PlatformEvent => {
             let answer = publish(inner, &def, &body, DEFAULT_VERSION, "")?;
-            Ok(answer
-                .body
-                .and_then(|b| b["id"].as_str().map(str::to_owned))
-                .unwrap_or_default())
+            Ok(answer.body.and_then(|b| b["id"].as_str().map(str::to_owned)).unwrap_or_default())
         }
         ObjectKind::Stored => {
             let mut def = def;
@@ -886,18 +736,13 @@ pub fn all_records(inner: &Inner, object: &str) -> Vec<Value> {
     let Ok(def) = query::queryable(&inner.org, object) else {
         return Vec::new();
     };
-    store::rows(&inner.org, &def)
-        .iter()
-        .map(|row| store::render_full(DEFAULT_VERSION, &def.name, row))
-        .collect()
+    store::rows(&inner.org, &def).iter().map(|row| store::render_full(DEFAULT_VERSION, &def.name, row)).collect()
 }
 
 /// One record in REST shape.
 pub fn one_record(inner: &Inner, object: &str, id: &str) -> Option<Value> {
     let (def, row) = store::find_row(&inner.org, id)?;
-    def.name
-        .eq_ignore_ascii_case(object)
-        .then(|| store::render_full(DEFAULT_VERSION, &def.name, &row))
+    def.name.eq_ignore_ascii_case(object).then(|| store::render_full(DEFAULT_VERSION, &def.name, &row))
 }
 
 #[cfg(test)]
@@ -917,9 +762,7 @@ mod tests {
     #[test]
     fn error_bodies() {
         assert_eq!(
-            RestError::new(400, "INVALID_FIELD", "x")
-                .with_fields(vec!["A".into()])
-                .body(),
+            RestError::new(400, "INVALID_FIELD", "x").with_fields(vec!["A".into()]).body(),
             json!([{"message": "x", "errorCode": "INVALID_FIELD", "fields": ["A"]}])
         );
         assert_eq!(RestError::injected(429).code, "REQUEST_LIMIT_EXCEEDED");

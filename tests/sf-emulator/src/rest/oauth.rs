@@ -30,12 +30,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: &'static str, description: &'static str, detail: impl Into<String>) -> Self {
-        OAuthError {
-            status: 400,
-            error,
-            description,
-            detail: detail.into(),
-        }
+        OAuthError { status: 400, error, description, detail: detail.into() }
     }
 
     fn invalid_assertion(detail: impl Into<String>) -> Self {
@@ -80,18 +75,10 @@ impl Sessions {
 
     /// The live session of a token.
     pub fn check(&self, token: &str, now_ms: i64) -> Option<&Session> {
-        self.by_token
-            .get(token)
-            .filter(|s| !s.revoked && now_ms < s.expires_ms)
+        self.by_token.get(token).filter(|s| !s.revoked && now_ms < s.expires_ms)
     }
 
-    fn insert(
-        &mut self,
-        token: String,
-        username: String,
-        now_ms: i64,
-        lifetime_secs: u64,
-    ) -> usize {
+    fn insert(&mut self, token: String, username: String, now_ms: i64, lifetime_secs: u64) -> usize {
         self.issued += 1;
         let lifetime_ms = i64::try_from(lifetime_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         self.by_token.insert(
@@ -110,11 +97,7 @@ impl Sessions {
 
 /// Decodes `application/x-www-form-urlencoded` text.
 pub fn parse_form(text: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
     text.split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.split_once('=') {
@@ -146,10 +129,7 @@ fn random_token_body() -> String {
             }
         }
     }
-    bytes
-        .iter()
-        .map(|b| CHARS[usize::from(b & 63)] as char)
-        .collect()
+    bytes.iter().map(|b| CHARS[usize::from(b & 63)] as char).collect()
 }
 
 /// What the token endpoint needs to know.
@@ -179,14 +159,9 @@ pub fn verify_assertion(assertion: &str, issuer: &Issuer<'_>) -> Result<String, 
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| OAuthError::invalid_assertion("the JWT header is not base64url JSON"))?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .unwrap_or("<missing>");
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("<missing>");
     if alg != "RS256" {
-        return Err(OAuthError::invalid_assertion(format!(
-            "JWT alg '{alg}' is not allowed: only RS256 is accepted"
-        )));
+        return Err(OAuthError::invalid_assertion(format!("JWT alg '{alg}' is not allowed: only RS256 is accepted")));
     }
     let claims = assertion_claims(assertion)
         .ok_or_else(|| OAuthError::invalid_assertion("the JWT claims are not base64url JSON"))?;
@@ -200,27 +175,20 @@ pub fn verify_assertion(assertion: &str, issuer: &Issuer<'_>) -> Result<String, 
         ));
     }
     if issuer.keys.is_empty() {
-        return Err(OAuthError::invalid_assertion(
-            "no connected app certificate (public key) is configured",
-        ));
+        return Err(OAuthError::invalid_assertion("no connected app certificate (public key) is configured"));
     }
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let verified = issuer
-        .keys
-        .iter()
-        .any(|key| jsonwebtoken::decode::<Value>(assertion, key, &validation).is_ok());
+    let verified = issuer.keys.iter().any(|key| jsonwebtoken::decode::<Value>(assertion, key, &validation).is_ok());
     if !verified {
         return Err(OAuthError::invalid_assertion(
             "the JWT signature does not verify with the connected app certificate (bad signature)",
         ));
     }
     let base = issuer.base_url.trim_end_matches('/');
-    let accepted = |aud: &str| {
-        issuer.config.audiences.iter().any(|a| a == aud) || aud.trim_end_matches('/') == base
-    };
+    let accepted = |aud: &str| issuer.config.audiences.iter().any(|a| a == aud) || aud.trim_end_matches('/') == base;
     let aud_ok = match claims.get("aud") {
         Some(Value::String(aud)) => accepted(aud),
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).any(accepted),
@@ -232,21 +200,15 @@ pub fn verify_assertion(assertion: &str, issuer: &Issuer<'_>) -> Result<String, 
             "audience is invalid",
             format!(
                 "aud {} is not one of {:?} or {base}",
-                claims
-                    .get("aud")
-                    .map_or("<missing>".into(), Value::to_string),
+                claims.get("aud").map_or("<missing>".into(), Value::to_string),
                 issuer.config.audiences
             ),
         ));
     }
     let now = issuer.now_ms / 1000;
-    let exp = claims
-        .get("exp")
-        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
+    let exp = claims.get("exp").and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
     let Some(exp) = exp else {
-        return Err(OAuthError::invalid_assertion(
-            "the JWT exp claim is missing or not a number",
-        ));
+        return Err(OAuthError::invalid_assertion("the JWT exp claim is missing or not a number"));
     };
     if now > exp + LEEWAY_SECS {
         return Err(OAuthError::new(
@@ -260,19 +222,12 @@ pub fn verify_assertion(assertion: &str, issuer: &Issuer<'_>) -> Result<String, 
             "exp {exp} is more than {MAX_ASSERTION_LIFETIME_SECS} s after now {now}"
         )));
     }
-    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64) {
-        if nbf > now + LEEWAY_SECS {
-            return Err(OAuthError::invalid_assertion(format!(
-                "nbf {nbf} is in the future (now {now})"
-            )));
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
+        && nbf > now + LEEWAY_SECS {
+            return Err(OAuthError::invalid_assertion(format!("nbf {nbf} is in the future (now {now})")));
         }
-    }
     let sub = string_claim(&claims, "sub").unwrap_or_default();
-    let known = issuer
-        .config
-        .usernames
-        .iter()
-        .find(|u| u.eq_ignore_ascii_case(sub));
+    let known = issuer.config.usernames.iter().find(|u| u.eq_ignore_ascii_case(sub));
     match known {
         Some(username) => Ok(username.clone()),
         None => Err(OAuthError::new(
@@ -292,19 +247,11 @@ pub fn issue(
     signing_key: &[u8],
 ) -> Value {
     let token = format!("{}!{}", issuer.org_id, random_token_body());
-    sessions.insert(
-        token.clone(),
-        username,
-        issuer.now_ms,
-        issuer.config.token_lifetime_secs,
-    );
+    sessions.insert(token.clone(), username, issuer.now_ms, issuer.config.token_lifetime_secs);
     let id = format!("{}/id/{}/{user_id}", issuer.base_url, issuer.org_id);
     let issued_at = issuer.now_ms.to_string();
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, signing_key);
-    let signature = STANDARD.encode(aws_lc_rs::hmac::sign(
-        &key,
-        format!("{id}{issued_at}").as_bytes(),
-    ));
+    let signature = STANDARD.encode(aws_lc_rs::hmac::sign(&key, format!("{id}{issued_at}").as_bytes()));
     json!({
         "access_token": token,
         "scope": "api",
@@ -323,9 +270,7 @@ mod tests {
     #[test]
     fn forms_decode() {
         assert_eq!(
-            parse_form(
-                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c&x=1+2&flag"
-            ),
+            parse_form("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c&x=1+2&flag"),
             vec![
                 ("grant_type".into(), JWT_BEARER.into()),
                 ("assertion".into(), "a.b.c".into()),
@@ -339,10 +284,7 @@ mod tests {
     fn tokens_look_like_salesforce_and_expire() {
         let body = random_token_body();
         assert_eq!(body.len(), 96);
-        assert!(
-            body.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
-        );
+        assert!(body.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_'));
         let mut sessions = Sessions::default();
         sessions.insert("t1".into(), "u".into(), 1000, 1);
         assert!(sessions.check("t1", 1999).is_some());

@@ -43,9 +43,7 @@ fn resolve(def: &ObjectDef, path: &Path) -> Result<Resolved, RestError> {
     let mut current = def.clone();
     for (i, segment) in path.iter().enumerate() {
         if i + 1 == path.len() {
-            let field = current
-                .field(segment)
-                .ok_or_else(|| no_such_column(segment, &current.name))?;
+            let field = current.field(segment).ok_or_else(|| no_such_column(segment, &current.name))?;
             return Ok(Resolved { hops, field });
         }
         let reference = current.relationship(segment).ok_or_else(|| {
@@ -59,10 +57,8 @@ fn resolve(def: &ObjectDef, path: &Path) -> Result<Resolved, RestError> {
                 ),
             )
         })?;
-        let target = reference
-            .references
-            .and_then(schema::object)
-            .ok_or_else(|| no_such_column(segment, &current.name))?;
+        let target =
+            reference.references.and_then(schema::object).ok_or_else(|| no_such_column(segment, &current.name))?;
         hops.push(Hop {
             relationship: reference.relationship.unwrap_or_default().to_owned(),
             reference: reference.name.clone(),
@@ -76,10 +72,7 @@ fn value_at(org: &OrgState, row: &Map<String, Value>, path: &Resolved) -> Value 
     let mut owned;
     let mut current = row;
     for hop in &path.hops {
-        let Some((_, next)) = get(current, &hop.reference)
-            .as_str()
-            .and_then(|id| find_row(org, id))
-        else {
+        let Some((_, next)) = get(current, &hop.reference).as_str().and_then(|id| find_row(org, id)) else {
             return Value::Null;
         };
         owned = next;
@@ -100,18 +93,13 @@ fn render_path(
         out.insert(path.field.name.clone(), get(row, &path.field.name).clone());
         return;
     };
-    let target = get(row, &hop.reference)
-        .as_str()
-        .and_then(|id| find_row(org, id));
+    let target = get(row, &hop.reference).as_str().and_then(|id| find_row(org, id));
     match target {
         None => {
             out.entry(hop.relationship.clone()).or_insert(Value::Null);
         }
         Some((def, target_row)) => {
-            let id = get(&target_row, "Id")
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let id = get(&target_row, "Id").as_str().unwrap_or_default().to_owned();
             let entry = out.entry(hop.relationship.clone()).or_insert(Value::Null);
             if entry.is_null() {
                 *entry = json!({"attributes": attributes(version, &def.name, &id)});
@@ -123,13 +111,7 @@ fn render_path(
     }
 }
 
-fn render(
-    org: &OrgState,
-    version: &str,
-    object: &str,
-    row: &Map<String, Value>,
-    paths: &[Resolved],
-) -> Value {
+fn render(org: &OrgState, version: &str, object: &str, row: &Map<String, Value>, paths: &[Resolved]) -> Value {
     let id = get(row, "Id").as_str().unwrap_or_default();
     let mut out = Map::new();
     out.insert("attributes".into(), attributes(version, object, id));
@@ -181,9 +163,7 @@ fn compare(value: &Value, ty: FieldType, op: CmpOp, literal: &Literal, now: Date
     }
     match literal {
         Literal::Date(_) | Literal::DateTime(_) | Literal::DateFn(..) => {
-            let (Some(v), Some((start, end))) =
-                (value_instant(value), soql::date_range(literal, now))
-            else {
+            let (Some(v), Some((start, end))) = (value_instant(value), soql::date_range(literal, now)) else {
                 return false;
             };
             let (s, e) = (start.timestamp_millis(), end.timestamp_millis());
@@ -222,32 +202,18 @@ fn compare(value: &Value, ty: FieldType, op: CmpOp, literal: &Literal, now: Date
     }
 }
 
-fn eval(
-    org: &OrgState,
-    def: &ObjectDef,
-    row: &Map<String, Value>,
-    cond: &Cond,
-    now: DateTime<Utc>,
-) -> bool {
-    let at = |path: &Path| {
-        resolve(def, path)
-            .ok()
-            .map(|r| (value_at(org, row, &r), r.field.ty))
-    };
+fn eval(org: &OrgState, def: &ObjectDef, row: &Map<String, Value>, cond: &Cond, now: DateTime<Utc>) -> bool {
+    let at = |path: &Path| resolve(def, path).ok().map(|r| (value_at(org, row, &r), r.field.ty));
     match cond {
         Cond::And(items) => items.iter().all(|c| eval(org, def, row, c, now)),
         Cond::Or(items) => items.iter().any(|c| eval(org, def, row, c, now)),
         Cond::Not(inner) => !eval(org, def, row, inner, now),
-        Cond::Cmp(path, op, literal) => {
-            at(path).is_some_and(|(value, ty)| compare(&value, ty, *op, literal, now))
+        Cond::Cmp(path, op, literal) => at(path).is_some_and(|(value, ty)| compare(&value, ty, *op, literal, now)),
+        Cond::Like(path, pattern) => {
+            at(path).is_some_and(|(value, _)| as_text(&value).is_some_and(|text| soql::like(&text, &pattern.pattern)))
         }
-        Cond::Like(path, pattern) => at(path).is_some_and(|(value, _)| {
-            as_text(&value).is_some_and(|text| soql::like(&text, &pattern.pattern))
-        }),
         Cond::In(path, values, negated) => at(path).is_some_and(|(value, ty)| {
-            let found = values
-                .iter()
-                .any(|literal| compare(&value, ty, CmpOp::Eq, literal, now));
+            let found = values.iter().any(|literal| compare(&value, ty, CmpOp::Eq, literal, now));
             found != *negated
         }),
     }
@@ -257,26 +223,18 @@ fn check_cond(def: &ObjectDef, cond: &Cond) -> Result<(), RestError> {
     match cond {
         Cond::And(items) | Cond::Or(items) => items.iter().try_for_each(|c| check_cond(def, c)),
         Cond::Not(inner) => check_cond(def, inner),
-        Cond::Cmp(path, ..) | Cond::Like(path, _) | Cond::In(path, ..) => {
-            resolve(def, path).map(|_| ())
-        }
+        Cond::Cmp(path, ..) | Cond::Like(path, _) | Cond::In(path, ..) => resolve(def, path).map(|_| ()),
     }
 }
 
 fn order_values(a: &Value, b: &Value, ty: FieldType) -> Ordering {
     match ty {
         FieldType::DateTime | FieldType::Date => value_instant(a).cmp(&value_instant(b)),
-        FieldType::Int | FieldType::Double => {
-            as_f64(a).partial_cmp(&as_f64(b)).unwrap_or(Ordering::Equal)
-        }
+        FieldType::Int | FieldType::Double => as_f64(a).partial_cmp(&as_f64(b)).unwrap_or(Ordering::Equal),
         FieldType::Boolean => a.as_bool().cmp(&b.as_bool()),
         _ => match (as_f64(a), as_f64(b), a, b) {
-            (Some(x), Some(y), Value::Number(_), Value::Number(_)) => {
-                x.partial_cmp(&y).unwrap_or(Ordering::Equal)
-            }
-            _ => as_text(a)
-                .map(|s| s.to_lowercase())
-                .cmp(&as_text(b).map(|s| s.to_lowercase())),
+            (Some(x), Some(y), Value::Number(_), Value::Number(_)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+            _ => as_text(a).map(|s| s.to_lowercase()).cmp(&as_text(b).map(|s| s.to_lowercase())),
         },
     }
 }
@@ -293,11 +251,7 @@ pub fn queryable(org: &OrgState, name: &str) -> Result<ObjectDef, RestError> {
         )
     })?;
     if def.kind == ObjectKind::PlatformEvent {
-        return Err(RestError::new(
-            400,
-            "INVALID_TYPE",
-            format!("entity type {} does not support query", def.name),
-        ));
+        return Err(RestError::new(400, "INVALID_TYPE", format!("entity type {} does not support query", def.name)));
     }
     def.name = org.rest.canonical_object(&def);
     Ok(def)
@@ -310,42 +264,21 @@ pub struct QueryResult {
 }
 
 /// Parses and runs a SOQL query; records are rendered in REST shape.
-pub fn run_query(
-    org: &OrgState,
-    text: &str,
-    version: &str,
-    now: DateTime<Utc>,
-) -> Result<QueryResult, RestError> {
-    let query = soql::parse(text)
-        .map_err(|e| RestError::new(400, "MALFORMED_QUERY", format!("{e} in: {text}")))?;
+pub fn run_query(org: &OrgState, text: &str, version: &str, now: DateTime<Utc>) -> Result<QueryResult, RestError> {
+    let query = soql::parse(text).map_err(|e| RestError::new(400, "MALFORMED_QUERY", format!("{e} in: {text}")))?;
     let def = queryable(org, &query.object)?;
-    let paths = query
-        .fields
-        .iter()
-        .map(|p| resolve(&def, p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let paths = query.fields.iter().map(|p| resolve(&def, p)).collect::<Result<Vec<_>, _>>()?;
     if let Some(filter) = &query.filter {
         check_cond(&def, filter)?;
     }
-    let order = query
-        .order_by
-        .iter()
-        .map(|o| resolve(&def, &o.path).map(|r| (r, o)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let order = query.order_by.iter().map(|o| resolve(&def, &o.path).map(|r| (r, o))).collect::<Result<Vec<_>, _>>()?;
     let mut rows: Vec<Map<String, Value>> = store::rows(org, &def)
         .into_iter()
-        .filter(|row| {
-            query
-                .filter
-                .as_ref()
-                .is_none_or(|c| eval(org, &def, row, c, now))
-        })
+        .filter(|row| query.filter.as_ref().is_none_or(|c| eval(org, &def, row, c, now)))
         .collect();
     if !order.is_empty() {
-        let keyed: Vec<Vec<Value>> = rows
-            .iter()
-            .map(|row| order.iter().map(|(r, _)| value_at(org, row, r)).collect())
-            .collect();
+        let keyed: Vec<Vec<Value>> =
+            rows.iter().map(|row| order.iter().map(|(r, _)| value_at(org, row, r)).collect()).collect();
         let mut index: Vec<usize> = (0..rows.len()).collect();
         index.sort_by(|&a, &b| {
             for (i, (resolved, item)) in order.iter().enumerate() {
@@ -371,25 +304,12 @@ pub fn run_query(
         rows = index.into_iter().filter_map(|i| taken[i].take()).collect();
     }
     let offset = query.offset.unwrap_or(0);
-    let rows: Vec<_> = rows
-        .into_iter()
-        .skip(offset)
-        .take(query.limit.unwrap_or(usize::MAX))
-        .collect();
+    let rows: Vec<_> = rows.into_iter().skip(offset).take(query.limit.unwrap_or(usize::MAX)).collect();
     if query.count {
-        return Ok(QueryResult {
-            total: rows.len(),
-            records: Vec::new(),
-        });
+        return Ok(QueryResult { total: rows.len(), records: Vec::new() });
     }
-    let records = rows
-        .iter()
-        .map(|row| render(org, version, &def.name, row, &paths))
-        .collect();
-    Ok(QueryResult {
-        total: rows.len(),
-        records,
-    })
+    let records = rows.iter().map(|row| render(org, version, &def.name, row, &paths)).collect();
+    Ok(QueryResult { total: rows.len(), records })
 }
 
 fn row_matches(def: &ObjectDef, row: &Map<String, Value>, scope: Scope, term: &str) -> bool {
@@ -415,16 +335,11 @@ fn row_matches(def: &ObjectDef, row: &Map<String, Value>, scope: Scope, term: &s
 
 /// Parses and runs a SOSL search; answers the `searchRecords` list.
 pub fn run_search(org: &OrgState, text: &str, version: &str) -> Result<Vec<Value>, RestError> {
-    let search = sosl::parse(text)
-        .map_err(|e| RestError::new(400, "MALFORMED_SEARCH", format!("{e} in: {text}")))?;
+    let search = sosl::parse(text).map_err(|e| RestError::new(400, "MALFORMED_SEARCH", format!("{e} in: {text}")))?;
     let returning = if search.returning.is_empty() {
         ["Account", "Contact", "Case"]
             .into_iter()
-            .map(|o| sosl::Returning {
-                object: o.into(),
-                fields: Vec::new(),
-                limit: None,
-            })
+            .map(|o| sosl::Returning { object: o.into(), fields: Vec::new(), limit: None })
             .collect()
     } else {
         search.returning.clone()
@@ -435,10 +350,7 @@ pub fn run_search(org: &OrgState, text: &str, version: &str) -> Result<Vec<Value
         let paths = if item.fields.is_empty() {
             vec![resolve(&def, &vec!["Id".to_owned()])?]
         } else {
-            item.fields
-                .iter()
-                .map(|p| resolve(&def, p))
-                .collect::<Result<Vec<_>, _>>()?
+            item.fields.iter().map(|p| resolve(&def, p)).collect::<Result<Vec<_>, _>>()?
         };
         let found = store::rows(org, &def)
             .into_iter()

@@ -60,10 +60,7 @@ pub struct RestData {
 
 /// Salesforce's REST datetime format: `2026-11-21T09:15:02.000+0000`.
 pub fn format_datetime(ms: i64) -> String {
-    let t = Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now);
+    let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now);
     format!("{}+0000", t.format("%Y-%m-%dT%H:%M:%S%.3f"))
 }
 
@@ -91,11 +88,7 @@ pub fn value_instant(value: &Value) -> Option<i64> {
 
 /// The first 15 characters of an 18-character id (ids compare on their 15-character form).
 pub fn id15(id: &str) -> &str {
-    if id.len() == 18 && id.is_ascii() {
-        &id[..15]
-    } else {
-        id
-    }
+    if id.len() == 18 && id.is_ascii() { &id[..15] } else { id }
 }
 
 /// `/services/data/vNN.N/sobjects/Type/Id`.
@@ -121,8 +114,7 @@ impl RestData {
     /// The canonical name of an object: the registry's, or for a custom object the first spelling stored.
     pub fn canonical_object(&self, def: &ObjectDef) -> String {
         if def.custom {
-            self.table(&def.name)
-                .map_or_else(|| def.name.clone(), |t| t.name.clone())
+            self.table(&def.name).map_or_else(|| def.name.clone(), |t| t.name.clone())
         } else {
             def.name.clone()
         }
@@ -132,14 +124,11 @@ impl RestData {
     pub fn stamp_voice_calls(&mut self, calls: &[VoiceCall]) {
         let now = now_ms();
         for call in calls {
-            let dates = self
-                .voice_call_dates
-                .entry(call.id.clone())
-                .or_insert_with(|| RecordDates {
-                    created_ms: now,
-                    modified_ms: now,
-                    seen_updates: call.update_count,
-                });
+            let dates = self.voice_call_dates.entry(call.id.clone()).or_insert_with(|| RecordDates {
+                created_ms: now,
+                modified_ms: now,
+                seen_updates: call.update_count,
+            });
             if dates.seen_updates != call.update_count {
                 dates.seen_updates = call.update_count;
                 dates.modified_ms = now;
@@ -157,25 +146,14 @@ fn time_field(call: &VoiceCall, key: &str) -> Value {
 }
 
 fn int_field(call: &VoiceCall, key: &str) -> Value {
-    call.fields
-        .get(key)
-        .filter(|v| v.is_i64() || v.is_u64())
-        .cloned()
-        .unwrap_or(Value::Null)
+    call.fields.get(key).filter(|v| v.is_i64() || v.is_u64()).cloned().unwrap_or(Value::Null)
 }
 
 /// The REST view of a Telephony API VoiceCall record. `CustomerHoldDuration`, `LongestHoldDuration` and
 /// `NumberOfHolds` stay null until an update sets `totalHoldDuration`, `longestHoldDuration`,
 /// `numberOfHolds` (the CTR sync), which is what the Retry CTR Sync query relies on.
-pub fn project_voice_call(
-    call: &VoiceCall,
-    dates: Option<&RecordDates>,
-    calls: &[VoiceCall],
-) -> Map<String, Value> {
-    let created = dates
-        .map(|d| d.created_ms)
-        .or(call.start_time_ms)
-        .unwrap_or(0);
+pub fn project_voice_call(call: &VoiceCall, dates: Option<&RecordDates>, calls: &[VoiceCall]) -> Map<String, Value> {
+    let created = dates.map(|d| d.created_ms).or(call.start_time_ms).unwrap_or(0);
     let modified = dates.map(|d| d.modified_ms).unwrap_or(created);
     let ms = |v: Option<i64>| v.map_or(Value::Null, |ms| Value::String(format_datetime(ms)));
     let duration = match (call.start_time_ms, call.end_time_ms) {
@@ -199,11 +177,7 @@ pub fn project_voice_call(
         .and_then(Value::as_str)
         .or(call.queue.as_deref())
         .map_or(Value::Null, |q| Value::String(q.to_owned()));
-    let disposition = if call.call_disposition.is_empty() {
-        "new".to_owned()
-    } else {
-        call.call_disposition.clone()
-    };
+    let disposition = if call.call_disposition.is_empty() { "new".to_owned() } else { call.call_disposition.clone() };
     let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
     let mut row = Map::new();
     for (key, value) in [
@@ -226,10 +200,7 @@ pub fn project_voice_call(
         ("CallAcceptDateTime", time_field(call, "acceptTime")),
         ("CallQueuedDateTime", time_field(call, "enqueueTime")),
         ("CustomerHoldDuration", int_field(call, "totalHoldDuration")),
-        (
-            "LongestHoldDuration",
-            int_field(call, "longestHoldDuration"),
-        ),
+        ("LongestHoldDuration", int_field(call, "longestHoldDuration")),
         ("NumberOfHolds", int_field(call, "numberOfHolds")),
         ("CallDisposition", Value::String(disposition)),
         ("QueueName", queue),
@@ -249,21 +220,11 @@ pub fn project_voice_call(
 /// A field of a row, by canonical name, with a case-insensitive fallback (custom fields).
 pub fn get<'a>(row: &'a Map<String, Value>, name: &str) -> &'a Value {
     static NULL: Value = Value::Null;
-    row.get(name)
-        .or_else(|| {
-            row.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
-        .unwrap_or(&NULL)
+    row.get(name).or_else(|| row.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)).unwrap_or(&NULL)
 }
 
 fn find_stored<'a>(org: &'a OrgState, object: &str, id: &str) -> Option<&'a StoredRecord> {
-    org.rest
-        .table(object)?
-        .records
-        .iter()
-        .find(|r| r.id == id15(id))
+    org.rest.table(object)?.records.iter().find(|r| r.id == id15(id))
 }
 
 /// The full row of a stored record: every schema field (null when unset), derived fields, custom fields.
@@ -274,22 +235,10 @@ pub fn stored_row(org: &OrgState, def: &ObjectDef, record: &StoredRecord) -> Map
             "Id" => Value::String(record.id.clone()),
             "IsDeleted" => Value::Bool(false),
             "CreatedDate" => Value::String(format_datetime(record.created_ms)),
-            "LastModifiedDate" | "SystemModstamp" => {
-                Value::String(format_datetime(record.modified_ms))
-            }
-            "CreatedById" => record
-                .created_by_id
-                .clone()
-                .map_or(Value::Null, Value::String),
-            "LastModifiedById" => record
-                .modified_by_id
-                .clone()
-                .map_or(Value::Null, Value::String),
-            _ => record
-                .fields
-                .get(&field.name)
-                .cloned()
-                .unwrap_or(Value::Null),
+            "LastModifiedDate" | "SystemModstamp" => Value::String(format_datetime(record.modified_ms)),
+            "CreatedById" => record.created_by_id.clone().map_or(Value::Null, Value::String),
+            "LastModifiedById" => record.modified_by_id.clone().map_or(Value::Null, Value::String),
+            _ => record.fields.get(&field.name).cloned().unwrap_or(Value::Null),
         };
         row.insert(field.name.clone(), value);
     }
@@ -297,32 +246,19 @@ pub fn stored_row(org: &OrgState, def: &ObjectDef, record: &StoredRecord) -> Map
         "Contact" | "User" => {
             let first = record.fields.get("FirstName").and_then(Value::as_str);
             let last = record.fields.get("LastName").and_then(Value::as_str);
-            let name = [first, last]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
+            let name = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
             row.insert("Name".into(), Value::String(name));
         }
         "Case" => {
             let status = record.fields.get("Status").and_then(Value::as_str);
-            let closed =
-                status.is_some_and(|s| CLOSED_STATUSES.iter().any(|c| c.eq_ignore_ascii_case(s)));
+            let closed = status.is_some_and(|s| CLOSED_STATUSES.iter().any(|c| c.eq_ignore_ascii_case(s)));
             row.insert("IsClosed".into(), Value::Bool(closed));
-            let contact = record
-                .fields
-                .get("ContactId")
-                .and_then(Value::as_str)
-                .and_then(|id| find_stored(org, "Contact", id));
-            for (field, from) in [
-                ("ContactPhone", "Phone"),
-                ("ContactMobile", "MobilePhone"),
-                ("ContactEmail", "Email"),
-            ] {
-                let value = contact
-                    .and_then(|c| c.fields.get(from))
-                    .cloned()
-                    .unwrap_or(Value::Null);
+            let contact =
+                record.fields.get("ContactId").and_then(Value::as_str).and_then(|id| find_stored(org, "Contact", id));
+            for (field, from) in
+                [("ContactPhone", "Phone"), ("ContactMobile", "MobilePhone"), ("ContactEmail", "Email")]
+            {
+                let value = contact.and_then(|c| c.fields.get(from)).cloned().unwrap_or(Value::Null);
                 row.insert(field.into(), value);
             }
             if !closed {
@@ -449,8 +385,8 @@ fn coerce(object: &str, field: &schema::Field, value: &Value) -> Result<Value, R
         }
         FieldType::Date => {
             let text = value.as_str().ok_or_else(|| bad("date"))?;
-            let date = NaiveDate::parse_from_str(text.get(..10).unwrap_or(text), "%Y-%m-%d")
-                .map_err(|_| bad("date"))?;
+            let date =
+                NaiveDate::parse_from_str(text.get(..10).unwrap_or(text), "%Y-%m-%d").map_err(|_| bad("date"))?;
             Value::String(date.to_string())
         }
         FieldType::Any => match value {
@@ -464,8 +400,8 @@ fn coerce(object: &str, field: &schema::Field, value: &Value) -> Result<Value, R
             _ => return Err(bad("string")),
         },
     };
-    if let (Some(allowed), Some(text)) = (field.restricted, out.as_str()) {
-        if !allowed.contains(&text) {
+    if let (Some(allowed), Some(text)) = (field.restricted, out.as_str())
+        && !allowed.contains(&text) {
             return Err(RestError::new(
                 400,
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
@@ -477,7 +413,6 @@ fn coerce(object: &str, field: &schema::Field, value: &Value) -> Result<Value, R
             )
             .with_fields(vec![field.name.clone()]));
         }
-    }
     Ok(out)
 }
 
@@ -512,11 +447,7 @@ pub fn validate_fields(
             org.rest
                 .table(&object)
                 .and_then(|t| {
-                    t.records
-                        .iter()
-                        .flat_map(|r| r.fields.keys())
-                        .find(|k| k.eq_ignore_ascii_case(key))
-                        .cloned()
+                    t.records.iter().flat_map(|r| r.fields.keys()).find(|k| k.eq_ignore_ascii_case(key)).cloned()
                 })
                 .unwrap_or_else(|| key.clone())
         } else {
@@ -525,8 +456,7 @@ pub fn validate_fields(
         let stored = coerce(&object, &field, value)?;
         if let (FieldType::Reference, Some(id)) = (field.ty, stored.as_str()) {
             let target = field.references.unwrap_or_default();
-            let exists =
-                find_row(org, id).is_some_and(|(d, _)| d.name.eq_ignore_ascii_case(target));
+            let exists = find_row(org, id).is_some_and(|(d, _)| d.name.eq_ignore_ascii_case(target));
             if !exists && target != "User" {
                 return Err(RestError::new(
                     400,
@@ -575,42 +505,29 @@ pub fn validate_fields(
 }
 
 /// Creates a stored record; returns its id.
-pub fn create(
-    org: &mut OrgState,
-    def: &ObjectDef,
-    mut fields: Map<String, Value>,
-    user_id: Option<&str>,
-) -> String {
+pub fn create(org: &mut OrgState, def: &ObjectDef, mut fields: Map<String, Value>, user_id: Option<&str>) -> String {
     for field in &def.fields {
-        if let Some(default) = field.default {
-            if !fields.contains_key(&field.name) {
+        if let Some(default) = field.default
+            && !fields.contains_key(&field.name) {
                 let value = match field.ty {
                     FieldType::Boolean => Value::Bool(default == "true"),
                     _ => Value::String(default.to_owned()),
                 };
                 fields.insert(field.name.clone(), value);
             }
-        }
     }
-    if def.field("OwnerId").is_some() && !fields.contains_key("OwnerId") {
-        if let Some(user) = user_id {
+    if def.field("OwnerId").is_some() && !fields.contains_key("OwnerId")
+        && let Some(user) = user_id {
             fields.insert("OwnerId".into(), Value::String(user.to_owned()));
         }
-    }
     if def.name == "Case" {
         org.rest.next_case_number += 1;
-        fields.insert(
-            "CaseNumber".into(),
-            Value::String(format!("{:08}", 1000 + org.rest.next_case_number)),
-        );
+        fields.insert("CaseNumber".into(), Value::String(format!("{:08}", 1000 + org.rest.next_case_number)));
     }
     let id = org.new_id(def.key_prefix);
     let now = now_ms();
     let key = def.name.to_ascii_lowercase();
-    let table = org.rest.tables.entry(key).or_insert_with(|| Table {
-        name: def.name.clone(),
-        records: Vec::new(),
-    });
+    let table = org.rest.tables.entry(key).or_insert_with(|| Table { name: def.name.clone(), records: Vec::new() });
     table.records.push(StoredRecord {
         id: id.clone(),
         fields,
@@ -650,10 +567,7 @@ pub fn update(
             .and_then(Value::as_str)
             .is_some_and(|s| CLOSED_STATUSES.iter().any(|c| c.eq_ignore_ascii_case(s)));
         if closed && !record.fields.contains_key("ClosedDate") {
-            record.fields.insert(
-                "ClosedDate".into(),
-                Value::String(format_datetime(now_ms())),
-            );
+            record.fields.insert("ClosedDate".into(), Value::String(format_datetime(now_ms())));
         } else if !closed {
             record.fields.remove("ClosedDate");
         }
@@ -675,16 +589,12 @@ pub fn delete(org: &mut OrgState, def: &ObjectDef, id: &str) -> bool {
 
 /// The User record of a username, created on first use (OAuth sessions run as this user).
 pub fn ensure_user(org: &mut OrgState, username: &str) -> String {
-    if let Some(table) = org.rest.table("User") {
-        if let Some(user) = table.records.iter().find(|r| {
-            r.fields
-                .get("Username")
-                .and_then(Value::as_str)
-                .is_some_and(|u| u.eq_ignore_ascii_case(username))
+    if let Some(table) = org.rest.table("User")
+        && let Some(user) = table.records.iter().find(|r| {
+            r.fields.get("Username").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(username))
         }) {
             return user.id.clone();
         }
-    }
     let Some(def) = schema::object("User") else {
         return String::new();
     };
@@ -705,15 +615,11 @@ pub fn set_voice_call_created(org: &mut OrgState, id_or_key: &str, at: DateTime<
     };
     let (id, updates) = (call.id.clone(), call.update_count);
     let ms = at.timestamp_millis();
-    let dates = org
-        .rest
-        .voice_call_dates
-        .entry(id)
-        .or_insert_with(|| RecordDates {
-            created_ms: ms,
-            modified_ms: ms,
-            seen_updates: updates,
-        });
+    let dates = org.rest.voice_call_dates.entry(id).or_insert_with(|| RecordDates {
+        created_ms: ms,
+        modified_ms: ms,
+        seen_updates: updates,
+    });
     dates.created_ms = ms;
     dates.modified_ms = dates.modified_ms.max(ms);
     true
@@ -721,10 +627,7 @@ pub fn set_voice_call_created(org: &mut OrgState, id_or_key: &str, at: DateTime<
 
 /// `Utc` formatting helper for event dates (RFC 3339 with milliseconds).
 pub fn rfc3339_ms(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now)
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
@@ -738,10 +641,7 @@ mod tests {
         assert_eq!(parse_datetime("2026-11-21T09:15:02.000+0000"), Some(ms));
         assert_eq!(parse_datetime("2026-11-21T09:15:02Z"), Some(ms));
         assert_eq!(parse_datetime("2026-11-21T10:15:02+01:00"), Some(ms));
-        assert_eq!(
-            parse_datetime("2026-11-21"),
-            Some(ms - (9 * 3600 + 15 * 60 + 2) * 1000)
-        );
+        assert_eq!(parse_datetime("2026-11-21"), Some(ms - (9 * 3600 + 15 * 60 + 2) * 1000));
         assert_eq!(parse_datetime("soon"), None);
         assert_eq!(id15("001EM0000000001AAA"), "001EM0000000001");
     }
@@ -758,8 +658,7 @@ mod tests {
             ..VoiceCall::default()
         };
         call.call_attributes.insert("Reason__c".into(), json!("x"));
-        call.call_attributes
-            .insert("sf_realtime_transcription_status".into(), json!("passed"));
+        call.call_attributes.insert("sf_realtime_transcription_status".into(), json!("passed"));
         let row = project_voice_call(&call, None, &[]);
         assert_eq!(row["CustomerHoldDuration"], Value::Null);
         assert_eq!(row["CallType"], "Inbound");
@@ -768,8 +667,7 @@ mod tests {
         assert_eq!(row["Reason__c"], "x");
         assert!(row.get("sf_realtime_transcription_status").is_none());
         call.fields.insert("totalHoldDuration".into(), json!(0));
-        call.fields
-            .insert("acceptTime".into(), json!("2024-01-01T10:00:20Z"));
+        call.fields.insert("acceptTime".into(), json!("2024-01-01T10:00:20Z"));
         call.end_time_ms = Some(1_704_103_500_000);
         let row = project_voice_call(&call, None, &[]);
         assert_eq!(row["CustomerHoldDuration"], 0);

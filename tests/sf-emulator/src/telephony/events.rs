@@ -16,16 +16,10 @@ pub const PARTICIPANTS: &[&str] = &["AGENT", "CUSTOMER"];
 /// Post-call `service`: "Possible values are: AmazonConnectContactLens".
 pub const POST_CALL_SERVICES: &[&str] = &["AmazonConnectContactLens"];
 
-fn conversation<'a>(
-    org: &'a mut OrgState,
-    vendor_call_key: &str,
-) -> Result<&'a mut VoiceCall, ApiError> {
+fn conversation<'a>(org: &'a mut OrgState, vendor_call_key: &str) -> Result<&'a mut VoiceCall, ApiError> {
     // "This value can't be a Salesforce voiceCallId."
-    org.find_by_vendor_key_mut(vendor_call_key).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "Conversation does not exist for vendorCallKey {vendor_call_key}"
-        ))
-    })
+    org.find_by_vendor_key_mut(vendor_call_key)
+        .ok_or_else(|| ApiError::not_found(format!("Conversation does not exist for vendorCallKey {vendor_call_key}")))
 }
 
 /// A number held in a string (or a JSON number), within `min..=max`.
@@ -42,10 +36,7 @@ fn numeric_in_range(e: &Obj<'_>, field: &str, min: f64, max: f64) -> Result<Opti
             "Field '{}' must be between {min} and {max} but was {v}",
             e.name(field)
         ))),
-        None => Err(ApiError::invalid_input(format!(
-            "Field '{}' must be a number (in a string)",
-            e.name(field)
-        ))),
+        None => Err(ApiError::invalid_input(format!("Field '{}' must be a number (in a string)", e.name(field)))),
     }
 }
 
@@ -63,11 +54,7 @@ fn check_sorted(start_times: &[i64]) -> Result<(), ApiError> {
 }
 
 /// Send a Real-Time Conversation Event: 202 `{"status":"202 Accepted"}`.
-pub fn realtime(
-    org: &mut OrgState,
-    vendor_call_key: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), ApiError> {
+pub fn realtime(org: &mut OrgState, vendor_call_key: &str, body: Option<&Value>) -> Result<(u16, Value), ApiError> {
     let obj = Obj::body(body)?;
     let service = obj.req_str("service")?;
     let persist = obj.opt_bool("persist")?;
@@ -96,29 +83,20 @@ pub fn realtime(
     check_sorted(&start_times)?;
     let call = conversation(org, vendor_call_key)?;
     for event in events {
-        call.realtime_events
-            .push(json!({"service": service, "persist": persist, "event": event}));
+        call.realtime_events.push(json!({"service": service, "persist": persist, "event": event}));
     }
     Ok((202, json!({"status": "202 Accepted"})))
 }
 
 /// Store a Post-Call Conversation Event: 202 `{"status":"202 Accepted"}`.
-pub fn post_call(
-    org: &mut OrgState,
-    vendor_call_key: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), ApiError> {
+pub fn post_call(org: &mut OrgState, vendor_call_key: &str, body: Option<&Value>) -> Result<(u16, Value), ApiError> {
     let obj = Obj::body(body)?;
     let service = exactly_one_of(obj.req_str("service")?, POST_CALL_SERVICES, "service")?;
     let events = obj.req_array("events")?;
     let mut start_times = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         let e = Obj::of(event, &format!("events[{i}]."))?;
-        exactly_one_of(
-            e.req_str("type")?,
-            &[SENTIMENT, OVERALL_SENTIMENT],
-            &e.name("type"),
-        )?;
+        exactly_one_of(e.req_str("type")?, &[SENTIMENT, OVERALL_SENTIMENT], &e.name("type"))?;
         e.req_str("value")?;
         numeric_in_range(&e, "value", -1000.0, 1000.0)?;
         let start = e.req_i64("startTime")?;
@@ -130,20 +108,15 @@ pub fn post_call(
                 e.name("startTime")
             )));
         }
-        exactly_one_of(
-            e.req_str("participant")?,
-            PARTICIPANTS,
-            &e.name("participant"),
-        )?;
+        exactly_one_of(e.req_str("participant")?, PARTICIPANTS, &e.name("participant"))?;
         start_times.push(start);
     }
     check_sorted(&start_times)?;
     let call = conversation(org, vendor_call_key)?;
     let while_active = call.is_active_call;
     for event in events {
-        call.post_call_events.push(
-            json!({"service": service, "receivedWhileCallActive": while_active, "event": event}),
-        );
+        call.post_call_events
+            .push(json!({"service": service, "receivedWhileCallActive": while_active, "event": event}));
     }
     Ok((202, json!({"status": "202 Accepted"})))
 }
@@ -190,36 +163,16 @@ mod tests {
                 ),
                 None,
             ),
-            (
-                "unsorted",
-                rt(json!([cat(2), cat(1)])),
-                Some("sorted by startTime"),
-            ),
-            (
-                "no service",
-                json!({"events": [cat(1)]}),
-                Some("'service' is missing"),
-            ),
-            (
-                "no events",
-                json!({"service": "S"}),
-                Some("'events' is missing"),
-            ),
-            (
-                "empty events",
-                json!({"service": "S", "events": []}),
-                Some("'events' must not be an empty array"),
-            ),
+            ("unsorted", rt(json!([cat(2), cat(1)])), Some("sorted by startTime")),
+            ("no service", json!({"events": [cat(1)]}), Some("'service' is missing")),
+            ("no events", json!({"service": "S"}), Some("'events' is missing")),
+            ("empty events", json!({"service": "S", "events": []}), Some("'events' must not be an empty array")),
             (
                 "bad type",
                 rt(json!([{"type": "IntelligenceSignal__Other", "value": "x", "startTime": 1}])),
                 Some("'events[0].type' has the invalid value"),
             ),
-            (
-                "missing value",
-                rt(json!([{"type": CATEGORY, "startTime": 1}])),
-                Some("'events[0].value' is missing"),
-            ),
+            ("missing value", rt(json!([{"type": CATEGORY, "startTime": 1}])), Some("'events[0].value' is missing")),
             (
                 "string startTime",
                 rt(json!([{"type": CATEGORY, "value": "x", "startTime": "1"}])),
@@ -227,16 +180,12 @@ mod tests {
             ),
             (
                 "sentiment too high",
-                rt(
-                    json!([{"type": SENTIMENT, "value": "1000.5", "startTime": 1, "participant": "AGENT"}]),
-                ),
+                rt(json!([{"type": SENTIMENT, "value": "1000.5", "startTime": 1, "participant": "AGENT"}])),
                 Some("'events[0].value' must be between"),
             ),
             (
                 "sentiment not a number",
-                rt(
-                    json!([{"type": SENTIMENT, "value": "happy", "startTime": 1, "participant": "AGENT"}]),
-                ),
+                rt(json!([{"type": SENTIMENT, "value": "happy", "startTime": 1, "participant": "AGENT"}])),
                 Some("'events[0].value' must be a number"),
             ),
             (
@@ -246,9 +195,7 @@ mod tests {
             ),
             (
                 "bad participant",
-                rt(
-                    json!([{"type": SENTIMENT, "value": "1", "startTime": 1, "participant": "BOT"}]),
-                ),
+                rt(json!([{"type": SENTIMENT, "value": "1", "startTime": 1, "participant": "BOT"}])),
                 Some("'events[0].participant' has the invalid value"),
             ),
             (
@@ -282,14 +229,8 @@ mod tests {
                 }
             }
         }
-        assert!(
-            realtime(&mut org(), "ghost", Some(&rt(json!([cat(1)]))))
-                .is_err_and(|e| e.status == 404)
-        );
-        assert!(
-            realtime(&mut org(), "0LQEM0000000001", Some(&rt(json!([cat(1)]))))
-                .is_err_and(|e| e.status == 404)
-        );
+        assert!(realtime(&mut org(), "ghost", Some(&rt(json!([cat(1)])))).is_err_and(|e| e.status == 404));
+        assert!(realtime(&mut org(), "0LQEM0000000001", Some(&rt(json!([cat(1)])))).is_err_and(|e| e.status == 404));
     }
 
     #[test]
@@ -297,48 +238,24 @@ mod tests {
         let ev = |t: i64, kind: &str, value: &str| json!({"type": kind, "value": value, "startTime": t, "endTime": t + 10, "participant": "AGENT"});
         let pc = |events: Value| json!({"service": "AmazonConnectContactLens", "events": events});
         let cases: Vec<(&str, Value, Option<&str>)> = vec![
-            (
-                "sentiments",
-                pc(json!([ev(1, SENTIMENT, "1000"), ev(2, SENTIMENT, "-1000")])),
-                None,
-            ),
-            (
-                "overall score",
-                pc(json!([ev(1, OVERALL_SENTIMENT, "-2.5")])),
-                None,
-            ),
-            (
-                "unsorted",
-                pc(json!([ev(2, SENTIMENT, "1"), ev(1, SENTIMENT, "1")])),
-                Some("sorted by startTime"),
-            ),
+            ("sentiments", pc(json!([ev(1, SENTIMENT, "1000"), ev(2, SENTIMENT, "-1000")])), None),
+            ("overall score", pc(json!([ev(1, OVERALL_SENTIMENT, "-2.5")])), None),
+            ("unsorted", pc(json!([ev(2, SENTIMENT, "1"), ev(1, SENTIMENT, "1")])), Some("sorted by startTime")),
             (
                 "other service",
                 json!({"service": "Vonage", "events": [ev(1, SENTIMENT, "1")]}),
                 Some("'service' has the invalid value"),
             ),
-            (
-                "category not allowed",
-                pc(json!([ev(1, CATEGORY, "x")])),
-                Some("'events[0].type' has the invalid value"),
-            ),
-            (
-                "out of range",
-                pc(json!([ev(1, SENTIMENT, "-1001")])),
-                Some("must be between"),
-            ),
+            ("category not allowed", pc(json!([ev(1, CATEGORY, "x")])), Some("'events[0].type' has the invalid value")),
+            ("out of range", pc(json!([ev(1, SENTIMENT, "-1001")])), Some("must be between")),
             (
                 "end before start",
-                pc(
-                    json!([{"type": SENTIMENT, "value": "1", "startTime": 5, "endTime": 4, "participant": "AGENT"}]),
-                ),
+                pc(json!([{"type": SENTIMENT, "value": "1", "startTime": 5, "endTime": 4, "participant": "AGENT"}])),
                 Some("must not be before"),
             ),
             (
                 "missing endTime",
-                pc(
-                    json!([{"type": SENTIMENT, "value": "1", "startTime": 5, "participant": "AGENT"}]),
-                ),
+                pc(json!([{"type": SENTIMENT, "value": "1", "startTime": 5, "participant": "AGENT"}])),
                 Some("'events[0].endTime' is missing"),
             ),
             (
@@ -362,12 +279,7 @@ mod tests {
             }
         }
         assert!(
-            post_call(
-                &mut org(),
-                "ghost",
-                Some(&pc(json!([ev(1, SENTIMENT, "1")])))
-            )
-            .is_err_and(|e| e.status == 404)
+            post_call(&mut org(), "ghost", Some(&pc(json!([ev(1, SENTIMENT, "1")])))).is_err_and(|e| e.status == 404)
         );
     }
 }

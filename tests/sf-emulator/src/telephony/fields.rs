@@ -26,9 +26,7 @@ impl<'a> Obj<'a> {
     /// The request body, which must be a JSON object.
     pub fn body(body: Option<&'a Value>) -> Result<Obj<'a>, ApiError> {
         match body {
-            None => Err(ApiError::json_parser(
-                "The request body is required and must be a JSON object",
-            )),
+            None => Err(ApiError::json_parser("The request body is required and must be a JSON object")),
             Some(value) => Obj::of(value, ""),
         }
     }
@@ -36,20 +34,14 @@ impl<'a> Obj<'a> {
     /// A nested object; `at` is its path including the trailing dot.
     pub fn of(value: &'a Value, at: &str) -> Result<Obj<'a>, ApiError> {
         match value {
-            Value::Object(map) => Ok(Obj {
-                map,
-                at: at.to_owned(),
-            }),
+            Value::Object(map) => Ok(Obj { map, at: at.to_owned() }),
             other => {
                 let what = if at.is_empty() {
                     "The request body".to_owned()
                 } else {
                     format!("'{}'", at.trim_end_matches('.'))
                 };
-                Err(ApiError::json_parser(format!(
-                    "{what} must be a JSON object but was {}",
-                    kind(other)
-                )))
+                Err(ApiError::json_parser(format!("{what} must be a JSON object but was {}", kind(other))))
             }
         }
     }
@@ -69,21 +61,14 @@ impl<'a> Obj<'a> {
     }
 
     fn wrong_type(&self, field: &str, expected: &str, value: &Value) -> ApiError {
-        ApiError::invalid_input(format!(
-            "Field '{}' must be {expected} but was {}",
-            self.name(field),
-            kind(value)
-        ))
+        ApiError::invalid_input(format!("Field '{}' must be {expected} but was {}", self.name(field), kind(value)))
     }
 
     /// A required, non-empty string.
     pub fn req_str(&self, field: &str) -> Result<&'a str, ApiError> {
         let s = self.opt_str(field)?.ok_or_else(|| self.missing(field))?;
         if s.trim().is_empty() {
-            return Err(ApiError::invalid_input(format!(
-                "Field '{}' must not be empty",
-                self.name(field)
-            )));
+            return Err(ApiError::invalid_input(format!("Field '{}' must not be empty", self.name(field))));
         }
         Ok(s)
     }
@@ -101,9 +86,7 @@ impl<'a> Obj<'a> {
     pub fn req_i64(&self, field: &str) -> Result<i64, ApiError> {
         match self.get(field) {
             None => Err(self.missing(field)),
-            Some(v) => v
-                .as_i64()
-                .ok_or_else(|| self.wrong_type(field, "an integer (int64)", v)),
+            Some(v) => v.as_i64().ok_or_else(|| self.wrong_type(field, "an integer (int64)", v)),
         }
     }
 
@@ -136,10 +119,9 @@ impl<'a> Obj<'a> {
     pub fn req_array(&self, field: &str) -> Result<&'a Vec<Value>, ApiError> {
         match self.get(field) {
             None => Err(self.missing(field)),
-            Some(Value::Array(items)) if items.is_empty() => Err(ApiError::invalid_input(format!(
-                "Field '{}' must not be an empty array",
-                self.name(field)
-            ))),
+            Some(Value::Array(items)) if items.is_empty() => {
+                Err(ApiError::invalid_input(format!("Field '{}' must not be an empty array", self.name(field))))
+            }
             Some(Value::Array(items)) => Ok(items),
             Some(other) => Err(self.wrong_type(field, "an array", other)),
         }
@@ -154,11 +136,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional string that must be one of `allowed` (case-insensitive); returns the canonical spelling.
-    pub fn opt_enum(
-        &self,
-        field: &str,
-        allowed: &[&'static str],
-    ) -> Result<Option<&'static str>, ApiError> {
+    pub fn opt_enum(&self, field: &str, allowed: &[&'static str]) -> Result<Option<&'static str>, ApiError> {
         match self.opt_str(field)? {
             None => Ok(None),
             Some(value) => one_of(value, allowed, &self.name(field)).map(Some),
@@ -174,59 +152,37 @@ pub fn parse_utc(text: &str, field: &str) -> Result<i64, ApiError> {
         ))
     })?;
     if parsed.offset().fix().local_minus_utc() != 0 {
-        return Err(ApiError::invalid_input(format!(
-            "Field '{field}' must be in UTC (Z) but was '{text}'"
-        )));
+        return Err(ApiError::invalid_input(format!("Field '{field}' must be in UTC (Z) but was '{text}'")));
     }
     Ok(parsed.timestamp_millis())
 }
 
 /// Case-insensitive membership; returns the canonical spelling.
-pub fn one_of(
-    value: &str,
-    allowed: &[&'static str],
-    field: &str,
-) -> Result<&'static str, ApiError> {
-    allowed
-        .iter()
-        .copied()
-        .find(|a| a.eq_ignore_ascii_case(value))
-        .ok_or_else(|| {
-            ApiError::invalid_input(format!(
-                "Field '{field}' has the invalid value '{value}'; allowed values: {}",
-                allowed.join(", ")
-            ))
-        })
+pub fn one_of(value: &str, allowed: &[&'static str], field: &str) -> Result<&'static str, ApiError> {
+    allowed.iter().copied().find(|a| a.eq_ignore_ascii_case(value)).ok_or_else(|| {
+        ApiError::invalid_input(format!(
+            "Field '{field}' has the invalid value '{value}'; allowed values: {}",
+            allowed.join(", ")
+        ))
+    })
 }
 
 /// Case-sensitive membership.
-pub fn exactly_one_of(
-    value: &str,
-    allowed: &[&'static str],
-    field: &str,
-) -> Result<&'static str, ApiError> {
-    allowed
-        .iter()
-        .copied()
-        .find(|a| *a == value)
-        .ok_or_else(|| {
-            ApiError::invalid_input(format!(
-                "Field '{field}' has the invalid value '{value}'; allowed values: {}",
-                allowed.join(", ")
-            ))
-        })
+pub fn exactly_one_of(value: &str, allowed: &[&'static str], field: &str) -> Result<&'static str, ApiError> {
+    allowed.iter().copied().find(|a| *a == value).ok_or_else(|| {
+        ApiError::invalid_input(format!(
+            "Field '{field}' has the invalid value '{value}'; allowed values: {}",
+            allowed.join(", ")
+        ))
+    })
 }
 
 /// `callAttributes`: a string holding a JSON object.
 pub fn json_object_string(text: &str, field: &str) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::invalid_input(format!(
-            "Field '{field}' must be a string holding a JSON object"
-        ))),
-        Err(e) => Err(ApiError::invalid_input(format!(
-            "Field '{field}' is not valid JSON: {e}"
-        ))),
+        Ok(_) => Err(ApiError::invalid_input(format!("Field '{field}' must be a string holding a JSON object"))),
+        Err(e) => Err(ApiError::invalid_input(format!("Field '{field}' is not valid JSON: {e}"))),
     }
 }
 
@@ -249,18 +205,9 @@ mod tests {
         let v = json!({"s": "x", "n": 5, "neg": -1, "b": true, "e": "", "null": null, "arr": [], "f": 1.5});
         let o = Obj::of(&v, "entries[0].").expect("object");
         assert_eq!(o.req_str("s"), Ok("x"));
-        assert!(
-            o.req_str("e")
-                .is_err_and(|e| e.message.contains("entries[0].e"))
-        );
-        assert!(
-            o.req_str("null")
-                .is_err_and(|e| e.message.contains("missing"))
-        );
-        assert!(
-            o.req_str("n")
-                .is_err_and(|e| e.message.contains("must be a string but was a number"))
-        );
+        assert!(o.req_str("e").is_err_and(|e| e.message.contains("entries[0].e")));
+        assert!(o.req_str("null").is_err_and(|e| e.message.contains("missing")));
+        assert!(o.req_str("n").is_err_and(|e| e.message.contains("must be a string but was a number")));
         assert_eq!(o.opt_non_negative_int("n"), Ok(Some(5)));
         assert!(o.opt_non_negative_int("neg").is_err());
         assert!(o.opt_non_negative_int("f").is_err());

@@ -9,13 +9,7 @@ use crate::faults::FaultQueue;
 use crate::state::{Message, OrgState, VoiceCall, looks_like_record_id};
 
 /// "Possible values are: END_USER, EXTERNAL_USER, HUMAN_AGENT, SUPERVISOR, VIRTUAL_AGENT".
-pub const SENDER_TYPES: &[&str] = &[
-    "END_USER",
-    "EXTERNAL_USER",
-    "HUMAN_AGENT",
-    "SUPERVISOR",
-    "VIRTUAL_AGENT",
-];
+pub const SENDER_TYPES: &[&str] = &["END_USER", "EXTERNAL_USER", "HUMAN_AGENT", "SUPERVISOR", "VIRTUAL_AGENT"];
 /// "this API lets you create transcripts for up to five (5) different voice calls at a time".
 pub const MAX_BULK_ENTRIES: usize = 5;
 /// "... and each voice call can have up to five (5) transcripts".
@@ -41,11 +35,7 @@ fn parse_message(value: &Value, at: &str, vendor_call_key: &str) -> Result<Incom
     let start_time = m.req_i64("startTime")?;
     let end_time = m.req_i64("endTime")?;
     let content = m.req_str("content")?;
-    let sender_type = exactly_one_of(
-        m.req_str("senderType")?,
-        SENDER_TYPES,
-        &m.name("senderType"),
-    )?;
+    let sender_type = exactly_one_of(m.req_str("senderType")?, SENDER_TYPES, &m.name("senderType"))?;
     if start_time < 0 || end_time < 0 {
         return Err(ApiError::invalid_input(format!(
             "Fields '{at}startTime' and '{at}endTime' must be epoch milliseconds >= 0"
@@ -78,19 +68,13 @@ fn parse_message(value: &Value, at: &str, vendor_call_key: &str) -> Result<Incom
 /// "Both APIs create voice call transcripts if the timestamp of the transcript is between the start and end
 /// times of the conversation."
 fn check_window(call: &VoiceCall, message: &Incoming) -> Result<(), String> {
-    if let Some(start) = call
-        .start_time_ms
-        .filter(|start| message.start_time < *start)
-    {
+    if let Some(start) = call.start_time_ms.filter(|start| message.start_time < *start) {
         return Err(format!(
             "message {} startTime {} is before the conversation start {start}",
             message.message_id, message.start_time
         ));
     }
-    if let Some(end) = call
-        .end_time_ms
-        .filter(|end| !call.is_active_call && message.end_time > *end)
-    {
+    if let Some(end) = call.end_time_ms.filter(|end| !call.is_active_call && message.end_time > *end) {
         return Err(format!(
             "message {} endTime {} is after the end {end} of the closed conversation",
             message.message_id, message.end_time
@@ -105,11 +89,7 @@ fn store(call: &mut VoiceCall, messages: Vec<Incoming>) -> Result<(), String> {
         check_window(call, message)?;
     }
     for m in messages {
-        if call
-            .messages
-            .iter()
-            .any(|existing| existing.message_id == m.message_id)
-        {
+        if call.messages.iter().any(|existing| existing.message_id == m.message_id) {
             call.duplicate_messages += 1;
             continue;
         }
@@ -126,20 +106,12 @@ fn store(call: &mut VoiceCall, messages: Vec<Incoming>) -> Result<(), String> {
 }
 
 /// Create a Transcript: 202 `{"result":"Accepted"}`, 404 when the conversation does not exist.
-pub fn create_one(
-    org: &mut OrgState,
-    vendor_call_key: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), ApiError> {
-    let body = body.ok_or_else(|| {
-        ApiError::json_parser("The request body is required and must be a JSON object")
-    })?;
+pub fn create_one(org: &mut OrgState, vendor_call_key: &str, body: Option<&Value>) -> Result<(u16, Value), ApiError> {
+    let body = body.ok_or_else(|| ApiError::json_parser("The request body is required and must be a JSON object"))?;
     let message = parse_message(body, "", vendor_call_key)?;
     // "This value can't be a Salesforce voiceCallId": looked up by vendor call key only.
     let call = org.find_by_vendor_key_mut(vendor_call_key).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "Conversation does not exist for vendorCallKey {vendor_call_key}"
-        ))
+        ApiError::not_found(format!("Conversation does not exist for vendorCallKey {vendor_call_key}"))
     })?;
     store(call, vec![message]).map_err(ApiError::invalid_input)?;
     Ok((202, json!({"result": "Accepted"})))
@@ -182,14 +154,7 @@ pub fn create_bulk(
     let mut results = Vec::with_capacity(parsed.len());
     let mut all_ok = true;
     for (key, messages) in parsed {
-        let ids = format!(
-            "[{}]",
-            messages
-                .iter()
-                .map(|m| m.message_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let ids = format!("[{}]", messages.iter().map(|m| m.message_id.as_str()).collect::<Vec<_>>().join(", "));
         let outcome = if let Some(status) = faults.take_bulk(&key) {
             Err((
                 status,
@@ -210,10 +175,7 @@ pub fn create_bulk(
             ))
         };
         let (status, message) = match outcome {
-            Ok(()) => (
-                202,
-                format!("Successfully Processed Transcripts with Id(s) {ids}"),
-            ),
+            Ok(()) => (202, format!("Successfully Processed Transcripts with Id(s) {ids}")),
             Err(failure) => {
                 all_ok = false;
                 failure
@@ -266,16 +228,8 @@ mod tests {
         let t = START_MS + 1000;
         let cases: Vec<Case> = vec![
             ("end user", msg("m1", "END_USER", "END_USER", t), Ok(())),
-            (
-                "agent id 15",
-                msg("m2", "HUMAN_AGENT", "005123456789abc", t),
-                Ok(()),
-            ),
-            (
-                "agent id 18",
-                msg("m3", "HUMAN_AGENT", "005123456789abcDEF", t),
-                Ok(()),
-            ),
+            ("agent id 15", msg("m2", "HUMAN_AGENT", "005123456789abc", t), Ok(())),
+            ("agent id 18", msg("m3", "HUMAN_AGENT", "005123456789abcDEF", t), Ok(())),
             ("external", msg("m4", "EXTERNAL_USER", "ext-1", t), Ok(())),
             (
                 "extra callCenterApiName",
@@ -291,16 +245,8 @@ mod tests {
                 msg("m6", "HUMAN_AGENT", "agent-7", t),
                 Err((400, "'participantId' must be the rep's")),
             ),
-            (
-                "bad sender",
-                msg("m7", "BOT", "x", t),
-                Err((400, "'senderType' has the invalid value 'BOT'")),
-            ),
-            (
-                "lower-case sender",
-                msg("m7", "end_user", "x", t),
-                Err((400, "'senderType' has the invalid value")),
-            ),
+            ("bad sender", msg("m7", "BOT", "x", t), Err((400, "'senderType' has the invalid value 'BOT'"))),
+            ("lower-case sender", msg("m7", "end_user", "x", t), Err((400, "'senderType' has the invalid value"))),
             (
                 "before call start",
                 msg("m8", "END_USER", "x", START_MS - 1),
@@ -346,53 +292,28 @@ mod tests {
         let mut org = org_with(&["k1"]);
         let t = START_MS + 10;
         create_one(&mut org, "k1", Some(&msg("m1", "END_USER", "END_USER", t))).expect("m1");
-        create_one(
-            &mut org,
-            "k1",
-            Some(&msg("m2", "VIRTUAL_AGENT", "whatever", t)),
-        )
-        .expect("m2");
+        create_one(&mut org, "k1", Some(&msg("m2", "VIRTUAL_AGENT", "whatever", t))).expect("m2");
         create_one(&mut org, "k1", Some(&msg("m3", "SUPERVISOR", "boss", t))).expect("m3");
-        create_one(&mut org, "k1", Some(&msg("m1", "END_USER", "END_USER", t)))
-            .expect("duplicate still accepted");
+        create_one(&mut org, "k1", Some(&msg("m1", "END_USER", "END_USER", t))).expect("duplicate still accepted");
         let call = &org.voice_calls[0];
-        let ids: Vec<_> = call
-            .messages
-            .iter()
-            .map(|m| m.participant_id.as_str())
-            .collect();
+        let ids: Vec<_> = call.messages.iter().map(|m| m.participant_id.as_str()).collect();
         assert_eq!(ids, ["k1END_USER", "k1VIRTUAL_AGENT", "k1SUPERVISOR"]);
         assert_eq!(call.duplicate_messages, 1);
 
-        assert!(
-            create_one(&mut org, "nope", Some(&msg("m1", "END_USER", "x", t)))
-                .is_err_and(|e| e.status == 404)
-        );
+        assert!(create_one(&mut org, "nope", Some(&msg("m1", "END_USER", "x", t))).is_err_and(|e| e.status == 404));
         let id = org.voice_calls[0].id.clone();
         assert!(
-            create_one(&mut org, &id, Some(&msg("m9", "END_USER", "x", t)))
-                .is_err_and(|e| e.status == 404),
+            create_one(&mut org, &id, Some(&msg("m9", "END_USER", "x", t))).is_err_and(|e| e.status == 404),
             "never by record id"
         );
 
         // A closed call with a known end accepts messages inside the window only.
         org.voice_calls[0].is_active_call = false;
         org.voice_calls[0].end_time_ms = Some(START_MS + 1000);
+        assert!(create_one(&mut org, "k1", Some(&msg("m4", "END_USER", "x", START_MS + 500))).is_ok());
         assert!(
-            create_one(
-                &mut org,
-                "k1",
-                Some(&msg("m4", "END_USER", "x", START_MS + 500))
-            )
-            .is_ok()
-        );
-        assert!(
-            create_one(
-                &mut org,
-                "k1",
-                Some(&msg("m5", "END_USER", "x", START_MS + 950))
-            )
-            .is_err_and(|e| e.message.contains("after the end"))
+            create_one(&mut org, "k1", Some(&msg("m5", "END_USER", "x", START_MS + 950)))
+                .is_err_and(|e| e.message.contains("after the end"))
         );
     }
 
@@ -400,48 +321,32 @@ mod tests {
     fn bulk_limits_fail_the_whole_request() {
         let mut org = org_with(&["k1"]);
         let mut faults = FaultQueue::default();
-        let six_entries: Vec<Value> = (0..6).map(|i| json!({"vendorCallKey": "k1", "messages": [msg(&format!("m{i}"), "END_USER", "x", START_MS)]})).collect();
-        let err = create_bulk(
-            &mut org,
-            &mut faults,
-            Some(&json!({"entries": six_entries})),
-        )
-        .expect_err("6 entries");
-        assert!(
-            err.message.contains("at most 5 voice calls"),
-            "{}",
-            err.message
-        );
-        let six_messages: Vec<Value> = (0..6)
-            .map(|i| msg(&format!("m{i}"), "END_USER", "x", START_MS))
+        let six_entries: Vec<Value> = (0..6)
+            .map(|i| json!({"vendorCallKey": "k1", "messages": [msg(&format!("m{i}"), "END_USER", "x", START_MS)]}))
             .collect();
+        let err = create_bulk(&mut org, &mut faults, Some(&json!({"entries": six_entries}))).expect_err("6 entries");
+        assert!(err.message.contains("at most 5 voice calls"), "{}", err.message);
+        let six_messages: Vec<Value> = (0..6).map(|i| msg(&format!("m{i}"), "END_USER", "x", START_MS)).collect();
         let err = create_bulk(
             &mut org,
             &mut faults,
             Some(&json!({"entries": [{"vendorCallKey": "k1", "messages": six_messages}]})),
         )
         .expect_err("6 messages");
-        assert!(
-            err.message.contains("at most 5 per voice call"),
-            "{}",
-            err.message
-        );
-        let err = create_bulk(&mut org, &mut faults, Some(&json!({"entries": [{"vendorCallKey": "k1", "messages": [msg("m", "NOBODY", "x", START_MS)]}]}))).expect_err("bad sender");
-        assert!(
-            err.message.contains("entries[0].messages[0].senderType"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("at most 5 per voice call"), "{}", err.message);
+        let err = create_bulk(
+            &mut org,
+            &mut faults,
+            Some(&json!({"entries": [{"vendorCallKey": "k1", "messages": [msg("m", "NOBODY", "x", START_MS)]}]})),
+        )
+        .expect_err("bad sender");
+        assert!(err.message.contains("entries[0].messages[0].senderType"), "{}", err.message);
         assert!(create_bulk(&mut org, &mut faults, Some(&json!({"entries": []}))).is_err());
         assert!(create_bulk(&mut org, &mut faults, Some(&json!({}))).is_err());
         assert!(org.voice_calls[0].messages.is_empty());
 
-        let five: Vec<Value> = (0..5)
-            .map(|i| msg(&format!("m{i}"), "END_USER", "END_USER", START_MS + i))
-            .collect();
-        let entries: Vec<Value> = (0..5)
-            .map(|_| json!({"vendorCallKey": "k1", "messages": five.clone()}))
-            .collect();
+        let five: Vec<Value> = (0..5).map(|i| msg(&format!("m{i}"), "END_USER", "END_USER", START_MS + i)).collect();
+        let entries: Vec<Value> = (0..5).map(|_| json!({"vendorCallKey": "k1", "messages": five.clone()})).collect();
         assert_eq!(
             create_bulk(&mut org, &mut faults, Some(&json!({"entries": entries}))),
             Ok((202, json!({"result": "Accepted"})))
@@ -454,11 +359,7 @@ mod tests {
     fn bulk_multi_status_has_the_documented_shape() {
         let mut org = org_with(&["k1", "k2"]);
         let mut faults = FaultQueue::default();
-        faults.push_bulk(BulkEntryFault {
-            vendor_call_key: "k2".into(),
-            count: 1,
-            status: 500,
-        });
+        faults.push_bulk(BulkEntryFault { vendor_call_key: "k2".into(), count: 1, status: 500 });
         let body = json!({"entries": [
             {"vendorCallKey": "k1", "messages": [msg("a", "END_USER", "END_USER", START_MS), msg("b", "VIRTUAL_AGENT", "VIRTUAL_AGENT", START_MS + 1)]},
             {"vendorCallKey": "ghost", "messages": [msg("c", "END_USER", "END_USER", START_MS)]},
@@ -478,11 +379,13 @@ mod tests {
             })
         );
         assert_eq!(org.voice_calls[0].messages.len(), 2);
-        assert!(
-            org.voice_calls[1].messages.is_empty(),
-            "the failed entry stored nothing"
-        );
-        let (status, _) = create_bulk(&mut org, &mut faults, Some(&json!({"entries": [{"vendorCallKey": "k2", "messages": [msg("d", "END_USER", "x", START_MS)]}]}))).expect("retry");
+        assert!(org.voice_calls[1].messages.is_empty(), "the failed entry stored nothing");
+        let (status, _) = create_bulk(
+            &mut org,
+            &mut faults,
+            Some(&json!({"entries": [{"vendorCallKey": "k2", "messages": [msg("d", "END_USER", "x", START_MS)]}]})),
+        )
+        .expect("retry");
         assert_eq!(status, 202, "the bulk entry fault ran out");
     }
 }

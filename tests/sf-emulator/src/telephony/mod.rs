@@ -41,11 +41,9 @@ pub struct Context<'a> {
 }
 
 fn decode_segment(raw: &str) -> Result<String, ApiError> {
-    let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| {
-        ApiError::invalid_input(format!(
-            "Path segment '{raw}' is not valid percent-encoded UTF-8"
-        ))
-    })?;
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::invalid_input(format!("Path segment '{raw}' is not valid percent-encoded UTF-8")))?;
     if decoded.trim().is_empty() {
         return Err(ApiError::not_found("The call id in the path is empty"));
     }
@@ -55,19 +53,12 @@ fn decode_segment(raw: &str) -> Result<String, ApiError> {
 /// Maps method + path to an endpoint: 404 for unknown paths, 405 for a known path with the wrong method.
 /// A single trailing slash is tolerated (the official kvsTranscriber sends `/messages/`).
 pub fn endpoint(method: &str, path: &str) -> Result<Endpoint, ApiError> {
-    let not_found =
-        || ApiError::not_found(format!("No Telephony Integration API resource at {path}"));
+    let not_found = || ApiError::not_found(format!("No Telephony Integration API resource at {path}"));
     let rest = path.strip_prefix(BASE_PATH).ok_or_else(not_found)?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     let rest = rest.strip_prefix("/voiceCalls").ok_or_else(not_found)?;
-    let segments: Vec<&str> = if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.strip_prefix('/')
-            .ok_or_else(not_found)?
-            .split('/')
-            .collect()
-    };
+    let segments: Vec<&str> =
+        if rest.is_empty() { Vec::new() } else { rest.strip_prefix('/').ok_or_else(not_found)?.split('/').collect() };
     let allow = |allowed: &'static str, endpoint: Endpoint| {
         if allowed.split(", ").any(|m| m == method) {
             Ok(endpoint)
@@ -84,14 +75,8 @@ pub fn endpoint(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         [id, "clearRouting"] => allow("PATCH", Endpoint::ClearRouting(decode_segment(id)?)),
         // Documented as POST; production accepts the official function's PATCH (official-lambdas.md 9.2).
         [id, "reroute"] => allow("POST, PATCH", Endpoint::Reroute(decode_segment(id)?)),
-        [id, "realtimeConversationEvents"] => allow(
-            "POST",
-            Endpoint::RealtimeConversationEvents(decode_segment(id)?),
-        ),
-        [id, "postConversationEvents"] => allow(
-            "POST",
-            Endpoint::PostConversationEvents(decode_segment(id)?),
-        ),
+        [id, "realtimeConversationEvents"] => allow("POST", Endpoint::RealtimeConversationEvents(decode_segment(id)?)),
+        [id, "postConversationEvents"] => allow("POST", Endpoint::PostConversationEvents(decode_segment(id)?)),
         _ => Err(not_found()),
     }
 }
@@ -116,29 +101,14 @@ pub fn parse_body(body: &[u8], content_type: Option<&str>) -> Result<Option<Valu
 }
 
 /// Runs an endpoint; returns the status and JSON answer.
-pub fn handle(
-    ctx: Context<'_>,
-    endpoint: Endpoint,
-    body: Option<&Value>,
-) -> Result<(u16, Value), ApiError> {
-    let Context {
-        org,
-        call_center_api_name,
-        routing,
-        faults,
-    } = ctx;
+pub fn handle(ctx: Context<'_>, endpoint: Endpoint, body: Option<&Value>) -> Result<(u16, Value), ApiError> {
+    let Context { org, call_center_api_name, routing, faults } = ctx;
     match endpoint {
-        Endpoint::CreateVoiceCall => {
-            voice_calls::create(org, call_center_api_name, body).map(|v| (200, v))
-        }
-        Endpoint::UpdateVoiceCall(id) => {
-            voice_calls::update(org, call_center_api_name, &id, body).map(|v| (200, v))
-        }
+        Endpoint::CreateVoiceCall => voice_calls::create(org, call_center_api_name, body).map(|v| (200, v)),
+        Endpoint::UpdateVoiceCall(id) => voice_calls::update(org, call_center_api_name, &id, body).map(|v| (200, v)),
         Endpoint::CreateTranscript(key) => messages::create_one(org, &key, body),
         Endpoint::CreateTranscriptsInBulk => messages::create_bulk(org, faults, body),
-        Endpoint::ExecuteOmniFlow(id) => {
-            routing::omni_flow(org, routing, &id, body).map(|v| (200, v))
-        }
+        Endpoint::ExecuteOmniFlow(id) => routing::omni_flow(org, routing, &id, body).map(|v| (200, v)),
         Endpoint::ClearRouting(id) => routing::clear_routing(org, &id).map(|v| (200, v)),
         Endpoint::Reroute(id) => routing::reroute(org, &id).map(|v| (200, v)),
         Endpoint::RealtimeConversationEvents(key) => events::realtime(org, &key, body),
@@ -153,66 +123,22 @@ mod tests {
     #[test]
     fn endpoint_table() {
         let ok = [
-            (
-                "POST",
-                "/telephony/v1/voiceCalls",
-                Endpoint::CreateVoiceCall,
-            ),
-            (
-                "POST",
-                "/telephony/v1/voiceCalls/messages",
-                Endpoint::CreateTranscriptsInBulk,
-            ),
-            (
-                "PATCH",
-                "/telephony/v1/voiceCalls/0LQ1",
-                Endpoint::UpdateVoiceCall("0LQ1".into()),
-            ),
-            (
-                "PATCH",
-                "/telephony/v1/voiceCalls/a%2Fb",
-                Endpoint::UpdateVoiceCall("a/b".into()),
-            ),
-            (
-                "POST",
-                "/telephony/v1/voiceCalls/k/messages",
-                Endpoint::CreateTranscript("k".into()),
-            ),
-            (
-                "POST",
-                "/telephony/v1/voiceCalls/k/messages/",
-                Endpoint::CreateTranscript("k".into()),
-            ),
-            (
-                "PATCH",
-                "/telephony/v1/voiceCalls/k/omniFlow",
-                Endpoint::ExecuteOmniFlow("k".into()),
-            ),
-            (
-                "PATCH",
-                "/telephony/v1/voiceCalls/k/clearRouting",
-                Endpoint::ClearRouting("k".into()),
-            ),
-            (
-                "POST",
-                "/telephony/v1/voiceCalls/k/reroute",
-                Endpoint::Reroute("k".into()),
-            ),
-            (
-                "PATCH",
-                "/telephony/v1/voiceCalls/k/reroute",
-                Endpoint::Reroute("k".into()),
-            ),
+            ("POST", "/telephony/v1/voiceCalls", Endpoint::CreateVoiceCall),
+            ("POST", "/telephony/v1/voiceCalls/messages", Endpoint::CreateTranscriptsInBulk),
+            ("PATCH", "/telephony/v1/voiceCalls/0LQ1", Endpoint::UpdateVoiceCall("0LQ1".into())),
+            ("PATCH", "/telephony/v1/voiceCalls/a%2Fb", Endpoint::UpdateVoiceCall("a/b".into())),
+            ("POST", "/telephony/v1/voiceCalls/k/messages", Endpoint::CreateTranscript("k".into())),
+            ("POST", "/telephony/v1/voiceCalls/k/messages/", Endpoint::CreateTranscript("k".into())),
+            ("PATCH", "/telephony/v1/voiceCalls/k/omniFlow", Endpoint::ExecuteOmniFlow("k".into())),
+            ("PATCH", "/telephony/v1/voiceCalls/k/clearRouting", Endpoint::ClearRouting("k".into())),
+            ("POST", "/telephony/v1/voiceCalls/k/reroute", Endpoint::Reroute("k".into())),
+            ("PATCH", "/telephony/v1/voiceCalls/k/reroute", Endpoint::Reroute("k".into())),
             (
                 "POST",
                 "/telephony/v1/voiceCalls/k/realtimeConversationEvents",
                 Endpoint::RealtimeConversationEvents("k".into()),
             ),
-            (
-                "POST",
-                "/telephony/v1/voiceCalls/k/postConversationEvents",
-                Endpoint::PostConversationEvents("k".into()),
-            ),
+            ("POST", "/telephony/v1/voiceCalls/k/postConversationEvents", Endpoint::PostConversationEvents("k".into())),
         ];
         for (method, path, expected) in ok {
             assert_eq!(endpoint(method, path), Ok(expected), "{method} {path}");
@@ -233,37 +159,19 @@ mod tests {
             ("PATCH", "/telephony/v1/voiceCalls/%FF", 400),
         ];
         for (method, path, status) in errors {
-            assert_eq!(
-                endpoint(method, path).map_err(|e| e.status),
-                Err(status),
-                "{method} {path}"
-            );
+            assert_eq!(endpoint(method, path).map_err(|e| e.status), Err(status), "{method} {path}");
         }
-        assert_eq!(
-            endpoint("GET", "/telephony/v1/voiceCalls")
-                .err()
-                .and_then(|e| e.allow),
-            Some("POST")
-        );
+        assert_eq!(endpoint("GET", "/telephony/v1/voiceCalls").err().and_then(|e| e.allow), Some("POST"));
     }
 
     #[test]
     fn body_parsing() {
         assert_eq!(parse_body(b"", None), Ok(None));
         assert_eq!(parse_body(b" \n", Some("text/plain")), Ok(None));
-        assert_eq!(
-            parse_body(b"{}", Some("application/json; charset=utf-8")),
-            Ok(Some(serde_json::json!({})))
-        );
-        assert_eq!(
-            parse_body(b"{}", Some("application/json; utf-8")),
-            Ok(Some(serde_json::json!({})))
-        );
+        assert_eq!(parse_body(b"{}", Some("application/json; charset=utf-8")), Ok(Some(serde_json::json!({}))));
+        assert_eq!(parse_body(b"{}", Some("application/json; utf-8")), Ok(Some(serde_json::json!({}))));
         assert!(parse_body(b"{}", None).is_err_and(|e| e.status == 415));
         assert!(parse_body(b"<a/>", Some("application/xml")).is_err_and(|e| e.status == 415));
-        assert!(
-            parse_body(b"{oops", Some("application/json"))
-                .is_err_and(|e| e.error_code == "JSON_PARSER_ERROR")
-        );
+        assert!(parse_body(b"{oops", Some("application/json")).is_err_and(|e| e.error_code == "JSON_PARSER_ERROR"));
     }
 }

@@ -9,9 +9,8 @@ use crate::errors::ApiError;
 use crate::state::{OrgState, PendingServiceRouting, VoiceCall};
 
 fn call_mut<'a>(org: &'a mut OrgState, call_id: &str) -> Result<&'a mut VoiceCall, ApiError> {
-    org.find_call_mut(call_id).ok_or_else(|| {
-        ApiError::not_found(format!("No voice call with id or vendorCallKey {call_id}"))
-    })
+    org.find_call_mut(call_id)
+        .ok_or_else(|| ApiError::not_found(format!("No voice call with id or vendorCallKey {call_id}")))
 }
 
 /// The documented precedence: (1) the phone channel matching the dialed number, (2) the request's
@@ -22,17 +21,10 @@ fn resolve(
     flow: Option<&str>,
     fallback_queue: Option<&str>,
 ) -> Result<RoutingAnswer, String> {
-    if let Some(answer) = routing
-        .by_dialed_number
-        .get(dialed_number)
-        .filter(|a| !a.is_empty())
-    {
+    if let Some(answer) = routing.by_dialed_number.get(dialed_number).filter(|a| !a.is_empty()) {
         return Ok(answer.clone());
     }
-    if let Some(answer) = flow
-        .and_then(|f| routing.by_flow.get(f))
-        .filter(|a| !a.is_empty())
-    {
+    if let Some(answer) = flow.and_then(|f| routing.by_flow.get(f)).filter(|a| !a.is_empty()) {
         return Ok(answer.clone());
     }
     if let Some(queue) = fallback_queue {
@@ -121,13 +113,7 @@ mod tests {
     fn precedence_table() {
         let routing = RoutingConfig::default()
             .dialed_number("+1800", RoutingAnswer::queue("PhoneChannelQueue"))
-            .flow(
-                "Route_VoiceCall",
-                RoutingAnswer {
-                    agent: Some("agent-1".into()),
-                    queue: Some("FlowQueue".into()),
-                },
-            )
+            .flow("Route_VoiceCall", RoutingAnswer { agent: Some("agent-1".into()), queue: Some("FlowQueue".into()) })
             .flow("Empty_Flow", RoutingAnswer::default());
         let cases = [
             (
@@ -153,32 +139,14 @@ mod tests {
         ];
         for (name, body, expected) in cases {
             let mut org = org();
-            assert_eq!(
-                omni_flow(&mut org, &routing, "k1", Some(&body)),
-                Ok(expected.clone()),
-                "{name}"
-            );
-            let psr = org.voice_calls[0]
-                .routing
-                .pending_service_routing
-                .clone()
-                .expect("psr");
+            assert_eq!(omni_flow(&mut org, &routing, "k1", Some(&body)), Ok(expected.clone()), "{name}");
+            let psr = org.voice_calls[0].routing.pending_service_routing.clone().expect("psr");
             assert_eq!(psr.answer, expected, "{name}");
         }
         let mut org = org();
-        let answer = omni_flow(
-            &mut org,
-            &routing,
-            "0LQEM0000000001",
-            Some(&json!({"dialedNumber": "+1999"})),
-        )
-        .expect("200");
-        assert!(
-            answer["errors"][0]
-                .as_str()
-                .is_some_and(|e| e.contains("+1999")),
-            "{answer}"
-        );
+        let answer =
+            omni_flow(&mut org, &routing, "0LQEM0000000001", Some(&json!({"dialedNumber": "+1999"}))).expect("200");
+        assert!(answer["errors"][0].as_str().is_some_and(|e| e.contains("+1999")), "{answer}");
         assert!(org.voice_calls[0].routing.pending_service_routing.is_none());
         assert_eq!(org.voice_calls[0].routing.execute_count, 1);
     }
@@ -187,55 +155,28 @@ mod tests {
     fn validation_and_unknown_calls() {
         let routing = RoutingConfig::default();
         let mut org = org();
-        let missing = omni_flow(
-            &mut org,
-            &routing,
-            "k1",
-            Some(&json!({"fallbackQueue": "Q"})),
-        )
-        .expect_err("400");
+        let missing = omni_flow(&mut org, &routing, "k1", Some(&json!({"fallbackQueue": "Q"}))).expect_err("400");
         assert!(missing.message.contains("'dialedNumber' is missing"));
         assert!(
-            omni_flow(
-                &mut org,
-                &routing,
-                "k1",
-                Some(&json!({"dialedNumber": "+1", "flowInputParameters": 5}))
-            )
-            .is_err()
+            omni_flow(&mut org, &routing, "k1", Some(&json!({"dialedNumber": "+1", "flowInputParameters": 5})))
+                .is_err()
         );
         let ok = omni_flow(
             &mut org,
             &routing,
             "k1",
-            Some(
-                &json!({"dialedNumber": "+1", "fallbackQueue": "Q", "flowInputParameters": "{\"a\":1}"}),
-            ),
+            Some(&json!({"dialedNumber": "+1", "fallbackQueue": "Q", "flowInputParameters": "{\"a\":1}"})),
         );
         assert_eq!(ok, Ok(json!({"queue": "Q"})));
         assert!(
-            omni_flow(
-                &mut org,
-                &routing,
-                "ghost",
-                Some(&json!({"dialedNumber": "+1"}))
-            )
-            .is_err_and(|e| e.status == 404)
+            omni_flow(&mut org, &routing, "ghost", Some(&json!({"dialedNumber": "+1"})))
+                .is_err_and(|e| e.status == 404)
         );
 
-        assert_eq!(
-            clear_routing(&mut org, "k1"),
-            Ok(json!({"status": "Success"}))
-        );
+        assert_eq!(clear_routing(&mut org, "k1"), Ok(json!({"status": "Success"})));
         assert!(org.voice_calls[0].routing.pending_service_routing.is_none());
         assert_eq!(reroute(&mut org, "k1"), Ok(json!({"status": "Success"})));
-        assert_eq!(
-            (
-                org.voice_calls[0].routing.clear_count,
-                org.voice_calls[0].routing.reroute_count
-            ),
-            (1, 1)
-        );
+        assert_eq!((org.voice_calls[0].routing.clear_count, org.voice_calls[0].routing.reroute_count), (1, 1));
         assert!(clear_routing(&mut org, "ghost").is_err_and(|e| e.status == 404));
         assert!(reroute(&mut org, "ghost").is_err_and(|e| e.status == 404));
     }

@@ -26,10 +26,7 @@ const CREATE_FIELDS: &[&str] = &[
 pub const CALL_ORIGINS: &[&str] = &["Preview", "Progressive", "Voicemail"];
 
 fn check_call_center(obj: &Obj<'_>, expected: &str) -> Result<(), ApiError> {
-    if let Some(name) = obj
-        .opt_str("callCenterApiName")?
-        .filter(|name| *name != expected)
-    {
+    if let Some(name) = obj.opt_str("callCenterApiName")?.filter(|name| *name != expected) {
         return Err(ApiError::invalid_input(format!(
             "Field 'callCenterApiName' is '{name}' but this org's call center API name is '{expected}'"
         )));
@@ -39,11 +36,7 @@ fn check_call_center(obj: &Obj<'_>, expected: &str) -> Result<(), ApiError> {
 
 /// Create a Voice Call Record. Idempotent on `vendorCallKey` (page "Create a Voice Call Record": "If another
 /// voice call record with the same vendor call key already exists, a new voice call record won't be created").
-pub fn create(
-    org: &mut OrgState,
-    call_center: &str,
-    body: Option<&Value>,
-) -> Result<Value, ApiError> {
+pub fn create(org: &mut OrgState, call_center: &str, body: Option<&Value>) -> Result<Value, ApiError> {
     let obj = Obj::body(body)?;
     obj.req_str("callCenterApiName")?;
     check_call_center(&obj, call_center)?;
@@ -53,9 +46,7 @@ pub fn create(
     // "Outbound calls aren't supported."
     let method = match obj.get("initiationMethod") {
         None => obj.req_str("initiationMethod")?,
-        Some(_) => obj
-            .opt_enum("initiationMethod", &["Inbound", "Transfer"])?
-            .unwrap_or_default(),
+        Some(_) => obj.opt_enum("initiationMethod", &["Inbound", "Transfer"])?.unwrap_or_default(),
     };
     let (start_text, start_ms) = obj
         .opt_utc_time("startTime")?
@@ -74,10 +65,8 @@ pub fn create(
     let call_subtype = obj.opt_enum("callSubtype", &["PSTN", "WebRTC"])?;
     let call_origin = obj.opt_enum("callOrigin", CALL_ORIGINS)?;
     let queue = obj.opt_str("queue")?;
-    let attributes = obj
-        .opt_str("callAttributes")?
-        .map(|text| json_object_string(text, "callAttributes"))
-        .transpose()?;
+    let attributes =
+        obj.opt_str("callAttributes")?.map(|text| json_object_string(text, "callAttributes")).transpose()?;
     let parent = obj.opt_str("parentVoiceCallId")?;
     let is_transfer = method == "Transfer";
     match (is_transfer, parent) {
@@ -87,9 +76,7 @@ pub fn create(
             ));
         }
         (true, Some(p)) if p.trim().is_empty() => {
-            return Err(ApiError::invalid_input(
-                "Field 'parentVoiceCallId' must not be empty",
-            ));
+            return Err(ApiError::invalid_input("Field 'parentVoiceCallId' must not be empty"));
         }
         (false, Some(_)) => {
             return Err(ApiError::invalid_input(
@@ -99,20 +86,12 @@ pub fn create(
         _ => {}
     }
 
-    if let Some(existing) = org
-        .voice_calls
-        .iter_mut()
-        .rev()
-        .find(|c| c.vendor_call_key == vendor_call_key)
-    {
+    if let Some(existing) = org.voice_calls.iter_mut().rev().find(|c| c.vendor_call_key == vendor_call_key) {
         existing.create_count += 1;
         return Ok(json!({"voiceCallId": existing.id, "errors": []}));
     }
 
-    let parent_id = parent.map(|p| {
-        org.find_call(p)
-            .map_or_else(|| p.to_owned(), |c| c.id.clone())
-    });
+    let parent_id = parent.map(|p| org.find_call(p).map_or_else(|| p.to_owned(), |c| c.id.clone()));
     let (call_attributes, ignored_call_attributes) = match (is_transfer, attributes) {
         // "This property is ignored when creating a voice call record for transfer."
         (true, attrs) => (Map::new(), attrs),
@@ -136,12 +115,7 @@ pub fn create(
         participants: participants.clone(),
         call_attributes,
         ignored_call_attributes,
-        ignored_fields: obj
-            .map
-            .keys()
-            .filter(|k| !CREATE_FIELDS.contains(&k.as_str()))
-            .cloned()
-            .collect(),
+        ignored_fields: obj.map.keys().filter(|k| !CREATE_FIELDS.contains(&k.as_str())).cloned().collect(),
         is_active_call: true,
         call_disposition: "in-progress".into(),
         create_count: 1,
@@ -153,12 +127,7 @@ pub fn create(
 /// Update a Voice Call Record: validates the documented fields, stores every field (documented or not,
 /// as production accepts the official CTR sync's extra fields) and creates the record when the call is
 /// unknown ("This endpoint can also be used to create a voice call even after the call has ended").
-pub fn update(
-    org: &mut OrgState,
-    call_center: &str,
-    call_id: &str,
-    body: Option<&Value>,
-) -> Result<Value, ApiError> {
+pub fn update(org: &mut OrgState, call_center: &str, call_id: &str, body: Option<&Value>) -> Result<Value, ApiError> {
     let obj = Obj::body(body)?;
     check_call_center(&obj, call_center)?;
     let start = obj.opt_utc_time("startTime")?;
@@ -174,36 +143,24 @@ pub fn update(
     ] {
         obj.opt_non_negative_int(field)?;
     }
-    for field in [
-        "fromNumber",
-        "toNumber",
-        "queue",
-        "agent",
-        "recordingLocation",
-    ] {
+    for field in ["fromNumber", "toNumber", "queue", "agent", "recordingLocation"] {
         obj.opt_str(field)?;
     }
     let is_active = obj.opt_bool("isActiveCall")?;
     let call_origin = obj.opt_enum("callOrigin", CALL_ORIGINS)?;
-    let attributes = obj
-        .opt_str("callAttributes")?
-        .map(|text| json_object_string(text, "callAttributes"))
-        .transpose()?;
+    let attributes =
+        obj.opt_str("callAttributes")?.map(|text| json_object_string(text, "callAttributes")).transpose()?;
     if let Some(reason) = obj.get("disconnectReason") {
         let r = Obj::of(reason, "disconnectReason.")?;
         r.req_str("value")?;
         if r.opt_bool("isError")?.is_none() {
-            return Err(ApiError::invalid_input(
-                "Required field 'disconnectReason.isError' is missing",
-            ));
+            return Err(ApiError::invalid_input("Required field 'disconnectReason.isError' is missing"));
         }
     }
 
     if org.find_call(call_id).is_none() {
         if looks_like_voice_call_id(call_id) {
-            return Err(ApiError::not_found(format!(
-                "No voice call with id {call_id}"
-            )));
+            return Err(ApiError::not_found(format!("No voice call with id {call_id}")));
         }
         let id = org.new_id(VOICE_CALL_PREFIX);
         org.voice_calls.push(VoiceCall {
@@ -214,13 +171,10 @@ pub fn update(
             ..VoiceCall::default()
         });
     }
-    let parent = obj.opt_str("parentCallIdentifier")?.map(|p| {
-        org.find_call(p)
-            .map_or_else(|| p.to_owned(), |c| c.id.clone())
-    });
-    let call = org
-        .find_call_mut(call_id)
-        .ok_or_else(|| ApiError::not_found(format!("No voice call with id {call_id}")))?;
+    let parent =
+        obj.opt_str("parentCallIdentifier")?.map(|p| org.find_call(p).map_or_else(|| p.to_owned(), |c| c.id.clone()));
+    let call =
+        org.find_call_mut(call_id).ok_or_else(|| ApiError::not_found(format!("No voice call with id {call_id}")))?;
     for (key, value) in obj.map {
         if key != "callCenterApiName" {
             call.fields.insert(key.clone(), value.clone());
@@ -241,14 +195,8 @@ pub fn update(
         call.call_attributes.extend(attrs);
     }
     if call.created_by_update {
-        call.from = call
-            .from
-            .take()
-            .or_else(|| obj.opt_str("fromNumber").ok().flatten().map(str::to_owned));
-        call.to = call
-            .to
-            .take()
-            .or_else(|| obj.opt_str("toNumber").ok().flatten().map(str::to_owned));
+        call.from = call.from.take().or_else(|| obj.opt_str("fromNumber").ok().flatten().map(str::to_owned));
+        call.to = call.to.take().or_else(|| obj.opt_str("toNumber").ok().flatten().map(str::to_owned));
         if call.parent_voice_call_id.is_none() {
             call.parent_voice_call_id = parent;
         }
@@ -293,26 +241,15 @@ mod tests {
     #[test]
     fn create_rules_table() {
         let base = inbound("k1");
-        let transfer = with(
-            with(inbound("k2"), "initiationMethod", json!("transfer")),
-            "parentVoiceCallId",
-            json!("k1"),
-        );
+        let transfer =
+            with(with(inbound("k2"), "initiationMethod", json!("transfer")), "parentVoiceCallId", json!("k1"));
         let cases: Vec<(&str, Value, Option<&str>)> = vec![
             ("good", base.clone(), None),
             ("transfer with parent", transfer.clone(), None),
-            (
-                "lower-case subtype",
-                with(inbound("k3"), "callSubtype", json!("webrtc")),
-                None,
-            ),
+            ("lower-case subtype", with(inbound("k3"), "callSubtype", json!("webrtc")), None),
             (
                 "no optional fields",
-                with(
-                    with(inbound("k4"), "callSubtype", Value::Null),
-                    "callAttributes",
-                    Value::Null,
-                ),
+                with(with(inbound("k4"), "callSubtype", Value::Null), "callAttributes", Value::Null),
                 None,
             ),
             (
@@ -320,16 +257,8 @@ mod tests {
                 with(base.clone(), "vendorCallKey", Value::Null),
                 Some("'vendorCallKey' is missing"),
             ),
-            (
-                "missing to",
-                with(base.clone(), "to", Value::Null),
-                Some("'to' is missing"),
-            ),
-            (
-                "missing from",
-                with(base.clone(), "from", Value::Null),
-                Some("'from' is missing"),
-            ),
+            ("missing to", with(base.clone(), "to", Value::Null), Some("'to' is missing")),
+            ("missing from", with(base.clone(), "from", Value::Null), Some("'from' is missing")),
             (
                 "missing callCenterApiName",
                 with(base.clone(), "callCenterApiName", Value::Null),
@@ -350,11 +279,7 @@ mod tests {
                 with(base.clone(), "initiationMethod", json!("Outbound")),
                 Some("'initiationMethod' has the invalid value 'Outbound'"),
             ),
-            (
-                "missing startTime",
-                with(base.clone(), "startTime", Value::Null),
-                Some("'startTime' is missing"),
-            ),
+            ("missing startTime", with(base.clone(), "startTime", Value::Null), Some("'startTime' is missing")),
             (
                 "bad startTime",
                 with(base.clone(), "startTime", json!("yesterday")),
@@ -372,20 +297,12 @@ mod tests {
             ),
             (
                 "agent participant",
-                with(
-                    base.clone(),
-                    "participants",
-                    json!([{"participantKey": "x", "type": "AGENT"}]),
-                ),
+                with(base.clone(), "participants", json!([{"participantKey": "x", "type": "AGENT"}])),
                 Some("'participants[0].type' must be END_USER"),
             ),
             (
                 "empty participantKey",
-                with(
-                    base.clone(),
-                    "participants",
-                    json!([{"participantKey": "", "type": "END_USER"}]),
-                ),
+                with(base.clone(), "participants", json!([{"participantKey": "", "type": "END_USER"}])),
                 Some("'participants[0].participantKey' must not be empty"),
             ),
             (
@@ -448,32 +365,19 @@ mod tests {
         assert_eq!(org.voice_calls.len(), 1);
         assert_eq!(org.voice_calls[0].create_count, 2);
         let body = with(
-            with(
-                with(inbound("k2"), "initiationMethod", json!("Transfer")),
-                "parentVoiceCallId",
-                json!("k1"),
-            ),
+            with(with(inbound("k2"), "initiationMethod", json!("Transfer")), "parentVoiceCallId", json!("k1")),
             "queue",
             json!("arn:queue"),
         );
         create(&mut org, CC, Some(&body)).expect("transfer");
         let child = org.find_call("k2").expect("child");
-        assert_eq!(
-            child.parent_voice_call_id.as_deref(),
-            Some(org.voice_calls[0].id.as_str())
-        );
+        assert_eq!(child.parent_voice_call_id.as_deref(), Some(org.voice_calls[0].id.as_str()));
         assert_eq!(child.initiation_method.as_deref(), Some("Transfer"));
         assert_eq!(child.queue.as_deref(), Some("arn:queue"));
         assert!(child.call_attributes.is_empty());
         assert!(child.ignored_call_attributes.is_some());
-        assert_eq!(
-            org.voice_calls[0].call_attributes.get("A__c"),
-            Some(&json!("x"))
-        );
-        assert!(
-            org.voice_calls[0].queue.is_none(),
-            "queue ignored for inbound"
-        );
+        assert_eq!(org.voice_calls[0].call_attributes.get("A__c"), Some(&json!("x")));
+        assert!(org.voice_calls[0].queue.is_none(), "queue ignored for inbound");
     }
 
     #[test]
@@ -490,46 +394,22 @@ mod tests {
                 json!({"initiationMethod": "INBOUND", "callSubType": "PSTN", "fromNumber": "+1", "toNumber": "+2", "parentCallIdentifier": "p", "queue": "Q"}),
                 None,
             ),
-            (
-                "bad endTime",
-                json!({"endTime": 12}),
-                Some("'endTime' must be a string"),
-            ),
-            (
-                "bad acceptTime",
-                json!({"acceptTime": "soon"}),
-                Some("'acceptTime' must be an ISO-8601"),
-            ),
+            ("bad endTime", json!({"endTime": 12}), Some("'endTime' must be a string")),
+            ("bad acceptTime", json!({"acceptTime": "soon"}), Some("'acceptTime' must be an ISO-8601")),
             (
                 "negative hold",
                 json!({"totalHoldDuration": -1}),
                 Some("'totalHoldDuration' must be an integer between 0"),
             ),
-            (
-                "string holds",
-                json!({"numberOfHolds": "2"}),
-                Some("'numberOfHolds' must be an integer"),
-            ),
+            ("string holds", json!({"numberOfHolds": "2"}), Some("'numberOfHolds' must be an integer")),
             (
                 "float duration",
                 json!({"agentInteractionDuration": 1.5}),
                 Some("'agentInteractionDuration' must be an integer"),
             ),
-            (
-                "string isActiveCall",
-                json!({"isActiveCall": "true"}),
-                Some("'isActiveCall' must be a boolean"),
-            ),
-            (
-                "attributes object",
-                json!({"callAttributes": {}}),
-                Some("'callAttributes' must be a string"),
-            ),
-            (
-                "reason string",
-                json!({"disconnectReason": "HUNGUP"}),
-                Some("'disconnectReason' must be a JSON object"),
-            ),
+            ("string isActiveCall", json!({"isActiveCall": "true"}), Some("'isActiveCall' must be a boolean")),
+            ("attributes object", json!({"callAttributes": {}}), Some("'callAttributes' must be a string")),
+            ("reason string", json!({"disconnectReason": "HUNGUP"}), Some("'disconnectReason' must be a JSON object")),
             (
                 "reason without isError",
                 json!({"disconnectReason": {"value": "X"}}),
@@ -540,16 +420,8 @@ mod tests {
                 json!({"disconnectReason": {"isError": true}}),
                 Some("'disconnectReason.value' is missing"),
             ),
-            (
-                "bad origin",
-                json!({"callOrigin": "Robot"}),
-                Some("'callOrigin' has the invalid value"),
-            ),
-            (
-                "other call center",
-                json!({"callCenterApiName": "X"}),
-                Some("call center API name"),
-            ),
+            ("bad origin", json!({"callOrigin": "Robot"}), Some("'callOrigin' has the invalid value")),
+            ("other call center", json!({"callCenterApiName": "X"}), Some("call center API name")),
         ];
         for (name, body, expected) in cases {
             let mut org = OrgState::default();
@@ -571,33 +443,33 @@ mod tests {
         let mut org = OrgState::default();
         create(&mut org, CC, Some(&inbound("k1"))).expect("create");
         let id = org.voice_calls[0].id.clone();
+        update(&mut org, CC, &id, Some(&json!({"isActiveCall": true, "totalHoldDuration": 3}))).expect("by id");
+        assert!(org.voice_calls[0].is_active_call);
         update(
             &mut org,
             CC,
-            &id,
-            Some(&json!({"isActiveCall": true, "totalHoldDuration": 3})),
+            "k1",
+            Some(&json!({"totalHoldDuration": 7, "endTime": "2024-01-01T10:05:00Z", "callAttributes": "{\"B__c\":1}"})),
         )
-        .expect("by id");
-        assert!(org.voice_calls[0].is_active_call);
-        update(&mut org, CC, "k1", Some(&json!({"totalHoldDuration": 7, "endTime": "2024-01-01T10:05:00Z", "callAttributes": "{\"B__c\":1}"}))).expect("by key");
+        .expect("by key");
         let call = &org.voice_calls[0];
-        assert!(
-            !call.is_active_call,
-            "an update without isActiveCall true closes the call"
-        );
+        assert!(!call.is_active_call, "an update without isActiveCall true closes the call");
         assert_eq!(call.call_disposition, "completed");
         assert_eq!(call.fields["totalHoldDuration"], json!(7));
         assert_eq!(call.update_count, 2);
         assert_eq!(call.end_time_ms, Some(1_704_103_500_000));
         assert_eq!(call.call_attributes.len(), 2);
 
-        update(&mut org, CC, "vm-1", Some(&json!({"startTime": "2024-01-01T09:00:00Z", "isActiveCall": true, "fromNumber": "+1"}))).expect("create by update");
+        update(
+            &mut org,
+            CC,
+            "vm-1",
+            Some(&json!({"startTime": "2024-01-01T09:00:00Z", "isActiveCall": true, "fromNumber": "+1"})),
+        )
+        .expect("create by update");
         let created = org.find_call("vm-1").expect("created");
         assert!(created.created_by_update && created.is_active_call);
         assert_eq!(created.from.as_deref(), Some("+1"));
-        assert!(
-            update(&mut org, CC, "0LQEM0000009999", Some(&json!({})))
-                .is_err_and(|e| e.status == 404)
-        );
+        assert!(update(&mut org, CC, "0LQEM0000009999", Some(&json!({}))).is_err_and(|e| e.status == 404));
     }
 }

@@ -25,15 +25,10 @@ pub struct Answer {
 impl Org {
     pub async fn start() -> Org {
         let keys = TestKeyPair::generate().expect("keygen");
-        let emu =
-            Emulator::start(EmulatorConfig::new(ORG, CC).with_public_key(keys.public_pem.clone()))
-                .await
-                .expect("start emulator");
-        Org {
-            emu,
-            keys,
-            http: reqwest::Client::new(),
-        }
+        let emu = Emulator::start(EmulatorConfig::new(ORG, CC).with_public_key(keys.public_pem.clone()))
+            .await
+            .expect("start emulator");
+        Org { emu, keys, http: reqwest::Client::new() }
     }
 
     /// A fresh, valid token (new jti each time).
@@ -47,16 +42,8 @@ impl Org {
         self.send_with(method, path, body, Some(&token)).await
     }
 
-    pub async fn send_with(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> Answer {
-        self.try_send(method, path, body, token)
-            .await
-            .expect("transport")
+    pub async fn send_with(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> Answer {
+        self.try_send(method, path, body, token).await.expect("transport")
     }
 
     pub async fn try_send(
@@ -81,28 +68,16 @@ impl Org {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await?;
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Ok(Answer {
-            status,
-            body,
-            headers,
-        })
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Ok(Answer { status, body, headers })
     }
 
     /// Creates an inbound call starting at START_MS; returns its 0LQ id.
     pub async fn create_call(&self, key: &str) -> String {
-        let answer = self
-            .send("POST", "/telephony/v1/voiceCalls", Some(inbound(key)))
-            .await;
+        let answer = self.send("POST", "/telephony/v1/voiceCalls", Some(inbound(key))).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
-        answer.body["voiceCallId"]
-            .as_str()
-            .expect("voiceCallId")
-            .to_owned()
+        answer.body["voiceCallId"].as_str().expect("voiceCallId").to_owned()
     }
 }
 
@@ -124,8 +99,5 @@ pub fn assert_error(answer: &Answer, status: u16, code: &str, text: &str) {
     assert_eq!(answer.status, status, "{}", answer.body);
     assert_eq!(answer.body[0]["errorCode"], code, "{}", answer.body);
     let message = answer.body[0]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(text),
-        "message {message:?} should contain {text:?}"
-    );
+    assert!(message.contains(text), "message {message:?} should contain {text:?}");
 }
