@@ -205,9 +205,10 @@ impl KeyCache {
     pub async fn get(&self) -> Result<SigningKey, KeyError> {
         let mut slot = self.slot.lock().await;
         if let Some(cached) = slot.as_ref()
-            && cached.fetched.elapsed() < self.ttl {
-                return Ok(cached.key.clone());
-            }
+            && cached.fetched.elapsed() < self.ttl
+        {
+            return Ok(cached.key.clone());
+        }
         let key = self.load().await?;
         *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
         Ok(key)
@@ -218,9 +219,10 @@ impl KeyCache {
     pub async fn refresh(&self, stale: &SigningKey) -> Result<SigningKey, KeyError> {
         let mut slot = self.slot.lock().await;
         if let Some(cached) = slot.as_ref()
-            && !cached.key.same_as(stale) {
-                return Ok(cached.key.clone());
-            }
+            && !cached.key.same_as(stale)
+        {
+            return Ok(cached.key.clone());
+        }
         let key = self.load().await?;
         *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
         Ok(key)

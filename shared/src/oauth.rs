@@ -158,9 +158,10 @@ impl SalesforceAuth {
     pub async fn refresh(&self, stale: &AccessToken, deadline: Deadline) -> Result<AccessToken, AuthError> {
         let mut state = self.state.lock().await;
         if let Some(current) = &state.token
-            && current != stale {
-                return Ok(current.clone());
-            }
+            && current != stale
+        {
+            return Ok(current.clone());
+        }
         let (credentials, shared) = self.load(&mut state, false).await?;
         let token = match shared.filter(|t| t != stale) {
             Some(token) => token,

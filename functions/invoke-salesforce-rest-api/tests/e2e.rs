@@ -241,3 +241,46 @@ async fn transient_errors_are_retried_and_limits_surface_as_such() {
     // An injected 403 carries REQUEST_LIMIT_EXCEEDED, which is retried and then reported as a limit.
     assert!(err.to_string().contains("REQUEST_LIMIT_EXCEEDED") && err.to_string().contains("queryRecord"), "{err}");
 }
+
+#[tokio::test]
+async fn oauth_refusals_are_reported_with_salesforce_error_and_description() {
+    let stack = Stack::start(false).await;
+    local_stack::moto::put_secure_parameter(&stack.sdk, &stack.cfg.consumer_key_param, "3MVG9-not-our-app")
+        .await
+        .expect("put");
+    let err = stack.invoke(event("01-query-record.json")).await.expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("invalid_client_id") && text.contains("client identifier invalid"), "{text}");
+    assert!(!text.contains("eyJ"), "{text}");
+    assert_eq!(stack.emulator.requests().iter().filter(|r| r.path.contains("/services/data")).count(), 0);
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn the_client_follows_next_records_url_pages() {
+    let stack = Stack::start(false).await;
+    let mut rest = stack.emulator.rest_config();
+    rest.query_batch_size = 2;
+    stack.emulator.set_rest_config(rest);
+    for n in 0..5 {
+        stack.emulator.insert_record("Account", json!({"Name": format!("Paged {n}")})).expect("seed");
+    }
+    let deadline = scv_shared::retry::Deadline::after(std::time::Duration::from_secs(5));
+    let records = stack
+        .deps
+        .rest
+        .query_all("SELECT Id, Name FROM Account WHERE Name LIKE 'Paged%' ORDER BY Name", 100, deadline)
+        .await
+        .expect("all pages");
+    let names: Vec<&str> = records.iter().filter_map(|r| r["Name"].as_str()).collect();
+    assert_eq!(names, vec!["Paged 0", "Paged 1", "Paged 2", "Paged 3", "Paged 4"]);
+    let capped = stack
+        .deps
+        .rest
+        .query_all("SELECT Id FROM Account WHERE Name LIKE 'Paged%'", 3, deadline)
+        .await
+        .expect("capped");
+    assert_eq!(capped.len(), 3);
+    let pages = stack.emulator.requests().iter().filter(|r| r.path.contains("/query")).count();
+    assert_eq!(pages, 3 + 2, "three pages for the first query, two for the capped one");
+}

@@ -238,9 +238,10 @@ async fn rest_section(
         }
         let mut event = read_event(&path)?;
         if let (Some(case), Some(params)) = (&created_case, event["Details"]["Parameters"].as_object_mut())
-            && params.get("methodName").and_then(Value::as_str) == Some("updateRecord") {
-                params.insert("recordId".into(), Value::String(case.clone()));
-            }
+            && params.get("methodName").and_then(Value::as_str) == Some("updateRecord")
+        {
+            params.insert("recordId".into(), Value::String(case.clone()));
+        }
         let step = run_step(&function, emulator, "InvokeSalesforceRestApi", &name, event, false).await?;
         if step.method == "createRecord" {
             created_case = step.output["recordId"].as_str().map(str::to_string);

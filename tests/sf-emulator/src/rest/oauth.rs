@@ -223,9 +223,10 @@ pub fn verify_assertion(assertion: &str, issuer: &Issuer<'_>) -> Result<String, 
         )));
     }
     if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
-        && nbf > now + LEEWAY_SECS {
-            return Err(OAuthError::invalid_assertion(format!("nbf {nbf} is in the future (now {now})")));
-        }
+        && nbf > now + LEEWAY_SECS
+    {
+        return Err(OAuthError::invalid_assertion(format!("nbf {nbf} is in the future (now {now})")));
+    }
     let sub = string_claim(&claims, "sub").unwrap_or_default();
     let known = issuer.config.usernames.iter().find(|u| u.eq_ignore_ascii_case(sub));
     match known {

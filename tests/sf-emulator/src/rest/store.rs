@@ -401,18 +401,19 @@ fn coerce(object: &str, field: &schema::Field, value: &Value) -> Result<Value, R
         },
     };
     if let (Some(allowed), Some(text)) = (field.restricted, out.as_str())
-        && !allowed.contains(&text) {
-            return Err(RestError::new(
-                400,
-                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                format!(
-                    "{}: bad value for restricted picklist field: {text} (allowed: {})",
-                    field.name,
-                    allowed.join(", ")
-                ),
-            )
-            .with_fields(vec![field.name.clone()]));
-        }
+        && !allowed.contains(&text)
+    {
+        return Err(RestError::new(
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            format!(
+                "{}: bad value for restricted picklist field: {text} (allowed: {})",
+                field.name,
+                allowed.join(", ")
+            ),
+        )
+        .with_fields(vec![field.name.clone()]));
+    }
     Ok(out)
 }
 
@@ -508,18 +509,21 @@ pub fn validate_fields(
 pub fn create(org: &mut OrgState, def: &ObjectDef, mut fields: Map<String, Value>, user_id: Option<&str>) -> String {
     for field in &def.fields {
         if let Some(default) = field.default
-            && !fields.contains_key(&field.name) {
-                let value = match field.ty {
-                    FieldType::Boolean => Value::Bool(default == "true"),
-                    _ => Value::String(default.to_owned()),
-                };
-                fields.insert(field.name.clone(), value);
-            }
-    }
-    if def.field("OwnerId").is_some() && !fields.contains_key("OwnerId")
-        && let Some(user) = user_id {
-            fields.insert("OwnerId".into(), Value::String(user.to_owned()));
+            && !fields.contains_key(&field.name)
+        {
+            let value = match field.ty {
+                FieldType::Boolean => Value::Bool(default == "true"),
+                _ => Value::String(default.to_owned()),
+            };
+            fields.insert(field.name.clone(), value);
         }
+    }
+    if def.field("OwnerId").is_some()
+        && !fields.contains_key("OwnerId")
+        && let Some(user) = user_id
+    {
+        fields.insert("OwnerId".into(), Value::String(user.to_owned()));
+    }
     if def.name == "Case" {
         org.rest.next_case_number += 1;
         fields.insert("CaseNumber".into(), Value::String(format!("{:08}", 1000 + org.rest.next_case_number)));
@@ -592,9 +596,10 @@ pub fn ensure_user(org: &mut OrgState, username: &str) -> String {
     if let Some(table) = org.rest.table("User")
         && let Some(user) = table.records.iter().find(|r| {
             r.fields.get("Username").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(username))
-        }) {
-            return user.id.clone();
-        }
+        })
+    {
+        return user.id.clone();
+    }
     let Some(def) = schema::object("User") else {
         return String::new();
     };
