@@ -7,6 +7,7 @@ pub mod flow;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod kinesis;
 pub mod logging;
 pub mod oauth;
 pub mod rest;

@@ -1,0 +1,268 @@
+//! Kinesis batches: records read one by one (a malformed record never fails the batch), data
+//! decoded as leniently as Node's `Buffer.from(x, "base64")` (reference 1.8: missing or excess
+//! padding, URL-safe alphabet, whitespace), per-key ordered processing with bounded concurrency,
+//! and the partial batch response (`batchItemFailures`).
+//!
+//! `aws_lambda_events::kinesis::KinesisEvent` decodes `data` strictly while deserialising the whole
+//! event, so one record with bad base64 would fail every record of the batch; records are read
+//! from the raw event here instead. The response is the crate's `KinesisEventResponse`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+
+pub use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+use thiserror::Error;
+
+/// One Kinesis record as Lambda delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KinesisRecord {
+    pub sequence_number: String,
+    pub partition_key: Option<String>,
+    /// The record's data, still base64.
+    pub data: String,
+    /// Seconds since the epoch (fractional), when Kinesis received the record.
+    pub approximate_arrival_timestamp: Option<f64>,
+    pub event_source_arn: Option<String>,
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BatchError {
+    #[error("the event has no Records array: not a Kinesis event")]
+    NotKinesis,
+}
+
+/// A record Lambda sent without a sequence number cannot be reported or retried; it is logged and
+/// left out (Lambda never sends one).
+pub fn records(event: &Value) -> Result<Vec<KinesisRecord>, BatchError> {
+    let items = event.get("Records").and_then(Value::as_array).ok_or(BatchError::NotKinesis)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let kinesis = item.get("kinesis").unwrap_or(&Value::Null);
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let Some(sequence_number) = text(kinesis, "sequenceNumber").filter(|s| !s.is_empty()) else {
+            tracing::error!(index, "a Kinesis record without kinesis.sequenceNumber was left out: it cannot be reported for retry");
+            continue;
+        };
+        out.push(KinesisRecord {
+            data: text(kinesis, "data").unwrap_or_default(),
+            partition_key: text(kinesis, "partitionKey"),
+            approximate_arrival_timestamp: kinesis.get("approximateArrivalTimestamp").and_then(Value::as_f64),
+            event_source_arn: text(item, "eventSourceARN"),
+            event_id: text(item, "eventID"),
+            sequence_number,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("the record data is empty")]
+    Empty,
+    #[error("the record data is not base64 (character {0:?})")]
+    NotBase64(char),
+    #[error("the record data is not base64: {0}")]
+    Base64(String),
+}
+
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::RequireNone).with_decode_allow_trailing_bits(true),
+);
+
+/// Base64 with or without (or with excess) padding, standard or URL-safe alphabet, whitespace
+/// ignored; the bytes read as UTF-8 (invalid sequences replaced, as Node does).
+pub fn decode_data(data: &str) -> Result<String, DecodeError> {
+    let mut cleaned = String::with_capacity(data.len());
+    for c in data.chars() {
+        match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '+' | '/' => cleaned.push(c),
+            '-' => cleaned.push('+'),
+            '_' => cleaned.push('/'),
+            '=' => {}
+            c if c.is_whitespace() => {}
+            c => return Err(DecodeError::NotBase64(c)),
+        }
+    }
+    // A single dangling character carries no whole byte; Node drops it.
+    if cleaned.len() % 4 == 1 {
+        cleaned.pop();
+    }
+    if cleaned.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let bytes = LENIENT.decode(cleaned.as_bytes()).map_err(|e| DecodeError::Base64(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The partial batch response for these failed sequence numbers (never an empty identifier).
+pub fn batch_response<I, S>(failed_sequence_numbers: I) -> KinesisEventResponse
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut response = KinesisEventResponse::default();
+    for seq in failed_sequence_numbers {
+        let seq = seq.into();
+        if !seq.is_empty() {
+            response.add_failure(seq);
+        }
+    }
+    response
+}
+
+/// Runs `work` over `items` with at most `concurrency` keys in flight; items sharing a key run one
+/// after another in their original order. Once an item's outcome `blocks` its key (a failure that
+/// will be retried), the key's later items are not run: they get `blocked(item)` so they are
+/// retried after it, in order. Outcomes come back in the original order.
+pub async fn process_by_key<T, K, O, W, Fut>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    concurrency: usize,
+    work: W,
+    blocks: impl Fn(&O) -> bool,
+    blocked: impl Fn(&T) -> O,
+) -> Vec<(T, O)>
+where
+    K: Eq + Hash,
+    W: Fn(&T) -> Fut,
+    Fut: Future<Output = O>,
+{
+    let mut groups: Vec<Vec<(usize, T)>> = Vec::new();
+    let mut index_of: HashMap<K, usize> = HashMap::new();
+    for (position, item) in items.into_iter().enumerate() {
+        let k = key(&item);
+        let group = *index_of.entry(k).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push((position, item));
+    }
+    let work = &work;
+    let blocks = &blocks;
+    let blocked = &blocked;
+    let done: Vec<Vec<(usize, T, O)>> = stream::iter(groups)
+        .map(|group| async move {
+            let mut out = Vec::with_capacity(group.len());
+            let mut stop = false;
+            for (position, item) in group {
+                let outcome = if stop { blocked(&item) } else { work(&item).await };
+                stop = stop || blocks(&outcome);
+                out.push((position, item, outcome));
+            }
+            out
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut flat: Vec<(usize, T, O)> = done.into_iter().flatten().collect();
+    flat.sort_by_key(|(position, _, _)| *position);
+    flat.into_iter().map(|(_, item, outcome)| (item, outcome)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// The official functions' 11 multilingual fixtures (reference 1.8): with, without and with
+    /// excess padding, multi-byte UTF-8.
+    #[test]
+    fn decodes_the_multilingual_fixtures() {
+        let cases = [
+            ("eyJsYW5nIjogIkVuZ2xpc2gifQ==", r#"{"lang": "English"}"#),
+            ("eyJGcmVuY2giOiAiTCfDqXTDqSDigJlpY2kifQ==", r#"{"French": "L'été ’ici"}"#),
+            ("eyJHZXJtYW4iOiAiTMOkY2hlbG4ifQ", r#"{"German": "Lächeln"}"#),
+            ("eyJNYW5kYXJpbiI6ICLkvaDlpb0ifQ==", r#"{"Mandarin": "你好"}"#),
+            ("eyJKYXBhbmVzZSI6ICLkuIDpg6jjga7ml6XmnKzkuroifQ===", r#"{"Japanese": "一部の日本人"}"#),
+            ("eyJTd2VkaXNoIjogIsOFa2Ugw7Zsw6QifQ==", r#"{"Swedish": "Åke ölä"}"#),
+            ("eyJLb3JlYW4iOiAi7JWI64WV7ZWY7IS47JqUIn0=", r#"{"Korean": "안녕하세요"}"#),
+            ("eyJJdGFsaWFuIjogIkNpw7IgcGVyY2jDqSJ9", r#"{"Italian": "Ciò perché"}"#),
+            ("eyJQb3J0dWd1ZXNlIjogIm5vIGNvcmHDp8OjbyJ9", r#"{"Portuguese": "no coração"}"#),
+            ("eyJBcmFiaWMiOiAi2YXYsdit2KjYpyJ9", r#"{"Arabic": "مرحبا"}"#),
+            ("eyJTcGFuaXNoIjogIsKhTWHDsWFuYSEifQ==", r#"{"Spanish": "¡Mañana!"}"#),
+        ];
+        for (encoded, expected) in cases {
+            let text = decode_data(encoded).unwrap_or_else(|e| panic!("{encoded}: {e}"));
+            assert_eq!(text, expected, "{encoded}");
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed, serde_json::from_str::<Value>(expected).unwrap());
+        }
+    }
+
+    #[test]
+    fn url_safe_and_wrapped_input_decode_too() {
+        assert_eq!(decode_data("eyJhIjoi-_8ifQ").unwrap(), "{\"a\":\"\u{fffd}\u{fffd}\"}");
+        assert_eq!(decode_data("eyJsYW5nIjog\n  IkVuZ2xpc2gifQ==").unwrap(), r#"{"lang": "English"}"#);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert_eq!(decode_data(""), Err(DecodeError::Empty));
+        assert_eq!(decode_data("===="), Err(DecodeError::Empty));
+        assert_eq!(decode_data("not base64!"), Err(DecodeError::NotBase64('!')));
+        assert!(matches!(decode_data("eyJ%"), Err(DecodeError::NotBase64('%'))));
+    }
+
+    #[test]
+    fn records_are_read_one_by_one() {
+        let event = json!({"Records": [
+            {"kinesis": {"sequenceNumber": "1", "data": "e30=", "partitionKey": "a", "approximateArrivalTimestamp": 1700000000.5}, "eventSourceARN": "arn:x"},
+            {"kinesis": {"data": "e30="}},
+            {"kinesis": {"sequenceNumber": "3", "data": 42}},
+            "nonsense"
+        ]});
+        let records = records(&event).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].approximate_arrival_timestamp, Some(1700000000.5));
+        assert_eq!(records[1].sequence_number, "3");
+        assert_eq!(records[1].data, "");
+        assert_eq!(super::records(&json!({"detail": {}})), Err(BatchError::NotKinesis));
+    }
+
+    #[test]
+    fn the_response_names_each_failure_and_never_an_empty_one() {
+        let response = batch_response(vec!["2", "", "5"]);
+        let value = serde_json::to_value(&response).unwrap();
+        assert_eq!(value, json!({"batchItemFailures": [{"itemIdentifier": "2"}, {"itemIdentifier": "5"}]}));
+        assert_eq!(serde_json::to_value(batch_response(Vec::<String>::new())).unwrap(), json!({"batchItemFailures": []}));
+    }
+
+    #[tokio::test]
+    async fn keys_run_in_order_and_a_failure_holds_back_the_rest_of_its_key() {
+        let log = Mutex::new(Vec::new());
+        let items = vec![("a", 1), ("b", 1), ("a", 2), ("c", 1), ("b", 2), ("a", 3)];
+        let outcomes = process_by_key(
+            items,
+            |(k, _)| *k,
+            2,
+            |(k, n)| {
+                let log = &log;
+                let (k, n) = (*k, *n);
+                async move {
+                    // Later items of a key finish sooner if they were ever run concurrently.
+                    tokio::time::sleep(Duration::from_millis(20 / n as u64)).await;
+                    log.lock().unwrap().push((k, n));
+                    if (k, n) == ("b", 1) { Err("fail") } else { Ok(()) }
+                }
+            },
+            |o: &Result<(), &str>| o.is_err(),
+            |_| Err("blocked"),
+        )
+        .await;
+        let log = log.into_inner().unwrap();
+        let order_of = |k: &str| log.iter().filter(|(key, _)| *key == k).map(|(_, n)| *n).collect::<Vec<_>>();
+        assert_eq!(order_of("a"), vec![1, 2, 3]);
+        assert_eq!(order_of("b"), vec![1], "b2 is held back after b1 failed");
+        let results: Vec<_> = outcomes.iter().map(|((k, n), o)| (*k, *n, *o)).collect();
+        assert_eq!(results, vec![("a", 1, Ok(())), ("b", 1, Err("fail")), ("a", 2, Ok(())), ("c", 1, Ok(())), ("b", 2, Err("blocked")), ("a", 3, Ok(()))]);
+    }
+}
