@@ -31,3 +31,11 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }
+
+/// An S3 client from the shared configuration. With a custom endpoint (the local stack's moto,
+/// `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3`) it uses path-style addressing, which such servers need.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint = sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build();
+    aws_sdk_s3::Client::from_conf(config)
+}
