@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod ctr;
 pub mod flow;
 pub mod http;
 pub mod jwt;
