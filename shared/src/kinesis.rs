@@ -118,9 +118,10 @@ where
 }
 
 /// Runs `work` over `items` with at most `concurrency` keys in flight; items sharing a key run one
-/// after another in their original order. Once an item's outcome `blocks` its key (a failure that
-/// will be retried), the key's later items are not run: they get `blocked(item)` so they are
-/// retried after it, in order. Outcomes come back in the original order.
+/// after another in their original order. `work` takes the item and gives it back with its
+/// outcome. Once an item's outcome `blocks` its key (a failure that will be retried), the key's
+/// later items are not run: they get `blocked(item)` so they are retried after it, in order.
+/// Outcomes come back in the original order.
 pub async fn process_by_key<T, K, O, W, Fut>(
     items: Vec<T>,
     key: impl Fn(&T) -> K,
@@ -131,8 +132,8 @@ pub async fn process_by_key<T, K, O, W, Fut>(
 ) -> Vec<(T, O)>
 where
     K: Eq + Hash,
-    W: Fn(&T) -> Fut,
-    Fut: Future<Output = O>,
+    W: Fn(T) -> Fut,
+    Fut: Future<Output = (T, O)>,
 {
     let mut groups: Vec<Vec<(usize, T)>> = Vec::new();
     let mut index_of: HashMap<K, usize> = HashMap::new();
@@ -152,7 +153,12 @@ where
             let mut out = Vec::with_capacity(group.len());
             let mut stop = false;
             for (position, item) in group {
-                let outcome = if stop { blocked(&item) } else { work(&item).await };
+                let (item, outcome) = if stop {
+                    let outcome = blocked(&item);
+                    (item, outcome)
+                } else {
+                    work(item).await
+                };
                 stop = stop || blocks(&outcome);
                 out.push((position, item, outcome));
             }
@@ -246,12 +252,11 @@ mod tests {
             2,
             |(k, n)| {
                 let log = &log;
-                let (k, n) = (*k, *n);
                 async move {
                     // Later items of a key finish sooner if they were ever run concurrently.
                     tokio::time::sleep(Duration::from_millis(20 / n as u64)).await;
                     log.lock().unwrap().push((k, n));
-                    if (k, n) == ("b", 1) { Err("fail") } else { Ok(()) }
+                    ((k, n), if (k, n) == ("b", 1) { Err("fail") } else { Ok(()) })
                 }
             },
             |o: &Result<(), &str>| o.is_err(),

@@ -3,7 +3,9 @@
 
 pub mod aws;
 pub mod config;
+pub mod contact_lens;
 pub mod ctr;
+pub mod ctr_backup;
 pub mod flow;
 pub mod http;
 pub mod jwt;
@@ -11,6 +13,7 @@ pub mod keys;
 pub mod kinesis;
 pub mod logging;
 pub mod oauth;
+pub mod resync;
 pub mod rest;
 pub mod retry;
 pub mod scrt;
