@@ -1,0 +1,183 @@
+//! CTRDataSync end to end against the Salesforce emulator and moto (SSM, S3): a full batch, a
+//! poison record, a 429 storm, S3 down, and the mixed sample with skips, a voicemail and one
+//! contact twice.
+
+mod support;
+
+use std::collections::HashSet;
+
+use ctr_data_sync::Outcome;
+use serde_json::{Value, json};
+use sf_emulator::Fault;
+use support::*;
+
+#[tokio::test]
+async fn a_batch_of_100_ctrs_is_backed_up_and_synced_exactly() {
+    let stack = Stack::start().await;
+    let batch = event("batch-100.json");
+    let (response, outcomes) = stack.run(&batch).await;
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+    assert_eq!(outcomes.len(), 100);
+    assert!(outcomes.iter().all(|(_, o)| *o == Outcome::Synced), "{outcomes:?}");
+
+    let records = batch["Records"].as_array().unwrap();
+    let contacts: HashSet<String> = records.iter().map(|r| ctr_of(r)["ContactId"].as_str().unwrap().to_string()).collect();
+    let backups: HashSet<String> = stack.keys_under("").await.into_iter().collect();
+    assert_eq!(backups, contacts, "one backup per CTR, named by ContactId");
+
+    let updates = stack.emulator.requests();
+    assert_eq!(updates.len(), 100);
+    assert!(updates.iter().all(|r| r.method == "PATCH" && r.status == 200), "every update accepted");
+    for record in records {
+        let ctr = ctr_of(record);
+        let id = ctr["ContactId"].as_str().unwrap();
+        let request = updates.iter().find(|r| r.path == format!("/telephony/v1/voiceCalls/{id}")).expect("an update per contact");
+        let body = &request.body;
+        assert_eq!(body["callCenterApiName"], CALL_CENTER);
+        assert_eq!(body["startTime"], ctr["InitiationTimestamp"], "{id}");
+        assert_eq!(body["endTime"], ctr["DisconnectTimestamp"]);
+        assert_eq!(body["acceptTime"], ctr["Agent"]["ConnectedToAgentTimestamp"]);
+        assert_eq!(body["totalHoldDuration"], ctr["Agent"]["CustomerHoldDuration"]);
+        assert_eq!(body["numberOfHolds"], ctr["Agent"]["NumberOfHolds"]);
+        assert_eq!(body["longestHoldDuration"], ctr["Agent"]["LongestHoldDuration"]);
+        assert_eq!(body["agentInteractionDuration"], ctr["Agent"]["AgentInteractionDuration"]);
+        assert_eq!(body["enqueueTime"], ctr["Queue"]["EnqueueTimestamp"]);
+        assert_eq!(body["queue"], ctr["Queue"]["Name"]);
+        assert_eq!(body["recordingLocation"], ctr["Recording"]["Location"]);
+        assert_eq!(body["disconnectReason"]["value"], ctr["DisconnectReason"]);
+        let method = ctr["InitiationMethod"].as_str().unwrap();
+        assert_eq!(body["initiationMethod"], if method == "API" { "INBOUND" } else { method });
+        let attributes: Value = serde_json::from_str(body["callAttributes"].as_str().unwrap()).unwrap();
+        assert_eq!(attributes["SourceType"], "Service");
+        assert!(attributes.get("language").is_none(), "only sfdc- attributes");
+        // What Salesforce now holds.
+        let call = stack.emulator.voice_call(id).expect("the VoiceCall");
+        assert_eq!(call.fields["totalHoldDuration"], ctr["Agent"]["CustomerHoldDuration"]);
+    }
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn one_undecodable_record_is_quarantined_and_the_other_99_sync() {
+    let stack = Stack::start().await;
+    let mut batch = event("batch-100.json");
+    let poison = &mut batch["Records"][37];
+    poison["kinesis"]["data"] = json!("eyJDb250YWN0SWQiOiAi%%%corrupted%%%");
+    let poison_seq = seq_of(poison);
+    let (response, outcomes) = stack.run(&batch).await;
+    assert!(failures(&response).is_empty(), "a record that can never succeed must not block the shard");
+    let synced = outcomes.iter().filter(|(_, o)| *o == Outcome::Synced).count();
+    assert_eq!(synced, 99);
+    let quarantined: Vec<_> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Quarantined(_))).collect();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].0, poison_seq);
+    let kept = stack.keys_under("quarantine/").await;
+    assert_eq!(kept, vec![format!("quarantine/unknown/{poison_seq}.json")]);
+    let body: Value = serde_json::from_str(&stack.object(&kept[0]).await.expect("object")).unwrap();
+    assert!(body["reason"].as_str().unwrap().contains("not base64"), "{body}");
+    assert_eq!(body["data"], "eyJDb250YWN0SWQiOiAi%%%corrupted%%%", "the original data is kept");
+    assert_eq!(stack.emulator.requests().len(), 99);
+    let error_line = stack.logs.lines().into_iter().find(|l| l.contains(&poison_seq) && l.contains("\"ERROR\""));
+    assert!(error_line.is_some(), "logged at ERROR with its sequence number");
+}
+
+#[tokio::test]
+async fn a_429_storm_on_ten_contacts_reports_exactly_those_and_a_replay_finishes_them() {
+    let stack = Stack::start().await;
+    let batch = event("batch-100.json");
+    let records = batch["Records"].as_array().unwrap().clone();
+    let stormy: Vec<(String, String)> = records.iter().step_by(10).map(|r| (ctr_of(r)["ContactId"].as_str().unwrap().to_string(), seq_of(r))).collect();
+    for (contact, _) in &stormy {
+        stack.emulator.inject(Fault::status(429, 1000).on("PATCH", &format!("/voiceCalls/{contact}")));
+    }
+    let (response, _) = stack.run(&batch).await;
+    let failed: HashSet<String> = failures(&response).into_iter().collect();
+    let expected: HashSet<String> = stormy.iter().map(|(_, seq)| seq.clone()).collect();
+    assert_eq!(failed, expected, "exactly the ten limited contacts are reported");
+    assert_eq!(stack.keys_under("").await.len(), 100, "every CTR was backed up, limited or not");
+    assert_eq!(stack.emulator.voice_calls().len(), 90);
+
+    // Lambda retries the failed records once Salesforce recovers.
+    stack.emulator.clear_faults();
+    let retry = json!({"Records": records.iter().filter(|r| expected.contains(&seq_of(r))).cloned().collect::<Vec<_>>()});
+    let (response, outcomes) = stack.run(&retry).await;
+    assert!(failures(&response).is_empty());
+    assert!(outcomes.iter().all(|(_, o)| *o == Outcome::Synced));
+    let calls = stack.emulator.voice_calls();
+    assert_eq!(calls.len(), 100, "none lost");
+    assert!(calls.iter().all(|c| c.update_count == 1), "none applied twice");
+}
+
+#[tokio::test]
+async fn with_s3_down_nothing_reaches_salesforce_and_everything_is_retried() {
+    let stack = Stack::start().await;
+    let dead = local_stack::moto::aws_sdk_config("http://127.0.0.1:9").await;
+    let deps = deps_for(&stack.env, &stack.sdk, scv_shared::aws::s3_client(&dead));
+    let batch = event("batch-100.json");
+    let subset = json!({"Records": batch["Records"].as_array().unwrap()[..10].to_vec()});
+    let (response, outcomes) = ctr_data_sync::handle(subset, scv_shared::retry::Deadline::after(std::time::Duration::from_secs(60)), &deps).await.unwrap();
+    assert_eq!(failures(&response).len(), 10, "every record reported for retry");
+    assert!(outcomes.iter().all(|(_, o)| matches!(o, Outcome::Failed(reason) if reason.contains("could not write s3://"))), "{outcomes:?}");
+    assert!(stack.emulator.requests().is_empty(), "no Salesforce update without its backup");
+}
+
+#[tokio::test]
+async fn the_mixed_sample_skips_quarantines_and_keeps_per_contact_order() {
+    let stack = Stack::start().await;
+    let batch = event("mixed-batch.json");
+    let (response, outcomes) = stack.run(&batch).await;
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+    let kinds: Vec<&str> = outcomes
+        .iter()
+        .map(|(_, o)| match o {
+            Outcome::Synced => "synced",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Quarantined(_) => "quarantined",
+            Outcome::Failed(_) => "failed",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["synced", "skipped", "skipped", "skipped", "quarantined", "synced", "synced"]);
+    let reasons: Vec<String> = outcomes.iter().filter_map(|(_, o)| if let Outcome::Skipped(r) = o { Some(r.clone()) } else { None }).collect();
+    assert!(reasons[0].contains("NoSync") && reasons[1].contains("CHAT") && reasons[2].contains("voicemail"), "{reasons:?}");
+
+    // The same contact twice: both applied, in order, so the later CTR wins.
+    let first = ctr_of(&batch["Records"][0]);
+    let id = first["ContactId"].as_str().unwrap();
+    let call = stack.emulator.voice_call(id).expect("VoiceCall");
+    assert_eq!(call.update_count, 2);
+    let attributes: Value = serde_json::to_value(&call.call_attributes).unwrap();
+    assert_eq!(attributes["Disposition__c"], "Resolved", "the later CTR was applied last: {attributes}");
+    // The transfer points at its parent.
+    let transfer = ctr_of(&batch["Records"][5]);
+    let body = &stack.emulator.requests().iter().find(|r| r.path.ends_with(transfer["ContactId"].as_str().unwrap())).expect("transfer").body.clone();
+    assert_eq!(body["parentCallIdentifier"], first["ContactId"]);
+    // Skipped CTRs leave no backup: only synced ones are backed up.
+    let backups = stack.keys_under("").await.into_iter().filter(|k| !k.starts_with("quarantine/")).count();
+    assert_eq!(backups, 2);
+    // Skips are INFO, not ERROR.
+    assert!(!stack.logs.lines().iter().any(|l| l.contains("\"ERROR\"") && l.contains("NoSync")));
+}
+
+#[tokio::test]
+async fn a_record_salesforce_refuses_is_quarantined_with_the_ctr() {
+    let stack = Stack::start().await;
+    let batch = event("batch-100.json");
+    let record = batch["Records"][3].clone();
+    let mut ctr = ctr_of(&record);
+    ctr["InitiationTimestamp"] = json!("yesterday at noon");
+    let mut bad = record.clone();
+    bad["kinesis"]["data"] = json!(base64_encode(&ctr.to_string()));
+    let (response, outcomes) = stack.run(&json!({"Records": [bad]})).await;
+    assert!(failures(&response).is_empty());
+    assert!(matches!(&outcomes[0].1, Outcome::Quarantined(reason) if reason.contains("HTTP 400")), "{outcomes:?}");
+    let id = ctr["ContactId"].as_str().unwrap();
+    let kept = stack.keys_under(&format!("quarantine/{id}/")).await;
+    assert_eq!(kept.len(), 1);
+    let body: Value = serde_json::from_str(&stack.object(&kept[0]).await.unwrap()).unwrap();
+    assert_eq!(body["record"]["ContactId"], id, "the CTR itself is kept for a later replay");
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
