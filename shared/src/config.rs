@@ -99,6 +99,17 @@ pub fn org_id(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> 
     }
 }
 
+/// The key parameter: `PRIVATE_KEY_PARAM_NAME` as the official functions name it, unless the
+/// unambiguous `specific` name is set — a function that needs both the Telephony Integration API key
+/// and the REST connected-app key (the CTR resync) names them `SCRT_PRIVATE_KEY_PARAM_NAME` and
+/// `REST_PRIVATE_KEY_PARAM_NAME`.
+fn key_param(env: &dyn Env, specific: &'static str) -> Result<String, ConfigError> {
+    match optional(env, specific) {
+        Some(name) => Ok(name),
+        None => required(env, "PRIVATE_KEY_PARAM_NAME"),
+    }
+}
+
 /// Settings every function that calls the Telephony Integration API (SCRT) needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScrtConfig {
@@ -125,7 +136,7 @@ impl ScrtConfig {
             org_id: org_id(env, "SALESFORCE_ORG_ID")?,
             call_center_api_name: required(env, "CALL_CENTER_API_NAME")?,
             endpoint_base: base_url(env, "SCRT_ENDPOINT_BASE")?,
-            private_key_param_name: required(env, "PRIVATE_KEY_PARAM_NAME")?,
+            private_key_param_name: key_param(env, "SCRT_PRIVATE_KEY_PARAM_NAME")?,
             use_ssm_extension: flag(env, "USE_SSM_LAMBDA_EXTENSION", false)?,
             key_cache_ttl: Duration::from_secs(number(env, "PRIVATE_KEY_CACHE_TTL_SECONDS", 300)?),
             deadline: Duration::from_millis(number(env, "SCRT_DEADLINE_MS", 6000)?),
@@ -163,7 +174,7 @@ impl RestConfig {
             auth_endpoint: base_url(env, "SALESFORCE_AUTH_ENDPOINT")?,
             rest_base: base_url(env, "SALESFORCE_REST_API_ENDPOINT_BASE")?,
             consumer_key_param: required(env, "CONSUMER_KEY_PARAM_NAME")?,
-            private_key_param: required(env, "PRIVATE_KEY_PARAM_NAME")?,
+            private_key_param: key_param(env, "REST_PRIVATE_KEY_PARAM_NAME")?,
             access_token_param: required(env, "ACCESS_TOKEN_PARAM_NAME")?,
             audience: required(env, "AUDIENCE")?,
             subject: required(env, "SUBJECT")?,
@@ -263,6 +274,15 @@ mod tests {
             let rest: Vec<_> = pairs.iter().copied().filter(|(k, _)| *k != name).collect();
             assert_eq!(RestConfig::from_env(&env(&rest)).unwrap_err(), ConfigError::Missing { name });
         }
+    }
+
+    #[test]
+    fn specific_key_names_win_over_the_shared_one() {
+        let mut pairs = GOOD.to_vec();
+        pairs.push(("SCRT_PRIVATE_KEY_PARAM_NAME", "scrt-key"));
+        assert_eq!(ScrtConfig::from_env(&env(&pairs)).unwrap().private_key_param_name, "scrt-key");
+        let without_shared: Vec<_> = pairs.iter().copied().filter(|(k, _)| *k != "PRIVATE_KEY_PARAM_NAME").collect();
+        assert_eq!(ScrtConfig::from_env(&env(&without_shared)).unwrap().private_key_param_name, "scrt-key");
     }
 
     #[test]

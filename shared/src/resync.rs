@@ -8,8 +8,12 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use std::sync::Arc;
+
+use crate::config::{ConfigError, Env, ScrtConfig, number};
 use crate::ctr::{Ctr, to_voice_call_fields};
-use crate::ctr_backup::CtrBackup;
+use crate::ctr_backup::{BackupConfig, CtrBackup, S3Client};
+use crate::keys::{KeyCache, KeySource, SsmClient};
 use crate::rest::{RestError, SalesforceRest};
 use crate::retry::Deadline;
 use crate::scrt::TelephonyClient;
@@ -35,12 +39,79 @@ pub enum ResyncError {
 pub fn unsynced_query(now: chrono::DateTime<chrono::Utc>, lookback: Duration, grace: Duration, limit: usize) -> String {
     let format = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let from = now - chrono::Duration::from_std(lookback).unwrap_or_default();
-    let to = now - chrono::Duration::from_std(grace).unwrap_or_default();
+    // Whole seconds: the lower bound rounds down, the upper bound up, so nothing falls between.
+    let to = now - chrono::Duration::from_std(grace).unwrap_or_default() + chrono::Duration::seconds(1);
     format!(
         "SELECT Id, VendorCallKey FROM VoiceCall WHERE CustomerHoldDuration = null AND CreatedDate >= {} AND CreatedDate <= {} ORDER BY CreatedDate ASC LIMIT {limit}",
         format(from),
         format(to)
     )
+}
+
+/// How far back and how much one run looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResyncSettings {
+    /// `CTR_RESYNC_LOOKBACK_MINUTES` (default 1440): calls created this long ago at the most.
+    pub lookback: Duration,
+    /// `CTR_RESYNC_GRACE_MINUTES` (default 15): calls younger than this may still be waiting for
+    /// their CTR and are left alone.
+    pub grace: Duration,
+    /// `CTR_RESYNC_MAX_CALLS` (default 200): calls per run.
+    pub max_calls: usize,
+    /// `CTR_SYNC_CONCURRENCY` (default 10): updates at once.
+    pub concurrency: usize,
+}
+
+impl ResyncSettings {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            lookback: Duration::from_secs(60 * number(env, "CTR_RESYNC_LOOKBACK_MINUTES", 1440)?),
+            grace: Duration::from_secs(60 * number(env, "CTR_RESYNC_GRACE_MINUTES", 15)?),
+            max_calls: number(env, "CTR_RESYNC_MAX_CALLS", 200)?.clamp(1, 10_000) as usize,
+            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 10)?.clamp(1, 100) as usize,
+        })
+    }
+}
+
+/// What the resync needs besides the REST client, built once at cold start: the Telephony
+/// Integration API client (its key in `SCRT_PRIVATE_KEY_PARAM_NAME` or `PRIVATE_KEY_PARAM_NAME`),
+/// the backup bucket and the settings.
+#[derive(Debug)]
+pub struct ResyncClients {
+    pub telephony: TelephonyClient,
+    pub backup: CtrBackup,
+    pub settings: ResyncSettings,
+    pub update_budget: Duration,
+}
+
+impl ResyncClients {
+    pub fn from_env(env: &dyn Env, ssm: SsmClient, s3: S3Client, http: reqwest::Client) -> Result<Self, ConfigError> {
+        let cfg = ScrtConfig::from_env(env)?;
+        let keys = Arc::new(KeyCache::new(KeySource::from_config(&cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
+        Ok(Self {
+            telephony: TelephonyClient::new(&cfg, http, keys),
+            backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
+            settings: ResyncSettings::from_env(env)?,
+            update_budget: cfg.deadline,
+        })
+    }
+
+    /// One run: `soql` when a caller gives one (the documented `retryCTRSync` shape), else the
+    /// unsynced calls of the look-back window.
+    pub async fn run(&self, rest: &SalesforceRest, soql: Option<&str>, deadline: Deadline) -> Result<ResyncCounts, ResyncError> {
+        let window;
+        let query = match soql {
+            Some(q) => q,
+            None => {
+                window = unsynced_query(chrono::Utc::now(), self.settings.lookback, self.settings.grace, self.settings.max_calls);
+                &window
+            }
+        };
+        tracing::info!(soql = %query, "looking for VoiceCalls that missed their CTR sync");
+        Resync { rest, telephony: &self.telephony, backup: &self.backup, concurrency: self.settings.concurrency, update_budget: self.update_budget }
+            .run(query, self.settings.max_calls, deadline)
+            .await
+    }
 }
 
 /// The resync, over clients built at cold start.
@@ -129,7 +200,7 @@ mod tests {
         let q = unsynced_query(now, Duration::from_secs(24 * 3600), Duration::from_secs(900), 200);
         assert_eq!(
             q,
-            "SELECT Id, VendorCallKey FROM VoiceCall WHERE CustomerHoldDuration = null AND CreatedDate >= 2026-11-20T12:00:00Z AND CreatedDate <= 2026-11-21T11:45:00Z ORDER BY CreatedDate ASC LIMIT 200"
+            "SELECT Id, VendorCallKey FROM VoiceCall WHERE CustomerHoldDuration = null AND CreatedDate >= 2026-11-20T12:00:00Z AND CreatedDate <= 2026-11-21T11:45:01Z ORDER BY CreatedDate ASC LIMIT 200"
         );
     }
 }
