@@ -166,7 +166,8 @@ impl Segment {
                 reason: "the segment is empty".into(),
             });
         };
-        let typed = |reason: serde_json::Error| SegmentError::Malformed { field: field(kind), reason: reason.to_string() };
+        let typed =
+            |reason: serde_json::Error| SegmentError::Malformed { field: field(kind), reason: reason.to_string() };
         Ok(match kind.as_str() {
             "Utterance" => Segment::Utterance(serde_json::from_value(body.clone()).map_err(typed)?),
             "Transcript" => Segment::Transcript(serde_json::from_value(body.clone()).map_err(typed)?),
@@ -405,8 +406,15 @@ mod tests {
 
     #[test]
     fn sentiment_maps_onto_the_documented_scale() {
-        let cases =
-            [("POSITIVE", Some(1000)), ("NEUTRAL", Some(0)), ("NEGATIVE", Some(-1000)), ("MIXED", Some(0)), ("negative", Some(-1000)), ("HAPPY", None), ("", None)];
+        let cases = [
+            ("POSITIVE", Some(1000)),
+            ("NEUTRAL", Some(0)),
+            ("NEGATIVE", Some(-1000)),
+            ("MIXED", Some(0)),
+            ("negative", Some(-1000)),
+            ("HAPPY", None),
+            ("", None),
+        ];
         for (label, score) in cases {
             assert_eq!(sentiment_score(label), score, "{label}");
             if let Some(s) = score {

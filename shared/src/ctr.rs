@@ -124,13 +124,19 @@ impl Ctr {
 
     /// The Kinesis Video recording of a voicemail, if there is one.
     pub fn kvs_recording(&self) -> Option<&Recording> {
-        self.recordings.iter().flatten().find(|r| r.location.as_deref().is_some_and(|l| l.starts_with("arn:aws") && l.contains(":kinesisvideo:")))
+        self.recordings
+            .iter()
+            .flatten()
+            .find(|r| r.location.as_deref().is_some_and(|l| l.starts_with("arn:aws") && l.contains(":kinesisvideo:")))
     }
 
     /// A voicemail that the voicemail functions carry to Salesforce (reference 2.5): `vm_flag`
     /// "1" with `vm_lang` and `vm_from` set, and a Kinesis Video recording to read it from.
     pub fn is_voicemail(&self) -> bool {
-        self.attribute("vm_flag") == Some("1") && self.attribute("vm_lang").is_some() && self.attribute("vm_from").is_some() && self.kvs_recording().is_some()
+        self.attribute("vm_flag") == Some("1")
+            && self.attribute("vm_lang").is_some()
+            && self.attribute("vm_from").is_some()
+            && self.kvs_recording().is_some()
     }
 }
 
@@ -155,7 +161,9 @@ impl std::fmt::Display for Skip {
         match self {
             Skip::NoSync => write!(f, "NoSync attribute is \"true\""),
             Skip::NoContactId => write!(f, "the CTR has no ContactId"),
-            Skip::InitiationMethod(m) => write!(f, "initiation method {} is not synced", m.as_deref().unwrap_or("(none)")),
+            Skip::InitiationMethod(m) => {
+                write!(f, "initiation method {} is not synced", m.as_deref().unwrap_or("(none)"))
+            }
             Skip::Channel(c) => write!(f, "channel {c} has no VoiceCall"),
             Skip::Voicemail => write!(f, "a voicemail: the voicemail packaging updates its VoiceCall"),
         }
@@ -191,7 +199,8 @@ const WEBRTC_DEFAULT: &str = "WebRTC_Default";
 /// does (reference 1.8). Both the official name `sf_realtime_transcription_status` and the
 /// documented custom field `sf_realtime_transcription_status__c` (seed 001 ch. 9) are carried.
 pub fn call_attributes(attributes: &Map<String, Value>) -> String {
-    let truthy = |v: &Value| !matches!(v, Value::Null | Value::Bool(false)) && v.as_str() != Some("") && v.as_f64() != Some(0.0);
+    let truthy =
+        |v: &Value| !matches!(v, Value::Null | Value::Bool(false)) && v.as_str() != Some("") && v.as_f64() != Some(0.0);
     let mut out = Map::new();
     for (index, (key, value)) in attributes.iter().enumerate() {
         if let Some(stripped) = key.strip_prefix("sfdc-") {
@@ -221,7 +230,10 @@ pub fn to_voice_call_fields(ctr: &Ctr) -> Map<String, Value> {
     put("endTime", text(&ctr.disconnect_timestamp));
     put("parentCallIdentifier", text(&ctr.previous_contact_id));
     if let Some(reason) = ctr.disconnect_reason.as_deref().filter(|r| !r.is_empty()) {
-        put("disconnectReason", Some(serde_json::json!({"value": reason, "isError": ERROR_DISCONNECTS.contains(&reason)})));
+        put(
+            "disconnectReason",
+            Some(serde_json::json!({"value": reason, "isError": ERROR_DISCONNECTS.contains(&reason)})),
+        );
     }
     if let Some(agent) = &ctr.agent {
         put("acceptTime", text(&agent.connected_to_agent_timestamp));
@@ -283,24 +295,32 @@ mod tests {
         }));
         assert_eq!(should_sync(&c), Ok(()));
         let fields = to_voice_call_fields(&c);
-        assert_eq!(Value::Object(fields), json!({
-            "startTime": "2024-01-04T19:49:19Z", "endTime": "2024-01-04T19:55:01Z", "parentCallIdentifier": "c-0",
-            "disconnectReason": {"value": "TELECOM_PROBLEM", "isError": true},
-            "acceptTime": "2024-01-04T19:49:40Z", "totalHoldDuration": 12, "longestHoldDuration": 8,
-            "agentInteractionDuration": 300, "numberOfHolds": 2,
-            "enqueueTime": "2024-01-04T19:49:25Z", "queue": "BasicQueue",
-            "initiationMethod": "TRANSFER", "callSubType": "PSTN",
-            "fromNumber": "+15555550123", "toNumber": "+15555550100",
-            "recordingLocation": "bucket/connect/rec.wav",
-            "callAttributes": "{\"sf_realtime_transcription_status\":\"passed\",\"UserInputNum__c\":10}"
-        }));
+        assert_eq!(
+            Value::Object(fields),
+            json!({
+                "startTime": "2024-01-04T19:49:19Z", "endTime": "2024-01-04T19:55:01Z", "parentCallIdentifier": "c-0",
+                "disconnectReason": {"value": "TELECOM_PROBLEM", "isError": true},
+                "acceptTime": "2024-01-04T19:49:40Z", "totalHoldDuration": 12, "longestHoldDuration": 8,
+                "agentInteractionDuration": 300, "numberOfHolds": 2,
+                "enqueueTime": "2024-01-04T19:49:25Z", "queue": "BasicQueue",
+                "initiationMethod": "TRANSFER", "callSubType": "PSTN",
+                "fromNumber": "+15555550123", "toNumber": "+15555550100",
+                "recordingLocation": "bucket/connect/rec.wav",
+                "callAttributes": "{\"sf_realtime_transcription_status\":\"passed\",\"UserInputNum__c\":10}"
+            })
+        );
     }
 
     /// The official sparse case: no InitiationTimestamp, a stray null queue.
     #[test]
     fn maps_a_sparse_ctr_without_nulls() {
-        let c = ctr(json!({"ContactId": "c-2", "DisconnectTimestamp": "2024-01-04T19:55:01Z", "DisconnectReason": "AGENT_HUNGUP", "Queue": null}));
-        assert_eq!(Value::Object(to_voice_call_fields(&c)), json!({"endTime": "2024-01-04T19:55:01Z", "disconnectReason": {"value": "AGENT_HUNGUP", "isError": false}}));
+        let c = ctr(
+            json!({"ContactId": "c-2", "DisconnectTimestamp": "2024-01-04T19:55:01Z", "DisconnectReason": "AGENT_HUNGUP", "Queue": null}),
+        );
+        assert_eq!(
+            Value::Object(to_voice_call_fields(&c)),
+            json!({"endTime": "2024-01-04T19:55:01Z", "disconnectReason": {"value": "AGENT_HUNGUP", "isError": false}})
+        );
         let no_reason = ctr(json!({"ContactId": "c-3"}));
         assert!(to_voice_call_fields(&no_reason).is_empty(), "no disconnectReason without a reason");
     }
@@ -320,17 +340,23 @@ mod tests {
             v["ContactId"] = json!("c");
             v["InitiationMethod"] = json!(method);
             let f = to_voice_call_fields(&ctr(v));
-            assert_eq!((f["initiationMethod"].as_str(), f["callSubType"].as_str()), (Some(reported), Some(subtype)), "{method}");
+            assert_eq!(
+                (f["initiationMethod"].as_str(), f["callSubType"].as_str()),
+                (Some(reported), Some(subtype)),
+                "{method}"
+            );
             assert_eq!((f["fromNumber"].as_str(), f["toNumber"].as_str()), (Some(from), Some(to)), "{method}");
         }
-        let webrtc = ctr(json!({"ContactId": "c", "InitiationMethod": "WEBRTC_API", "Attributes": {"WebRTC_From": "jane@x"}}));
+        let webrtc =
+            ctr(json!({"ContactId": "c", "InitiationMethod": "WEBRTC_API", "Attributes": {"WebRTC_From": "jane@x"}}));
         let f = to_voice_call_fields(&webrtc);
         assert_eq!((f["fromNumber"].as_str(), f["toNumber"].as_str()), (Some("jane@x"), Some("WebRTC_Default")));
     }
 
     #[test]
     fn the_transcription_status_follows_the_first_attribute() {
-        let attrs = json!({"sfdc-A__c": "x", "other": "y", "sf_realtime_transcription_status": "Exceeded", "sfdc-B__c": "z"});
+        let attrs =
+            json!({"sfdc-A__c": "x", "other": "y", "sf_realtime_transcription_status": "Exceeded", "sfdc-B__c": "z"});
         let Value::Object(map) = attrs else { unreachable!() };
         assert_eq!(call_attributes(&map), r#"{"A__c":"x","sf_realtime_transcription_status":"Exceeded","B__c":"z"}"#);
         let documented = json!({"sf_realtime_transcription_status__c": "limit", "sfdc-": "empty-key"});
@@ -350,17 +376,38 @@ mod tests {
             (json!({"ContactId": "c", "InitiationMethod": "CALLBACK"}), Ok(())),
             (json!({"ContactId": "c", "InitiationMethod": "API"}), Ok(())),
             (json!({"ContactId": "c", "InitiationMethod": "WEBRTC_API"}), Ok(())),
-            (json!({"ContactId": "c", "InitiationMethod": "DISCONNECT"}), Err(Skip::InitiationMethod(Some("DISCONNECT".into())))),
+            (
+                json!({"ContactId": "c", "InitiationMethod": "DISCONNECT"}),
+                Err(Skip::InitiationMethod(Some("DISCONNECT".into()))),
+            ),
             (json!({"InitiationMethod": "placeHolderInitiationMethod"}), Err(Skip::NoContactId)),
-            (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": vm("1"), "Recordings": kvs}), Err(Skip::Voicemail)),
-            (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": vm("1"), "Recordings": null}), Ok(())),
+            (
+                json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": vm("1"), "Recordings": kvs}),
+                Err(Skip::Voicemail),
+            ),
+            (
+                json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": vm("1"), "Recordings": null}),
+                Ok(()),
+            ),
             // The official skipped any truthy vm_flag (so "0" was never synced): fixed.
-            (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": vm("0"), "Recordings": kvs}), Ok(())),
+            (
+                json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": vm("0"), "Recordings": kvs}),
+                Ok(()),
+            ),
             (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Recordings": kvs}), Ok(())),
-            (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": {"x": "y"}, "Recordings": kvs}), Ok(())),
-            (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": {"NoSync": "true"}}), Err(Skip::NoSync)),
+            (
+                json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": {"x": "y"}, "Recordings": kvs}),
+                Ok(()),
+            ),
+            (
+                json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": {"NoSync": "true"}}),
+                Err(Skip::NoSync),
+            ),
             (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Attributes": {"NoSync": "false"}}), Ok(())),
-            (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Channel": "CHAT"}), Err(Skip::Channel("CHAT".into()))),
+            (
+                json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Channel": "CHAT"}),
+                Err(Skip::Channel("CHAT".into())),
+            ),
             (json!({"ContactId": "c", "InitiationMethod": "INBOUND", "Channel": "VOICE"}), Ok(())),
         ];
         for (value, expected) in cases {

@@ -76,7 +76,11 @@ impl CtrBackup {
 
     /// The backup of a contact's CTR, or `None` when there is none.
     pub async fn fetch(&self, contact_id: &str) -> Result<Option<String>, BackupError> {
-        let read_error = |message: String| BackupError::Read { bucket: self.config.bucket.clone(), key: contact_id.to_string(), message };
+        let read_error = |message: String| BackupError::Read {
+            bucket: self.config.bucket.clone(),
+            key: contact_id.to_string(),
+            message,
+        };
         match self.s3.get_object().bucket(&self.config.bucket).key(contact_id).send().await {
             Ok(out) => {
                 let bytes = out.body.collect().await.map_err(|e| read_error(e.to_string()))?.into_bytes();
@@ -90,7 +94,12 @@ impl CtrBackup {
     /// Keeps a record that cannot succeed under the quarantine prefix, with the reason. The key
     /// holds the contact (or `unknown`) and the sequence number, so a replay overwrites, not adds.
     pub async fn quarantine(&self, item: &Quarantined<'_>) -> Result<String, BackupError> {
-        let key = format!("{}{}/{}.json", self.config.quarantine_prefix, item.contact_id.unwrap_or("unknown"), item.sequence_number);
+        let key = format!(
+            "{}{}/{}.json",
+            self.config.quarantine_prefix,
+            item.contact_id.unwrap_or("unknown"),
+            item.sequence_number
+        );
         let body = json!({
             "reason": item.reason,
             "sequenceNumber": item.sequence_number,
@@ -116,6 +125,10 @@ impl CtrBackup {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| BackupError::Write { bucket: self.config.bucket.clone(), key, message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string() })
+            .map_err(|e| BackupError::Write {
+                bucket: self.config.bucket.clone(),
+                key,
+                message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+            })
     }
 }

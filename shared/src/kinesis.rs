@@ -46,7 +46,10 @@ pub fn records(event: &Value) -> Result<Vec<KinesisRecord>, BatchError> {
         let kinesis = item.get("kinesis").unwrap_or(&Value::Null);
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let Some(sequence_number) = text(kinesis, "sequenceNumber").filter(|s| !s.is_empty()) else {
-            tracing::error!(index, "a Kinesis record without kinesis.sequenceNumber was left out: it cannot be reported for retry");
+            tracing::error!(
+                index,
+                "a Kinesis record without kinesis.sequenceNumber was left out: it cannot be reported for retry"
+            );
             continue;
         };
         out.push(KinesisRecord {
@@ -73,7 +76,9 @@ pub enum DecodeError {
 
 const LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::RequireNone).with_decode_allow_trailing_bits(true),
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
 );
 
 /// Base64 with or without (or with excess) padding, standard or URL-safe alphabet, whitespace
@@ -239,7 +244,10 @@ mod tests {
         let response = batch_response(vec!["2", "", "5"]);
         let value = serde_json::to_value(&response).unwrap();
         assert_eq!(value, json!({"batchItemFailures": [{"itemIdentifier": "2"}, {"itemIdentifier": "5"}]}));
-        assert_eq!(serde_json::to_value(batch_response(Vec::<String>::new())).unwrap(), json!({"batchItemFailures": []}));
+        assert_eq!(
+            serde_json::to_value(batch_response(Vec::<String>::new())).unwrap(),
+            json!({"batchItemFailures": []})
+        );
     }
 
     #[tokio::test]
@@ -268,6 +276,16 @@ mod tests {
         assert_eq!(order_of("a"), vec![1, 2, 3]);
         assert_eq!(order_of("b"), vec![1], "b2 is held back after b1 failed");
         let results: Vec<_> = outcomes.iter().map(|((k, n), o)| (*k, *n, *o)).collect();
-        assert_eq!(results, vec![("a", 1, Ok(())), ("b", 1, Err("fail")), ("a", 2, Ok(())), ("c", 1, Ok(())), ("b", 2, Err("blocked")), ("a", 3, Ok(()))]);
+        assert_eq!(
+            results,
+            vec![
+                ("a", 1, Ok(())),
+                ("b", 1, Err("fail")),
+                ("a", 2, Ok(())),
+                ("c", 1, Ok(())),
+                ("b", 2, Err("blocked")),
+                ("a", 3, Ok(()))
+            ]
+        );
     }
 }

@@ -98,19 +98,35 @@ impl ResyncClients {
 
     /// One run: `soql` when a caller gives one (the documented `retryCTRSync` shape), else the
     /// unsynced calls of the look-back window.
-    pub async fn run(&self, rest: &SalesforceRest, soql: Option<&str>, deadline: Deadline) -> Result<ResyncCounts, ResyncError> {
+    pub async fn run(
+        &self,
+        rest: &SalesforceRest,
+        soql: Option<&str>,
+        deadline: Deadline,
+    ) -> Result<ResyncCounts, ResyncError> {
         let window;
         let query = match soql {
             Some(q) => q,
             None => {
-                window = unsynced_query(chrono::Utc::now(), self.settings.lookback, self.settings.grace, self.settings.max_calls);
+                window = unsynced_query(
+                    chrono::Utc::now(),
+                    self.settings.lookback,
+                    self.settings.grace,
+                    self.settings.max_calls,
+                );
                 &window
             }
         };
         tracing::info!(soql = %query, "looking for VoiceCalls that missed their CTR sync");
-        Resync { rest, telephony: &self.telephony, backup: &self.backup, concurrency: self.settings.concurrency, update_budget: self.update_budget }
-            .run(query, self.settings.max_calls, deadline)
-            .await
+        Resync {
+            rest,
+            telephony: &self.telephony,
+            backup: &self.backup,
+            concurrency: self.settings.concurrency,
+            update_budget: self.update_budget,
+        }
+        .run(query, self.settings.max_calls, deadline)
+        .await
     }
 }
 
@@ -128,17 +144,31 @@ pub struct Resync<'a> {
 impl Resync<'_> {
     /// Runs `soql` (which must select `VendorCallKey`), at most `max_calls` calls.
     pub async fn run(&self, soql: &str, max_calls: usize, deadline: Deadline) -> Result<ResyncCounts, ResyncError> {
-        let records = self.rest.query_all(soql, max_calls, deadline).await.map_err(|e| ResyncError::Query(Box::new(e)))?;
-        let keys: Vec<String> = records.iter().filter_map(|r| r.get("VendorCallKey").and_then(Value::as_str)).map(str::to_string).collect();
+        let records =
+            self.rest.query_all(soql, max_calls, deadline).await.map_err(|e| ResyncError::Query(Box::new(e)))?;
+        let keys: Vec<String> =
+            records.iter().filter_map(|r| r.get("VendorCallKey").and_then(Value::as_str)).map(str::to_string).collect();
         let mut counts = ResyncCounts { found: records.len(), ..Default::default() };
         if keys.len() < records.len() {
-            tracing::warn!(found = records.len(), with_key = keys.len(), "some unsynced VoiceCalls have no VendorCallKey and cannot be looked up");
+            tracing::warn!(
+                found = records.len(),
+                with_key = keys.len(),
+                "some unsynced VoiceCalls have no VendorCallKey and cannot be looked up"
+            );
             counts.failed += records.len() - keys.len();
         }
-        let outcomes = crate::kinesis::process_by_key(keys, String::clone, self.concurrency, |key| async move {
+        let outcomes = crate::kinesis::process_by_key(
+            keys,
+            String::clone,
+            self.concurrency,
+            |key| async move {
                 let outcome = self.replay(&key, deadline).await;
                 (key, outcome)
-            }, |_| false, |_| Outcome::Failed).await;
+            },
+            |_| false,
+            |_| Outcome::Failed,
+        )
+        .await;
         for (_, outcome) in outcomes {
             match outcome {
                 Outcome::Resynced => counts.resynced += 1,
@@ -146,7 +176,13 @@ impl Resync<'_> {
                 Outcome::Failed => counts.failed += 1,
             }
         }
-        tracing::info!(found = counts.found, resynced = counts.resynced, no_backup = counts.no_backup, failed = counts.failed, "CTR resync finished");
+        tracing::info!(
+            found = counts.found,
+            resynced = counts.resynced,
+            no_backup = counts.no_backup,
+            failed = counts.failed,
+            "CTR resync finished"
+        );
         Ok(counts)
     }
 

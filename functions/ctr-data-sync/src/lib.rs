@@ -115,7 +115,11 @@ impl Item {
 }
 
 /// The testable handler: the batch response and each record's outcome (in batch order).
-pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), SyncError> {
+pub async fn handle(
+    payload: Value,
+    deadline: Deadline,
+    deps: &Deps,
+) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), SyncError> {
     let batch = records(&payload).map_err(|e| SyncError::NotKinesis(e.to_string()))?;
     let items: Vec<Item> = batch.into_iter().map(Item::read).collect();
     let outcomes = process_by_key(
@@ -132,7 +136,11 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<(
     )
     .await;
 
-    let failed: Vec<String> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Failed(_))).map(|(i, _)| i.record.sequence_number.clone()).collect();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
+        .map(|(i, _)| i.record.sequence_number.clone())
+        .collect();
     let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
     tracing::info!(
         records = outcomes.len(),

@@ -21,7 +21,8 @@ async fn a_batch_of_100_ctrs_is_backed_up_and_synced_exactly() {
     assert!(outcomes.iter().all(|(_, o)| *o == Outcome::Synced), "{outcomes:?}");
 
     let records = batch["Records"].as_array().unwrap();
-    let contacts: HashSet<String> = records.iter().map(|r| ctr_of(r)["ContactId"].as_str().unwrap().to_string()).collect();
+    let contacts: HashSet<String> =
+        records.iter().map(|r| ctr_of(r)["ContactId"].as_str().unwrap().to_string()).collect();
     let backups: HashSet<String> = stack.keys_under("").await.into_iter().collect();
     assert_eq!(backups, contacts, "one backup per CTR, named by ContactId");
 
@@ -31,7 +32,8 @@ async fn a_batch_of_100_ctrs_is_backed_up_and_synced_exactly() {
     for record in records {
         let ctr = ctr_of(record);
         let id = ctr["ContactId"].as_str().unwrap();
-        let request = updates.iter().find(|r| r.path == format!("/telephony/v1/voiceCalls/{id}")).expect("an update per contact");
+        let request =
+            updates.iter().find(|r| r.path == format!("/telephony/v1/voiceCalls/{id}")).expect("an update per contact");
         let body = &request.body;
         assert_eq!(body["callCenterApiName"], CALL_CENTER);
         assert_eq!(body["startTime"], ctr["InitiationTimestamp"], "{id}");
@@ -86,7 +88,8 @@ async fn a_429_storm_on_ten_contacts_reports_exactly_those_and_a_replay_finishes
     let stack = Stack::start().await;
     let batch = event("batch-100.json");
     let records = batch["Records"].as_array().unwrap().clone();
-    let stormy: Vec<(String, String)> = records.iter().step_by(10).map(|r| (ctr_of(r)["ContactId"].as_str().unwrap().to_string(), seq_of(r))).collect();
+    let stormy: Vec<(String, String)> =
+        records.iter().step_by(10).map(|r| (ctr_of(r)["ContactId"].as_str().unwrap().to_string(), seq_of(r))).collect();
     for (contact, _) in &stormy {
         stack.emulator.inject(Fault::status(429, 1000).on("PATCH", &format!("/voiceCalls/{contact}")));
     }
@@ -99,7 +102,8 @@ async fn a_429_storm_on_ten_contacts_reports_exactly_those_and_a_replay_finishes
 
     // Lambda retries the failed records once Salesforce recovers.
     stack.emulator.clear_faults();
-    let retry = json!({"Records": records.iter().filter(|r| expected.contains(&seq_of(r))).cloned().collect::<Vec<_>>()});
+    let retry =
+        json!({"Records": records.iter().filter(|r| expected.contains(&seq_of(r))).cloned().collect::<Vec<_>>()});
     let (response, outcomes) = stack.run(&retry).await;
     assert!(failures(&response).is_empty());
     assert!(outcomes.iter().all(|(_, o)| *o == Outcome::Synced));
@@ -115,9 +119,15 @@ async fn with_s3_down_nothing_reaches_salesforce_and_everything_is_retried() {
     let deps = deps_for(&stack.env, &stack.sdk, scv_shared::aws::s3_client(&dead));
     let batch = event("batch-100.json");
     let subset = json!({"Records": batch["Records"].as_array().unwrap()[..10].to_vec()});
-    let (response, outcomes) = ctr_data_sync::handle(subset, scv_shared::retry::Deadline::after(std::time::Duration::from_secs(60)), &deps).await.unwrap();
+    let (response, outcomes) =
+        ctr_data_sync::handle(subset, scv_shared::retry::Deadline::after(std::time::Duration::from_secs(60)), &deps)
+            .await
+            .unwrap();
     assert_eq!(failures(&response).len(), 10, "every record reported for retry");
-    assert!(outcomes.iter().all(|(_, o)| matches!(o, Outcome::Failed(reason) if reason.contains("could not write s3://"))), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|(_, o)| matches!(o, Outcome::Failed(reason) if reason.contains("could not write s3://"))),
+        "{outcomes:?}"
+    );
     assert!(stack.emulator.requests().is_empty(), "no Salesforce update without its backup");
 }
 
@@ -137,8 +147,12 @@ async fn the_mixed_sample_skips_quarantines_and_keeps_per_contact_order() {
         })
         .collect();
     assert_eq!(kinds, vec!["synced", "skipped", "skipped", "skipped", "quarantined", "synced", "synced"]);
-    let reasons: Vec<String> = outcomes.iter().filter_map(|(_, o)| if let Outcome::Skipped(r) = o { Some(r.clone()) } else { None }).collect();
-    assert!(reasons[0].contains("NoSync") && reasons[1].contains("CHAT") && reasons[2].contains("voicemail"), "{reasons:?}");
+    let reasons: Vec<String> =
+        outcomes.iter().filter_map(|(_, o)| if let Outcome::Skipped(r) = o { Some(r.clone()) } else { None }).collect();
+    assert!(
+        reasons[0].contains("NoSync") && reasons[1].contains("CHAT") && reasons[2].contains("voicemail"),
+        "{reasons:?}"
+    );
 
     // The same contact twice: both applied, in order, so the later CTR wins.
     let first = ctr_of(&batch["Records"][0]);
@@ -149,7 +163,14 @@ async fn the_mixed_sample_skips_quarantines_and_keeps_per_contact_order() {
     assert_eq!(attributes["Disposition__c"], "Resolved", "the later CTR was applied last: {attributes}");
     // The transfer points at its parent.
     let transfer = ctr_of(&batch["Records"][5]);
-    let body = &stack.emulator.requests().iter().find(|r| r.path.ends_with(transfer["ContactId"].as_str().unwrap())).expect("transfer").body.clone();
+    let body = &stack
+        .emulator
+        .requests()
+        .iter()
+        .find(|r| r.path.ends_with(transfer["ContactId"].as_str().unwrap()))
+        .expect("transfer")
+        .body
+        .clone();
     assert_eq!(body["parentCallIdentifier"], first["ContactId"]);
     // Skipped CTRs leave no backup: only synced ones are backed up.
     let backups = stack.keys_under("").await.into_iter().filter(|k| !k.starts_with("quarantine/")).count();

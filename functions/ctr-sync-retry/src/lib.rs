@@ -39,7 +39,10 @@ impl Deps {
         let http = scv_shared::aws::http_client();
         let rest_cfg = RestConfig::from_env(env)?;
         let auth = Arc::new(SalesforceAuth::new(&rest_cfg, ssm.clone(), http.clone()));
-        Ok(Self { rest: SalesforceRest::new(&rest_cfg, http.clone(), auth), resync: ResyncClients::from_env(env, ssm, s3, http)? })
+        Ok(Self {
+            rest: SalesforceRest::new(&rest_cfg, http.clone(), auth),
+            resync: ResyncClients::from_env(env, ssm, s3, http)?,
+        })
     }
 }
 

@@ -39,7 +39,13 @@ async fn create_call(stack: &Stack, contact: &str) {
         call_attributes: None,
         participants: vec![scv_shared::scrt::Participant::end_user("+15555550123")],
     };
-    stack.deps.resync.telephony.create_voice_call(&request, Deadline::after(Duration::from_secs(5))).await.expect("created");
+    stack
+        .deps
+        .resync
+        .telephony
+        .create_voice_call(&request, Deadline::after(Duration::from_secs(5)))
+        .await
+        .expect("created");
 }
 
 #[tokio::test]
@@ -54,7 +60,13 @@ async fn unsynced_calls_are_found_and_replayed_from_their_backups() {
     stack.back_up("c-missed-2", &ctr("c-missed-2", 0)).await;
     stack.back_up("c-too-old", &ctr("c-too-old", 7)).await;
     let synced = scv_shared::ctr::to_voice_call_fields(&scv_shared::ctr::Ctr::from_value(ctr("c-synced", 5)).unwrap());
-    stack.deps.resync.telephony.update_voice_call("c-synced", &synced, Deadline::after(Duration::from_secs(5))).await.expect("synced");
+    stack
+        .deps
+        .resync
+        .telephony
+        .update_voice_call("c-synced", &synced, Deadline::after(Duration::from_secs(5)))
+        .await
+        .expect("synced");
     assert!(stack.emulator.set_voice_call_created_date("c-too-old", chrono::Utc::now() - chrono::Duration::days(3)));
 
     let scheduled = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
@@ -65,11 +77,17 @@ async fn unsynced_calls_are_found_and_replayed_from_their_backups() {
         assert_eq!(call.fields["totalHoldDuration"], hold, "{contact} brought up to date");
         assert_eq!(call.fields["endTime"], "2026-11-21T09:21:05Z");
     }
-    assert!(stack.emulator.voice_call("c-too-old").unwrap().fields.get("totalHoldDuration").is_none(), "outside the window");
+    assert!(
+        stack.emulator.voice_call("c-too-old").unwrap().fields.get("totalHoldDuration").is_none(),
+        "outside the window"
+    );
     assert!(stack.emulator.voice_call("c-no-backup").unwrap().fields.get("totalHoldDuration").is_none());
 
     // A second run finds only the call that has no backup.
-    let again = handle(json!({"detail-type": "Scheduled Event"}), Deadline::after(Duration::from_secs(60)), &stack.deps).await.expect("run");
+    let again =
+        handle(json!({"detail-type": "Scheduled Event"}), Deadline::after(Duration::from_secs(60)), &stack.deps)
+            .await
+            .expect("run");
     assert_eq!(again, ResyncCounts { found: 1, resynced: 0, no_backup: 1, failed: 0 });
 }
 
@@ -79,10 +97,15 @@ async fn the_documented_retry_ctr_sync_event_runs_its_query() {
     create_call(&stack, "c-old-call").await;
     stack.back_up("c-old-call", &ctr("c-old-call", 9)).await;
     assert!(stack.emulator.set_voice_call_created_date("c-old-call", chrono::Utc::now() - chrono::Duration::days(30)));
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/ctr-sync-retry/retry-ctr-sync.json");
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/ctr-sync-retry/retry-ctr-sync.json");
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
     let counts = handle(event, Deadline::after(Duration::from_secs(60)), &stack.deps).await.expect("run");
-    assert_eq!(counts, ResyncCounts { found: 1, resynced: 1, no_backup: 0, failed: 0 }, "the documented query has no window");
+    assert_eq!(
+        counts,
+        ResyncCounts { found: 1, resynced: 1, no_backup: 0, failed: 0 },
+        "the documented query has no window"
+    );
 }
 
 #[tokio::test]
@@ -95,6 +118,9 @@ async fn a_failed_query_fails_the_run_and_update_failures_are_counted() {
     create_call(&stack, "c-refused").await;
     stack.back_up("c-refused", &ctr("c-refused", 3)).await;
     stack.emulator.inject(sf_emulator::Fault::status(500, 100).on("PATCH", "/voiceCalls/c-refused"));
-    let counts = handle(json!({"detail-type": "Scheduled Event"}), Deadline::after(Duration::from_secs(60)), &stack.deps).await.expect("run");
+    let counts =
+        handle(json!({"detail-type": "Scheduled Event"}), Deadline::after(Duration::from_secs(60)), &stack.deps)
+            .await
+            .expect("run");
     assert_eq!(counts, ResyncCounts { found: 1, resynced: 0, no_backup: 0, failed: 1 });
 }

@@ -10,11 +10,12 @@
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, ProcessEnv, RestConfig};
+use scv_shared::config::{ConfigError, Env, ProcessEnv, RestConfig};
 use scv_shared::flow::{FlowEvent, FlowOutput};
 use scv_shared::keys::SsmClient;
 use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::{RestError, SalesforceRest};
+use scv_shared::resync::{ResyncClients, ResyncError};
 use scv_shared::retry::Deadline;
 use scv_shared::soql::{SoqlError, is_valid_object_name, is_valid_record_id, render};
 use serde_json::{Map, Value};
@@ -31,20 +32,40 @@ const CONTROL_PARAMETERS: &[&str] = &["methodName", "objectApiName", "recordId"]
 #[derive(Debug)]
 pub struct Deps {
     pub rest: SalesforceRest,
+    /// The CTR resync behind `retryCTRSync`, when the backup bucket is configured.
+    pub resync: Option<ResyncClients>,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let cfg = RestConfig::from_env(&ProcessEnv)?;
         let sdk = scv_shared::aws::load().await;
-        Ok(Self::new(&cfg, SsmClient::new(&sdk)))
+        let deps = Self::new(&cfg, SsmClient::new(&sdk));
+        let resync = resync_from_env(&ProcessEnv, SsmClient::new(&sdk), scv_shared::aws::s3_client(&sdk))?;
+        Ok(Self { resync, ..deps })
     }
 
     pub fn new(cfg: &RestConfig, ssm: SsmClient) -> Self {
         let http = scv_shared::aws::http_client();
         let auth = Arc::new(SalesforceAuth::new(cfg, ssm, http.clone()));
-        Self { rest: SalesforceRest::new(cfg, http, auth) }
+        Self { rest: SalesforceRest::new(cfg, http, auth), resync: None }
     }
+}
+
+/// `retryCTRSync` is served when `CTR_BACKUP_S3_BUCKET` is set. Here `PRIVATE_KEY_PARAM_NAME` is
+/// the connected app's key (the official meaning), so the Telephony Integration API key must be
+/// named by `SCRT_PRIVATE_KEY_PARAM_NAME`, along with `SALESFORCE_ORG_ID`, `CALL_CENTER_API_NAME`
+/// and `SCRT_ENDPOINT_BASE`.
+pub fn resync_from_env(
+    env: &dyn Env,
+    ssm: SsmClient,
+    s3: scv_shared::ctr_backup::S3Client,
+) -> Result<Option<ResyncClients>, ConfigError> {
+    if scv_shared::config::optional(env, "CTR_BACKUP_S3_BUCKET").is_none() {
+        return Ok(None);
+    }
+    scv_shared::config::required(env, "SCRT_PRIVATE_KEY_PARAM_NAME")?;
+    ResyncClients::from_env(env, ssm, s3, scv_shared::aws::http_client()).map(Some)
 }
 
 #[derive(Debug, Error)]
@@ -64,9 +85,11 @@ pub enum InvokeError {
     #[error("{method}: {source}")]
     Salesforce { method: String, source: Box<RestError> },
     #[error(
-        "retryCTRSync: the CTR resync is not built yet (it arrives with the CTRDataSync resync function); nothing was resynced"
+        "retryCTRSync is not configured: set CTR_BACKUP_S3_BUCKET, SCRT_PRIVATE_KEY_PARAM_NAME, SALESFORCE_ORG_ID, CALL_CENTER_API_NAME and SCRT_ENDPOINT_BASE; nothing was resynced"
     )]
     ResyncNotAvailable,
+    #[error("retryCTRSync: {0}")]
+    Resync(#[from] ResyncError),
 }
 
 impl InvokeError {
@@ -74,9 +97,10 @@ impl InvokeError {
         match self {
             InvokeError::BadEvent(_) | InvokeError::Malformed { .. } | InvokeError::Query { .. } => "InvalidEvent",
             InvokeError::MissingMethod | InvokeError::MissingParameter { .. } => "MissingField",
-            InvokeError::UnsupportedMethod(_) | InvokeError::ResyncNotAvailable => "UnsupportedMethod",
+            InvokeError::UnsupportedMethod(_) => "UnsupportedMethod",
+            InvokeError::ResyncNotAvailable => "NotConfigured",
             InvokeError::Salesforce { source, .. } if source.is_retryable() => "SalesforceUnavailable",
-            InvokeError::Salesforce { .. } => "SalesforceError",
+            InvokeError::Salesforce { .. } | InvokeError::Resync(_) => "SalesforceError",
         }
     }
 }
@@ -110,7 +134,7 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
         "queryRecord" => call.query().await,
         "searchRecord" => call.search().await,
         "realtimeAlertEvent" => call.publish_alert().await,
-        "retryCTRSync" => Err(InvokeError::ResyncNotAvailable),
+        "retryCTRSync" => call.retry_ctr_sync().await,
         other => {
             tracing::warn!(method = other, "Unsupported method {other}");
             return Err(InvokeError::UnsupportedMethod(other.to_string()));
@@ -221,6 +245,22 @@ impl Call<'_> {
         let sosl = self.required("sosl")?;
         let records = self.deps.rest.search(&sosl, self.deadline).await.map_err(|e| self.salesforce(e))?;
         Ok(records.first().map(flatten).unwrap_or_default())
+    }
+
+    /// The documented retryCTRSync (seed 001 ch. 2 "Retry CTR Sync", step 6): the `soql` query
+    /// (placeholders filled and escaped), backups from S3, VoiceCalls updated; counts as output.
+    async fn retry_ctr_sync(&self) -> Result<FlowOutput, InvokeError> {
+        let resync = self.deps.resync.as_ref().ok_or(InvokeError::ResyncNotAvailable)?;
+        let template = self.required("soql")?;
+        let soql = render(&template, self.params)
+            .map_err(|source| InvokeError::Query { method: self.method.into(), source })?;
+        let counts = resync.run(&self.deps.rest, Some(&soql), self.deadline).await?;
+        Ok(FlowOutput::from([
+            ("found".into(), counts.found.to_string()),
+            ("resynced".into(), counts.resynced.to_string()),
+            ("noBackup".into(), counts.no_backup.to_string()),
+            ("failed".into(), counts.failed.to_string()),
+        ]))
     }
 
     /// The RealtimeAlertEvent platform event from the alert fields (reference 2.9, 2.10).

@@ -70,9 +70,12 @@ async fn every_sample_event_works_against_the_emulator() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["Severity"], "Critical");
 
-    // retryCTRSync: not built yet, and says so.
-    let err = stack.invoke(event("06-retry-ctr-sync.json")).await.expect_err("not yet");
-    assert!(matches!(err, InvokeError::ResyncNotAvailable), "{err}");
+    // retryCTRSync without the backup bucket configured says what is missing.
+    let err = stack.invoke(event("06-retry-ctr-sync.json")).await.expect_err("not configured");
+    assert!(
+        matches!(err, InvokeError::ResyncNotAvailable) && err.to_string().contains("CTR_BACKUP_S3_BUCKET"),
+        "{err}"
+    );
 
     // One grant for the whole run, shared through SSM.
     assert_eq!(stack.deps.rest.auth().grant_count(), 1);
@@ -283,4 +286,58 @@ async fn the_client_follows_next_records_url_pages() {
     assert_eq!(capped.len(), 3);
     let pages = stack.emulator.requests().iter().filter(|r| r.path.contains("/query")).count();
     assert_eq!(pages, 3 + 2, "three pages for the first query, two for the capped one");
+}
+
+#[tokio::test]
+async fn retry_ctr_sync_replays_unsynced_calls_from_the_backup_bucket() {
+    let mut stack = Stack::start(false).await;
+    let scrt_keys = sf_emulator::keys::TestKeyPair::generate().expect("keys");
+    stack.emulator.set_scrt_public_keys(vec![scrt_keys.public_pem.clone()]);
+    let scrt_param = unique("scrt-key");
+    local_stack::moto::put_secure_parameter(&stack.sdk, &scrt_param, &scrt_keys.private_pkcs1_pem).await.expect("key");
+    let s3 = scv_shared::aws::s3_client(&stack.sdk);
+    let bucket = format!("ctr-backup-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let env = std::collections::HashMap::from([
+        ("CTR_BACKUP_S3_BUCKET".to_string(), bucket.clone()),
+        ("SCRT_PRIVATE_KEY_PARAM_NAME".to_string(), scrt_param),
+        ("SALESFORCE_ORG_ID".to_string(), ORG_ID.to_string()),
+        ("CALL_CENTER_API_NAME".to_string(), "ACME_CC".to_string()),
+        ("SCRT_ENDPOINT_BASE".to_string(), stack.emulator.scrt_base()),
+    ]);
+    let lookup = |k: &str| env.get(k).cloned();
+    stack.deps.resync =
+        invoke_salesforce_rest_api::resync_from_env(&lookup, scv_shared::keys::SsmClient::new(&stack.sdk), s3.clone())
+            .expect("config");
+    let resync = stack.deps.resync.as_ref().expect("configured");
+
+    // A call whose CTR sync was missed, and its backup.
+    let request = scv_shared::scrt::CreateVoiceCall {
+        call_center_api_name: "ACME_CC".into(),
+        vendor_call_key: "c-missed".into(),
+        to: "+15555550100".into(),
+        from: "+15555550123".into(),
+        initiation_method: "Inbound".into(),
+        start_time: "2026-11-21T09:15:02Z".into(),
+        call_subtype: None,
+        parent_voice_call_id: None,
+        queue: None,
+        call_origin: None,
+        call_attributes: None,
+        participants: vec![scv_shared::scrt::Participant::end_user("+15555550123")],
+    };
+    let deadline = scv_shared::retry::Deadline::after(std::time::Duration::from_secs(5));
+    resync.telephony.create_voice_call(&request, deadline).await.expect("created");
+    let ctr = json!({"ContactId": "c-missed", "InitiationMethod": "INBOUND", "Agent": {"CustomerHoldDuration": 42, "NumberOfHolds": 2}});
+    s3.put_object()
+        .bucket(&bucket)
+        .key("c-missed")
+        .body(ctr.to_string().into_bytes().into())
+        .send()
+        .await
+        .expect("backup");
+
+    let out = stack.invoke(event("06-retry-ctr-sync.json")).await.expect("resync");
+    assert_eq!(out, json!({"found": "1", "resynced": "1", "noBackup": "0", "failed": "0"}));
+    assert_eq!(stack.emulator.voice_call("c-missed").expect("call").fields["totalHoldDuration"], 42);
 }

@@ -74,7 +74,15 @@ impl Stack {
         let mut keys = Vec::new();
         let mut token = None;
         loop {
-            let out = self.s3.list_objects_v2().bucket(&self.bucket).prefix(prefix).set_continuation_token(token).send().await.expect("list");
+            let out = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .expect("list");
             keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_string)));
             match out.next_continuation_token() {
                 Some(t) => token = Some(t.to_string()),
@@ -104,7 +112,8 @@ pub fn deps_for(env: &HashMap<String, String>, sdk: &scv_shared::aws::SdkConfig,
 
 pub fn event(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/ctr-data-sync").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).expect("JSON")
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .expect("JSON")
 }
 
 /// The CTR inside a Kinesis record of a sample batch.

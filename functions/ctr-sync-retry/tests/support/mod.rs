@@ -39,7 +39,12 @@ impl Stack {
         let bucket = format!("ctr-backup-{}", &id[..12]);
         s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
         let p = |name: &str| format!("test-{id}-{name}");
-        for (name, value) in [("scrt-key", scrt_keys.private_pkcs1_pem.as_str()), ("rest-key", &app_keys.private_pkcs8_pem), ("consumer-key", CONSUMER_KEY), ("token", "placeholder")] {
+        for (name, value) in [
+            ("scrt-key", scrt_keys.private_pkcs1_pem.as_str()),
+            ("rest-key", &app_keys.private_pkcs8_pem),
+            ("consumer-key", CONSUMER_KEY),
+            ("token", "placeholder"),
+        ] {
             put_secure_parameter(&sdk, &p(name), value).await.expect("param");
         }
         let env: HashMap<String, String> = [
@@ -66,6 +71,13 @@ impl Stack {
     }
 
     pub async fn back_up(&self, contact_id: &str, ctr: &serde_json::Value) {
-        self.s3.put_object().bucket(&self.bucket).key(contact_id).body(ctr.to_string().into_bytes().into()).send().await.expect("backup");
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(contact_id)
+            .body(ctr.to_string().into_bytes().into())
+            .send()
+            .await
+            .expect("backup");
     }
 }
