@@ -136,3 +136,33 @@ with open("mixed-batch.json", "w") as f:
     json.dump(batch(mixed), f, indent=1)
     f.write("\n")
 print("wrote batch-100.json and mixed-batch.json")
+
+# The demo call's CTRs: the inbound call, the WebRTC call and the transfer created by the
+# InvokeTelephonyIntegrationApi samples, plus one poison record.
+A, B, C = "6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21", "b3e2a9d4-5c6f-4e7a-8b9c-0d1e2f3a4b5c", "d7c6b5a4-3f2e-4d1c-8b0a-9e8f7d6c5b4a"
+inbound_attrs = {"sfdc-SourceType": "Service", "language": "en-US", "sfdc-Department__c": "Billing", "sfdc-IVR_Choice__c": "2"}
+
+
+def demo_ctr(cid, method, start, accept, end, hold, holds, previous=None, attributes=None, webrtc=False):
+    record = ctr(300, method=method, contact=cid, previous=previous, attributes=attributes or inbound_attrs)
+    record.update({
+        "InitiationTimestamp": start, "DisconnectTimestamp": end, "DisconnectReason": "CUSTOMER_DISCONNECT",
+        "CustomerEndpoint": None if webrtc else {"Address": "+15555550123", "Type": "TELEPHONE_NUMBER"},
+        "SystemEndpoint": None if webrtc else {"Address": "+15555550100", "Type": "TELEPHONE_NUMBER"},
+    })
+    record["Agent"].update({"ConnectedToAgentTimestamp": accept, "CustomerHoldDuration": hold, "NumberOfHolds": holds, "LongestHoldDuration": hold})
+    record["Queue"].update({"EnqueueTimestamp": start, "Name": "Billing"})
+    return record
+
+
+demo = [
+    demo_ctr(A, "INBOUND", "2026-11-21T09:15:02Z", "2026-11-21T09:15:41Z", "2026-11-21T09:21:05Z", 34, 2),
+    demo_ctr(B, "WEBRTC_API", "2026-11-21T09:16:40Z", "2026-11-21T09:17:02Z", "2026-11-21T09:24:10Z", 0, 0,
+             attributes={"WebRTC_From": "jane.doe@example.com", "WebRTC_To": "support@acme.example", "sfdc-SourceType": "Sales"}, webrtc=True),
+    demo_ctr(C, "TRANSFER", "2026-11-21T09:19:44Z", "2026-11-21T09:20:03Z", "2026-11-21T09:26:30Z", 12, 1, previous=A),
+    "eyJDb250YWN0SWQiOiAi***truncated-by-a-broken-producer",
+]
+with open("demo-call-ctrs.json", "w") as f:
+    json.dump(batch(demo), f, indent=1)
+    f.write("\n")
+print("wrote demo-call-ctrs.json")

@@ -8,8 +8,10 @@
 //! Every child process started here is killed when the test process dies, even when it is never dropped
 //! (see [`moto::Moto::shared`]).
 
+pub mod connect;
 pub mod demo;
 pub mod extension;
+pub mod invoke_recorder;
 pub mod moto;
 pub mod runtime;
 mod spawn;
