@@ -95,7 +95,12 @@ async fn invoke(
     let invocation_type =
         headers.get("X-Amz-Invocation-Type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse").to_string();
     let payload = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    shared.invokes.push(RecordedInvoke { function, invocation_type: invocation_type.clone(), payload, size: body.len() });
+    shared.invokes.push(RecordedInvoke {
+        function,
+        invocation_type: invocation_type.clone(),
+        payload,
+        size: body.len(),
+    });
     if invocation_type == "Event" {
         StatusCode::ACCEPTED.into_response()
     } else {

@@ -1,0 +1,337 @@
+//! ContactLensConsumer: the Kinesis trigger on the Contact Lens real-time segment stream (seed 001
+//! ch. 6 "ContactLensConsumerFunction", reference 2.3). It reads and validates every record, groups
+//! the records by contact (arrival order kept within a contact) and hands them to the
+//! ContactLensProcessor with asynchronous invocations (`InvocationType` `Event`) of the same shape
+//! the official consumer sends (a Kinesis event whose `Records` are a subset of the batch), as few as
+//! the 256 KB asynchronous payload limit allows, whatever the batch size.
+//!
+//! The answer is a partial batch response: a record whose hand-over failed is reported by sequence
+//! number (Lambda retries it); a record that cannot be read is logged with its sequence number and
+//! reason and counted as handled, since no retry can make it readable.
+
+use std::collections::{HashMap, HashSet};
+
+use lambda_runtime::LambdaEvent;
+use scv_shared::config::{ConfigError, ProcessEnv, required};
+use scv_shared::contact_lens::SegmentRecord;
+use scv_shared::kinesis::{self, KinesisEventResponse, batch_response, decode_data};
+use serde_json::{Value, json};
+use thiserror::Error;
+use tracing::Instrument;
+
+/// The `category` of every log line, as the official function names it.
+pub const CATEGORY: &str = "ContactLensConsumer";
+/// Lambda's limit on an asynchronous invocation payload (256 KB).
+pub const ASYNC_PAYLOAD_LIMIT: usize = 256 * 1024;
+
+/// Built once at cold start.
+#[derive(Debug)]
+pub struct Deps {
+    pub lambda: aws_sdk_lambda::Client,
+    /// `CONTACT_LENS_PROCESSOR_FUNCTION_ARN`: the processor (alias) ARN.
+    pub processor: String,
+    /// Payload limit of one invocation (tests lower it).
+    pub max_payload_bytes: usize,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let processor = required(&ProcessEnv, "CONTACT_LENS_PROCESSOR_FUNCTION_ARN")?;
+        let sdk = scv_shared::aws::load().await;
+        Ok(Self::new(aws_sdk_lambda::Client::new(&sdk), processor))
+    }
+
+    pub fn new(lambda: aws_sdk_lambda::Client, processor: String) -> Self {
+        Self { lambda, processor, max_payload_bytes: ASYNC_PAYLOAD_LIMIT }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConsumerError {
+    #[error("the event is not a Kinesis event: {0}")]
+    BadEvent(String),
+}
+
+impl ConsumerError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConsumerError::BadEvent(_) => "InvalidEvent",
+        }
+    }
+}
+
+impl From<ConsumerError> for lambda_runtime::Diagnostic {
+    fn from(e: ConsumerError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
+    }
+}
+
+/// The Lambda entry point: a span with `requestId` around [`handle`].
+pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {
+    let (payload, context) = event.into_parts();
+    let span = tracing::info_span!("invocation", requestId = %context.request_id);
+    handle(payload, deps).instrument(span).await
+}
+
+/// A readable record, by contact.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub contact_id: String,
+    pub sequence_number: String,
+    /// The record exactly as Lambda delivered it.
+    pub raw: Value,
+}
+
+/// The testable handler.
+pub async fn handle(payload: Value, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {
+    let records = kinesis::records(&payload).map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
+    let raw_records: Vec<&Value> = payload.get("Records").and_then(Value::as_array).into_iter().flatten().collect();
+    let raw_by_sequence: HashMap<&str, &Value> = raw_records
+        .iter()
+        .filter_map(|r| r.pointer("/kinesis/sequenceNumber").and_then(Value::as_str).map(|s| (s, *r)))
+        .collect();
+    let mut forwards = Vec::with_capacity(records.len());
+    let mut unreadable = 0usize;
+    for record in &records {
+        let parsed = decode_data(&record.data)
+            .map_err(|e| e.to_string())
+            .and_then(|text| SegmentRecord::parse(&text).map_err(|e| e.to_string()));
+        let contact_id = match parsed {
+            Ok(segment) => Some(segment.contact_id).filter(|c| !c.is_empty()).or_else(|| record.partition_key.clone()),
+            Err(reason) => {
+                unreadable += 1;
+                tracing::error!(
+                    contactId = record.partition_key.as_deref().unwrap_or(""),
+                    sequenceNumber = %record.sequence_number,
+                    reason = %reason,
+                    "Contact Lens record {} cannot be read and is skipped (a retry cannot make it readable): {reason}",
+                    record.sequence_number
+                );
+                continue;
+            }
+        };
+        let Some(contact_id) = contact_id.filter(|c| !c.trim().is_empty()) else {
+            unreadable += 1;
+            tracing::error!(
+                sequenceNumber = %record.sequence_number,
+                "Contact Lens record {} names no contact (no ContactId, no partition key) and is skipped",
+                record.sequence_number
+            );
+            continue;
+        };
+        let Some(raw) = raw_by_sequence.get(record.sequence_number.as_str()) else { continue };
+        forwards.push(Forward { contact_id, sequence_number: record.sequence_number.clone(), raw: (*raw).clone() });
+    }
+
+    let invocations = pack(&forwards, deps.max_payload_bytes);
+    let mut failed: Vec<String> = Vec::new();
+    let mut blocked: HashSet<String> = HashSet::new();
+    let mut sent_invocations = 0usize;
+    for invocation in invocations {
+        // A contact whose earlier part failed is held back so its order survives the retry.
+        let (held, part): (Vec<&Forward>, Vec<&Forward>) =
+            invocation.iter().map(|&i| &forwards[i]).partition(|f| blocked.contains(&f.contact_id));
+        failed.extend(held.iter().map(|f| f.sequence_number.clone()));
+        if part.is_empty() {
+            continue;
+        }
+        let body = json!({"Records": part.iter().map(|f| f.raw.clone()).collect::<Vec<_>>()});
+        let contacts: Vec<&str> = {
+            let mut seen = HashSet::new();
+            part.iter().map(|f| f.contact_id.as_str()).filter(|c| seen.insert(*c)).collect()
+        };
+        match invoke(deps, &body).await {
+            Ok(()) => {
+                sent_invocations += 1;
+                tracing::info!(
+                    records = part.len(),
+                    contacts = %contacts.join(","),
+                    "handed {} record(s) for {} contact(s) to the processor",
+                    part.len(),
+                    contacts.len()
+                );
+            }
+            Err(reason) => {
+                for f in &part {
+                    tracing::error!(
+                        contactId = %f.contact_id,
+                        sequenceNumber = %f.sequence_number,
+                        reason = %reason,
+                        "could not hand record {} to the processor; reported for retry",
+                        f.sequence_number
+                    );
+                }
+                failed.extend(part.iter().map(|f| f.sequence_number.clone()));
+                blocked.extend(contacts.iter().map(|c| c.to_string()));
+            }
+        }
+    }
+    tracing::info!(
+        records = records.len(),
+        unreadable,
+        invocations = sent_invocations,
+        failed = failed.len(),
+        "batch of {} record(s): {} forwarded in {} invocation(s), {} to retry, {} unreadable",
+        records.len(),
+        forwards.len() - failed.len(),
+        sent_invocations,
+        failed.len(),
+        unreadable
+    );
+    Ok(batch_response(failed))
+}
+
+async fn invoke(deps: &Deps, body: &Value) -> Result<(), String> {
+    let bytes = serde_json::to_vec(body).map_err(|e| format!("the payload cannot be encoded: {e}"))?;
+    if bytes.len() > deps.max_payload_bytes {
+        return Err(format!(
+            "one record is {} bytes, over the {} byte limit of an asynchronous invocation",
+            bytes.len(),
+            deps.max_payload_bytes
+        ));
+    }
+    let answer = deps
+        .lambda
+        .invoke()
+        .function_name(&deps.processor)
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(service) => service.to_string(),
+            None => aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    if answer.status_code() != 202 {
+        return Err(format!("Lambda answered status {} instead of 202 Accepted", answer.status_code()));
+    }
+    Ok(())
+}
+
+/// The size `{"Records":[...]}` takes with these records.
+fn payload_size(sizes: &[usize]) -> usize {
+    r#"{"Records":[]}"#.len() + sizes.iter().sum::<usize>() + sizes.len().saturating_sub(1)
+}
+
+/// Groups records by contact (first-seen order, arrival order within a contact) into invocations of
+/// at most `limit` bytes: a contact's records share an invocation unless they alone exceed the
+/// limit, in which case they fill consecutive invocations in order. Returns indexes into `forwards`.
+pub fn pack(forwards: &[Forward], limit: usize) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: HashMap<&str, usize> = HashMap::new();
+    for (i, f) in forwards.iter().enumerate() {
+        let g = *group_of.entry(f.contact_id.as_str()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    let size_of: Vec<usize> =
+        forwards.iter().map(|f| serde_json::to_vec(&f.raw).map(|b| b.len()).unwrap_or(0)).collect();
+    let mut invocations: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let sizes = |items: &[usize]| items.iter().map(|&i| size_of[i]).collect::<Vec<_>>();
+    for group in groups {
+        let mut candidate = current.clone();
+        candidate.extend(&group);
+        if payload_size(&sizes(&candidate)) <= limit {
+            current = candidate;
+            continue;
+        }
+        if !current.is_empty() {
+            invocations.push(std::mem::take(&mut current));
+        }
+        if payload_size(&sizes(&group)) <= limit {
+            current = group;
+            continue;
+        }
+        for i in group {
+            let mut grown = current.clone();
+            grown.push(i);
+            if current.is_empty() || payload_size(&sizes(&grown)) <= limit {
+                current = grown;
+            } else {
+                invocations.push(std::mem::replace(&mut current, vec![i]));
+            }
+        }
+    }
+    if !current.is_empty() {
+        invocations.push(current);
+    }
+    invocations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forward(contact: &str, seq: usize, bytes: usize) -> Forward {
+        Forward {
+            contact_id: contact.into(),
+            sequence_number: seq.to_string(),
+            raw: json!({"kinesis": {"sequenceNumber": seq.to_string(), "data": "x".repeat(bytes)}}),
+        }
+    }
+
+    fn check(forwards: &[Forward], invocations: &[Vec<usize>], limit: usize) {
+        let mut all: Vec<usize> = invocations.iter().flatten().copied().collect();
+        all.sort();
+        assert_eq!(all, (0..forwards.len()).collect::<Vec<_>>(), "every record exactly once");
+        for invocation in invocations {
+            let body = json!({"Records": invocation.iter().map(|&i| forwards[i].raw.clone()).collect::<Vec<_>>()});
+            let size = serde_json::to_vec(&body).unwrap().len();
+            assert!(size <= limit || invocation.len() == 1, "{size} > {limit}");
+        }
+        // Within a contact, arrival order across and inside invocations.
+        let order: Vec<usize> = invocations.iter().flatten().copied().collect();
+        for contact in forwards.iter().map(|f| &f.contact_id).collect::<HashSet<_>>() {
+            let mine: Vec<usize> = order.iter().copied().filter(|&i| &forwards[i].contact_id == contact).collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "{contact}: {mine:?}");
+        }
+    }
+
+    #[test]
+    fn packing_table() {
+        // (records as (contact, bytes), limit, expected invocation count, contacts never split)
+        type Case<'a> = (Vec<(&'a str, usize)>, usize, usize, bool);
+        let cases: Vec<Case> = vec![
+            (vec![("a", 100); 40], ASYNC_PAYLOAD_LIMIT, 1, true),
+            (
+                (0..40).map(|i| (["a", "b", "c", "d", "e", "f", "g"][i % 7], 1000)).collect(),
+                ASYNC_PAYLOAD_LIMIT,
+                1,
+                true,
+            ),
+            (vec![("a", 900), ("b", 900), ("a", 900), ("c", 900)], 2_000, 2, true),
+            (vec![("a", 500), ("a", 500), ("b", 500), ("b", 500)], 1_500, 2, true),
+            (vec![("a", 3_000)], 1_000, 1, true),
+            (vec![], 1_000, 0, true),
+        ];
+        for (records, limit, expected, together) in cases {
+            let forwards: Vec<Forward> = records.iter().enumerate().map(|(i, (c, b))| forward(c, i, *b)).collect();
+            let invocations = pack(&forwards, limit);
+            check(&forwards, &invocations, limit);
+            assert_eq!(invocations.len(), expected, "{records:?}");
+            if together {
+                for contact in forwards.iter().map(|f| &f.contact_id).collect::<HashSet<_>>() {
+                    let holding = invocations
+                        .iter()
+                        .filter(|inv| inv.iter().any(|&i| &forwards[i].contact_id == contact))
+                        .count();
+                    assert_eq!(holding, 1, "{contact} stays in one invocation");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_contact_fills_consecutive_invocations_in_order() {
+        let mut forwards: Vec<Forward> = (0..10).map(|i| forward("big", i, 1_000)).collect();
+        forwards.push(forward("small", 10, 100));
+        let invocations = pack(&forwards, 3_500);
+        check(&forwards, &invocations, 3_500);
+        assert!(invocations.len() >= 4);
+        let small: Vec<_> = invocations.iter().filter(|inv| inv.contains(&10)).collect();
+        assert_eq!(small.len(), 1);
+    }
+}

@@ -1,0 +1,349 @@
+//! End to end through the handler: the sample S3 events against the Salesforce emulator, moto (S3,
+//! SSM) and the local Amazon Connect endpoint (DescribeContact), asserting the exact post-call
+//! requests Salesforce received and what it stored; then batching, skipped lines, contacts never
+//! connected to an agent, transfers, injected 429/5xx answers, AWS failures and malformed input.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sf_emulator::Fault;
+use support::*;
+
+const SENTIMENT: &str = "IntelligenceSignal__Sentiment";
+const OVERALL: &str = "IntelligenceSignal__OverallSentimentScore";
+
+/// What the fixture must become, computed independently of the function: the overall scores over
+/// the agent-connected window, then one event per transcript line.
+fn expected_events(file: &Value, base: i64, end: i64) -> Vec<Value> {
+    let overall = &file["ConversationCharacteristics"]["Sentiment"]["OverallSentiment"];
+    let mut events = vec![
+        json!({"type": OVERALL, "value": overall["AGENT"].to_string(), "startTime": base, "endTime": end, "participant": "AGENT"}),
+        json!({"type": OVERALL, "value": overall["CUSTOMER"].to_string(), "startTime": base, "endTime": end, "participant": "CUSTOMER"}),
+    ];
+    for line in file["Transcript"].as_array().expect("Transcript") {
+        let value = match line["Sentiment"].as_str().expect("Sentiment") {
+            "POSITIVE" => "1000",
+            "NEGATIVE" => "-1000",
+            "NEUTRAL" | "MIXED" => "0",
+            other => panic!("fixture sentiment {other}"),
+        };
+        events.push(json!({
+            "type": SENTIMENT, "value": value,
+            "startTime": base + line["BeginOffsetMillis"].as_i64().unwrap(),
+            "endTime": base + line["EndOffsetMillis"].as_i64().unwrap(),
+            "participant": line["ParticipantId"]
+        }));
+    }
+    events
+}
+
+#[tokio::test]
+async fn the_sample_file_is_stored_as_post_call_events() {
+    let stack = Stack::with_sample_call().await;
+    let names = event_names();
+    assert_eq!(names, vec!["01-analysis-file-created.json", "02-redacted-copy-created.json"]);
+
+    let output = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored");
+    let file = analysis_fixture();
+    assert!(file["Transcript"].as_array().unwrap().len() >= 15, "a realistic fixture");
+    let expected = expected_events(&file, ms("2026-11-21T09:15:48.210Z"), ms("2026-11-21T09:21:05.000Z"));
+    assert_eq!(
+        output,
+        json!({
+            "result": "Success", "contactId": CONTACT, "vendorCallKey": CONTACT, "events": expected.len(),
+            "batches": 1, "skipped": 0, "timingFrom": "AgentInfo.ConnectedToAgentTimestamp"
+        })
+    );
+    let posts = stack.posts();
+    assert_eq!(posts.len(), 1, "{} events fit one request", expected.len());
+    let post = &posts[0];
+    assert_eq!(post.method, "POST");
+    assert_eq!(post.path, format!("/telephony/v1/voiceCalls/{CONTACT}/postConversationEvents"));
+    assert_eq!(post.body, json!({"service": "AmazonConnectContactLens", "events": expected}));
+    assert_eq!(post.telephony_provider_name.as_deref(), Some("amazon-connect"));
+    assert_eq!(post.status, 202, "{}", post.response);
+    let claims = post.jwt_claims.as_ref().expect("claims");
+    assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some(ORG_ID), Some(CALL_CENTER)));
+    assert_eq!(claims["aud"], "https://scrt.salesforce.com");
+
+    // What Salesforce holds, and what Connect was asked.
+    let call = stack.emulator.voice_call(CONTACT).expect("call");
+    assert_eq!(call.post_call_events.len(), expected.len());
+    assert_eq!(call.post_call_events[2]["event"]["value"], "1000");
+    let described = stack.connect.requests();
+    assert_eq!(described.len(), 1);
+    assert_eq!((described[0].instance_id.as_str(), described[0].contact_id.as_str()), (INSTANCE, CONTACT));
+
+    // The redacted copy is skipped without reading anything.
+    let output = stack.invoke(stack.event("02-redacted-copy-created.json")).await.expect("skipped");
+    assert_eq!(output["result"], "Skipped");
+    assert_eq!(output["reason"], "a redacted copy");
+    assert_eq!(stack.posts().len(), 1);
+    assert_eq!(stack.connect.requests().len(), 1);
+
+    let lines = lines_with(&stack.logs, &format!("post-call event(s) for contact {CONTACT}"));
+    let line = lines.first().expect("an INFO line");
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["category"], "postCallAnalysisTrigger");
+    assert_eq!(line["context"]["contactId"], CONTACT);
+    assert!(stack.logs.lines().iter().all(|l| !l.contains("overdraft")), "no transcript text in the logs");
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn long_calls_are_sent_in_sorted_batches_of_25() {
+    let stack = Stack::start().await;
+    stack.voice_call(CONTACT).await;
+    stack.put_contact(sample_contact());
+    let mut file = analysis_fixture();
+    let sentiments = ["POSITIVE", "NEUTRAL", "NEGATIVE", "MIXED"];
+    let mut lines: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({"Id": format!("line-{i}"), "ParticipantId": if i % 2 == 0 { "AGENT" } else { "CUSTOMER" },
+                   "BeginOffsetMillis": 1000 + i * 4000, "EndOffsetMillis": 1000 + i * 4000 + 3000,
+                   "Sentiment": sentiments[i as usize % 4], "Content": "…"})
+        })
+        .collect();
+    lines.reverse(); // out of order in the file: the API wants them sorted
+    file["Transcript"] = json!(lines);
+    stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&file).unwrap()).await;
+
+    let output = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored");
+    assert_eq!((output["events"].as_u64(), output["batches"].as_u64()), (Some(62), Some(3)));
+    let posts = stack.posts();
+    let sizes: Vec<usize> = posts.iter().map(|p| p.body["events"].as_array().unwrap().len()).collect();
+    assert_eq!(sizes, vec![25, 25, 12]);
+    let starts: Vec<i64> = posts
+        .iter()
+        .flat_map(|p| p.body["events"].as_array().unwrap().clone())
+        .map(|e| e["startTime"].as_i64().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "ascending across batches: {starts:?}");
+    assert!(posts.iter().all(|p| p.status == 202));
+    assert_eq!(stack.emulator.voice_call(CONTACT).unwrap().post_call_events.len(), 62);
+}
+
+#[tokio::test]
+async fn a_line_with_a_missing_or_unknown_sentiment_is_skipped_and_counted() {
+    let stack = Stack::start().await;
+    stack.voice_call(CONTACT).await;
+    stack.put_contact(sample_contact());
+    let mut file = analysis_fixture();
+    file["Transcript"][3].as_object_mut().unwrap().remove("Sentiment");
+    file["Transcript"][5]["Sentiment"] = json!("FRUSTRATED");
+    file["Transcript"][7]["ParticipantId"] = json!("SUPERVISOR");
+    stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&file).unwrap()).await;
+
+    let output = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("not fatal");
+    let lines = file["Transcript"].as_array().unwrap().len();
+    assert_eq!(output["skipped"], 3);
+    assert_eq!(output["events"], json!(2 + lines - 3));
+    let sent = stack.posts()[0].body["events"].as_array().unwrap().len();
+    assert_eq!(sent, 2 + lines - 3);
+    let warnings = lines_with(&stack.logs, "transcript line(s) or score(s) of contact");
+    let warning = warnings.iter().find(|l| l["contactId"] == CONTACT).expect("a WARN line for this contact");
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["context"]["skipped"], 3);
+    assert!(warning["message"].as_str().unwrap().contains("Transcript[3]"), "{warning}");
+}
+
+#[tokio::test]
+async fn a_contact_never_connected_to_an_agent_uses_its_own_timestamps() {
+    let stack = Stack::start().await;
+    stack.voice_call(CONTACT).await;
+    let mut contact = sample_contact();
+    contact.as_object_mut().unwrap().remove("AgentInfo");
+    stack.put_contact(contact);
+    stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&analysis_fixture()).unwrap()).await;
+
+    let output = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("no crash");
+    assert_eq!(output["timingFrom"], "ConnectedToSystemTimestamp");
+    let expected = expected_events(&analysis_fixture(), ms("2026-11-21T09:15:03.020Z"), ms("2026-11-21T09:21:05.000Z"));
+    assert_eq!(stack.posts()[0].body["events"], json!(expected));
+}
+
+#[tokio::test]
+async fn a_transferred_contact_is_stored_on_the_first_contact_of_the_conversation() {
+    let stack = Stack::start().await;
+    let first = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    stack.voice_call(first).await;
+    stack.voice_call(CONTACT).await;
+    let mut contact = sample_contact();
+    contact["InitialContactId"] = json!(first);
+    contact["PreviousContactId"] = json!(first);
+    contact["InitiationMethod"] = json!("TRANSFER");
+    stack.put_contact(contact);
+    stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&analysis_fixture()).unwrap()).await;
+
+    let output = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored");
+    assert_eq!((output["contactId"].as_str(), output["vendorCallKey"].as_str()), (Some(CONTACT), Some(first)));
+    assert_eq!(stack.posts()[0].path, format!("/telephony/v1/voiceCalls/{first}/postConversationEvents"));
+    assert!(!stack.emulator.voice_call(first).unwrap().post_call_events.is_empty());
+    assert!(stack.emulator.voice_call(CONTACT).unwrap().post_call_events.is_empty());
+}
+
+#[tokio::test]
+async fn limits_are_retried_and_lasting_failures_fail_the_invocation() {
+    let stack = Stack::with_sample_call().await;
+    stack.emulator.inject(Fault::status(429, 1).with_retry_after(1).on("POST", "/postConversationEvents"));
+    stack.emulator.inject(Fault::status(502, 1).on("POST", "/postConversationEvents"));
+    stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored after the retries");
+    let statuses: Vec<u16> = stack.posts().iter().map(|p| p.status).collect();
+    assert_eq!(statuses, vec![429, 502, 202]);
+
+    stack.emulator.inject(Fault::status(503, 50).on("POST", "/postConversationEvents"));
+    let err = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect_err("the official says Success");
+    assert_eq!(err.kind(), "SalesforceUnavailable");
+    let total = 2 + analysis_fixture()["Transcript"].as_array().unwrap().len();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "contact {CONTACT}: post-call events batch 1 of 1 failed after 0 of {total} events were stored: storePostConversationEvents for contact {CONTACT}: Salesforce answered HTTP 503"
+        )),
+        "{err}"
+    );
+    let attempts = stack.posts().len() - 3;
+    assert!((2..=4).contains(&attempts), "bounded retries: {attempts}");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "SalesforceUnavailable");
+}
+
+#[tokio::test]
+async fn a_contact_without_a_voice_call_is_done_not_retried() {
+    let stack = Stack::start().await;
+    stack.put_contact(sample_contact());
+    stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&analysis_fixture()).unwrap()).await;
+    let output = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("404 is not a failure");
+    assert_eq!(output["result"], "NoVoiceCall");
+    assert_eq!(stack.posts().len(), 1);
+    assert_eq!(stack.posts()[0].status, 404);
+    let warnings = lines_with(&stack.logs, "Salesforce has no conversation for contact");
+    assert!(warnings.iter().any(|l| l["level"] == "WARN" && l["context"]["contactId"] == CONTACT));
+}
+
+#[tokio::test]
+async fn connect_failures_are_named_and_throttling_is_retried() {
+    let stack = Stack::start().await;
+    stack.voice_call(CONTACT).await;
+    stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&analysis_fixture()).unwrap()).await;
+
+    // Unknown contact: permanent.
+    let err = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect_err("unknown contact");
+    assert_eq!(err.kind(), "AwsError");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("DescribeContact for contact {CONTACT} (instance {INSTANCE}) failed")),
+        "{message}"
+    );
+    assert!(message.contains("ResourceNotFoundException"), "{message}");
+    assert!(stack.posts().is_empty());
+
+    // Throttled once: the SDK's own retry gets through.
+    stack.put_contact(sample_contact());
+    stack.connect.fail_next(1, 429, "ThrottlingException");
+    stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored");
+    let statuses: Vec<u16> = stack.connect.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![404, 429, 200]);
+
+    // Failing for longer than the SDK retries: retryable for Lambda.
+    stack.connect.fail_next(10, 500, "InternalServiceException");
+    let err = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect_err("Connect down");
+    assert_eq!(err.kind(), "AwsUnavailable", "{err}");
+}
+
+#[tokio::test]
+async fn files_that_cannot_be_read_fail_with_a_clear_error() {
+    let stack = Stack::start().await;
+    stack.put_contact(sample_contact());
+    let key = |name: &str| format!("Analysis/Voice/2026/11/21/{CONTACT}_{name}.json");
+
+    let err = stack.invoke(stack.event_for_key(&key("missing"))).await.expect_err("no object");
+    assert_eq!(err.kind(), "AwsError", "{err}");
+    assert!(err.to_string().starts_with(&format!("reading s3://{}/{} failed", stack.bucket, key("missing"))), "{err}");
+
+    stack.put_object(&key("garbage"), b"<html>not json</html>").await;
+    let err = stack.invoke(stack.event_for_key(&key("garbage"))).await.expect_err("not JSON");
+    assert_eq!(err.kind(), "InvalidEvent");
+    assert!(err.to_string().contains("is not a Contact Lens analysis file: not JSON"), "{err}");
+
+    let mut no_instance = analysis_fixture();
+    no_instance["CustomerMetadata"].as_object_mut().unwrap().remove("InstanceId");
+    stack.put_object(&key("no-instance"), &serde_json::to_vec(&no_instance).unwrap()).await;
+    let err = stack.invoke(stack.event_for_key(&key("no-instance"))).await.expect_err("no instance");
+    assert_eq!(err.kind(), "MissingField");
+    assert!(err.to_string().ends_with("CustomerMetadata.InstanceId is missing"), "{err}");
+
+    let cases = [
+        (json!({"Records": [{"s3": {}}]}), "the event is not an EventBridge S3 Object Created event"),
+        (
+            json!({"detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": "b"}}}),
+            "the event is not an EventBridge S3 Object Created event",
+        ),
+    ];
+    for (payload, message) in cases {
+        let err = stack.invoke(payload.clone()).await.expect_err("malformed");
+        assert_eq!(err.kind(), "InvalidEvent");
+        assert!(err.to_string().starts_with(message), "{payload}: {err}");
+    }
+    // Keys that are not analysis files are skipped, not errors.
+    for key in ["Analysis/Voice/2026/11/21/readme.txt", "CallRecordings/2026/11/21/x.wav"] {
+        let output = stack.invoke(stack.event_for_key(key)).await.expect("skipped");
+        assert_eq!(output["result"], "Skipped", "{key}");
+    }
+    assert!(stack.posts().is_empty());
+    assert!(stack.connect.requests().is_empty());
+}
+
+#[tokio::test]
+async fn the_binary_reaches_connect_through_its_endpoint_variable() {
+    use local_stack::moto::{Moto, aws_env};
+    use local_stack::runtime::{FunctionProcess, FunctionSpec};
+
+    let stack = Stack::with_sample_call().await;
+    let moto = Moto::shared().expect("moto");
+    let spec = FunctionSpec::new("PostCallAnalysisTrigger", env!("CARGO_BIN_EXE_post-call-analysis-trigger"))
+        .with_envs(aws_env(&moto.endpoint()))
+        .with_envs(stack.connect.env())
+        .with_env("SALESFORCE_ORG_ID", ORG_ID)
+        .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
+        .with_env("SCRT_ENDPOINT_BASE", stack.emulator.scrt_base())
+        .with_env("PRIVATE_KEY_PARAM_NAME", &stack.param)
+        .with_env("LOG_LEVEL", "debug")
+        .with_timeout(Duration::from_secs(30));
+    let function = FunctionProcess::spawn(spec).await.expect("spawn");
+    function.wait_ready(Duration::from_secs(10)).await.expect("ready");
+
+    let done = function.invoke(stack.event("01-analysis-file-created.json")).await.expect("invoked");
+    let output = done.result.expect("success");
+    assert_eq!(output["result"], "Success");
+    assert_eq!(stack.connect.requests().len(), 1, "DescribeContact went to AWS_ENDPOINT_URL_CONNECT");
+    assert_eq!(stack.posts().len(), 1);
+
+    let failed = function.invoke(json!({"hello": "world"})).await.expect("invoked");
+    assert_eq!(failed.result.expect_err("not an event").error_type, "InvalidEvent");
+    let logs = function.logs();
+    let line: Value = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"].as_str().is_some_and(|m| m.starts_with("stored ")))
+        .unwrap_or_else(|| panic!("{logs:#?}"));
+    assert_eq!(line["contactId"], CONTACT);
+    assert_logs_clean(&logs, &stack.keys);
+    function.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn sample_events_and_fixture_round_trip_through_the_types() {
+    use post_call_analysis_trigger::{AnalysisFile, ObjectCreatedEvent};
+    use serde::Deserialize;
+    for name in event_names() {
+        let raw = event(&name);
+        let parsed = ObjectCreatedEvent::deserialize(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let again: ObjectCreatedEvent = serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
+        assert_eq!(parsed, again, "{name}");
+        assert_eq!(serde_json::to_value(&parsed).unwrap()["detail"], raw["detail"], "{name}");
+    }
+    let file = analysis_fixture();
+    let parsed = AnalysisFile::deserialize(&file).expect("fixture");
+    assert_eq!(serde_json::to_value(&parsed).unwrap(), file, "nothing lost on the way through the type");
+}
