@@ -31,6 +31,8 @@ pub struct DemoOptions {
     pub itia_binary: PathBuf,
     pub isfra_binary: PathBuf,
     pub ctr_sync_binary: PathBuf,
+    pub cl_consumer_binary: PathBuf,
+    pub cl_processor_binary: PathBuf,
     pub ctr_retry_binary: PathBuf,
     pub report_dir: PathBuf,
 }
@@ -42,6 +44,8 @@ impl Default for DemoOptions {
             itia_binary: binary_path("invoke-telephony-integration-api"),
             isfra_binary: binary_path("invoke-salesforce-rest-api"),
             ctr_sync_binary: binary_path("ctr-data-sync"),
+            cl_consumer_binary: binary_path("contact-lens-consumer"),
+            cl_processor_binary: binary_path("contact-lens-processor"),
             ctr_retry_binary: binary_path("ctr-sync-retry"),
             report_dir: crate::target_dir().join("demo"),
         }
@@ -123,7 +127,14 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
 
     let mut report =
         DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
-    for binary in [&options.itia_binary, &options.isfra_binary, &options.ctr_sync_binary, &options.ctr_retry_binary] {
+    for binary in [
+        &options.itia_binary,
+        &options.isfra_binary,
+        &options.ctr_sync_binary,
+        &options.ctr_retry_binary,
+        &options.cl_consumer_binary,
+        &options.cl_processor_binary,
+    ] {
         if !binary.exists() {
             anyhow::bail!("{} is missing: build it with `make build-debug` (make demo does)", binary.display());
         }
@@ -151,7 +162,15 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     for (index, path) in event_files(&dir)?.iter().enumerate() {
         let step = invoke_step(&function, &emulator, "InvokeTelephonyIntegrationApi", path).await?;
         print_step(out, index + 1, &step)?;
+        let live = path.file_name().is_some_and(|n| n == "03-send-message.json");
         report.steps.push(step);
+        if live {
+            // The rep and the caller talk: Contact Lens streams the transcript and signals.
+            writeln!(out, "\n    ContactLensConsumer -> ContactLensProcessor (live transcript and signals of the call):")?;
+            let step = contact_lens_section(options, &emulator, &moto.endpoint(), &keys, out).await?;
+            report.steps.push(step);
+            writeln!(out)?;
+        }
     }
 
     check_logs(&function.logs(), &keys, &mut report.problems);
@@ -265,6 +284,100 @@ async fn rest_section(
     }
     function.shutdown().await?;
     Ok(steps)
+}
+
+const INBOUND_CONTACT: &str = "6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21";
+
+/// The live call's Contact Lens segments through the real consumer, whose asynchronous invocations
+/// reach the real processor binary through the local Lambda Invoke API.
+async fn contact_lens_section(options: &DemoOptions, emulator: &Emulator, moto_endpoint: &str, keys: &TestKeyPair, out: &mut dyn Write) -> Result<Step> {
+    let processor = FunctionProcess::spawn(
+        FunctionSpec::new("ContactLensProcessor", &options.cl_processor_binary)
+            .with_envs(aws_env(moto_endpoint))
+            .with_env("SALESFORCE_ORG_ID", ORG_ID)
+            .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
+            .with_env("SCRT_ENDPOINT_BASE", emulator.scrt_base())
+            .with_env("PRIVATE_KEY_PARAM_NAME", KEY_PARAM)
+            .with_env("LOG_LEVEL", "info")
+            .with_timeout(Duration::from_secs(30)),
+    )
+    .await?;
+    processor.wait_ready(Duration::from_secs(10)).await.context("ContactLensProcessor did not start")?;
+    let consumer = FunctionProcess::spawn(
+        FunctionSpec::new("ContactLensConsumer", &options.cl_consumer_binary)
+            .with_envs(aws_env(moto_endpoint))
+            .with_env("AWS_ENDPOINT_URL_LAMBDA", processor.endpoint())
+            .with_env("CONTACT_LENS_PROCESSOR_FUNCTION_ARN", processor.arn())
+            .with_env("LOG_LEVEL", "info"),
+    )
+    .await?;
+    consumer.wait_ready(Duration::from_secs(10)).await.context("ContactLensConsumer did not start")?;
+    let path = options.events_root.join("contact-lens-consumer/04-demo-call-live.json");
+    let event = read_event(&path)?;
+    let before = emulator.requests().len();
+    let started = Instant::now();
+    let invocation = consumer.invoke(event).await?;
+    // The processor runs asynchronously: wait (bounded) for its work to reach Salesforce.
+    let mut waited = Duration::ZERO;
+    while waited < Duration::from_secs(20) {
+        let call = emulator.voice_call(INBOUND_CONTACT);
+        if call.is_some_and(|c| c.messages.len() >= 7 && !c.realtime_events.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    let duration_ms = started.elapsed().as_millis();
+    let salesforce: Vec<SalesforceCall> = emulator.requests()[before..].iter().map(SalesforceCall::from).collect();
+    let (output, error) = match invocation.result {
+        Ok(v) => (v, None),
+        Err(e) => (Value::Null, Some(e.to_string())),
+    };
+    let mut problems = Vec::new();
+    if output["batchItemFailures"].as_array().is_none_or(|f| !f.is_empty()) {
+        problems.push(format!("04-demo-call-live.json: the consumer reported failures: {output}"));
+    }
+    let call = emulator.voice_call(INBOUND_CONTACT);
+    let messages = call.as_ref().map(|c| c.messages.clone()).unwrap_or_default();
+    let events = call.as_ref().map(|c| c.realtime_events.clone()).unwrap_or_default();
+    if messages.len() != 7 {
+        problems.push(format!("expected the IVR message and 6 transcript lines on the call, found {}", messages.len()));
+    }
+    let kind = |e: &Value| e["event"]["type"].as_str().unwrap_or_default().to_string();
+    if !events.iter().any(|e| kind(e) == "IntelligenceSignal__Category") || !events.iter().any(|e| kind(e) == "IntelligenceSignal__Sentiment") {
+        problems.push("expected a category signal and sentiment signals on the call".into());
+    }
+    if call.as_ref().is_some_and(|c| c.duplicate_messages > 0) {
+        problems.push("duplicate transcript messages".into());
+    }
+    if salesforce.iter().any(|c| !(200..300).contains(&c.status)) {
+        problems.push("a transcript or signal request was refused".into());
+    }
+    check_logs(&consumer.logs(), keys, &mut problems);
+    check_logs(&processor.logs(), keys, &mut problems);
+    let step = Step {
+        function: "ContactLensConsumer".into(),
+        event: "04-demo-call-live.json".into(),
+        method: "kinesis batch (8 records)".into(),
+        contact_id: Some(INBOUND_CONTACT.into()),
+        output,
+        error,
+        salesforce,
+        duration_ms,
+        problems,
+    };
+    print_step(out, 4, &step)?;
+    for m in messages.iter().skip(1) {
+        let who = if m.sender_type == "END_USER" { "caller" } else { "rep   " };
+        writeln!(out, "      transcript  {who}  {}", m.content)?;
+    }
+    for e in events.iter().map(|e| &e["event"]) {
+        let participant = e["participant"].as_str().map(|p| format!(" ({p})")).unwrap_or_default();
+        writeln!(out, "      signal      {} = {}{participant}", e["type"].as_str().unwrap_or("?"), e["value"].as_str().unwrap_or("?"))?;
+    }
+    consumer.shutdown().await?;
+    processor.shutdown().await?;
+    Ok(step)
 }
 
 const CTR_BUCKET: &str = "acme-ctr-backup";

@@ -22,13 +22,13 @@ async fn the_demo_runs_every_sample_event_through_the_real_binary() {
         report.problems,
         report.steps.iter().flat_map(|s| &s.problems).collect::<Vec<_>>()
     );
-    assert_eq!(report.steps.len(), 16, "9 telephony steps, 5 REST steps, the CTR batch and the resync");
+    assert_eq!(report.steps.len(), 17, "9 telephony steps, the live transcript, 5 REST steps, the CTR batch and the resync");
     assert!(report.steps.iter().all(|s| s.error.is_none()));
     assert_eq!(report.voice_calls.len(), 3, "inbound, WebRTC and transfer calls");
-    assert!(text.contains("All 16 steps reached Salesforce as expected"), "{text}");
+    assert!(text.contains("All 17 steps reached Salesforce as expected"), "{text}");
     let timeline: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(options.report_dir.join("timeline.json")).expect("timeline written"),
     )
     .expect("JSON");
-    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(16));
+    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(17));
 }
