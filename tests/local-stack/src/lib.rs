@@ -12,6 +12,7 @@ pub mod connect;
 pub mod demo;
 pub mod extension;
 pub mod invoke_recorder;
+pub mod kvs;
 pub mod moto;
 pub mod runtime;
 mod spawn;

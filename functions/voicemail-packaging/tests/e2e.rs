@@ -1,0 +1,207 @@
+//! VoiceMailPackaging end to end against the Salesforce emulator and moto: the documented voicemail
+//! sequence, a repeated event, a failure at each step followed by the retry, and what is ignored.
+
+mod support;
+
+use scv_shared::voicemail::packaged_key;
+use serde_json::json;
+use sf_emulator::Fault;
+use support::*;
+use voicemail_packaging::{PackagingError, STEPS, Status};
+
+fn call_sequence() -> Vec<(String, String)> {
+    vec![
+        ("PATCH".into(), "{id}".into()),
+        ("POST".into(), "{id}/messages".into()),
+        ("PATCH".into(), "{id}/omniFlow".into()),
+        ("PATCH".into(), "{id}".into()),
+    ]
+}
+
+#[tokio::test]
+async fn a_transcript_becomes_one_routed_closed_voicemail_call_with_its_message() {
+    let stack = Stack::start().await;
+    let out = stack.run().await.expect("delivered");
+    assert_eq!(out.status, Status::Delivered);
+    assert_eq!(out.done, STEPS.map(String::from).to_vec());
+    assert_eq!(stack.calls(), call_sequence(), "the documented order");
+
+    let calls = stack.emulator.voice_calls();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.vendor_call_key, stack.contact_id);
+    assert!(call.created_by_update, "Update a Voice Call Record created it");
+    assert_eq!(call.call_origin.as_deref(), Some("Voicemail"));
+    assert_eq!((call.start_time_ms, call.end_time_ms), (Some(INIT_MS), Some(END_MS)));
+    assert_eq!(call.fields["totalRecordingDuration"], 5);
+    assert_eq!(
+        call.fields["recordingLocation"],
+        format!("{}/voicemail_recordings/{}.wav", stack.bucket, stack.contact_id)
+    );
+    assert!(!call.is_active_call && call.call_disposition == "completed", "closed after routing");
+
+    assert_eq!(call.messages.len(), 1);
+    let message = &call.messages[0];
+    assert_eq!(message.content, stack.transcript);
+    assert_eq!(message.sender_type, "END_USER");
+    assert_eq!(message.message_id, stack.contact_id);
+    assert_eq!((message.start_time, message.end_time), (END_MS - 5000, END_MS), "real epoch ms, not the year");
+    assert!(message.start_time >= INIT_MS && message.end_time <= END_MS, "inside the call window");
+
+    assert_eq!(call.routing.execute_count, 1);
+    let omni = stack.emulator.requests().into_iter().find(|r| r.path.ends_with("/omniFlow")).unwrap();
+    assert_eq!(omni.body["dialedNumber"], DIALED);
+    assert_eq!(omni.response["queue"], "VoicemailQueue");
+    // The first update keeps the conversation open for the message; the last one closes it.
+    let updates: Vec<_> = stack
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with(&stack.contact_id))
+        .collect();
+    assert_eq!(updates[0].body["isActiveCall"], true);
+    assert_eq!(updates[0].body["callOrigin"], "Voicemail");
+    assert_eq!(updates[1].body["isActiveCall"], false);
+
+    assert!(!stack.job_exists().await, "the transcription job is deleted");
+    let progress = stack.progress().await.expect("progress record");
+    assert_eq!(progress["steps"].as_object().unwrap().len(), STEPS.len());
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn the_same_event_twice_gives_one_message_and_one_routing() {
+    let stack = Stack::start().await;
+    stack.run().await.expect("delivered");
+    let again = stack.run().await.expect("a repeated event succeeds");
+    assert_eq!(again.status, Status::AlreadyDelivered);
+    assert!(again.done.is_empty());
+    let call = &stack.emulator.voice_calls()[0];
+    assert_eq!(call.messages.len(), 1);
+    assert_eq!(call.duplicate_messages, 0, "not even sent twice");
+    assert_eq!(call.routing.execute_count, 1);
+    assert_eq!(call.update_count, 2);
+    assert!(!call.is_active_call, "not reopened");
+    assert_eq!(stack.calls(), call_sequence());
+}
+
+/// A step that fails after its retries fails the invocation; the retry does the rest, once.
+#[tokio::test]
+async fn a_failure_at_each_salesforce_step_is_finished_by_the_retry_without_duplicates() {
+    let cases = [
+        ("voiceCallUpdated", "PATCH", "", 0),
+        ("transcriptPosted", "POST", "/messages", 1),
+        ("routed", "PATCH", "/omniFlow", 2),
+    ];
+    for (step, method, suffix, done_before) in cases {
+        let stack = Stack::start().await;
+        let path = format!("/voiceCalls/{}{suffix}", stack.contact_id);
+        stack.emulator.inject(Fault::status(503, 100).on(method, &path));
+        let err = stack.run().await.unwrap_err();
+        assert!(matches!(&err, PackagingError::Salesforce { step: s, .. } if *s == step), "{step}: {err}");
+        assert!(err.to_string().contains(&stack.contact_id), "{err}");
+        let progress = stack.progress().await.map(|p| p["steps"].as_object().unwrap().len()).unwrap_or(0);
+        assert_eq!(progress, done_before, "{step}: the steps before it are recorded");
+
+        stack.emulator.clear_faults();
+        let out = stack.run().await.expect("the retry delivers");
+        assert_eq!(out.already_done.len(), done_before, "{step}");
+        let call = &stack.emulator.voice_calls()[0];
+        assert_eq!(call.messages.len(), 1, "{step}");
+        assert_eq!(call.duplicate_messages, 0, "{step}");
+        assert_eq!(call.routing.execute_count, 1, "{step}");
+        assert_eq!(call.call_origin.as_deref(), Some("Voicemail"), "{step}");
+        assert!(!call.is_active_call, "{step}");
+        let accepted: Vec<_> = stack
+            .emulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains(&stack.contact_id) && !r.faulted)
+            .map(|r| r.path.replace(&format!("/telephony/v1/voiceCalls/{}", stack.contact_id), "{id}"))
+            .collect();
+        assert_eq!(accepted, vec!["{id}", "{id}/messages", "{id}/omniFlow", "{id}"], "{step}");
+    }
+}
+
+#[tokio::test]
+async fn routing_that_finds_no_destination_fails_and_the_retry_routes_once() {
+    let stack = Stack::start().await;
+    stack.emulator.set_routing(sf_emulator::RoutingConfig::default());
+    let err = stack.run().await.unwrap_err();
+    assert!(matches!(err, PackagingError::Routing { .. }), "{err}");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "RoutingError");
+    stack.emulator.set_routing(
+        sf_emulator::RoutingConfig::default()
+            .dialed_number(DIALED, sf_emulator::RoutingAnswer::queue("VoicemailQueue")),
+    );
+    let out = stack.run().await.expect("delivered");
+    assert_eq!(out.done, vec!["routed", "closed", "transcriptionJobDeleted"]);
+    let call = &stack.emulator.voice_calls()[0];
+    assert_eq!(call.routing.execute_count, 2, "the refused attempt and the one that routed");
+    assert_eq!(call.messages.len(), 1);
+}
+
+#[tokio::test]
+async fn transcribe_or_s3_down_fails_the_invocation_and_the_retry_finishes() {
+    let stack = Stack::start().await;
+    let dead = local_stack::moto::aws_sdk_config("http://127.0.0.1:9").await;
+    let no_transcribe = deps_for(&stack.env, &stack.sdk, stack.s3.clone(), aws_sdk_transcribe::Client::new(&dead));
+    let err = stack.run_with(&no_transcribe).await.unwrap_err();
+    assert!(matches!(err, PackagingError::Transcribe { .. }), "{err}");
+    assert!(stack.job_exists().await);
+    let out = stack.run().await.expect("delivered");
+    assert_eq!(out.done, vec!["transcriptionJobDeleted"]);
+    assert!(!stack.job_exists().await);
+    assert_eq!(stack.calls(), call_sequence());
+
+    let stack = Stack::start().await;
+    let no_s3 = deps_for(&stack.env, &stack.sdk, scv_shared::aws::s3_client(&dead), stack.transcribe.clone());
+    let err = stack.run_with(&no_s3).await.unwrap_err();
+    assert!(matches!(err, PackagingError::S3 { .. }), "{err}");
+    assert!(err.to_string().contains(&packaged_key(&stack.contact_id)), "{err}");
+    assert!(stack.emulator.requests().is_empty(), "nothing reaches Salesforce without the progress record");
+    assert_eq!(stack.run().await.expect("delivered").status, Status::Delivered);
+}
+
+#[tokio::test]
+async fn an_empty_transcript_still_delivers_the_recording() {
+    let stack = Stack::with_transcript(Some("")).await;
+    let out = stack.run().await.expect("delivered");
+    assert_eq!(out.status, Status::Delivered);
+    let call = &stack.emulator.voice_calls()[0];
+    assert!(call.messages.is_empty());
+    assert_eq!(call.routing.execute_count, 1);
+    assert!(!call.is_active_call);
+}
+
+#[tokio::test]
+async fn non_transcripts_are_ignored_and_bad_ones_fail_naming_the_problem() {
+    let stack = Stack::start().await;
+    let mut check = sample("write-access-check.json");
+    check["detail"]["bucket"]["name"] = json!(stack.bucket);
+    let out = voicemail_packaging::handle(
+        &check,
+        scv_shared::retry::Deadline::after(std::time::Duration::from_secs(10)),
+        &stack.deps,
+    )
+    .await
+    .expect("ignored");
+    assert_eq!(out.status, Status::Ignored);
+    assert!(stack.emulator.requests().is_empty());
+
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(scv_shared::voicemail::transcript_key(&stack.contact_id))
+        .body(b"{\"results\": {}}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let err = stack.run().await.unwrap_err();
+    assert!(
+        matches!(err, PackagingError::Transcript { .. }) && err.to_string().contains("results.transcripts"),
+        "{err}"
+    );
+    assert!(stack.emulator.requests().is_empty());
+}
