@@ -28,25 +28,41 @@ pub const ROUTED_AGENT: &str =
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub events_root: PathBuf,
-    pub itia_binary: PathBuf,
-    pub isfra_binary: PathBuf,
-    pub ctr_sync_binary: PathBuf,
-    pub cl_consumer_binary: PathBuf,
-    pub cl_processor_binary: PathBuf,
-    pub ctr_retry_binary: PathBuf,
+    /// Where the function binaries are (`target/debug`).
+    pub bin_dir: PathBuf,
     pub report_dir: PathBuf,
+}
+
+/// Every function binary the demo runs.
+pub const FUNCTIONS: &[&str] = &[
+    "invoke-telephony-integration-api",
+    "invoke-salesforce-rest-api",
+    "ctr-data-sync",
+    "ctr-sync-retry",
+    "contact-lens-consumer",
+    "contact-lens-processor",
+    "handle-contact-events",
+    "realtime-alert",
+    "post-call-analysis-trigger",
+    "voicemail-audio-processing",
+    "voicemail-transcribe",
+    "voicemail-packaging",
+];
+
+impl DemoOptions {
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         Self {
             events_root: crate::workspace_root().join("events"),
-            itia_binary: binary_path("invoke-telephony-integration-api"),
-            isfra_binary: binary_path("invoke-salesforce-rest-api"),
-            ctr_sync_binary: binary_path("ctr-data-sync"),
-            cl_consumer_binary: binary_path("contact-lens-consumer"),
-            cl_processor_binary: binary_path("contact-lens-processor"),
-            ctr_retry_binary: binary_path("ctr-sync-retry"),
+            bin_dir: binary_path("invoke-telephony-integration-api")
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
             report_dir: crate::target_dir().join("demo"),
         }
     }
@@ -127,19 +143,12 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
 
     let mut report =
         DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
-    for binary in [
-        &options.itia_binary,
-        &options.isfra_binary,
-        &options.ctr_sync_binary,
-        &options.ctr_retry_binary,
-        &options.cl_consumer_binary,
-        &options.cl_processor_binary,
-    ] {
+    for binary in FUNCTIONS.iter().map(|f| options.bin(f)) {
         if !binary.exists() {
             anyhow::bail!("{} is missing: build it with `make build-debug` (make demo does)", binary.display());
         }
     }
-    let binary = &options.itia_binary;
+    let binary = &options.bin("invoke-telephony-integration-api");
     let spec = FunctionSpec::new("InvokeTelephonyIntegrationApi", binary)
         .with_envs(aws_env(&moto.endpoint()))
         .with_env("SALESFORCE_ORG_ID", ORG_ID)
@@ -166,7 +175,10 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
         report.steps.push(step);
         if live {
             // The rep and the caller talk: Contact Lens streams the transcript and signals.
-            writeln!(out, "\n    ContactLensConsumer -> ContactLensProcessor (live transcript and signals of the call):")?;
+            writeln!(
+                out,
+                "\n    ContactLensConsumer -> ContactLensProcessor (live transcript and signals of the call):"
+            )?;
             let step = contact_lens_section(options, &emulator, &moto.endpoint(), &keys, out).await?;
             report.steps.push(step);
             writeln!(out)?;
@@ -185,6 +197,19 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     writeln!(out, "\nCTRDataSync (the calls' contact trace records, backed up to S3 first):")?;
     let ctr_steps = ctr_section(options, &emulator, &sdk, &moto.endpoint(), &keys, out).await?;
     report.steps.extend(ctr_steps);
+
+    let after = AfterTheCall { options, emulator: &emulator, sdk: &sdk, moto_endpoint: moto.endpoint(), keys: &keys };
+    writeln!(
+        out,
+        "\nHandleContactEvents (calls that hung up before reaching a rep, an expired preferred-agent step):"
+    )?;
+    report.steps.extend(after.contact_events(out).await?);
+    writeln!(out, "\nVoicemail (a caller leaves a message: audio -> transcript -> routed VoiceCall):")?;
+    report.steps.extend(after.voicemail(out).await?);
+    writeln!(out, "\nRealtimeAlert (CloudWatch alarms -> RealtimeAlertEvent platform events):")?;
+    report.steps.extend(after.alerts(out).await?);
+    writeln!(out, "\nPostCallAnalysisTrigger (Contact Lens post-call analysis -> sentiment on the VoiceCall):")?;
+    report.steps.extend(after.post_call(out).await?);
 
     report.voice_calls = emulator.voice_calls();
     check_state(&report.steps, &report.voice_calls, &mut report.problems);
@@ -243,7 +268,7 @@ async fn rest_section(
         "Contact",
         serde_json::json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}),
     )?;
-    let spec = FunctionSpec::new("InvokeSalesforceRestApi", &options.isfra_binary)
+    let spec = FunctionSpec::new("InvokeSalesforceRestApi", &options.bin("invoke-salesforce-rest-api"))
         .with_envs(aws_env(moto_endpoint))
         .with_env("SALESFORCE_AUTH_ENDPOINT", emulator.token_url())
         .with_env("SALESFORCE_REST_API_ENDPOINT_BASE", emulator.rest_base())
@@ -270,7 +295,7 @@ async fn rest_section(
         {
             params.insert("recordId".into(), Value::String(case.clone()));
         }
-        let step = run_step(&function, emulator, "InvokeSalesforceRestApi", &name, event, false).await?;
+        let step = run_step(&function, emulator, "InvokeSalesforceRestApi", &name, event, Calls::Some).await?;
         if step.method == "createRecord" {
             created_case = step.output["recordId"].as_str().map(str::to_string);
         }
@@ -290,9 +315,15 @@ const INBOUND_CONTACT: &str = "6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21";
 
 /// The live call's Contact Lens segments through the real consumer, whose asynchronous invocations
 /// reach the real processor binary through the local Lambda Invoke API.
-async fn contact_lens_section(options: &DemoOptions, emulator: &Emulator, moto_endpoint: &str, keys: &TestKeyPair, out: &mut dyn Write) -> Result<Step> {
+async fn contact_lens_section(
+    options: &DemoOptions,
+    emulator: &Emulator,
+    moto_endpoint: &str,
+    keys: &TestKeyPair,
+    out: &mut dyn Write,
+) -> Result<Step> {
     let processor = FunctionProcess::spawn(
-        FunctionSpec::new("ContactLensProcessor", &options.cl_processor_binary)
+        FunctionSpec::new("ContactLensProcessor", &options.bin("contact-lens-processor"))
             .with_envs(aws_env(moto_endpoint))
             .with_env("SALESFORCE_ORG_ID", ORG_ID)
             .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
@@ -304,7 +335,7 @@ async fn contact_lens_section(options: &DemoOptions, emulator: &Emulator, moto_e
     .await?;
     processor.wait_ready(Duration::from_secs(10)).await.context("ContactLensProcessor did not start")?;
     let consumer = FunctionProcess::spawn(
-        FunctionSpec::new("ContactLensConsumer", &options.cl_consumer_binary)
+        FunctionSpec::new("ContactLensConsumer", &options.bin("contact-lens-consumer"))
             .with_envs(aws_env(moto_endpoint))
             .with_env("AWS_ENDPOINT_URL_LAMBDA", processor.endpoint())
             .with_env("CONTACT_LENS_PROCESSOR_FUNCTION_ARN", processor.arn())
@@ -344,7 +375,9 @@ async fn contact_lens_section(options: &DemoOptions, emulator: &Emulator, moto_e
         problems.push(format!("expected the IVR message and 6 transcript lines on the call, found {}", messages.len()));
     }
     let kind = |e: &Value| e["event"]["type"].as_str().unwrap_or_default().to_string();
-    if !events.iter().any(|e| kind(e) == "IntelligenceSignal__Category") || !events.iter().any(|e| kind(e) == "IntelligenceSignal__Sentiment") {
+    if !events.iter().any(|e| kind(e) == "IntelligenceSignal__Category")
+        || !events.iter().any(|e| kind(e) == "IntelligenceSignal__Sentiment")
+    {
         problems.push("expected a category signal and sentiment signals on the call".into());
     }
     if call.as_ref().is_some_and(|c| c.duplicate_messages > 0) {
@@ -373,7 +406,12 @@ async fn contact_lens_section(options: &DemoOptions, emulator: &Emulator, moto_e
     }
     for e in events.iter().map(|e| &e["event"]) {
         let participant = e["participant"].as_str().map(|p| format!(" ({p})")).unwrap_or_default();
-        writeln!(out, "      signal      {} = {}{participant}", e["type"].as_str().unwrap_or("?"), e["value"].as_str().unwrap_or("?"))?;
+        writeln!(
+            out,
+            "      signal      {} = {}{participant}",
+            e["type"].as_str().unwrap_or("?"),
+            e["value"].as_str().unwrap_or("?")
+        )?;
     }
     consumer.shutdown().await?;
     processor.shutdown().await?;
@@ -403,9 +441,15 @@ async fn ctr_section(
         ("LOG_LEVEL", "info".to_string()),
     ];
     let spec = |name: &str, binary: &Path| {
-        FunctionSpec::new(name, binary).with_envs(aws_env(moto_endpoint)).with_envs(scrt_env.iter().map(|(k, v)| (k.to_string(), v.clone()))).with_timeout(Duration::from_secs(30))
+        FunctionSpec::new(name, binary)
+            .with_envs(aws_env(moto_endpoint))
+            .with_envs(scrt_env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .with_timeout(Duration::from_secs(30))
     };
-    let sync = FunctionProcess::spawn(spec("CTRDataSync", &options.ctr_sync_binary).with_env("PRIVATE_KEY_PARAM_NAME", KEY_PARAM)).await?;
+    let sync = FunctionProcess::spawn(
+        spec("CTRDataSync", &options.bin("ctr-data-sync")).with_env("PRIVATE_KEY_PARAM_NAME", KEY_PARAM),
+    )
+    .await?;
     sync.wait_ready(Duration::from_secs(10)).await.context("CTRDataSync did not start")?;
 
     // Salesforce is unavailable for the transfer's update.
@@ -423,8 +467,12 @@ async fn ctr_section(
         Ok(v) => (v, None),
         Err(e) => (Value::Null, Some(e.to_string())),
     };
-    let failed: Vec<String> =
-        output["batchItemFailures"].as_array().into_iter().flatten().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string)).collect();
+    let failed: Vec<String> = output["batchItemFailures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
+        .collect();
     let transfer_seq = event["Records"][2]["kinesis"]["sequenceNumber"].as_str().unwrap_or_default().to_string();
     if failed != vec![transfer_seq.clone()] {
         problems.push(format!("demo-call-ctrs.json: expected only the transfer's record ({transfer_seq}) to be reported for retry, got {failed:?}"));
@@ -432,14 +480,24 @@ async fn ctr_section(
     let list = |prefix: &'static str| {
         let s3 = s3.clone();
         async move {
-            s3.list_objects_v2().bucket(CTR_BUCKET).prefix(prefix).send().await.map(|o| o.contents().iter().filter_map(|c| c.key().map(str::to_string)).collect::<Vec<_>>()).unwrap_or_default()
+            s3.list_objects_v2()
+                .bucket(CTR_BUCKET)
+                .prefix(prefix)
+                .send()
+                .await
+                .map(|o| o.contents().iter().filter_map(|c| c.key().map(str::to_string)).collect::<Vec<_>>())
+                .unwrap_or_default()
         }
     };
     let all = list("").await;
     let quarantined = list("quarantine/").await;
     let backups: Vec<&String> = all.iter().filter(|k| !k.starts_with("quarantine/")).collect();
     if backups.len() != 3 || quarantined.len() != 1 {
-        problems.push(format!("demo-call-ctrs.json: expected 3 backups and 1 quarantined record, got {} and {}", backups.len(), quarantined.len()));
+        problems.push(format!(
+            "demo-call-ctrs.json: expected 3 backups and 1 quarantined record, got {} and {}",
+            backups.len(),
+            quarantined.len()
+        ));
     }
     let step = Step {
         function: "CTRDataSync".into(),
@@ -453,7 +511,12 @@ async fn ctr_section(
         problems,
     };
     print_step(out, 1, &step)?;
-    writeln!(out, "      S3 backups: {} (one per CTR, named by ContactId); quarantined: {}", backups.len(), quarantined.join(", "))?;
+    writeln!(
+        out,
+        "      S3 backups: {} (one per CTR, named by ContactId); quarantined: {}",
+        backups.len(),
+        quarantined.join(", ")
+    )?;
     writeln!(out, "      the transfer's record is reported for retry: backed up, its Salesforce update not lost")?;
     let mut steps = vec![step];
     let mut logs_problems = Vec::new();
@@ -462,7 +525,7 @@ async fn ctr_section(
 
     // Later, the scheduled resync finds the VoiceCall that missed its sync and repairs it.
     let retry = FunctionProcess::spawn(
-        spec("CtrSyncRetry", &options.ctr_retry_binary)
+        spec("CtrSyncRetry", &options.bin("ctr-sync-retry"))
             .with_env("SCRT_PRIVATE_KEY_PARAM_NAME", KEY_PARAM)
             .with_env("REST_PRIVATE_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-private-key")
             .with_env("SALESFORCE_AUTH_ENDPOINT", emulator.token_url())
@@ -476,10 +539,12 @@ async fn ctr_section(
     .await?;
     retry.wait_ready(Duration::from_secs(10)).await.context("CtrSyncRetry did not start")?;
     let path = options.events_root.join("ctr-sync-retry/scheduled-event.json");
-    let mut step = run_step(&retry, emulator, "CtrSyncRetry", "scheduled-event.json", read_event(&path)?, false).await?;
+    let mut step =
+        run_step(&retry, emulator, "CtrSyncRetry", "scheduled-event.json", read_event(&path)?, Calls::Some).await?;
     step.method = "scheduled resync".into();
     if step.output["resynced"] != 1 || step.output["found"] != 1 {
-        step.problems.push(format!("scheduled-event.json: expected the transfer to be found and resynced, got {}", step.output));
+        step.problems
+            .push(format!("scheduled-event.json: expected the transfer to be found and resynced, got {}", step.output));
     }
     let repaired = emulator.voice_call(TRANSFER_CONTACT).is_some_and(|c| c.fields.contains_key("totalHoldDuration"));
     if !repaired {
@@ -493,6 +558,363 @@ async fn ctr_section(
     Ok(steps)
 }
 
+/// The sections after the call: contact events, voicemail, alarms, post-call analysis.
+struct AfterTheCall<'a> {
+    options: &'a DemoOptions,
+    emulator: &'a Emulator,
+    sdk: &'a aws_config::SdkConfig,
+    moto_endpoint: String,
+    keys: &'a TestKeyPair,
+}
+
+const RECORDINGS_BUCKET: &str = "acme-cc-recordings";
+
+impl AfterTheCall<'_> {
+    fn scrt_env(&self) -> Vec<(String, String)> {
+        [
+            ("SALESFORCE_ORG_ID", ORG_ID.to_string()),
+            ("CALL_CENTER_API_NAME", CALL_CENTER.to_string()),
+            ("SCRT_ENDPOINT_BASE", self.emulator.scrt_base()),
+            ("PRIVATE_KEY_PARAM_NAME", KEY_PARAM.to_string()),
+            ("LOG_LEVEL", "info".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(aws_env(&self.moto_endpoint))
+        .collect()
+    }
+
+    fn rest_env(&self) -> Vec<(String, String)> {
+        [
+            ("SALESFORCE_AUTH_ENDPOINT", self.emulator.token_url()),
+            ("SALESFORCE_REST_API_ENDPOINT_BASE", self.emulator.rest_base()),
+            ("CONSUMER_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-consumer-key".to_string()),
+            ("PRIVATE_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-private-key".to_string()),
+            ("ACCESS_TOKEN_PARAM_NAME", "ACME_CC-salesforce-rest-api-access-token".to_string()),
+            ("AUDIENCE", "ACME_CC-salesforce-rest-api-audience".to_string()),
+            ("SUBJECT", REST_USERNAME.to_string()),
+            ("LOG_LEVEL", "info".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(aws_env(&self.moto_endpoint))
+        .collect()
+    }
+
+    async fn spawn(&self, name: &str, package: &str, env: Vec<(String, String)>) -> Result<FunctionProcess> {
+        let function = FunctionProcess::spawn(
+            FunctionSpec::new(name, self.options.bin(package)).with_envs(env).with_timeout(Duration::from_secs(60)),
+        )
+        .await?;
+        function.wait_ready(Duration::from_secs(10)).await.with_context(|| format!("{name} did not start"))?;
+        Ok(function)
+    }
+
+    fn events(&self, dir: &str) -> Result<Vec<(String, Value)>> {
+        event_files(&self.options.events_root.join(dir))?
+            .into_iter()
+            .map(|p| Ok((p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), read_event(&p)?)))
+            .collect()
+    }
+
+    fn finish(&self, function: &FunctionProcess, steps: &mut [Step]) {
+        let mut problems = Vec::new();
+        check_logs(&function.logs(), self.keys, &mut problems);
+        if let Some(step) = steps.last_mut() {
+            step.problems.extend(problems);
+        }
+    }
+
+    /// Calls that were being routed when the caller hung up, and a transfer whose preferred-agent
+    /// step expired: created and routed first through InvokeTelephonyIntegrationApi.
+    async fn contact_events(&self, out: &mut dyn Write) -> Result<Vec<Step>> {
+        let itia =
+            self.spawn("InvokeTelephonyIntegrationApi", "invoke-telephony-integration-api", self.scrt_env()).await?;
+        let events = self.events("handle-contact-events")?;
+        let flow_dir = self.options.events_root.join("invoke-telephony-integration-api");
+        for (name, event) in
+            events.iter().filter(|(n, _)| n.starts_with("01") || n.starts_with("02") || n.starts_with("03"))
+        {
+            let contact = event["detail"]["contactId"].as_str().unwrap_or_default().to_string();
+            for sample in ["01-create-voice-call.json", "02-execute-omni-flow.json"] {
+                let mut flow = read_event(&flow_dir.join(sample))?;
+                flow["Details"]["ContactData"]["ContactId"] = Value::String(contact.clone());
+                let result = itia.invoke(flow).await?.result;
+                if let Err(e) = result {
+                    anyhow::bail!("setting up {name}: {sample} for {contact} failed: {e}");
+                }
+            }
+        }
+        itia.shutdown().await?;
+        writeln!(out, "      (three calls created and routed first, so each has a PendingServiceRouting)")?;
+
+        let function = self.spawn("HandleContactEvents", "handle-contact-events", self.scrt_env()).await?;
+        let mut steps = Vec::new();
+        for (name, event) in events {
+            let contact = event["detail"]["contactId"].as_str().unwrap_or_default().to_string();
+            let acts = name.starts_with("01") || name.starts_with("02") || name.starts_with("03");
+            let mut step = run_step(
+                &function,
+                self.emulator,
+                "HandleContactEvents",
+                &name,
+                event,
+                if acts { Calls::One } else { Calls::Zero },
+            )
+            .await?;
+            let call = self.emulator.voice_call(&contact);
+            if name.starts_with("01") || name.starts_with("02") {
+                if call.as_ref().is_none_or(|c| c.routing.pending_service_routing.is_some()) {
+                    step.problems.push(format!("{name}: the abandoned call's PendingServiceRouting is still there"));
+                }
+            } else if name.starts_with("03") && call.as_ref().is_none_or(|c| c.routing.reroute_count != 1) {
+                step.problems.push(format!("{name}: the call was not rerouted once"));
+            }
+            print_step(out, steps.len() + 1, &step)?;
+            steps.push(step);
+        }
+        self.finish(&function, &mut steps);
+        function.shutdown().await?;
+        Ok(steps)
+    }
+
+    /// A voicemail carried from its CTR to a routed VoiceCall.
+    async fn voicemail(&self, out: &mut dyn Write) -> Result<Vec<Step>> {
+        let mut routing = RoutingConfig::default();
+        routing
+            .by_flow
+            .insert("Route_Inbound_Voice".into(), RoutingAnswer { agent: Some(ROUTED_AGENT.into()), queue: None });
+        routing
+            .by_dialed_number
+            .insert("+15555550100".into(), RoutingAnswer { agent: None, queue: Some("VoicemailQueue".into()) });
+        self.emulator.set_routing(routing);
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(self.sdk).force_path_style(true).build());
+        s3.create_bucket().bucket(RECORDINGS_BUCKET).send().await.context("creating the recordings bucket")?;
+        let kvs = crate::kvs::KvsServer::start(vec![crate::kvs::KvsFixture::voicemail()?]).await?;
+        let with_bucket = |mut event: Value| {
+            event["detail"]["bucket"]["name"] = Value::String(RECORDINGS_BUCKET.into());
+            event
+        };
+        let mut steps = Vec::new();
+
+        // 1. The CTR on the stream: the caller's track to WAV in S3.
+        let mut env = self.scrt_env();
+        env.push(("s3_recordings_bucket".into(), RECORDINGS_BUCKET.into()));
+        env.push(("AWS_ENDPOINT_URL_KINESIS_VIDEO".into(), kvs.endpoint()));
+        let audio = self.spawn("VoiceMailAudioProcessing", "voicemail-audio-processing", env.clone()).await?;
+        let ctr = read_event(&self.options.events_root.join("voicemail-audio-processing/voicemail-ctr.json"))?;
+        let mut step =
+            run_step(&audio, self.emulator, "VoiceMailAudioProcessing", "voicemail-ctr.json", ctr, Calls::Zero).await?;
+        if step.output["batchItemFailures"].as_array().is_none_or(|f| !f.is_empty()) {
+            step.problems.push(format!("voicemail-ctr.json: failures reported: {}", step.output));
+        }
+        let transcribe_event =
+            with_bucket(read_event(&self.options.events_root.join("voicemail-transcribe/recording-created.json"))?);
+        let wav_key = transcribe_event["detail"]["object"]["key"].as_str().unwrap_or_default().to_string();
+        let contact = wav_key.trim_start_matches("voicemail_recordings/").trim_end_matches(".wav").to_string();
+        let wav = s3.get_object().bucket(RECORDINGS_BUCKET).key(&wav_key).send().await;
+        match wav {
+            Ok(object) => {
+                let size = object.content_length().unwrap_or(0);
+                writeln!(
+                    out,
+                    "      s3://{RECORDINGS_BUCKET}/{wav_key}: {size} bytes of the caller's audio (8 kHz mono WAV), tagged for Transcribe"
+                )?;
+            }
+            Err(_) => step.problems.push(format!("no WAV at {wav_key}")),
+        }
+        print_step(out, 1, &step)?;
+        steps.push(step);
+        self.finish(&audio, &mut steps);
+        audio.shutdown().await?;
+
+        // 2. The WAV lands: one Transcribe job for the contact.
+        let transcribe =
+            self.spawn("VoiceMailTranscribe", "voicemail-transcribe", aws_env(&self.moto_endpoint)).await?;
+        let mut step = run_step(
+            &transcribe,
+            self.emulator,
+            "VoiceMailTranscribe",
+            "recording-created.json",
+            transcribe_event,
+            Calls::Zero,
+        )
+        .await?;
+        if step.output["status"].as_str().is_none_or(|s| !s.eq_ignore_ascii_case("started")) {
+            step.problems.push(format!("recording-created.json: expected a started job, got {}", step.output));
+        }
+        print_step(out, 2, &step)?;
+        steps.push(step);
+        self.finish(&transcribe, &mut steps);
+        transcribe.shutdown().await?;
+
+        // 3. Transcribe writes the transcript (moto writes none: the demo stands in with Amazon's format).
+        let transcript =
+            std::fs::read(crate::workspace_root().join("tests/fixtures/voicemail/transcribe-output.json"))?;
+        s3.put_object()
+            .bucket(RECORDINGS_BUCKET)
+            .key(format!("voicemail_transcripts/{contact}.json"))
+            .body(transcript.into())
+            .send()
+            .await?;
+        writeln!(
+            out,
+            "      (standing in for Amazon Transcribe, which the local AWS emulator does not run: the transcript JSON is written to voicemail_transcripts/)"
+        )?;
+
+        // 4. The transcript lands: VoiceCall, message, routing, close.
+        env.push(("delay_before_routing_vm_sec".into(), "0".into()));
+        let packaging = self.spawn("VoiceMailPackaging", "voicemail-packaging", env).await?;
+        let event =
+            with_bucket(read_event(&self.options.events_root.join("voicemail-packaging/transcript-created.json"))?);
+        let mut step = run_step(
+            &packaging,
+            self.emulator,
+            "VoiceMailPackaging",
+            "transcript-created.json",
+            event.clone(),
+            Calls::Some,
+        )
+        .await?;
+        let call = self.emulator.voice_call(&contact);
+        match &call {
+            Some(c) => {
+                if c.call_origin.as_deref() != Some("Voicemail")
+                    && c.fields.get("callOrigin").and_then(Value::as_str) != Some("Voicemail")
+                {
+                    step.problems.push("the voicemail's VoiceCall is not marked callOrigin Voicemail".into());
+                }
+                if c.messages.len() != 1 || c.routing.execute_count != 1 || c.is_active_call {
+                    step.problems.push(format!(
+                        "expected one message, one routing and a closed call; got {} message(s), {} routing(s), active {}",
+                        c.messages.len(),
+                        c.routing.execute_count,
+                        c.is_active_call
+                    ));
+                }
+            }
+            None => step.problems.push(format!("no VoiceCall for the voicemail {contact}")),
+        }
+        print_step(out, 3, &step)?;
+        if let Some(message) = call.as_ref().and_then(|c| c.messages.first()) {
+            writeln!(out, "      transcript  \"{}\"", message.content)?;
+        }
+        steps.push(step);
+        // The same S3 event again changes nothing.
+        let mut again = run_step(
+            &packaging,
+            self.emulator,
+            "VoiceMailPackaging",
+            "transcript-created.json (again)",
+            event,
+            Calls::Zero,
+        )
+        .await?;
+        if self.emulator.voice_call(&contact).is_some_and(|c| c.messages.len() != 1 || c.routing.execute_count != 1) {
+            again.problems.push("a repeated S3 event posted or routed twice".into());
+        }
+        print_step(out, 4, &again)?;
+        steps.push(again);
+        self.finish(&packaging, &mut steps);
+        packaging.shutdown().await?;
+        Ok(steps)
+    }
+
+    async fn alerts(&self, out: &mut dyn Write) -> Result<Vec<Step>> {
+        let function = self.spawn("RealtimeAlert", "realtime-alert", self.rest_env()).await?;
+        let before = self.emulator.platform_events("RealtimeAlertEvent").len();
+        let mut steps = Vec::new();
+        for (name, event) in self.events("realtime-alert")? {
+            let step = run_step(&function, self.emulator, "RealtimeAlert", &name, event, Calls::Some).await?;
+            print_step(out, steps.len() + 1, &step)?;
+            steps.push(step);
+        }
+        let published = self.emulator.platform_events("RealtimeAlertEvent");
+        for event in &published[before..] {
+            writeln!(
+                out,
+                "      RealtimeAlertEvent  {:<13} {}",
+                event["Severity"].as_str().unwrap_or("?"),
+                event["Name"].as_str().unwrap_or("?")
+            )?;
+        }
+        let expected = steps.len();
+        if published.len() - before != expected {
+            if let Some(step) = steps.last_mut() {
+                step.problems.push(format!("expected {expected} platform events, found {}", published.len() - before));
+            }
+        }
+        self.finish(&function, &mut steps);
+        function.shutdown().await?;
+        Ok(steps)
+    }
+
+    async fn post_call(&self, out: &mut dyn Write) -> Result<Vec<Step>> {
+        let connect = crate::connect::LocalConnect::start().await?;
+        let fixtures = self.options.events_root.join("post-call-analysis-trigger/fixtures");
+        let described = read_event(&fixtures.join("describe-contact.json"))?;
+        let instance = described["InstanceId"].as_str().unwrap_or_default().to_string();
+        connect.put_contact(&instance, with_epoch_timestamps(described["Contact"].clone())?)?;
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(self.sdk).force_path_style(true).build());
+        let mut env = self.scrt_env();
+        env.extend(connect.env());
+        let function = self.spawn("PostCallAnalysisTrigger", "post-call-analysis-trigger", env).await?;
+        let mut steps = Vec::new();
+        for (name, mut event) in self.events("post-call-analysis-trigger")? {
+            event["detail"]["bucket"]["name"] = Value::String(RECORDINGS_BUCKET.into());
+            let key = event["detail"]["object"]["key"].as_str().unwrap_or_default().to_string();
+            let redacted = key.contains("Redacted");
+            if !redacted {
+                let body = std::fs::read(fixtures.join("s3").join(&key))
+                    .with_context(|| format!("the analysis fixture for {key}"))?;
+                s3.put_object().bucket(RECORDINGS_BUCKET).key(&key).body(body.into()).send().await?;
+            }
+            let step = run_step(
+                &function,
+                self.emulator,
+                "PostCallAnalysisTrigger",
+                &name,
+                event,
+                if redacted { Calls::Zero } else { Calls::Some },
+            )
+            .await?;
+            print_step(out, steps.len() + 1, &step)?;
+            steps.push(step);
+        }
+        let stored = self.emulator.voice_call(INBOUND_CONTACT).map(|c| c.post_call_events.len()).unwrap_or(0);
+        writeln!(out, "      the call now holds {stored} post-call sentiment events")?;
+        if stored == 0 {
+            if let Some(step) = steps.first_mut() {
+                step.problems.push("no post-call sentiment stored on the call".into());
+            }
+        }
+        self.finish(&function, &mut steps);
+        function.shutdown().await?;
+        Ok(steps)
+    }
+}
+
+/// DescribeContact answers timestamps as epoch seconds; the fixture holds them as ISO text.
+fn with_epoch_timestamps(mut contact: Value) -> Result<Value> {
+    fn walk(value: &mut Value) -> Result<()> {
+        if let Value::Object(map) = value {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(text) if key.ends_with("Timestamp") => {
+                        *v = serde_json::json!(crate::connect::epoch_seconds(text)?)
+                    }
+                    other => walk(other)?,
+                }
+            }
+        }
+        Ok(())
+    }
+    walk(&mut contact)?;
+    Ok(contact)
+}
+
 fn read_event(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -501,25 +923,46 @@ fn read_event(path: &Path) -> Result<Value> {
 async fn invoke_step(function: &FunctionProcess, emulator: &Emulator, name: &str, path: &Path) -> Result<Step> {
     let event = read_event(path)?;
     let event_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    run_step(function, emulator, name, &event_name, event, true).await
+    run_step(function, emulator, name, &event_name, event, Calls::One).await
 }
 
-/// One invocation. `one_call`: the step must make exactly one Salesforce request (the Telephony
-/// API); otherwise at least one, all accepted (REST: the first also fetches a token).
+/// How many Salesforce requests a step must make (all of them accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    /// Exactly one (a Telephony API call).
+    One,
+    /// At least one (REST: the first also fetches a token).
+    Some,
+    /// None (keep-warm, AWS-only steps, events the function ignores).
+    Zero,
+}
+
+/// One invocation, checked against `calls`.
 async fn run_step(
     function: &FunctionProcess,
     emulator: &Emulator,
     name: &str,
     event_name: &str,
     event: Value,
-    one_call: bool,
+    calls: Calls,
 ) -> Result<Step> {
     let event_name = event_name.to_string();
     let params = &event["Details"]["Parameters"];
-    let method = params["methodName"].as_str().map_or_else(|| "keep-warm".to_string(), str::to_string);
+    let method = match params["methodName"].as_str() {
+        Some(m) => m.to_string(),
+        None if event["detail-type"] == "Scheduled Event" && name == "InvokeTelephonyIntegrationApi" => {
+            "keep-warm".into()
+        }
+        None => event["detail-type"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| event["Records"].as_array().map(|r| format!("{} record(s)", r.len())))
+            .unwrap_or_else(|| "event".into()),
+    };
     let contact_id = params["contactId"]
         .as_str()
         .or_else(|| event["Details"]["ContactData"]["ContactId"].as_str())
+        .or_else(|| event["detail"]["contactId"].as_str())
         .map(str::to_string);
     let before = emulator.requests().len();
     let started = Instant::now();
@@ -534,18 +977,16 @@ async fn run_step(
     if let Some(e) = &error {
         problems.push(format!("{event_name}: the function failed: {e}"));
     }
-    if method == "keep-warm" && name == "InvokeTelephonyIntegrationApi" {
-        if !salesforce.is_empty() {
-            problems.push(format!("{event_name}: keep-warm called Salesforce"));
-        }
-    } else if (one_call && salesforce.len() != 1)
-        || salesforce.is_empty()
-        || salesforce.iter().any(|c| !(200..300).contains(&c.status))
-    {
-        problems.push(format!(
-            "{event_name}: expected one accepted Salesforce request, saw {:?}",
-            salesforce.iter().map(|c| c.status).collect::<Vec<_>>()
-        ));
+    let calls = if method == "keep-warm" { Calls::Zero } else { calls };
+    let statuses: Vec<u16> = salesforce.iter().map(|c| c.status).collect();
+    let accepted = statuses.iter().all(|s| (200..300).contains(s));
+    let ok = match calls {
+        Calls::Zero => statuses.is_empty(),
+        Calls::One => statuses.len() == 1 && accepted,
+        Calls::Some => !statuses.is_empty() && accepted,
+    };
+    if !ok {
+        problems.push(format!("{event_name}: expected {calls:?} accepted Salesforce request(s), saw {statuses:?}"));
     }
     if output.get("statusCode").and_then(Value::as_str) == Some("429") {
         problems.push(format!("{event_name}: Salesforce limit reached"));

@@ -1,17 +1,20 @@
-//! The demo as a test: the real InvokeTelephonyIntegrationApi binary under the local Lambda
-//! runtime, every sample event, against the Salesforce emulator and moto. `make test` builds the
-//! binaries first.
+//! The demo as a test: a call's whole life through every real function binary under the local
+//! Lambda runtime, against the Salesforce emulator and the local AWS servers. `make test` builds
+//! the binaries first.
 
 use local_stack::demo::{DemoOptions, run};
 
 #[tokio::test]
 async fn the_demo_runs_every_sample_event_through_the_real_binary() {
     let options = DemoOptions { report_dir: local_stack::target_dir().join("demo-test"), ..DemoOptions::default() };
-    assert!(
-        options.itia_binary.exists(),
-        "{} is missing: run `make test` (it builds the function binaries first)",
-        options.itia_binary.display()
-    );
+    for function in local_stack::demo::FUNCTIONS {
+        let binary = options.bin(function);
+        assert!(
+            binary.exists(),
+            "{} is missing: run `make test` (it builds the function binaries first)",
+            binary.display()
+        );
+    }
     let mut out = Vec::new();
     let report = run(&options, &mut out).await.expect("the demo runs");
     let text = String::from_utf8_lossy(&out);
@@ -22,13 +25,17 @@ async fn the_demo_runs_every_sample_event_through_the_real_binary() {
         report.problems,
         report.steps.iter().flat_map(|s| &s.problems).collect::<Vec<_>>()
     );
-    assert_eq!(report.steps.len(), 17, "9 telephony steps, the live transcript, 5 REST steps, the CTR batch and the resync");
+    assert_eq!(report.steps.len(), 31, "every step of the call's life");
     assert!(report.steps.iter().all(|s| s.error.is_none()));
-    assert_eq!(report.voice_calls.len(), 3, "inbound, WebRTC and transfer calls");
-    assert!(text.contains("All 17 steps reached Salesforce as expected"), "{text}");
+    assert_eq!(
+        report.voice_calls.len(),
+        7,
+        "inbound, WebRTC, transfer, two abandoned calls, the rerouted call and the voicemail"
+    );
+    assert!(text.contains("All 31 steps reached Salesforce as expected"), "{text}");
     let timeline: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(options.report_dir.join("timeline.json")).expect("timeline written"),
     )
     .expect("JSON");
-    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(17));
+    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(31));
 }
