@@ -8,12 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use std::sync::Arc;
-
 use crate::config::{ConfigError, Env, ScrtConfig, number};
 use crate::ctr::{Ctr, to_voice_call_fields};
 use crate::ctr_backup::{BackupConfig, CtrBackup, S3Client};
-use crate::keys::{KeyCache, KeySource, SsmClient};
+use crate::keys::SsmClient;
 use crate::rest::{RestError, SalesforceRest};
 use crate::retry::Deadline;
 use crate::scrt::TelephonyClient;
@@ -87,9 +85,8 @@ pub struct ResyncClients {
 impl ResyncClients {
     pub fn from_env(env: &dyn Env, ssm: SsmClient, s3: S3Client, http: reqwest::Client) -> Result<Self, ConfigError> {
         let cfg = ScrtConfig::from_env(env)?;
-        let keys = Arc::new(KeyCache::new(KeySource::from_config(&cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
         Ok(Self {
-            telephony: TelephonyClient::new(&cfg, http, keys),
+            telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
             settings: ResyncSettings::from_env(env)?,
             update_budget: cfg.deadline,

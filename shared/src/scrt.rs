@@ -362,6 +362,18 @@ impl TelephonyClient {
         }
     }
 
+    /// The client with its own key cache: the key from SSM (or the Parameters and Secrets
+    /// extension, as `cfg` says), cached for `cfg.key_cache_ttl`.
+    pub fn from_config(
+        cfg: &ScrtConfig,
+        ssm: crate::keys::SsmClient,
+        http: reqwest::Client,
+        env: &dyn crate::config::Env,
+    ) -> Self {
+        let source = crate::keys::KeySource::from_config(cfg, ssm, http.clone(), env);
+        Self::new(cfg, http, Arc::new(KeyCache::new(source, cfg.key_cache_ttl)))
+    }
+
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

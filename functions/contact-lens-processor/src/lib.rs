@@ -13,13 +13,12 @@ pub mod pack;
 pub mod work;
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number, optional};
-use scv_shared::keys::{KeyCache, KeySource, SsmClient};
+use scv_shared::keys::SsmClient;
 use scv_shared::kinesis;
 use scv_shared::retry::{Deadline, RetryPolicy};
 use scv_shared::scrt::{
@@ -117,10 +116,6 @@ impl Deps {
     /// `sdk` serves SSM, Lambda and Connect (tests point each at its local server).
     pub fn new(cfg: &ScrtConfig, sdk: &scv_shared::aws::SdkConfig, env: &dyn Env) -> Result<Self, ConfigError> {
         let http = scv_shared::aws::http_client();
-        let keys = Arc::new(KeyCache::new(
-            KeySource::from_config(cfg, SsmClient::new(sdk), http.clone(), env),
-            cfg.key_cache_ttl,
-        ));
         let settings = Settings {
             operation_budget: cfg.deadline,
             max_retry_invocations: u32::try_from(number(env, "MAX_RETRY_INVOCATIONS", 3)?)
@@ -130,7 +125,7 @@ impl Deps {
         let connect = optional(env, "CONNECT_INSTANCE_ID")
             .map(|instance_id| ConnectTarget { client: aws_sdk_connect::Client::new(sdk), instance_id });
         Ok(Self {
-            telephony: TelephonyClient::new(cfg, http, keys).with_policy(retry_policy()),
+            telephony: TelephonyClient::from_config(cfg, SsmClient::new(sdk), http, env).with_policy(retry_policy()),
             lambda: aws_sdk_lambda::Client::new(sdk),
             function_name: optional(env, "AWS_LAMBDA_FUNCTION_NAME"),
             connect,

@@ -7,14 +7,13 @@
 //! backup. Records of one contact are applied in order; contacts run concurrently, bounded.
 //! A replayed record re-writes the same backup and the same field values (idempotent).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
-use scv_shared::keys::{KeyCache, KeySource, SsmClient};
+use scv_shared::keys::SsmClient;
 use scv_shared::kinesis::{KinesisEventResponse, KinesisRecord, batch_response, decode_data, process_by_key, records};
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ScrtError, TelephonyClient};
@@ -45,9 +44,8 @@ impl Deps {
     pub fn new(env: &dyn Env, ssm: SsmClient, s3: S3Client) -> Result<Self, ConfigError> {
         let cfg = ScrtConfig::from_env(env)?;
         let http = scv_shared::aws::http_client();
-        let keys = Arc::new(KeyCache::new(KeySource::from_config(&cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
         Ok(Self {
-            telephony: TelephonyClient::new(&cfg, http, keys),
+            telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
             concurrency: number(env, "CTR_SYNC_CONCURRENCY", 10)?.clamp(1, 100) as usize,
             update_budget: cfg.deadline,

@@ -20,13 +20,12 @@
 //! contacts that never reached the SCV flow (an IVR-only call, a contact of another center
 //! sharing the instance) have no VoiceCall and nothing to clean up.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
-use scv_shared::keys::{KeyCache, KeySource, SsmClient};
+use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ScrtError, TelephonyClient};
 use serde::{Deserialize, Serialize};
@@ -60,8 +59,7 @@ impl Deps {
 
     pub fn new(cfg: &ScrtConfig, ssm: SsmClient, env: &dyn Env) -> Self {
         let http = scv_shared::aws::http_client();
-        let keys = Arc::new(KeyCache::new(KeySource::from_config(cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
-        Self { telephony: TelephonyClient::new(cfg, http, keys), budget: cfg.deadline }
+        Self { telephony: TelephonyClient::from_config(cfg, ssm, http, env), budget: cfg.deadline }
     }
 }
 

@@ -7,13 +7,12 @@
 //! answers `statusCode` `429` with the `SCV_LIMITS_ERROR` marker so the flow can branch (seed 001
 //! ch. 9); every other failure fails the invocation so the flow's error branch runs.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
 use scv_shared::flow::{ContactData, FlowEvent, FlowOutput, call_attributes, flatten_top_level, strip_prefixed};
-use scv_shared::keys::{KeyCache, KeySource, SsmClient};
+use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{
     CreateVoiceCall, ExecuteOmniFlow, LIMITS_ERROR_PREFIX, Participant, ScrtError, TelephonyClient,
@@ -47,8 +46,7 @@ impl Deps {
 
     pub fn new(cfg: &ScrtConfig, ssm: SsmClient, env: &dyn Env) -> Self {
         let http = scv_shared::aws::http_client();
-        let keys = Arc::new(KeyCache::new(KeySource::from_config(cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
-        Self { telephony: TelephonyClient::new(cfg, http, keys), budget: cfg.deadline }
+        Self { telephony: TelephonyClient::from_config(cfg, ssm, http, env), budget: cfg.deadline }
     }
 }
 

@@ -35,14 +35,13 @@
 //! for this contact, e.g. a contact that never went through the SCV flow) is logged and treated as
 //! done: no retry can create the call.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_connect::types::Contact;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
-use scv_shared::keys::{KeyCache, KeySource, SsmClient};
+use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ConversationEvent, ConversationEvents, ScrtError, TelephonyClient};
 use serde::{Deserialize, Serialize};
@@ -99,8 +98,7 @@ impl Deps {
         env: &dyn Env,
     ) -> Self {
         let http = scv_shared::aws::http_client();
-        let keys = Arc::new(KeyCache::new(KeySource::from_config(cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
-        Self { telephony: TelephonyClient::new(cfg, http, keys), s3, connect, budget: cfg.deadline }
+        Self { telephony: TelephonyClient::from_config(cfg, ssm, http, env), s3, connect, budget: cfg.deadline }
     }
 }
 

@@ -18,12 +18,11 @@
 //! retries fails the invocation, and Lambda's asynchronous retries finish the work.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
-use scv_shared::keys::{KeyCache, KeySource, SsmClient};
+use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ExecuteOmniFlow, ScrtError, TelephonyClient, TranscriptMessage};
 use scv_shared::voicemail::{
@@ -73,12 +72,11 @@ impl Deps {
     ) -> Result<Self, ConfigError> {
         let cfg = ScrtConfig::from_env(env)?;
         let http = scv_shared::aws::http_client();
-        let keys = Arc::new(KeyCache::new(KeySource::from_config(&cfg, ssm, http.clone(), env), cfg.key_cache_ttl));
         let delay = Duration::from_secs(number(env, "delay_before_routing_vm_sec", 60)?).min(MAX_ROUTING_DELAY);
         Ok(Self {
             s3,
             transcribe,
-            telephony: TelephonyClient::new(&cfg, http, keys),
+            telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
             step_budget: cfg.deadline,
             routing_delay: delay,
         })
