@@ -16,6 +16,7 @@ pub mod kvs;
 pub mod moto;
 pub mod runtime;
 mod spawn;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 
