@@ -56,7 +56,7 @@ pub struct ResyncSettings {
     pub grace: Duration,
     /// `CTR_RESYNC_MAX_CALLS` (default 200): calls per run.
     pub max_calls: usize,
-    /// `CTR_SYNC_CONCURRENCY` (default 10): updates at once.
+    /// `CTR_SYNC_CONCURRENCY` (default 25): updates at once.
     pub concurrency: usize,
 }
 
@@ -66,7 +66,7 @@ impl ResyncSettings {
             lookback: Duration::from_secs(60 * number(env, "CTR_RESYNC_LOOKBACK_MINUTES", 1440)?),
             grace: Duration::from_secs(60 * number(env, "CTR_RESYNC_GRACE_MINUTES", 15)?),
             max_calls: number(env, "CTR_RESYNC_MAX_CALLS", 200)?.clamp(1, 10_000) as usize,
-            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 10)?.clamp(1, 100) as usize,
+            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 25)?.clamp(1, 100) as usize,
         })
     }
 }

@@ -28,7 +28,8 @@ pub const CATEGORY: &str = "ctrDataSync";
 pub struct Deps {
     pub telephony: TelephonyClient,
     pub backup: CtrBackup,
-    /// `CTR_SYNC_CONCURRENCY` (default 10): contacts updated at once.
+    /// `CTR_SYNC_CONCURRENCY` (default 25): contacts updated at once (a 100-record batch at 50 ms per
+    /// Salesforce call then takes four rounds, about 0.5 s; see bench/RESULTS.md).
     pub concurrency: usize,
     /// The budget of one Salesforce update (`SCRT_DEADLINE_MS`).
     pub update_budget: Duration,
@@ -47,7 +48,7 @@ impl Deps {
         Ok(Self {
             telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
-            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 10)?.clamp(1, 100) as usize,
+            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 25)?.clamp(1, 100) as usize,
             update_budget: cfg.deadline,
         })
     }
