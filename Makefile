@@ -7,13 +7,22 @@ PYTHON ?= python3
 VENV := .venv
 export MOTO_SERVER_BIN := $(abspath $(VENV)/bin/moto_server)
 
-.PHONY: help venv build-debug lint test demo emulator fmt clippy clean
+.PHONY: help venv build-venv build build-debug build-release bench deploy lint test demo emulator fmt clippy clean
+
+# The deployed functions: one package and binary per folder under functions/.
+FUNCTIONS := $(notdir $(wildcard functions/*))
+VENV_BUILD := .venv-build
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+CRITERION_HOME := $(abspath target/criterion)
 
 help:
 	@echo "make demo      run one call's life through the real function binaries against local Salesforce and AWS emulators"
 	@echo "make test      install what the tests need, then run every test (unit, end-to-end, the demo)"
 	@echo "make emulator  run the Salesforce emulator on :8787 for trying flows by hand"
 	@echo "make venv      create .venv with the local AWS emulator (moto server)"
+	@echo "make build     arm64 release zips of every function (target/lambda/<function>/bootstrap.zip)"
+	@echo "make bench     measure cold start, memory, SSM calls and hot paths; results in bench/"
+	@echo "make deploy    sam build + sam deploy (needs AWS credentials and the SAM CLI; GUIDED=1 the first time)"
 
 venv: $(VENV)/.installed
 
@@ -21,6 +30,39 @@ $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+build-venv: $(VENV_BUILD)/.installed
+
+$(VENV_BUILD)/.installed: requirements-build.txt
+	$(PYTHON) -m venv $(VENV_BUILD)
+	$(VENV_BUILD)/bin/pip install --quiet --disable-pip-version-check -r requirements-build.txt
+	touch $@
+
+# What is deployed: provided.al2023 on arm64, one bootstrap.zip per function (cargo-lambda, zig linker).
+# Its own target dir (target/arm64), so it never waits on the host builds' lock; zips in target/lambda.
+build: build-venv
+	rustup target add $(LAMBDA_TARGET)
+	PATH="$(abspath $(VENV_BUILD))/bin:$$PATH" CARGO_TARGET_DIR=$(abspath target/arm64) \
+		$(CARGO) lambda build --release --arm64 --output-format zip --lambda-dir $(abspath target/lambda) \
+		$(foreach f,$(FUNCTIONS),--package $(f))
+	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip | awk '{ printf "%-40s %6.2f MB\n", "'$$f'", $$5 / 1048576 }'; done
+
+build-release:
+	$(CARGO) build --release --workspace --bins
+
+# Measured performance (issue 9), by hand: not part of `make test`, no timing assertions anywhere.
+# Host-native release binaries for cold start, memory and timings; arm64 zip sizes from `make build`
+# when it has run. Writes bench/RESULTS.md, bench/chart.svg and bench/results.json.
+bench: venv build-release
+	CRITERION_HOME=$(CRITERION_HOME) $(CARGO) bench -p scv-shared --bench hot_paths
+	CRITERION_HOME=$(CRITERION_HOME) $(CARGO) run --release --quiet -p local-stack --bin scv-bench
+
+# Deploy with the SAM CLI (pip install aws-sam-cli, in its own virtualenv: its boto3 pins clash
+# with moto's). `sam build --beta-features` builds each function through cargo-lambda
+# (BuildMethod: rust-cargolambda). Needs AWS credentials; cannot run in CI.
+deploy:
+	sam build --beta-features
+	sam deploy $(if $(GUIDED),--guided,)
 
 # One feature set, one build of the whole workspace: tests and the demo run the real binaries.
 build-debug:

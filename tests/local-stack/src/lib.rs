@@ -8,7 +8,9 @@
 //! Every child process started here is killed when the test process dies, even when it is never dropped
 //! (see [`moto::Moto::shared`]).
 
+pub mod bench;
 pub mod connect;
+pub mod counting_proxy;
 pub mod demo;
 pub mod extension;
 pub mod invoke_recorder;
