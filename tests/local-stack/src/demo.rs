@@ -1078,16 +1078,5 @@ fn check_state(steps: &[Step], calls: &[VoiceCall], problems: &mut Vec<String>) 
 
 /// The function's own log lines must hold no key material and no JWT.
 pub fn check_logs(lines: &[String], keys: &TestKeyPair, problems: &mut Vec<String>) {
-    let chunks: Vec<&str> = [&keys.private_pkcs1_pem, &keys.private_pkcs8_pem]
-        .iter()
-        .flat_map(|pem| pem.lines().filter(|l| !l.starts_with("-----") && l.len() > 20))
-        .collect();
-    for line in lines {
-        if line.contains("PRIVATE KEY") || line.contains("eyJ") || chunks.iter().any(|c| line.contains(c)) {
-            problems.push(format!(
-                "a log line of the function holds a secret: {}",
-                line.chars().take(120).collect::<String>()
-            ));
-        }
-    }
+    problems.extend(crate::secrets::secret_problems(lines, &[keys], &[]));
 }

@@ -17,6 +17,7 @@ pub mod invoke_recorder;
 pub mod kvs;
 pub mod moto;
 pub mod runtime;
+pub mod secrets;
 mod spawn;
 pub mod template;
 
