@@ -588,3 +588,20 @@ async fn the_api_requires_the_rest_access_token() {
     let fresh = self::token(&org).await;
     assert_eq!(post(&org, Some(&fresh), &ct, body).await.status, 201);
 }
+
+#[tokio::test]
+async fn an_injected_server_error_stores_nothing_and_the_retry_goes_through() {
+    let org = start().await;
+    let token = token(&org).await;
+    let call = closed_call(&org, "contact-f").await;
+    org.emu.inject(sf_emulator::Fault::status(503, 1).on("POST", "/connect/conversations/upload"));
+    let parts = [file("contact-f", good("contact-f", &call))];
+    let failed = upload(&org, &token, &parts).await;
+    assert_error(&failed, 503, "SERVER_UNAVAILABLE", "injected");
+    assert!(org.emu.conversation_uploads().is_empty());
+    let retried = upload(&org, &token, &parts).await;
+    assert_eq!(retried.status, 201, "{}", retried.body);
+    assert_eq!(org.emu.conversation("contact-f").expect("stored").entries.len(), 2);
+    let recorded = org.emu.requests_to("POST", UPLOAD);
+    assert_eq!(recorded.iter().map(|r| (r.status, r.faulted)).collect::<Vec<_>>(), vec![(503, true), (201, false)]);
+}
