@@ -605,3 +605,60 @@ async fn an_injected_server_error_stores_nothing_and_the_retry_goes_through() {
     let recorded = org.emu.requests_to("POST", UPLOAD);
     assert_eq!(recorded.iter().map(|r| (r.status, r.faulted)).collect::<Vec<_>>(), vec![(503, true), (201, false)]);
 }
+
+#[tokio::test]
+async fn stored_entries_are_read_back_through_the_entries_resource() {
+    let org = start().await;
+    let token = token(&org).await;
+    let call = closed_call(&org, "contact-e").await;
+    let content = ndjson(&[
+        conversation_line("contact-e"),
+        entry("contact-e", "u1", START_MS + 1_000, "one", true, &call),
+        entry("contact-e", "u3", START_MS + 3_000, "three", true, &call),
+        entry("contact-e", "u2", START_MS + 2_000, "two", false, &call),
+    ]);
+    let uploaded = upload(&org, &token, &[file("contact-e", content)]).await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    let get = |query: &str| {
+        let request = org
+            .http
+            .get(format!("{}/services/data/v62.0/connect/conversation/contact-e/entries{query}", org.emu.base_url()))
+            .bearer_auth(&token);
+        async move { answer(request.send().await.expect("transport")).await }
+    };
+    let all = get("").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let texts = |a: &Answer| -> Vec<String> {
+        a.body["conversationEntries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["messageText"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(&all), vec!["one", "two", "three"]);
+    let first = &all.body["conversationEntries"][0];
+    assert_eq!(first["identifier"], "u1");
+    assert_eq!(first["clientTimestamp"], START_MS + 1_000);
+    assert_eq!(first["clientDuration"], 1);
+    assert_eq!(
+        first["sender"],
+        json!({"appType": "TELEPHONY_INTEGRATION", "role": "AGENT", "subject": "contact-eVIRTUAL_AGENT"})
+    );
+    assert_eq!(first["relatedRecords"], json!([call]));
+    assert_eq!(first["serverReceivedTimestamp"], json!(org.emu.conversation_uploads()[0].uploaded_at));
+    assert_eq!(texts(&get("?recordLimit=2").await), vec!["two", "three"]);
+    assert_eq!(texts(&get("?recordLimit=2&queryDirection=FromStart").await), vec!["one", "two"]);
+    let window = format!("?startTimestamp={}&endTimestamp={}", START_MS + 1_500, START_MS + 2_500);
+    assert_eq!(texts(&get(&window).await), vec!["two"]);
+    assert_error(&get("?recordLimit=0").await, 400, "INVALID_API_INPUT", "recordLimit");
+    assert_error(&get("?queryDirection=Sideways").await, 400, "INVALID_API_INPUT", "queryDirection");
+    let unknown = org
+        .http
+        .get(format!("{}/services/data/v62.0/connect/conversation/nobody/entries", org.emu.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("transport");
+    assert_eq!(unknown.status().as_u16(), 404);
+}

@@ -47,6 +47,16 @@
 //! every later read answers its outcome, `SUCCESS` or `FAILED` (the guide's values). An unknown upload id
 //! answers 404 naming it.
 //!
+//! # GET: entries
+//! `GET /connect/conversation/{conversationIdentifier}/entries` answers 200 `{"conversationEntries": [...]}`,
+//! each entry `{"clientDuration", "clientTimestamp", "identifier", "messageText", "relatedRecords", "sender":
+//! {"appType", "role", "subject"}, "serverReceivedTimestamp"}` (the Connect REST API's Conversation Entry
+//! output); `identifier` is the `id` uploaded and `serverReceivedTimestamp` the upload time. Parameters:
+//! `startTimestamp` (default 0), `endTimestamp`, `recordLimit` (1 to 1000, default 25) and `queryDirection`
+//! (`FromEnd`, the default, keeps the latest entries of the window; `FromStart` the earliest); entries are
+//! answered in time order. An unknown conversation answers 404. (Updating entries with PATCH is not
+//! emulated.)
+//!
 //! Every upload is kept in the org state (`conversationUploads`, `conversations` in `GET
 //! /__emulator/state`).
 
@@ -750,6 +760,71 @@ fn status_json(upload: &ConversationUpload, pending: bool) -> Value {
         "successEntryCount": upload.success_entry_count,
         "uploadId": upload.upload_id,
     })
+}
+
+/// `GET /connect/conversation/{conversationIdentifier}/entries`.
+pub fn entries(org: &OrgState, conversation_id: &str, req: &RestRequest<'_>) -> Result<RestAnswer, RestError> {
+    let conversation = org.rest.conversations.conversations.get(conversation_id).ok_or_else(|| {
+        RestError::new(404, "NOT_FOUND", format!("No conversation entries for conversation '{conversation_id}'"))
+    })?;
+    let number = |name: &str| -> Result<Option<i64>, RestError> {
+        query_param(req.query, name)
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    RestError::new(400, INVALID_INPUT, format!("Parameter '{name}' must be a whole number, was '{v}'"))
+                })
+            })
+            .transpose()
+    };
+    let start = number("startTimestamp")?.unwrap_or(0);
+    let end = number("endTimestamp")?.unwrap_or(i64::MAX);
+    let limit = number("recordLimit")?.unwrap_or(25);
+    if !(1..=1000).contains(&limit) {
+        return Err(RestError::new(
+            400,
+            INVALID_INPUT,
+            format!("Parameter 'recordLimit' must be between 1 and 1000, was {limit}"),
+        ));
+    }
+    let from_start = match query_param(req.query, "queryDirection").as_deref() {
+        None | Some("FromEnd") => false,
+        Some("FromStart") => true,
+        Some(other) => {
+            return Err(RestError::new(
+                400,
+                INVALID_INPUT,
+                format!("Parameter 'queryDirection' must be FromEnd or FromStart, was '{other}'"),
+            ));
+        }
+    };
+    let mut window: Vec<&ConversationEntry> = conversation
+        .entries
+        .iter()
+        .filter(|e| e.client_sent_timestamp >= start && e.client_sent_timestamp <= end)
+        .collect();
+    window.sort_by_key(|e| e.client_sent_timestamp);
+    let limit = usize::try_from(limit).unwrap_or(25);
+    let skip = if from_start { 0 } else { window.len().saturating_sub(limit) };
+    let uploaded_at = |upload_id: &str| {
+        org.rest.conversations.uploads.iter().find(|u| u.upload_id == upload_id).map_or(0, |u| u.uploaded_at)
+    };
+    let out: Vec<Value> = window
+        .into_iter()
+        .skip(skip)
+        .take(limit)
+        .map(|e| {
+            json!({
+                "clientDuration": e.client_duration,
+                "clientTimestamp": e.client_sent_timestamp,
+                "identifier": e.id,
+                "messageText": e.message_text,
+                "relatedRecords": e.related_records,
+                "sender": {"appType": e.sender.app_type, "role": e.sender.role, "subject": e.sender.subject},
+                "serverReceivedTimestamp": uploaded_at(&e.upload_id),
+            })
+        })
+        .collect();
+    Ok(RestAnswer::json(200, json!({"conversationEntries": out})))
 }
 
 /// `GET /connect/conversations/upload?uploadIds=...`.

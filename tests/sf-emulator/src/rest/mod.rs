@@ -9,8 +9,8 @@
 //! /sobjects/VoiceCall` answers 400 `INVALID_OPERATION` (calls are created through `/telephony/v1`), and
 //! `PATCH /sobjects/VoiceCall/{id}` only accepts custom `__c` fields (kept as the call's `callAttributes`).
 //!
-//! The Connect REST API conversation upload (`/connect/conversations/upload`, POST and GET) is in
-//! [`conversations`].
+//! The Connect REST API conversation upload (`/connect/conversations/upload`, POST and GET) and entries
+//! (`GET /connect/conversation/{id}/entries`) are in [`conversations`].
 
 pub mod conversations;
 pub mod oauth;
@@ -469,6 +469,10 @@ fn data(inner: &mut Inner, req: &RestRequest<'_>) -> Result<RestAnswer, RestErro
             "GET" => conversations::statuses(&mut inner.org, req, now_ms),
             other => Err(RestError::method(other, "GET, POST")),
         },
+        ["connect", "conversation", conversation, "entries"] => {
+            only(req, "GET")?;
+            conversations::entries(&inner.org, &decode(conversation), req)
+        }
         _ => Err(no_resource()),
     }
 }
