@@ -481,6 +481,9 @@ async fn statuses_move_from_pending_to_success_on_the_second_read() {
     assert_eq!(mixed.body["conversationBulkUploadStatuses"][0]["status"], "SUCCESS");
     assert_eq!(mixed.body["conversationBulkUploadStatuses"][1]["status"], "PENDING");
     assert_eq!(org.emu.conversation_uploads()[0].status_reads, 3);
+    let repeated = statuses(&org, &token, &format!("uploadIds={},{}", ids[1], ids[1])).await;
+    assert_eq!(repeated.body["conversationBulkUploadStatuses"].as_array().map(Vec::len), Some(1));
+    assert_eq!(org.emu.conversation_uploads()[1].status_reads, 3);
 
     // Bad status requests.
     assert_error(

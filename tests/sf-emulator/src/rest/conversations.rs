@@ -43,9 +43,9 @@
 //! spelling of the guide's example, is accepted too), at most 100 ids. Answer 200
 //! `{"conversationBulkUploadStatuses": [{"conversationId", "errorDetail", "failedEntryCount",
 //! "failedEntryIds", "lastUpdatedTimestamp", "status", "successEntryCount", "uploadId"}]}` in the order
-//! asked. Deterministic progression: the first status read of an upload answers `PENDING` (counts 0);
-//! every later read answers its outcome, `SUCCESS` or `FAILED` (the guide's values). An unknown upload id
-//! answers 404 naming it.
+//! asked (a repeated id is answered once). Deterministic progression: the first status read of an upload
+//! answers `PENDING` (counts 0); every later read answers its outcome, `SUCCESS` or `FAILED` (the guide's
+//! values). An unknown upload id answers 404 naming it.
 //!
 //! # GET: entries
 //! `GET /connect/conversation/{conversationIdentifier}/entries` answers 200 `{"conversationEntries": [...]}`,
@@ -830,7 +830,12 @@ pub fn entries(org: &OrgState, conversation_id: &str, req: &RestRequest<'_>) -> 
 /// `GET /connect/conversations/upload?uploadIds=...`.
 pub fn statuses(org: &mut OrgState, req: &RestRequest<'_>, now_ms: i64) -> Result<RestAnswer, RestError> {
     let list = query_param(req.query, "uploadIds").or_else(|| query_param(req.query, "uploadId")).unwrap_or_default();
-    let ids: Vec<&str> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut ids: Vec<&str> = Vec::new();
+    for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
     if ids.is_empty() {
         return Err(RestError::new(
             400,
