@@ -16,8 +16,8 @@
 //! String literals use Salesforce's escapes (`\'`, `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, `\_`, `\%`);
 //! a quote can only end a literal when unescaped, so `'x\' OR Name != \''` is one literal.
 //!
-//! Semi-join and anti-join sub-queries follow SOQL's restrictions (SOQL and SOSL Reference, "Semi-Join and
-//! Anti-Join Restrictions"): one selected field, no relationship traversal in it, no COUNT / ORDER BY /
+//! Semi-join and anti-join sub-queries follow SOQL's restrictions (SOQL and SOSL Reference, semi-joins with
+//! IN and anti-joins with NOT IN): one selected field, no relationship traversal in it, no COUNT / ORDER BY /
 //! LIMIT / OFFSET, not nested, not under OR or NOT, at most two per query. A path may start with the queried
 //! object's own name (`ContactCenterChannel.ContactCenter.InternalName` in `FROM ContactCenterChannel`).
 
