@@ -5,7 +5,8 @@
 //!
 //! The same process also emulates the Salesforce REST side over the same org: the OAuth 2.0 JWT bearer
 //! token endpoint (`/services/oauth2/token`) and `/services/data/vNN.N/...` (sObjects, platform events,
-//! SOQL query with paging, SOSL search); see [`rest`].
+//! SOQL query with paging, SOSL search) and the Connect REST API conversation upload
+//! (`/services/data/vNN.N/connect/conversations/upload`); see [`rest`] and [`rest::conversations`].
 //!
 //! Modules: [`config`] (org configuration), [`keys`] (test key pairs), [`auth`] (JWT verification),
 //! [`state`] (org records, shared by both APIs), [`telephony`] (endpoints and validation), [`rest`]
@@ -265,6 +266,16 @@ impl Emulator {
             .filter(|e| e["attributes"]["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(name)))
             .cloned()
             .collect()
+    }
+
+    /// Every accepted Connect API conversation upload (one per multipart part), oldest first.
+    pub fn conversation_uploads(&self) -> Vec<rest::conversations::ConversationUpload> {
+        lock(&self.shared).org.rest.conversations.uploads.clone()
+    }
+
+    /// A conversation stored by the Connect API upload, by conversation id (the vendor call key).
+    pub fn conversation(&self, conversation_id: &str) -> Option<rest::conversations::StoredConversation> {
+        lock(&self.shared).org.rest.conversations.conversations.get(conversation_id).cloned()
     }
 
     /// Sets the CreatedDate of a VoiceCall (by 0LQ id or vendor call key), e.g. to age it out of a

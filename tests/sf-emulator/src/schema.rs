@@ -5,6 +5,12 @@
 //! Objects: Account, Contact, Case, User, VoiceCall (a read-only projection of the Telephony API's
 //! records), the RealtimeAlertEvent platform event, and custom objects (any name ending `__c`, accepting
 //! `Name` and any `__c` field). Custom fields (`__c`) are accepted on every object, as orgs add them.
+//!
+//! For the flow look-ups of InvokeSalesforceRestApi: the Field Service objects of the appointment
+//! assistant look-up (FieldServiceOrgSettings, ServiceAppointment, ServiceResource, AssignedResource) and
+//! the objects of the outbound number look-up (MessagingChannel, ContactCenter, ContactCenterChannel,
+//! CallCenterRoutingMap), with the fields those queries read plus a few neighbours. Polymorphic reference
+//! fields (`ParentRecordId`, `SessionHandlerId`, `ReferenceRecordId`) accept any id, unchecked.
 
 /// Field data types (the subset the emulator needs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +114,11 @@ impl Field {
         Field { references: Some(to), relationship: Some(relationship), ..Field::new(name, FieldType::Reference) }
     }
 
+    /// A polymorphic reference (any object): an id compared as ids are, never checked on write.
+    fn polymorphic(name: &str) -> Field {
+        Field::new(name, FieldType::Reference)
+    }
+
     /// A custom (`__c`) field of unknown type, named as given.
     pub fn custom(name: &str) -> Field {
         Field::new(name, FieldType::Any)
@@ -149,6 +160,19 @@ pub const USER_PREFIX: &str = "005";
 pub const CASE_PREFIX: &str = "500";
 pub const EVENT_PREFIX: &str = "e00";
 pub const CUSTOM_PREFIX: &str = "a00";
+pub const SERVICE_APPOINTMENT_PREFIX: &str = "08p";
+pub const ASSIGNED_RESOURCE_PREFIX: &str = "03r";
+pub const SERVICE_RESOURCE_PREFIX: &str = "0Hn";
+pub const MESSAGING_CHANNEL_PREFIX: &str = "0Mj";
+/// The emulator's own prefixes for objects whose real prefix nothing relies on.
+pub const FIELD_SERVICE_SETTINGS_PREFIX: &str = "0Fs";
+pub const CONTACT_CENTER_PREFIX: &str = "0Uc";
+pub const CONTACT_CENTER_CHANNEL_PREFIX: &str = "0Ud";
+pub const CALL_CENTER_ROUTING_MAP_PREFIX: &str = "0Ue";
+
+/// Auto-number fields: object, field, display prefix (`SA-0001`).
+pub const AUTO_NUMBERS: &[(&str, &str, &str)] =
+    &[("ServiceAppointment", "AppointmentNumber", "SA-"), ("AssignedResource", "AssignedResourceNumber", "AR-")];
 
 fn system_fields(owner: bool) -> Vec<Field> {
     let mut fields =
@@ -304,6 +328,135 @@ fn realtime_alert_event() -> ObjectDef {
     }
 }
 
+fn stored(name: &str, key_prefix: &'static str, owner: bool, extra: Vec<Field>) -> ObjectDef {
+    let mut fields = system_fields(owner);
+    fields.extend(extra);
+    ObjectDef { name: name.to_owned(), key_prefix, kind: ObjectKind::Stored, fields, custom: false }
+}
+
+/// Field Service settings: `ApptAssistantStatus` is the ServiceAppointment status the appointment assistant
+/// treats as "on the way".
+fn field_service_org_settings() -> ObjectDef {
+    stored(
+        "FieldServiceOrgSettings",
+        FIELD_SERVICE_SETTINGS_PREFIX,
+        false,
+        vec![Field::new("ApptAssistantStatus", FieldType::String)],
+    )
+}
+
+fn service_appointment() -> ObjectDef {
+    stored(
+        "ServiceAppointment",
+        SERVICE_APPOINTMENT_PREFIX,
+        true,
+        vec![
+            Field::new("AppointmentNumber", FieldType::String).read_only().name_field(),
+            Field::polymorphic("ParentRecordId"),
+            Field::reference("AccountId", "Account", "Account"),
+            Field::reference("ContactId", "Contact", "Contact"),
+            Field::new("Subject", FieldType::String),
+            Field::new("Description", FieldType::TextArea),
+            // Orgs add statuses (the appointment assistant's default is "En Route"): not restricted.
+            Field::new("Status", FieldType::Picklist).default("None"),
+            Field::new("EarliestStartTime", FieldType::DateTime),
+            Field::new("DueDate", FieldType::DateTime),
+            Field::new("SchedStartTime", FieldType::DateTime),
+            Field::new("SchedEndTime", FieldType::DateTime),
+            Field::new("Street", FieldType::TextArea),
+            Field::new("City", FieldType::String),
+            Field::new("PostalCode", FieldType::String),
+        ],
+    )
+}
+
+fn service_resource() -> ObjectDef {
+    stored(
+        "ServiceResource",
+        SERVICE_RESOURCE_PREFIX,
+        true,
+        vec![
+            Field::new("Name", FieldType::String).required().name_field(),
+            Field::reference("RelatedRecordId", "User", "RelatedRecord"),
+            Field::new("ResourceType", FieldType::Picklist).default("T"),
+            Field::new("IsActive", FieldType::Boolean).default("true"),
+        ],
+    )
+}
+
+fn assigned_resource() -> ObjectDef {
+    stored(
+        "AssignedResource",
+        ASSIGNED_RESOURCE_PREFIX,
+        false,
+        vec![
+            Field::new("AssignedResourceNumber", FieldType::String).read_only().name_field(),
+            Field::reference("ServiceAppointmentId", "ServiceAppointment", "ServiceAppointment").required(),
+            Field::reference("ServiceResourceId", "ServiceResource", "ServiceResource").required(),
+            // Appointment assistant location status (EnRoute, LastMile, ...).
+            Field::new("LocationStatus", FieldType::Picklist),
+            Field::new("EstimatedTravelTime", FieldType::Double),
+            Field::new("IsRequiredResource", FieldType::Boolean),
+        ],
+    )
+}
+
+fn messaging_channel() -> ObjectDef {
+    stored(
+        "MessagingChannel",
+        MESSAGING_CHANNEL_PREFIX,
+        false,
+        vec![
+            Field::new("DeveloperName", FieldType::String),
+            Field::new("MasterLabel", FieldType::String).name_field(),
+            Field::new("MessageType", FieldType::Picklist),
+            Field::new("IsActive", FieldType::Boolean),
+            // For a voice channel: its phone number.
+            Field::new("MessagingPlatformKey", FieldType::String),
+            Field::polymorphic("SessionHandlerId"),
+        ],
+    )
+}
+
+fn contact_center() -> ObjectDef {
+    stored(
+        "ContactCenter",
+        CONTACT_CENTER_PREFIX,
+        false,
+        vec![
+            Field::new("Name", FieldType::String).name_field(),
+            // The call center API name.
+            Field::new("InternalName", FieldType::String).required(),
+        ],
+    )
+}
+
+fn contact_center_channel() -> ObjectDef {
+    stored(
+        "ContactCenterChannel",
+        CONTACT_CENTER_CHANNEL_PREFIX,
+        false,
+        vec![
+            Field::reference("ContactCenterId", "ContactCenter", "ContactCenter").required(),
+            Field::reference("ChannelId", "MessagingChannel", "Channel").required(),
+        ],
+    )
+}
+
+fn call_center_routing_map() -> ObjectDef {
+    stored(
+        "CallCenterRoutingMap",
+        CALL_CENTER_ROUTING_MAP_PREFIX,
+        false,
+        vec![
+            Field::new("Name", FieldType::String).name_field(),
+            // The contact center's id of the routed entity (an Amazon Connect agent or queue ARN).
+            Field::new("ExternalId", FieldType::String).required(),
+            Field::polymorphic("ReferenceRecordId"),
+        ],
+    )
+}
+
 fn custom_object(name: &str) -> ObjectDef {
     let mut fields = system_fields(true);
     fields.push(Field::new("Name", FieldType::String).name_field());
@@ -319,7 +472,22 @@ pub fn is_custom_name(name: &str) -> bool {
 }
 
 /// The standard objects, in a stable order.
-pub const STANDARD_OBJECTS: &[&str] = &["Account", "Contact", "Case", "User", "VoiceCall", "RealtimeAlertEvent"];
+pub const STANDARD_OBJECTS: &[&str] = &[
+    "Account",
+    "Contact",
+    "Case",
+    "User",
+    "VoiceCall",
+    "RealtimeAlertEvent",
+    "FieldServiceOrgSettings",
+    "ServiceAppointment",
+    "ServiceResource",
+    "AssignedResource",
+    "MessagingChannel",
+    "ContactCenter",
+    "ContactCenterChannel",
+    "CallCenterRoutingMap",
+];
 
 /// Looks an object up by API name (case-insensitive). Custom objects keep the spelling given.
 pub fn object(name: &str) -> Option<ObjectDef> {
@@ -330,6 +498,14 @@ pub fn object(name: &str) -> Option<ObjectDef> {
         "user" => Some(user()),
         "voicecall" => Some(voice_call()),
         "realtimealertevent" => Some(realtime_alert_event()),
+        "fieldserviceorgsettings" => Some(field_service_org_settings()),
+        "serviceappointment" => Some(service_appointment()),
+        "serviceresource" => Some(service_resource()),
+        "assignedresource" => Some(assigned_resource()),
+        "messagingchannel" => Some(messaging_channel()),
+        "contactcenter" => Some(contact_center()),
+        "contactcenterchannel" => Some(contact_center_channel()),
+        "callcenterroutingmap" => Some(call_center_routing_map()),
         _ if is_custom_name(name) => Some(custom_object(name)),
         _ => None,
     }

@@ -99,6 +99,8 @@ impl Inner {
             "rest": self.rest.state_json(),
             "records": self.org.rest.tables.values().map(|t| (t.name.clone(), t.records.len())).collect::<std::collections::BTreeMap<_, _>>(),
             "platformEvents": self.org.rest.platform_events.len(),
+            "conversationUploads": self.org.rest.conversations.uploads,
+            "conversations": self.org.rest.conversations.conversations,
         })
     }
 

@@ -6,6 +6,7 @@
 //! path      := name (. name)*
 //! cond      := term ((AND term)* | (OR term)*)      -- mixing AND and OR needs parentheses, as in SOQL
 //! term      := NOT term | ( cond ) | path op value | path [NOT] IN ( value (, value)* ) | path LIKE string
+//!            | path [NOT] IN ( SELECT name FROM name [WHERE cond] )      -- semi-join / anti-join
 //! op        := = | != | <> | < | <= | > | >=
 //! value     := string | number | true | false | null | date | datetime | TODAY | YESTERDAY | TOMORROW
 //!            | LAST_N_DAYS:n | NEXT_N_DAYS:n | N_DAYS_AGO:n | LAST_N_HOURS:n
@@ -14,6 +15,11 @@
 //!
 //! String literals use Salesforce's escapes (`\'`, `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, `\_`, `\%`);
 //! a quote can only end a literal when unescaped, so `'x\' OR Name != \''` is one literal.
+//!
+//! Semi-join and anti-join sub-queries follow SOQL's restrictions (SOQL and SOSL Reference, semi-joins with
+//! IN and anti-joins with NOT IN): one selected field, no relationship traversal in it, no COUNT / ORDER BY /
+//! LIMIT / OFFSET, not nested, not under OR or NOT, at most two per query. A path may start with the queried
+//! object's own name (`ContactCenterChannel.ContactCenter.InternalName` in `FROM ContactCenterChannel`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -270,6 +276,8 @@ pub enum Cond {
     Cmp(Path, CmpOp, Literal),
     Like(Path, StrLit),
     In(Path, Vec<Literal>, bool),
+    /// `path [NOT] IN (SELECT field FROM object [WHERE ...])`: the sub-query and whether negated.
+    InQuery(Path, Box<Query>, bool),
     And(Vec<Cond>),
     Or(Vec<Cond>),
     Not(Box<Cond>),
@@ -317,11 +325,16 @@ const RESERVED: &[&str] = &[
 pub struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Semi-join / anti-join sub-queries seen so far.
+    semi_joins: usize,
 }
+
+/// "No more than two IN or NOT IN statements per WHERE clause" (semi-join restrictions).
+pub const MAX_SEMI_JOINS: usize = 2;
 
 impl Parser {
     pub fn new(tokens: Vec<Token>) -> Parser {
-        Parser { tokens, pos: 0 }
+        Parser { tokens, pos: 0, semi_joins: 0 }
     }
 
     pub fn peek(&self) -> &Token {
@@ -418,6 +431,25 @@ impl Parser {
 /// Parses a SOQL query.
 pub fn parse(text: &str) -> Result<Query, SyntaxError> {
     let mut p = Parser::new(tokenize(text)?);
+    let query = query(&mut p)?;
+    if !p.at_eof() {
+        return Err(p.unexpected());
+    }
+    Ok(query)
+}
+
+/// True when the condition holds a semi-join or anti-join sub-query.
+pub fn has_semi_join(cond: &Cond) -> bool {
+    match cond {
+        Cond::InQuery(..) => true,
+        Cond::And(items) | Cond::Or(items) => items.iter().any(has_semi_join),
+        Cond::Not(inner) => has_semi_join(inner),
+        _ => false,
+    }
+}
+
+/// A query up to its end (end of text, or the `)` closing a sub-query).
+fn query(p: &mut Parser) -> Result<Query, SyntaxError> {
     p.expect_keyword("SELECT")?;
     let mut fields = Vec::new();
     let mut count = false;
@@ -450,7 +482,7 @@ pub fn parse(text: &str) -> Result<Query, SyntaxError> {
     }
     p.expect_keyword("FROM")?;
     let object = p.name()?;
-    let filter = if p.keyword("WHERE") { Some(condition(&mut p)?) } else { None };
+    let filter = if p.keyword("WHERE") { Some(condition(p)?) } else { None };
     let mut order_by = Vec::new();
     if p.keyword("ORDER") {
         p.expect_keyword("BY")?;
@@ -483,10 +515,39 @@ pub fn parse(text: &str) -> Result<Query, SyntaxError> {
     }
     let limit = if p.keyword("LIMIT") { Some(p.integer()?) } else { None };
     let offset = if p.keyword("OFFSET") { Some(p.integer()?) } else { None };
-    if !p.at_eof() {
-        return Err(p.unexpected());
-    }
     Ok(Query { fields, count, object, filter, order_by, limit, offset })
+}
+
+/// `IN ( SELECT ... )` after the opening parenthesis: parses and checks the semi-join restrictions.
+fn semi_join(p: &mut Parser) -> Result<Query, SyntaxError> {
+    let at = p.peek().at;
+    p.semi_joins += 1;
+    if p.semi_joins > MAX_SEMI_JOINS {
+        return Err(err(format!("at most {MAX_SEMI_JOINS} semi-join or anti-join sub-queries are allowed"), at));
+    }
+    let sub = query(p)?;
+    let problem = if sub.count {
+        Some("COUNT() is not allowed in a semi-join sub-query".to_owned())
+    } else if sub.fields.len() != 1 {
+        Some(format!("a semi-join sub-query must select exactly one field, not {}", sub.fields.len()))
+    } else if sub.fields[0].len() > 2
+        || (sub.fields[0].len() == 2 && !sub.fields[0][0].eq_ignore_ascii_case(&sub.object))
+    {
+        Some(format!(
+            "the field selected by a semi-join sub-query cannot traverse a relationship: '{}'",
+            sub.fields[0].join(".")
+        ))
+    } else if !sub.order_by.is_empty() || sub.limit.is_some() || sub.offset.is_some() {
+        Some("ORDER BY, LIMIT and OFFSET are not allowed in a semi-join sub-query".to_owned())
+    } else if sub.filter.as_ref().is_some_and(has_semi_join) {
+        Some("semi-join sub-queries cannot be nested".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(err(message, at)),
+        None => Ok(sub),
+    }
 }
 
 fn condition(p: &mut Parser) -> Result<Cond, SyntaxError> {
@@ -501,6 +562,10 @@ fn condition(p: &mut Parser) -> Result<Cond, SyntaxError> {
         } else {
             break;
         };
+        if word == "OR" && items.iter().any(has_semi_join) {
+            let token = p.peek();
+            return Err(err("semi-join and anti-join sub-queries cannot be used with OR", token.at));
+        }
         if joiner.is_some_and(|j| j != word) {
             let token = p.peek();
             return Err(err(
@@ -509,8 +574,12 @@ fn condition(p: &mut Parser) -> Result<Cond, SyntaxError> {
             ));
         }
         joiner = Some(word);
+        let at = p.peek().at;
         p.next();
         items.push(term(p)?);
+        if word == "OR" && items.last().is_some_and(has_semi_join) {
+            return Err(err("semi-join and anti-join sub-queries cannot be used with OR", at));
+        }
     }
     Ok(match (joiner, items.len()) {
         (_, 1) => items.pop().unwrap_or(Cond::And(Vec::new())),
@@ -520,8 +589,14 @@ fn condition(p: &mut Parser) -> Result<Cond, SyntaxError> {
 }
 
 fn term(p: &mut Parser) -> Result<Cond, SyntaxError> {
-    if p.keyword("NOT") {
-        return Ok(Cond::Not(Box::new(term(p)?)));
+    if p.is_keyword("NOT") {
+        let at = p.peek().at;
+        p.next();
+        let inner = term(p)?;
+        if has_semi_join(&inner) {
+            return Err(err("NOT cannot apply to a semi-join sub-query: use NOT IN", at));
+        }
+        return Ok(Cond::Not(Box::new(inner)));
     }
     if p.peek().kind == Tok::LParen {
         p.next();
@@ -555,8 +630,9 @@ fn term(p: &mut Parser) -> Result<Cond, SyntaxError> {
     if p.keyword("IN") {
         p.expect(&Tok::LParen)?;
         if p.is_keyword("SELECT") {
-            let at = p.peek().at;
-            return Err(err("semi-join sub-queries are not supported by the emulator", at));
+            let sub = semi_join(p)?;
+            p.expect(&Tok::RParen)?;
+            return Ok(Cond::InQuery(path, Box::new(sub), negated));
         }
         let mut values = vec![value(p)?];
         while p.peek().kind == Tok::Comma {
@@ -852,6 +928,43 @@ mod tests {
             ("SELECT Id FROM Account WHERE Name = 'a' #", "unexpected character: '#'", 41),
             ("SELECT MAX(Id) FROM Account", "aggregate function 'MAX'", 11),
             ("DELETE FROM Account", "expecting 'SELECT'", 1),
+        ];
+        for (query, text, column) in cases {
+            let e = parse(query).expect_err(query);
+            assert!(e.message.contains(text), "{query}: {e}");
+            assert_eq!(e.column, column, "{query}: {e}");
+        }
+    }
+
+    #[test]
+    fn semi_and_anti_joins() {
+        let q = parse(
+            "SELECT Id FROM MessagingChannel WHERE Id in (SELECT ChannelId FROM ContactCenterChannel WHERE \
+             ContactCenterChannel.ContactCenter.InternalName='HVCC') AND SessionHandlerId NOT IN \
+             (SELECT ReferenceRecordId FROM CallCenterRoutingMap) LIMIT 1",
+        )
+        .expect("parse");
+        let Some(Cond::And(items)) = q.filter else { panic!("and") };
+        let Cond::InQuery(left, sub, false) = &items[0] else { panic!("semi-join: {:?}", items[0]) };
+        assert_eq!(left, &path("Id"));
+        assert_eq!(sub.object, "ContactCenterChannel");
+        assert_eq!(sub.fields, vec![path("ChannelId")]);
+        assert_eq!(
+            sub.filter,
+            Some(Cond::Cmp(path("ContactCenterChannel.ContactCenter.InternalName"), CmpOp::Eq, s("HVCC")))
+        );
+        assert!(matches!(&items[1], Cond::InQuery(p, _, true) if p == &path("SessionHandlerId")));
+        assert_eq!(q.limit, Some(1));
+        let own_name = parse("SELECT Id FROM A WHERE Id IN (SELECT B.Id FROM B)").expect("own name prefix");
+        assert!(own_name.filter.as_ref().is_some_and(has_semi_join));
+        let cases = [
+            ("SELECT Id FROM A WHERE Id IN (SELECT X, Y FROM B)", "exactly one field", 31),
+            ("SELECT Id FROM A WHERE Id IN (SELECT C.X FROM B)", "cannot traverse", 31),
+            ("SELECT Id FROM A WHERE Id IN (SELECT X FROM B ORDER BY X)", "ORDER BY, LIMIT", 31),
+            ("SELECT Id FROM A WHERE Id IN (SELECT X FROM B WHERE Y IN (SELECT Z FROM C))", "nested", 31),
+            ("SELECT Id FROM A WHERE N = 1 OR Id IN (SELECT X FROM B)", "OR", 30),
+            ("SELECT Id FROM A WHERE NOT Id IN (SELECT X FROM B)", "NOT IN", 24),
+            ("SELECT Id FROM A WHERE Id IN (SELECT X FROM B", "expecting ')'", 46),
         ];
         for (query, text, column) in cases {
             let e = parse(query).expect_err(query);

@@ -8,7 +8,11 @@
 //! VoiceCall records are a read-only projection of the Telephony API's records: `POST
 //! /sobjects/VoiceCall` answers 400 `INVALID_OPERATION` (calls are created through `/telephony/v1`), and
 //! `PATCH /sobjects/VoiceCall/{id}` only accepts custom `__c` fields (kept as the call's `callAttributes`).
+//!
+//! The Connect REST API conversation upload (`/connect/conversations/upload`, POST and GET) and entries
+//! (`GET /connect/conversation/{id}/entries`) are in [`conversations`].
 
+pub mod conversations;
 pub mod oauth;
 pub mod query;
 pub mod store;
@@ -459,6 +463,15 @@ fn data(inner: &mut Inner, req: &RestRequest<'_>) -> Result<RestAnswer, RestErro
             })?;
             let records = query::run_search(&inner.org, &text, &version)?;
             Ok(RestAnswer::json(200, json!({"searchRecords": records})))
+        }
+        ["connect", "conversations", "upload"] => match req.method {
+            "POST" => conversations::upload(&mut inner.org, req, now_ms),
+            "GET" => conversations::statuses(&mut inner.org, req, now_ms),
+            other => Err(RestError::method(other, "GET, POST")),
+        },
+        ["connect", "conversation", conversation, "entries"] => {
+            only(req, "GET")?;
+            conversations::entries(&inner.org, &decode(conversation), req)
         }
         _ => Err(no_resource()),
     }

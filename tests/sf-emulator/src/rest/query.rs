@@ -39,6 +39,15 @@ fn no_such_column(name: &str, object: &str) -> RestError {
 }
 
 fn resolve(def: &ObjectDef, path: &Path) -> Result<Resolved, RestError> {
+    // A path may start with the queried object's own name (`Account.Name` in `FROM Account`).
+    let path: &[String] = match path.split_first() {
+        Some((first, rest))
+            if !rest.is_empty() && first.eq_ignore_ascii_case(&def.name) && def.relationship(first).is_none() =>
+        {
+            rest
+        }
+        _ => path,
+    };
     let mut hops = Vec::new();
     let mut current = def.clone();
     for (i, segment) in path.iter().enumerate() {
@@ -216,14 +225,70 @@ fn eval(org: &OrgState, def: &ObjectDef, row: &Map<String, Value>, cond: &Cond, 
             let found = values.iter().any(|literal| compare(&value, ty, CmpOp::Eq, literal, now));
             found != *negated
         }),
+        // Replaced by `In` before rows are evaluated (see `materialize`).
+        Cond::InQuery(..) => false,
     }
 }
 
-fn check_cond(def: &ObjectDef, cond: &Cond) -> Result<(), RestError> {
+fn is_id(ty: FieldType) -> bool {
+    matches!(ty, FieldType::Id | FieldType::Reference)
+}
+
+/// Checks a semi-join: both sides must be ids (the sub-query's field "must be a foreign key field" or Id).
+fn check_semi_join(org: &OrgState, def: &ObjectDef, path: &Path, sub: &soql::Query) -> Result<(), RestError> {
+    let left = resolve(def, path)?;
+    if !is_id(left.field.ty) {
+        return Err(RestError::new(
+            400,
+            "MALFORMED_QUERY",
+            format!("semi-join: '{}' must be an Id or reference field to be compared with a sub-query", path.join(".")),
+        ));
+    }
+    let sub_def = queryable(org, &sub.object)?;
+    let selected = sub.fields.first().map(|p| resolve(&sub_def, p)).transpose()?;
+    if !selected.as_ref().is_some_and(|r| is_id(r.field.ty)) {
+        return Err(RestError::new(
+            400,
+            "MALFORMED_QUERY",
+            format!("semi-join sub-query on {}: the selected field must be an Id or reference field", sub_def.name),
+        ));
+    }
+    if let Some(filter) = &sub.filter {
+        check_cond(org, &sub_def, filter)?;
+    }
+    Ok(())
+}
+
+/// Runs every semi-join sub-query once and replaces it by the `IN` list of its values.
+fn materialize(org: &OrgState, cond: Cond, now: DateTime<Utc>) -> Result<Cond, RestError> {
+    Ok(match cond {
+        Cond::InQuery(path, sub, negated) => {
+            let def = queryable(org, &sub.object)?;
+            let field =
+                sub.fields.first().map(|p| resolve(&def, p)).transpose()?.ok_or_else(|| {
+                    RestError::new(400, "MALFORMED_QUERY", "a semi-join sub-query must select one field")
+                })?;
+            let values = store::rows(org, &def)
+                .into_iter()
+                .filter(|row| sub.filter.as_ref().is_none_or(|c| eval(org, &def, row, c, now)))
+                .filter_map(|row| as_text(&value_at(org, &row, &field)))
+                .map(|value| Literal::Str(soql::StrLit { pattern: value.clone(), value }))
+                .collect();
+            Cond::In(path, values, negated)
+        }
+        Cond::And(items) => Cond::And(items.into_iter().map(|c| materialize(org, c, now)).collect::<Result<_, _>>()?),
+        Cond::Or(items) => Cond::Or(items.into_iter().map(|c| materialize(org, c, now)).collect::<Result<_, _>>()?),
+        Cond::Not(inner) => Cond::Not(Box::new(materialize(org, *inner, now)?)),
+        other => other,
+    })
+}
+
+fn check_cond(org: &OrgState, def: &ObjectDef, cond: &Cond) -> Result<(), RestError> {
     match cond {
-        Cond::And(items) | Cond::Or(items) => items.iter().try_for_each(|c| check_cond(def, c)),
-        Cond::Not(inner) => check_cond(def, inner),
+        Cond::And(items) | Cond::Or(items) => items.iter().try_for_each(|c| check_cond(org, def, c)),
+        Cond::Not(inner) => check_cond(org, def, inner),
         Cond::Cmp(path, ..) | Cond::Like(path, _) | Cond::In(path, ..) => resolve(def, path).map(|_| ()),
+        Cond::InQuery(path, sub, _) => check_semi_join(org, def, path, sub),
     }
 }
 
@@ -269,12 +334,13 @@ pub fn run_query(org: &OrgState, text: &str, version: &str, now: DateTime<Utc>) 
     let def = queryable(org, &query.object)?;
     let paths = query.fields.iter().map(|p| resolve(&def, p)).collect::<Result<Vec<_>, _>>()?;
     if let Some(filter) = &query.filter {
-        check_cond(&def, filter)?;
+        check_cond(org, &def, filter)?;
     }
+    let filter = query.filter.clone().map(|f| materialize(org, f, now)).transpose()?;
     let order = query.order_by.iter().map(|o| resolve(&def, &o.path).map(|r| (r, o))).collect::<Result<Vec<_>, _>>()?;
     let mut rows: Vec<Map<String, Value>> = store::rows(org, &def)
         .into_iter()
-        .filter(|row| query.filter.as_ref().is_none_or(|c| eval(org, &def, row, c, now)))
+        .filter(|row| filter.as_ref().is_none_or(|c| eval(org, &def, row, c, now)))
         .collect();
     if !order.is_empty() {
         let keyed: Vec<Vec<Value>> =

@@ -56,6 +56,12 @@ pub struct RestData {
     /// VoiceCall dates by 0LQ id.
     pub voice_call_dates: BTreeMap<String, RecordDates>,
     pub next_case_number: u64,
+    /// Auto-number counters by object (ServiceAppointment.AppointmentNumber, ...).
+    #[serde(default)]
+    pub auto_numbers: BTreeMap<String, u64>,
+    /// Connect API conversation uploads and the conversations they stored.
+    #[serde(default)]
+    pub conversations: super::conversations::ConversationData,
 }
 
 /// Salesforce's REST datetime format: `2026-11-21T09:15:02.000+0000`.
@@ -455,8 +461,8 @@ pub fn validate_fields(
             field.name.clone()
         };
         let stored = coerce(&object, &field, value)?;
-        if let (FieldType::Reference, Some(id)) = (field.ty, stored.as_str()) {
-            let target = field.references.unwrap_or_default();
+        // Polymorphic references (no `references`) are not checked.
+        if let (FieldType::Reference, Some(id), Some(target)) = (field.ty, stored.as_str(), field.references) {
             let exists = find_row(org, id).is_some_and(|(d, _)| d.name.eq_ignore_ascii_case(target));
             if !exists && target != "User" {
                 return Err(RestError::new(
@@ -527,6 +533,11 @@ pub fn create(org: &mut OrgState, def: &ObjectDef, mut fields: Map<String, Value
     if def.name == "Case" {
         org.rest.next_case_number += 1;
         fields.insert("CaseNumber".into(), Value::String(format!("{:08}", 1000 + org.rest.next_case_number)));
+    }
+    if let Some((_, field, prefix)) = schema::AUTO_NUMBERS.iter().find(|(object, ..)| *object == def.name) {
+        let counter = org.rest.auto_numbers.entry(def.name.clone()).or_default();
+        *counter += 1;
+        fields.insert((*field).to_owned(), Value::String(format!("{prefix}{:04}", *counter)));
     }
     let id = org.new_id(def.key_prefix);
     let now = now_ms();
