@@ -234,7 +234,11 @@ mod tests {
     }
 
     fn check(token: &str, keys: &[DecodingKey], jtis: &mut JtiCache) -> Result<Value, AuthError> {
-        let now = chrono::Utc::now().timestamp();
+        check_at(token, keys, jtis, chrono::Utc::now().timestamp())
+    }
+
+    /// Checked at a given second, so a table built around `now` never straddles a clock tick.
+    fn check_at(token: &str, keys: &[DecodingKey], jtis: &mut JtiCache, now: i64) -> Result<Value, AuthError> {
         verify(token, &Expectations { org_id: ORG, call_center_api_name: CC, keys, now }, jtis)
     }
 
@@ -302,7 +306,7 @@ mod tests {
         ];
         for (name, claims, expected) in cases {
             let token = pair.sign(&claims).expect("sign");
-            let got = check(&token, &keys, &mut JtiCache::default());
+            let got = check_at(&token, &keys, &mut JtiCache::default(), now);
             match expected {
                 None => assert!(got.is_ok(), "{name}: {got:?}"),
                 Some(err) => assert_eq!(got, Err(err), "{name}"),
