@@ -35,20 +35,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use aws_sdk_transcribestreaming::types::{
-    LanguageCode, MediaEncoding, MedicalContentIdentificationType, Specialty, Type, VocabularyFilterMethod,
-};
-use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder, read_message_from, write_message_to};
-use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
-use bytes::{Bytes, BytesMut};
-use futures_util::{StreamExt as _, stream};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
-use hyper::body::{Frame, Incoming};
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
+use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::Notify;
+
+mod script;
+mod stream;
+mod validate;
+mod wire;
+
+pub use script::{Script, Utterance};
 
 type ResponseBody = BoxBody<Bytes, std::io::Error>;
 
@@ -86,41 +86,6 @@ impl ExceptionKind {
     }
 }
 
-/// One utterance of a script: its text and where it lies in the audio (seconds from the start of the
-/// session's audio).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Utterance {
-    pub text: String,
-    pub start: f64,
-    pub end: f64,
-}
-
-impl Utterance {
-    pub fn new(text: impl Into<String>, start: f64, end: f64) -> Utterance {
-        Utterance { text: text.into(), start, end }
-    }
-}
-
-/// What a session "recognises": utterances in audio order, and how many partial results precede each
-/// final one (at least one).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Script {
-    pub utterances: Vec<Utterance>,
-    pub partials: usize,
-}
-
-impl Script {
-    /// A script with two partial results per utterance.
-    pub fn new(utterances: Vec<Utterance>) -> Script {
-        Script { utterances, partials: 2 }
-    }
-
-    pub fn with_partials(mut self, partials: usize) -> Script {
-        self.partials = partials.max(1);
-        self
-    }
-}
-
 /// The operation a session was started with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -139,6 +104,9 @@ pub struct EndpointConfig {
     pub vocabulary_filters: HashSet<String>,
     /// The script every session plays unless a selector picks another.
     pub script: Script,
+    /// A session that receives no audio for this long ends with a `BadRequestException`, as the service
+    /// ends it after 15 seconds.
+    pub audio_idle_timeout: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -149,6 +117,7 @@ impl Default for EndpointConfig {
             vocabularies: HashSet::new(),
             vocabulary_filters: HashSet::new(),
             script: Script::new(Vec::new()),
+            audio_idle_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -156,6 +125,11 @@ impl Default for EndpointConfig {
 impl EndpointConfig {
     pub fn with_script(mut self, script: Script) -> Self {
         self.script = script;
+        self
+    }
+
+    pub fn with_audio_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.audio_idle_timeout = timeout;
         self
     }
 
@@ -486,20 +460,6 @@ where
     }
 }
 
-fn exception_payload(message: &str) -> Bytes {
-    Bytes::from(json!({ "Message": message }).to_string())
-}
-
-fn http_error(exception: ExceptionKind, message: &str) -> Response<ResponseBody> {
-    let body = Full::new(exception_payload(message)).map_err(|never| match never {}).boxed();
-    let mut response = Response::new(body);
-    *response.status_mut() = exception.status();
-    let headers = response.headers_mut();
-    headers.insert("x-amzn-errortype", hyper::header::HeaderValue::from_static(exception.name()));
-    headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-    response
-}
-
 async fn handle(request: Request<Incoming>, conn: Connection) -> Response<ResponseBody> {
     let operation = match (request.method().as_str(), request.uri().path().trim_end_matches('/')) {
         ("POST", "/stream-transcription") => Some(Operation::StartStreamTranscription),
@@ -528,7 +488,7 @@ async fn handle(request: Request<Incoming>, conn: Connection) -> Response<Respon
         outcome: Outcome::Open,
     };
 
-    let (index, fault, script, sample_rate) = {
+    let (writer, echoed) = {
         let mut inner = lock(&conn.shared);
         let index = inner.sessions.len();
         session.index = index;
@@ -538,9 +498,9 @@ async fn handle(request: Request<Incoming>, conn: Connection) -> Response<Respon
                 ExceptionKind::BadRequest,
                 format!("unknown operation {} {}", request.method(), request.uri().path()),
             )),
-            Some(operation) => {
-                validate(operation, &session, &inner.config).err().map(|message| (ExceptionKind::BadRequest, message))
-            }
+            Some(operation) => validate::validate(operation, &session, &inner.config)
+                .err()
+                .map(|message| (ExceptionKind::BadRequest, message)),
         };
         let fault = if refusal.is_none() { inner.faults.pop_front() } else { None };
         if let Some(Fault::RejectAtStart(kind)) = fault {
@@ -550,32 +510,28 @@ async fn handle(request: Request<Incoming>, conn: Connection) -> Response<Respon
         if let Some((exception, message)) = refusal {
             session.outcome = Outcome::Rejected { exception, message: message.clone() };
             inner.sessions.push(session);
-            return http_error(exception, &message);
+            return wire::http_error(exception, &message);
         }
         let script =
             inner.selector.clone().and_then(|select| select(&session)).unwrap_or_else(|| inner.config.script.clone());
-        let sample_rate = inner.config.sample_rate;
+        let writer = stream::Writer {
+            conn: conn.clone(),
+            index,
+            script,
+            fault,
+            bytes_per_second: f64::from(inner.config.sample_rate) * 2.0,
+            idle_timeout: inner.config.audio_idle_timeout,
+            medical: operation == Some(Operation::StartMedicalStreamTranscription),
+        };
+        let echoed = echo_headers(&session);
         inner.sessions.push(session);
-        (index, fault, script, sample_rate)
+        (writer, echoed)
     };
 
-    let (progress_tx, progress_rx) = watch::channel(Progress::default());
-    let (body_tx, body_rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
-    tokio::spawn(read_audio(request.into_body(), conn.shared.clone(), index, progress_tx));
-    let medical = operation == Some(Operation::StartMedicalStreamTranscription);
-    tokio::spawn(write_results(
-        Writer { conn: conn.clone(), index, script, fault, bytes_per_second: f64::from(sample_rate) * 2.0, medical },
-        progress_rx,
-        body_tx,
-    ));
-
-    let frames = stream::unfold(body_rx, |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) });
-    let body = StreamBody::new(frames.fuse());
-    let mut response = Response::new(BodyExt::boxed(body));
-    let inner = lock(&conn.shared);
-    let session = &inner.sessions[index];
+    let frames = stream::start(request.into_body(), writer);
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(frames)));
     let headers = response.headers_mut();
-    for (name, value) in echo_headers(session) {
+    for (name, value) in echoed {
         if let (Ok(name), Ok(value)) =
             (hyper::header::HeaderName::from_bytes(name.as_bytes()), hyper::header::HeaderValue::from_str(&value))
         {
@@ -599,429 +555,4 @@ fn echo_headers(session: &Session) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-/// Checks the request parameters; the error names the offending value.
-fn validate(operation: Operation, session: &Session, config: &EndpointConfig) -> Result<(), String> {
-    let header = |name: &str| session.header(&format!("x-amzn-transcribe-{name}"));
-    let required =
-        |name: &str| header(name).ok_or_else(|| format!("missing required parameter x-amzn-transcribe-{name}"));
-    if !session.header("authorization").is_some_and(|auth| auth.starts_with("AWS4-HMAC-SHA256 ")) {
-        return Err("the request is not signed with AWS Signature Version 4".to_string());
-    }
-    let content_type = session.header("content-type").unwrap_or_default();
-    if content_type != "application/vnd.amazon.eventstream" {
-        return Err(format!("content type {content_type:?} is not application/vnd.amazon.eventstream"));
-    }
-
-    let language = required("language-code")?;
-    let known = match operation {
-        Operation::StartStreamTranscription => LanguageCode::values().contains(&language),
-        // Medical transcription is documented for US English only.
-        Operation::StartMedicalStreamTranscription => language == "en-US",
-    };
-    if !known {
-        return Err(format!("language code {language:?} is not supported by {operation:?}"));
-    }
-    let rate = required("sample-rate")?;
-    if rate.parse::<u32>().ok() != Some(config.sample_rate) {
-        return Err(format!(
-            "sample rate {rate:?} does not match the audio this endpoint accepts ({} Hz)",
-            config.sample_rate
-        ));
-    }
-    let encoding = required("media-encoding")?;
-    if !MediaEncoding::values().contains(&encoding) || encoding != config.media_encoding {
-        return Err(format!(
-            "media encoding {encoding:?} is not supported here (expected {:?})",
-            config.media_encoding
-        ));
-    }
-    if let Some(name) = header("vocabulary-name") {
-        if !config.vocabularies.contains(name) {
-            return Err(format!("the requested vocabulary {name:?} couldn't be found"));
-        }
-    }
-    if let Some(name) = header("vocabulary-filter-name") {
-        if !config.vocabulary_filters.contains(name) {
-            return Err(format!("the requested vocabulary filter {name:?} couldn't be found"));
-        }
-    }
-    if let Some(method) = header("vocabulary-filter-method") {
-        if !VocabularyFilterMethod::values().contains(&method) {
-            return Err(format!("vocabulary filter method {method:?} is not one of mask, remove, tag"));
-        }
-        if header("vocabulary-filter-name").is_none() {
-            return Err(format!("vocabulary filter method {method:?} needs a vocabulary filter name"));
-        }
-    }
-    if operation == Operation::StartMedicalStreamTranscription {
-        let specialty = required("specialty")?;
-        if !Specialty::values().contains(&specialty) {
-            return Err(format!("specialty {specialty:?} is not a medical specialty Transcribe supports"));
-        }
-        let kind = required("type")?;
-        if !Type::values().contains(&kind) {
-            return Err(format!("type {kind:?} is not CONVERSATION or DICTATION"));
-        }
-        if let Some(identification) = header("content-identification-type") {
-            if !MedicalContentIdentificationType::values().contains(&identification) {
-                return Err(format!("content identification type {identification:?} is not PHI"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The audio stream as the writer sees it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Progress {
-    bytes: usize,
-    ended: bool,
-    /// A malformed event: the message to answer with.
-    failed: bool,
-}
-
-fn record<T>(shared: &Shared, index: usize, update: impl FnOnce(&mut Session) -> T) -> Option<T> {
-    lock(shared).sessions.get_mut(index).map(update)
-}
-
-/// Reads the request's event stream: unwraps each signed envelope, counts the audio and publishes the
-/// progress.
-async fn read_audio(mut body: Incoming, shared: Shared, index: usize, progress: watch::Sender<Progress>) {
-    let mut buffer = BytesMut::new();
-    let mut decoder = MessageFrameDecoder::new();
-    let mut state = Progress::default();
-    loop {
-        match decoder.decode_frame(&mut buffer) {
-            Ok(DecodedFrame::Complete(envelope)) => match unwrap_envelope(&envelope) {
-                Ok(Unwrapped::End) => {
-                    state.ended = true;
-                    record(&shared, index, |s| {
-                        s.signed_events += 1;
-                        s.audio_ended = true;
-                    });
-                    let _ = progress.send(state);
-                    return;
-                }
-                Ok(Unwrapped::Audio { bytes, signed }) => {
-                    state.bytes += bytes;
-                    record(&shared, index, |s| {
-                        s.audio_events += 1;
-                        s.audio_bytes += bytes;
-                        s.signed_events += usize::from(signed);
-                    });
-                    let _ = progress.send(state);
-                    continue;
-                }
-                Ok(Unwrapped::Other { signed }) => {
-                    record(&shared, index, |s| s.signed_events += usize::from(signed));
-                    continue;
-                }
-                Err(_) => {
-                    state.failed = true;
-                    let _ = progress.send(state);
-                    return;
-                }
-            },
-            Ok(DecodedFrame::Incomplete) => {}
-            Err(_) => {
-                state.failed = true;
-                let _ = progress.send(state);
-                return;
-            }
-        }
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    buffer.extend_from_slice(&data);
-                }
-            }
-            // The request body ended without the end-of-stream message, or broke.
-            None | Some(Err(_)) => {
-                state.ended = true;
-                let _ = progress.send(state);
-                return;
-            }
-        }
-    }
-}
-
-enum Unwrapped {
-    Audio { bytes: usize, signed: bool },
-    Other { signed: bool },
-    End,
-}
-
-fn string_header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
-    message
-        .headers()
-        .iter()
-        .find(|h| h.name().as_str() == name)
-        .and_then(|h| h.value().as_string().ok())
-        .map(|s| s.as_str())
-}
-
-/// A signed envelope carries `:chunk-signature` and the inner message as payload; an empty one ends the
-/// stream. An unsigned event is taken as it is.
-fn unwrap_envelope(envelope: &Message) -> Result<Unwrapped, String> {
-    let signed = envelope.headers().iter().any(|h| h.name().as_str() == ":chunk-signature");
-    let inner = if signed {
-        if envelope.payload().is_empty() {
-            return Ok(Unwrapped::End);
-        }
-        read_message_from(envelope.payload().clone()).map_err(|e| format!("malformed signed event: {e}"))?
-    } else {
-        envelope.clone()
-    };
-    match (string_header(&inner, ":message-type"), string_header(&inner, ":event-type")) {
-        (Some("event"), Some("AudioEvent")) => Ok(Unwrapped::Audio { bytes: inner.payload().len(), signed }),
-        (Some("event"), Some(_)) => Ok(Unwrapped::Other { signed }),
-        (kind, event) => Err(format!("unexpected message type {kind:?} / event {event:?}")),
-    }
-}
-
-struct Writer {
-    conn: Connection,
-    index: usize,
-    script: Script,
-    fault: Option<Fault>,
-    bytes_per_second: f64,
-    medical: bool,
-}
-
-/// One planned result: an utterance's partial (`words` of its words, due at `due` seconds) or final.
-#[derive(Debug, Clone)]
-struct Planned {
-    utterance: usize,
-    due: f64,
-    words: usize,
-    is_final: bool,
-}
-
-fn plan(script: &Script) -> Vec<Planned> {
-    let mut planned = Vec::new();
-    for (utterance, u) in script.utterances.iter().enumerate() {
-        let total = u.text.split_whitespace().count().max(1);
-        let partials = script.partials.max(1);
-        for k in 1..=partials {
-            let fraction = k as f64 / (partials + 1) as f64;
-            let words = ((total as f64 * fraction).ceil() as usize).clamp(1, total);
-            planned.push(Planned { utterance, due: u.start + (u.end - u.start) * fraction, words, is_final: false });
-        }
-        planned.push(Planned { utterance, due: u.end, words: total, is_final: true });
-    }
-    planned.sort_by(|a, b| a.due.total_cmp(&b.due).then(a.utterance.cmp(&b.utterance)));
-    planned
-}
-
-fn exception_message(kind: ExceptionKind, message: &str) -> Message {
-    Message::new(exception_payload(message))
-        .add_header(Header::new(":message-type", HeaderValue::String("exception".into())))
-        .add_header(Header::new(":exception-type", HeaderValue::String(kind.name().into())))
-        .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())))
-}
-
-fn event_message(payload: &Value) -> Message {
-    Message::new(Bytes::from(payload.to_string()))
-        .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
-        .add_header(Header::new(":event-type", HeaderValue::String("TranscriptEvent".into())))
-        .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())))
-}
-
-fn frame(message: &Message) -> Result<Frame<Bytes>, std::io::Error> {
-    let mut buffer = Vec::new();
-    write_message_to(message, &mut buffer).map_err(std::io::Error::other)?;
-    Ok(Frame::data(Bytes::from(buffer)))
-}
-
-fn round_ms(seconds: f64) -> f64 {
-    (seconds * 1000.0).round() / 1000.0
-}
-
-/// The `TranscriptEvent` JSON of one result. Word items are spread evenly over the utterance.
-fn transcript_event(u: &Utterance, p: &Planned, result_id: &str, medical: bool) -> (Value, SentResult) {
-    let words: Vec<&str> = u.text.split_whitespace().collect();
-    let per_word = (u.end - u.start) / words.len().max(1) as f64;
-    let shown = &words[..p.words.min(words.len())];
-    let transcript = shown.join(" ");
-    let end_time = if p.is_final { u.end } else { p.due };
-    let items: Vec<Value> = shown
-        .iter()
-        .enumerate()
-        .map(|(i, word)| {
-            let mut item = json!({
-                "StartTime": round_ms(u.start + per_word * i as f64),
-                "EndTime": round_ms(u.start + per_word * (i + 1) as f64),
-                "Type": "pronunciation",
-                "Content": word,
-            });
-            if p.is_final {
-                item["Confidence"] = json!(1.0);
-            }
-            if !medical {
-                item["VocabularyFilterMatch"] = json!(false);
-                item["Stable"] = json!(p.is_final);
-            }
-            item
-        })
-        .collect();
-    let mut alternative = json!({ "Transcript": transcript, "Items": items });
-    if medical {
-        alternative["Entities"] = json!([]);
-    }
-    let payload = json!({ "Transcript": { "Results": [{
-        "ResultId": result_id,
-        "StartTime": round_ms(u.start),
-        "EndTime": round_ms(end_time),
-        "IsPartial": !p.is_final,
-        "Alternatives": [alternative],
-        "ChannelId": "ch_0",
-    }]}});
-    let sent = SentResult {
-        result_id: result_id.to_string(),
-        transcript,
-        is_partial: !p.is_final,
-        start_time: round_ms(u.start),
-        end_time: round_ms(end_time),
-        audio_seconds: 0.0,
-    };
-    (payload, sent)
-}
-
-/// Waits until the connection has taken every frame queued so far and had a moment to write them, so
-/// that a reset or a dropped connection comes after the results before it rather than overtaking them.
-async fn flushed(body: &mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>) {
-    while body.capacity() < body.max_capacity() && !body.is_closed() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-}
-
-/// Sends the results as the audio arrives, applies the session's fault and ends the stream.
-async fn write_results(
-    writer: Writer,
-    mut progress: watch::Receiver<Progress>,
-    body: mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
-) {
-    let Writer { conn, index, script, fault, bytes_per_second, medical } = writer;
-    let shared = &conn.shared;
-    let result_ids: Vec<String> = script.utterances.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let mut planned: VecDeque<Planned> = plan(&script).into();
-    let mut sent = 0usize;
-    let finish = |outcome: Outcome| {
-        record(shared, index, |s| s.outcome = outcome);
-    };
-    loop {
-        let state = *progress.borrow_and_update();
-        let seconds = state.bytes as f64 / bytes_per_second;
-        if state.failed {
-            let message = format!("session {index}: the audio stream is not a valid event stream of AudioEvents");
-            let _ = body.send(frame(&exception_message(ExceptionKind::BadRequest, &message))).await;
-            finish(Outcome::Exception { exception: ExceptionKind::BadRequest, message });
-            return;
-        }
-        while let Some(next) = planned.front() {
-            let u = &script.utterances[next.utterance];
-            let due = next.due <= seconds + 1e-9;
-            let flush_at_end = state.ended && next.is_final && u.start < seconds;
-            if !(due || flush_at_end) {
-                if state.ended {
-                    planned.pop_front();
-                    continue;
-                }
-                break;
-            }
-            let Some(next) = planned.pop_front() else { break };
-            match &fault {
-                Some(Fault::Slow(delay)) => tokio::time::sleep(*delay).await,
-                Some(Fault::ExceptionAfter { results, exception }) if *results == sent => {
-                    let message = format!("{} injected after {sent} results of session {index}", exception.name());
-                    let _ = body.send(frame(&exception_message(*exception, &message))).await;
-                    finish(Outcome::Exception { exception: *exception, message });
-                    return;
-                }
-                Some(Fault::ResetAfter { results }) if *results == sent => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), flushed(&body)).await;
-                    finish(Outcome::Reset);
-                    let _ = body.send(Err(std::io::Error::other("injected stream reset"))).await;
-                    return;
-                }
-                Some(Fault::DropConnectionAfter { results }) if *results == sent => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), flushed(&body)).await;
-                    finish(Outcome::ConnectionDropped);
-                    conn.kill.notify_one();
-                    return;
-                }
-                _ => {}
-            }
-            let (payload, mut result) = transcript_event(u, &next, &result_ids[next.utterance], medical);
-            result.audio_seconds = round_ms(seconds);
-            if body.send(frame(&event_message(&payload))).await.is_err() {
-                finish(Outcome::ClientGone);
-                return;
-            }
-            record(shared, index, |s| s.results.push(result));
-            sent += 1;
-        }
-        if state.ended {
-            finish(Outcome::Completed);
-            return;
-        }
-        tokio::select! {
-            changed = progress.changed() => {
-                if changed.is_err() {
-                    // The reader is gone without an end: treat what arrived as the whole audio.
-                    continue;
-                }
-            }
-            () = body.closed() => {
-                finish(Outcome::ClientGone);
-                return;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partials_precede_each_final_and_follow_the_audio() {
-        let script =
-            Script::new(vec![Utterance::new("one two three four", 1.0, 3.0), Utterance::new("five", 3.5, 4.0)]);
-        let planned = plan(&script);
-        let summary: Vec<(usize, f64, usize, bool)> =
-            planned.iter().map(|p| (p.utterance, (p.due * 1000.0).round() / 1000.0, p.words, p.is_final)).collect();
-        assert_eq!(
-            summary,
-            vec![
-                (0, 1.667, 2, false),
-                (0, 2.333, 3, false),
-                (0, 3.0, 4, true),
-                (1, 3.667, 1, false),
-                (1, 3.833, 1, false),
-                (1, 4.0, 1, true),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_signed_envelope_is_unwrapped_and_an_empty_one_ends_the_stream() {
-        let audio = Message::new(Bytes::from_static(&[0u8; 320]))
-            .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
-            .add_header(Header::new(":event-type", HeaderValue::String("AudioEvent".into())));
-        let mut inner = Vec::new();
-        write_message_to(&audio, &mut inner).unwrap();
-        let signed = |payload: Vec<u8>| {
-            Message::new(Bytes::from(payload))
-                .add_header(Header::new(":chunk-signature", HeaderValue::ByteArray(Bytes::from_static(b"sig"))))
-        };
-        assert!(matches!(unwrap_envelope(&signed(inner)), Ok(Unwrapped::Audio { bytes: 320, signed: true })));
-        assert!(matches!(unwrap_envelope(&signed(Vec::new())), Ok(Unwrapped::End)));
-        assert!(matches!(unwrap_envelope(&audio), Ok(Unwrapped::Audio { bytes: 320, signed: false })));
-        let garbage = signed(b"not a frame".to_vec());
-        assert!(unwrap_envelope(&garbage).is_err());
-    }
 }

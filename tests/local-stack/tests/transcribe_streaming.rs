@@ -326,6 +326,7 @@ async fn invalid_requests_are_refused_with_a_bad_request_naming_the_value() -> R
                 .vocabulary_filter_method(VocabularyFilterMethod::Mask),
             "\"missing-filter\"",
         ),
+        ("session id", standard(8000, MediaEncoding::Pcm, LanguageCode::EnUs).session_id("call-1"), "\"call-1\""),
         (
             "filter method",
             standard(8000, MediaEncoding::Pcm, LanguageCode::EnUs)
@@ -513,5 +514,182 @@ async fn concurrent_sessions_are_told_apart_and_pick_their_script() -> Result<()
     let mut bytes: Vec<(usize, usize)> = sessions.iter().map(|s| (s.audio_bytes, s.results.len())).collect();
     bytes.sort_unstable();
     assert_eq!(bytes, vec![(16_000, 2), (73_600, 6)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_session_without_new_audio_times_out_with_a_bad_request() -> Result<()> {
+    let server = TranscribeStreamingServer::start(
+        EndpointConfig::default().with_script(script()).with_audio_idle_timeout(Duration::from_millis(300)),
+    )
+    .await?;
+    let client = server.client()?;
+    let (mut audio, sender) = Audio::new();
+    audio.send_seconds(1.2).await?;
+    let began = Instant::now();
+    let mut output = start(&client, sender).await?;
+    let (seen, error) = receive_to_end(&mut output).await;
+    assert!(began.elapsed() >= Duration::from_millis(300));
+    assert_eq!(summary(&seen), vec![("Hello, I am", true)]);
+    match error.context("the stream ended cleanly")?.into_service_error() {
+        TranscriptResultStreamError::BadRequestException(e) => {
+            assert!(e.message().unwrap_or_default().contains("no new audio was received for 0.3 seconds"), "{e:?}");
+        }
+        other => bail!("{other:?}"),
+    }
+    drop(audio);
+    Ok(())
+}
+
+/// Event-stream frames built by hand, sent over HTTP/2 with prior knowledge (h2c) on the plain port.
+mod h2c {
+    use super::*;
+    use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder, write_message_to};
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    use bytes::{Bytes, BytesMut};
+    use http_body_util::{BodyExt as _, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    fn audio_event(bytes: usize) -> Result<Vec<u8>> {
+        let message = Message::new(Bytes::from(vec![0u8; bytes]))
+            .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
+            .add_header(Header::new(":event-type", HeaderValue::String("AudioEvent".into())))
+            .add_header(Header::new(":content-type", HeaderValue::String("application/octet-stream".into())));
+        let mut out = Vec::new();
+        write_message_to(&message, &mut out)?;
+        Ok(out)
+    }
+
+    fn string(message: &Message, name: &str) -> String {
+        message
+            .headers()
+            .iter()
+            .find(|h| h.name().as_str() == name)
+            .and_then(|h| h.value().as_string().ok())
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    async fn post(
+        sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+        endpoint: &str,
+        body: Vec<u8>,
+    ) -> Result<(hyper::http::response::Parts, Vec<Message>)> {
+        let request = hyper::Request::post(format!("{endpoint}/stream-transcription"))
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/transcribe/aws4_request")
+            .header("content-type", "application/vnd.amazon.eventstream")
+            .header("x-amzn-transcribe-language-code", "en-GB")
+            .header("x-amzn-transcribe-sample-rate", "8000")
+            .header("x-amzn-transcribe-media-encoding", "pcm")
+            .body(Full::new(Bytes::from(body)))?;
+        let response = sender.send_request(request).await?;
+        let (parts, body) = response.into_parts();
+        let mut buffer = BytesMut::from(&body.collect().await?.to_bytes()[..]);
+        let mut decoder = MessageFrameDecoder::new();
+        let mut messages = Vec::new();
+        while let DecodedFrame::Complete(message) = decoder.decode_frame(&mut buffer)? {
+            messages.push(message);
+        }
+        assert!(buffer.is_empty(), "trailing bytes after the last frame");
+        Ok((parts, messages))
+    }
+
+    #[tokio::test]
+    async fn unsigned_events_over_h2c_and_a_corrupt_frame() -> Result<()> {
+        let server = server().await?;
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port())).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
+        tokio::spawn(connection);
+        let endpoint = server.http_endpoint();
+
+        // 2.1 s of audio in three events, then the request body simply ends.
+        let mut body = Vec::new();
+        for _ in 0..3 {
+            body.extend(audio_event(11_200)?);
+        }
+        let (parts, messages) = post(&mut sender, &endpoint, body).await?;
+        assert_eq!(parts.status, 200);
+        assert_eq!(parts.headers["content-type"], "application/vnd.amazon.eventstream");
+        assert_eq!(parts.headers["x-amzn-transcribe-language-code"], "en-GB");
+        assert!(parts.headers.contains_key("x-amzn-transcribe-session-id"));
+        assert_eq!(messages.len(), 3);
+        for message in &messages {
+            assert_eq!(string(message, ":message-type"), "event");
+            assert_eq!(string(message, ":event-type"), "TranscriptEvent");
+            assert_eq!(string(message, ":content-type"), "application/json");
+        }
+        let last: serde_json::Value = serde_json::from_slice(messages[2].payload())?;
+        let result = &last["Transcript"]["Results"][0];
+        assert_eq!(result["IsPartial"], false);
+        assert_eq!(result["Alternatives"][0]["Transcript"], "Hello, I am calling about my order.");
+        assert_eq!(result["Alternatives"][0]["Items"].as_array().map(Vec::len), Some(7));
+
+        // A frame whose message CRC is wrong: an exception message, on the same connection.
+        let mut corrupt = audio_event(1600)?;
+        let at = corrupt.len() - 1;
+        corrupt[at] ^= 0xff;
+        let (parts, messages) = post(&mut sender, &endpoint, corrupt).await?;
+        assert_eq!(parts.status, 200);
+        assert_eq!(messages.len(), 1);
+        assert_eq!(string(&messages[0], ":message-type"), "exception");
+        assert_eq!(string(&messages[0], ":exception-type"), "BadRequestException");
+        let payload: serde_json::Value = serde_json::from_slice(messages[0].payload())?;
+        assert!(payload["Message"].as_str().is_some_and(|m| m.contains("malformed event-stream frame")), "{payload}");
+
+        let sessions = server.wait_for_sessions(2, Duration::from_secs(5)).await;
+        assert!(sessions.iter().all(|s| s.http_version == "HTTP/2.0" && !s.tls));
+        assert_eq!((sessions[0].audio_bytes, sessions[0].signed_events, sessions[0].audio_ended), (33_600, 0, false));
+        assert_eq!(sessions[0].outcome, Outcome::Completed);
+        assert!(matches!(sessions[1].outcome, Outcome::Exception { exception: ExceptionKind::BadRequest, .. }));
+        Ok(())
+    }
+}
+
+/// A spawned function uses the SDK's default HTTP client, which trusts the system's roots: pointing
+/// `SSL_CERT_FILE` at the endpoint's certificate makes it trust the endpoint (and nothing else).
+#[tokio::test]
+async fn a_child_process_trusts_the_endpoint_through_ssl_cert_file() -> Result<()> {
+    let server = server().await?;
+    let run_child = async |cert_file: Option<&std::path::Path>| {
+        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        command
+            .args(["--exact", "child_default_client_over_https", "--include-ignored", "--test-threads=1"])
+            .env("TRANSCRIBE_STREAMING_TEST_ENDPOINT", server.https_endpoint())
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("SSL_CERT_DIR");
+        match cert_file {
+            Some(file) => command.env("SSL_CERT_FILE", file),
+            None => command.env_remove("SSL_CERT_FILE"),
+        };
+        anyhow::Ok(command.output().await?)
+    };
+    let trusted = run_child(Some(server.certificate_file())).await?;
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stdout));
+    let untrusted = run_child(None).await?;
+    assert!(!untrusted.status.success(), "the system roots trusted a self-signed certificate");
+    let sessions = server.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].tls && sessions[0].http_version == "HTTP/2.0");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "run in a child process by a_child_process_trusts_the_endpoint_through_ssl_cert_file"]
+async fn child_default_client_over_https() -> Result<()> {
+    use aws_sdk_transcribestreaming::config::{BehaviorVersion, Credentials, Region};
+    let endpoint = std::env::var("TRANSCRIBE_STREAMING_TEST_ENDPOINT").context("TRANSCRIBE_STREAMING_TEST_ENDPOINT")?;
+    let config = aws_sdk_transcribestreaming::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDCHILD", "child-secret", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    let (mut audio, sender) = Audio::new();
+    audio.send_seconds(2.0).await?;
+    audio.end();
+    let mut output = start(&Client::from_conf(config), sender).await?;
+    let (seen, error) = receive_to_end(&mut output).await;
+    assert!(error.is_none() && seen.len() == 3, "{seen:?} {error:?}");
     Ok(())
 }
