@@ -19,6 +19,8 @@
 //! (`:message-type` `exception`, `:exception-type` the documented name, JSON `{"Message": ...}`). A
 //! request that fails validation, or a fault injected at start, is answered with an HTTP error
 //! (`x-amzn-ErrorType` and the same JSON body) before any event, as the SDK's `send()` then reports it.
+//! Signatures are required (a SigV4 `authorization` header, signed envelopes are counted) but not
+//! verified: any static test credentials will do.
 //!
 //! Transcripts. It cannot recognise speech: it plays a [`Script`] of utterances aligned to the audio.
 //! With 16-bit mono PCM, the audio received so far lasts `bytes / (sample rate * 2)` seconds; each
@@ -284,9 +286,12 @@ impl TranscribeStreamingServer {
             Arc::new(Mutex::new(Inner { config, selector: None, faults: VecDeque::new(), sessions: Vec::new() }));
         let accept_shared = shared.clone();
         let task = tokio::spawn(async move {
+            // Owned here, so stopping the server (aborting this task) closes every connection too.
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((tcp, _)) = listener.accept().await {
                 let _ = tcp.set_nodelay(true);
-                tokio::spawn(serve_connection(tcp, acceptor.clone(), accept_shared.clone()));
+                while connections.try_join_next().is_some() {}
+                connections.spawn(serve_connection(tcp, acceptor.clone(), accept_shared.clone()));
             }
         });
         Ok(TranscribeStreamingServer { addr, shared, certificate_pem, certificate_file, task })

@@ -54,7 +54,8 @@ impl Audio {
             let event = AudioStream::AudioEvent(AudioEvent::builder().audio_chunk(Blob::new(chunk)).build());
             Some((Ok(event), rx))
         });
-        // The SDK polls the stream once more after its end.
+        // Fused: over HTTP/1.1 the SDK polls the audio stream again after its end, and an unfused
+        // `unfold` panics then, which breaks the request.
         (Audio { tx: Some(tx) }, events.fuse().into())
     }
 
@@ -691,5 +692,22 @@ async fn child_default_client_over_https() -> Result<()> {
     let mut output = start(&Client::from_conf(config), sender).await?;
     let (seen, error) = receive_to_end(&mut output).await;
     assert!(error.is_none() && seen.len() == 3, "{seen:?} {error:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn dropping_the_server_closes_its_open_sessions() -> Result<()> {
+    let server = server().await?;
+    let client = server.client()?;
+    let (mut audio, sender) = Audio::new();
+    audio.send_seconds(2.0).await?;
+    let mut output = start(&client, sender).await?;
+    assert_eq!(receive(&mut output, 3).await?.len(), 3);
+    let certificate_file = server.certificate_file().to_path_buf();
+    assert!(certificate_file.exists());
+    drop(server);
+    let (rest, error) = receive_to_end(&mut output).await;
+    assert!(rest.is_empty() && error.is_some(), "{rest:?} {error:?}");
+    assert!(!certificate_file.exists());
     Ok(())
 }
