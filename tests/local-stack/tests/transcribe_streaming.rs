@@ -329,6 +329,12 @@ async fn invalid_requests_are_refused_with_a_bad_request_naming_the_value() -> R
         ),
         ("session id", standard(8000, MediaEncoding::Pcm, LanguageCode::EnUs).session_id("call-1"), "\"call-1\""),
         (
+            "filter method without a filter",
+            standard(8000, MediaEncoding::Pcm, LanguageCode::EnUs)
+                .vocabulary_filter_method(VocabularyFilterMethod::Tag),
+            "\"tag\" needs a vocabulary filter name",
+        ),
+        (
             "filter method",
             standard(8000, MediaEncoding::Pcm, LanguageCode::EnUs)
                 .vocabulary_filter_name("rude")

@@ -48,15 +48,15 @@ pub(super) fn validate(operation: Operation, session: &Session, config: &Endpoin
             config.media_encoding
         ));
     }
-    if let Some(name) = header("vocabulary-name") {
-        if !config.vocabularies.contains(name) {
-            return Err(format!("the requested vocabulary {name:?} couldn't be found"));
-        }
+    if let Some(name) = header("vocabulary-name")
+        && !config.vocabularies.contains(name)
+    {
+        return Err(format!("the requested vocabulary {name:?} couldn't be found"));
     }
-    if let Some(name) = header("vocabulary-filter-name") {
-        if !config.vocabulary_filters.contains(name) {
-            return Err(format!("the requested vocabulary filter {name:?} couldn't be found"));
-        }
+    if let Some(name) = header("vocabulary-filter-name")
+        && !config.vocabulary_filters.contains(name)
+    {
+        return Err(format!("the requested vocabulary filter {name:?} couldn't be found"));
     }
     if let Some(method) = header("vocabulary-filter-method") {
         if !VocabularyFilterMethod::values().contains(&method) {
@@ -75,10 +75,10 @@ pub(super) fn validate(operation: Operation, session: &Session, config: &Endpoin
         if !Type::values().contains(&kind) {
             return Err(format!("type {kind:?} is not CONVERSATION or DICTATION"));
         }
-        if let Some(identification) = header("content-identification-type") {
-            if !MedicalContentIdentificationType::values().contains(&identification) {
-                return Err(format!("content identification type {identification:?} is not PHI"));
-            }
+        if let Some(identification) = header("content-identification-type")
+            && !MedicalContentIdentificationType::values().contains(&identification)
+        {
+            return Err(format!("content identification type {identification:?} is not PHI"));
         }
     }
     Ok(())
