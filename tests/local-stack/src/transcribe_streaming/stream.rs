@@ -116,7 +116,7 @@ async fn flushed(body: &mpsc::Sender<FrameResult>) {
     while body.capacity() < body.max_capacity() && !body.is_closed() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Sends the results as the audio arrives, applies the session's fault and ends the stream.
