@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod secrets;
 mod spawn;
 pub mod template;
+pub mod transcribe_streaming;
 
 use std::path::{Path, PathBuf};
 
