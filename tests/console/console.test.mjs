@@ -158,6 +158,21 @@ try {
     await page.screenshot({ path: join(outDir, 'call.png'), fullPage: true });
   });
 
+  await check("a voicemail's page shows its recording and transcript, caller text escaped", async () => {
+    const vm = state.voiceCalls.find((c) => c.callOrigin === 'Voicemail');
+    assert(vm, 'the demo voicemail is in the state');
+    await page.goto(`${base}/console#/call/${vm.id}`);
+    await page.waitForSelector('#voicemail');
+    const text = await page.textContent('#voicemail');
+    assert(text.includes(vm.fields.recordingLocation), 'recording location shown');
+    const content = vm.messages[0].content;
+    assert(content.includes('<'), 'the demo voicemail carries markup-like text');
+    assert(text.includes(content), 'voicemail transcript shown as text');
+    assertEqual(await page.$$eval('#transcript .bubble .text', (els) => els.map((e) => e.textContent)), [content], 'voicemail bubble');
+    assertEqual(await page.$$eval('main ref', (els) => els.length), 0, 'caller text never becomes markup');
+    await page.screenshot({ path: join(outDir, 'voicemail.png'), fullPage: true });
+  });
+
   await check('the request log shows what the emulator recorded, with working filters', async () => {
     await page.click('nav a[data-page="requests"]');
     await page.waitForSelector('#requests-table tbody tr');
@@ -210,10 +225,10 @@ try {
     await page.waitForFunction(() => document.querySelectorAll('#requests-table tbody tr[data-status="429"]').length === 2);
     const left = await page.$$eval('#faults-table tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
     assertEqual(left, ['1 request'], 'one use left, shown live');
+    await page.screenshot({ path: join(outDir, 'requests.png'), fullPage: false });
     await page.click('#clear-faults');
     await page.waitForSelector('#faults .empty');
     assertEqual((await control('/state')).pendingFaults.faults, [], 'faults cleared from the page');
-    await page.screenshot({ path: join(outDir, 'requests.png'), fullPage: false });
   });
 
   await check('the org page shows platform events, REST records and conversation uploads', async () => {

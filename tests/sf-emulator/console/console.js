@@ -89,6 +89,10 @@ function offset(ms, start) {
   return Math.floor(secs / 60) + ':' + String(secs % 60).padStart(2, '0');
 }
 
+function plural(n, word) {
+  return n + ' ' + word + (n === 1 ? '' : 's');
+}
+
 function latency(ms) {
   if (typeof ms !== 'number') return '';
   return ms < 1 ? '<1 ms' : ms.toFixed(ms < 10 ? 1 : 0) + ' ms';
@@ -165,7 +169,8 @@ function callStatus(call) {
 }
 
 function answerText(answer) {
-  return answer && typeof answer === 'object' && !Array.isArray(answer) ? Object.entries(answer).map(([k, v]) => k + ' ' + v).join(', ') : '';
+  if (!answer || typeof answer !== 'object' || Array.isArray(answer)) return '';
+  return Object.entries(answer).filter(([, v]) => !(Array.isArray(v) && !v.length)).map(([k, v]) => k + ' ' + (typeof v === 'object' ? JSON.stringify(v) : v)).join(', ');
 }
 
 function routingSummary(call) {
@@ -433,7 +438,7 @@ function transcriptPanel(call, start) {
       el('div', { class: 'text' }, m.content)) })),
     ...call.realtimeEvents.map((item) => ({ at: Number((item.event || {}).startTime) || 0, node: signalOf(item) })),
   ].sort((a, b) => a.at - b.at);
-  const panel = el('div', { class: 'panel' }, el('h2', {}, 'Transcript ', el('span', { class: 'count' }, call.messages.length + ' messages, ' + call.realtimeEvents.length + ' signals')));
+  const panel = el('div', { class: 'panel' }, el('h2', {}, 'Transcript ', el('span', { class: 'count' }, plural(call.messages.length, 'message') + ', ' + plural(call.realtimeEvents.length, 'signal'))));
   if (!items.length) panel.appendChild(empty('No transcript.'));
   else panel.appendChild(el('div', { class: 'transcript', id: 'transcript' }, items.map((i) => i.node)));
   return panel;
@@ -485,12 +490,11 @@ function routingPanel(call) {
   if (!psr && !history.length) { panel.appendChild(empty('Not routed.')); return panel; }
   if (psr) panel.appendChild(kv([
     ['Omni flow', psr.flowDevName || '—'], ['Fallback queue', psr.fallbackQueue], ['Dialed number', psr.dialedNumber],
-    ['Answer', psr.answer && typeof psr.answer === 'object' ? Object.entries(psr.answer).map(([k, v]) => k + ': ' + v).join(', ') : String(psr.answer ?? '')],
+    ['Answer', answerText(psr.answer)],
     ['Executed / cleared / rerouted', [r.executeCount, r.clearCount, r.rerouteCount].join(' / ')],
   ]));
   const actions = { omniFlow: 'omni flow executed', clearRouting: 'routing cleared', reroute: 'rerouted' };
-  const answer = (q) => (q.status === 200 && q.response && typeof q.response === 'object' && !Array.isArray(q.response)
-    ? Object.entries(q.response).map(([k, v]) => k + ' ' + v).join(', ') : '');
+  const answer = (q) => (q.status === 200 ? answerText(q.response) : '');
   if (history.length) panel.appendChild(el('table', { id: 'routing-history' }, el('tbody', {}, history.map((q) => el('tr', { 'data-seq': q.seq },
     el('td', { class: 'mono' }, clock(q.atMs)),
     el('td', {}, actions[q.path.replace(/\/$/, '').split('/').pop()] || q.path, q.body && q.body.flowDevName ? el('div', { class: 'muted' }, q.body.flowDevName) : null),
@@ -508,9 +512,10 @@ function detailsPanel(call) {
     ['Parent', parent ? el('a', { href: '#/call/' + encodeURIComponent(parent.id) }, parent.vendorCallKey) : call.parentVoiceCallId],
     ['Transfers', kids.length ? append(el('span'), kids.map((k, i) => [i ? ', ' : '', el('a', { href: '#/call/' + encodeURIComponent(k.id) }, k.vendorCallKey)])) : null],
     ['Queue', call.queue], ['Created by update', call.createdByUpdate ? 'yes' : null], ['Updates', String(call.updateCount)],
+    ['Last update', lastUpdate(call) ? dateTime(lastUpdate(call)) : null],
   ]));
   const fields = Object.entries(call.fields || {});
-  if (fields.length) panel.appendChild(el('details', { open: true }, el('summary', {}, 'CTR fields synced (' + fields.length + ')'),
+  if (fields.length) panel.appendChild(el('details', { open: true }, el('summary', {}, 'Fields set by updates (CTR sync) (' + fields.length + ')'),
     kv(fields.map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]))));
   const attrs = Object.entries(call.callAttributes || {});
   if (attrs.length) panel.appendChild(el('details', {}, el('summary', {}, 'Call attributes (' + attrs.length + ')'),
@@ -549,7 +554,7 @@ function timelinePanel(call) {
 
 function faultForm() {
   const kind = el('select', { name: 'kind', id: 'fault-kind' },
-    [['429', '429 Too Many Requests + Retry-After'], ['5xx', '5xx server error'], ['latency', 'Latency'], ['drop', 'Dropped connection']].map(([v, t]) => el('option', { value: v }, t)));
+    [['429', '429 + Retry-After'], ['5xx', '5xx error'], ['latency', 'Latency'], ['drop', 'Dropped connection']].map(([v, t]) => el('option', { value: v }, t)));
   const status = el('input', { type: 'number', name: 'status', id: 'fault-status', value: '503', min: '500', max: '599' });
   const retry = el('input', { type: 'number', name: 'retryAfter', id: 'fault-retry-after', value: '2', min: '0' });
   const delay = el('input', { type: 'number', name: 'delay', id: 'fault-delay', value: '1500', min: '0' });
@@ -574,7 +579,7 @@ function faultForm() {
     note.textContent = response.ok ? 'Injected: ' + JSON.stringify(fault) : 'Refused: ' + (await response.text());
     await tick();
   });
-  return el('div', {}, form, note);
+  return el('div', { class: 'inject-box' }, el('h2', {}, 'Inject a fault for the next N requests'), form, note);
 }
 
 // ---- routing and live updates --------------------------------------------------------------------

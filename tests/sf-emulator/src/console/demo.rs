@@ -257,7 +257,7 @@ pub async fn seed(
         "endTime": vm_start + 13_000, "content": "Hi, this is Sam calling about my warranty claim <ref #88>. Please call me back.",
         "senderType": "END_USER"});
     expect(&client.telephony("POST", &format!("{vm_path}/messages"), &vm_text).await?, 202, "voicemail transcript")?;
-    let vm_flow = json!({"dialedNumber": "+18005550100", "flowDevName": "Route_Voicemail", "flowInputParameters": {}});
+    let vm_flow = json!({"dialedNumber": "+18005550100", "flowDevName": "Route_Voicemail", "fallbackQueue": "Voicemail", "flowInputParameters": {}});
     expect(&client.telephony("PATCH", &format!("{vm_path}/omniFlow"), &vm_flow).await?, 200, "route the voicemail")?;
     let vm_done = json!({"callCenterApiName": cc, "isActiveCall": false});
     expect(&client.telephony("PATCH", &vm_path, &vm_done).await?, 200, "complete the voicemail")?;
