@@ -240,6 +240,8 @@ try {
     const uploads = await page.$$eval('#uploads tbody tr td:nth-child(3)', (tds) => tds.map((td) => td.textContent));
     const fresh = await control('/state');
     assertEqual(uploads, [...fresh.conversationUploads].reverse().map((u) => u.uploadId), 'conversation uploads');
+    const statuses = await page.$$eval('#uploads tbody tr td:nth-child(5) .badge', (els) => els.map((e) => e.textContent));
+    assertEqual(statuses, [...fresh.conversationUploads].reverse().map((u) => (u.statusReads >= 2 ? u.status : 'PENDING')), 'upload statuses as the status API answers them');
     const cases = await control('/records/Case');
     const records = await page.textContent('#records');
     for (const c of cases) assert(records.includes(c.Id) && records.includes(c.Subject), `Case ${c.Id} shown`);

@@ -60,6 +60,7 @@ async fn the_demo_leaves_what_a_call_through_the_functions_would() {
     let uploads = org.emu.conversation_uploads();
     assert_eq!(uploads.len(), 1);
     assert_eq!((uploads[0].conversation_id.as_str(), uploads[0].entry_ids.len()), (demo::INBOUND_KEY, 6));
+    assert_eq!((uploads[0].status.as_str(), uploads[0].status_reads), ("SUCCESS", 2));
 
     // Every request went through the real API; only the injected throttle failed, and no fault is left.
     let requests = org.emu.requests();

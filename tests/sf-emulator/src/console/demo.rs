@@ -308,5 +308,18 @@ pub async fn seed(
     if !(200..300).contains(&answer.status) {
         bail!("conversation upload: {} {}", answer.status, answer.body);
     }
+    // The uploader polls the status: PENDING on the first read, the outcome from the second on.
+    let ids: Vec<&str> = answer.body["conversationBulkUploadsResults"]
+        .as_array()
+        .map(|results| results.iter().filter_map(|r| r["uploadId"].as_str()).collect())
+        .unwrap_or_default();
+    let status_path = format!("/connect/conversations/upload?uploadId={}", ids.join(","));
+    for _ in 0..2 {
+        expect(
+            &client.rest(&token, "GET", &status_path, "application/json", b"").await?,
+            200,
+            "read the upload status",
+        )?;
+    }
     Ok(())
 }
