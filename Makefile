@@ -78,6 +78,20 @@ test: venv lint build-debug
 	@mkdir -p target
 	@set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "Tests: %d passed, %d failed\n", passed, failed }' target/test-output.log
+	@$(MAKE) --no-print-directory console-test
+
+# The emulator's web console in a real headless Chromium (Debian's package), driven by playwright-core
+# pinned in tests/console/package-lock.json. Screenshots in target/console/. Ends with `console: N passed, N failed`.
+.PHONY: console-test
+CONSOLE_TEST := tests/console
+console-test: $(CONSOLE_TEST)/node_modules/.package-lock.json
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@$(CARGO) build -p sf-emulator --bin sf-emulator --quiet
+	@SF_EMULATOR_BIN="$${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/sf-emulator" CHROMIUM=$$(command -v chromium) node $(CONSOLE_TEST)/console.test.mjs
+
+$(CONSOLE_TEST)/node_modules/.package-lock.json: $(CONSOLE_TEST)/package-lock.json
+	npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund --silent
+	@touch $@
 
 demo: venv build-debug
 	$(CARGO) run --quiet -p local-stack --bin scv-demo

@@ -34,6 +34,15 @@ pub struct RecordedRequest {
     pub response: Value,
     /// True when a fault decided the answer (status, or dropped connection).
     pub faulted: bool,
+    /// When the request arrived, epoch milliseconds.
+    #[serde(default)]
+    pub at_ms: i64,
+    /// From arrival to the answer (injected delays included), milliseconds.
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// Arrival in epoch microseconds, to measure `latency_ms` (not served).
+    #[serde(skip)]
+    pub received_us: i64,
 }
 
 /// The body as recorded.

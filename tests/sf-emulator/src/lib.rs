@@ -12,10 +12,11 @@
 //! [`state`] (org records, shared by both APIs), [`telephony`] (endpoints and validation), [`rest`]
 //! (REST side), [`schema`] (sObject registry), [`soql`] / [`sosl`] (query and search parsers),
 //! [`faults`] (fault injection), [`inspect`] (recorded requests and the `/__emulator` control API),
-//! [`server`] (HTTP serving).
+//! [`server`] (HTTP serving), [`console`] (the web console at `/console` and its demo data).
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod errors;
 pub mod faults;
 pub mod inspect;
@@ -291,6 +292,7 @@ impl Emulator {
 
     /// Stops the server and waits (at most 5 s) for open connections to finish.
     pub async fn shutdown(mut self) {
+        lock(&self.shared).closing = true;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -305,6 +307,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        lock(&self.shared).closing = true;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -8,13 +8,15 @@ use sf_emulator::{Emulator, EmulatorConfig, RoutingConfig};
 
 const USAGE: &str = "usage: sf-emulator [--host 127.0.0.1] [--port 8787] [--org-id 00DXX0000000001] \
 [--call-center-api-name HVCC] [--public-key-file PATH]... [--connected-app-public-key-file PATH]... \
-[--routing-file PATH] [--generate-keys DIR]";
+[--routing-file PATH] [--generate-keys DIR] [--seed-demo]";
 
 struct Args {
     host: String,
     port: u16,
     config: EmulatorConfig,
     generate_keys: Option<String>,
+    /// Fill the org with the console's demo call (see `sf_emulator::console::demo`).
+    seed_demo: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
@@ -23,6 +25,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         port: 8787,
         config: EmulatorConfig::new("00DXX0000000001", "HVCC"),
         generate_keys: None,
+        seed_demo: false,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
@@ -48,6 +51,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                     .with_context(|| format!("{path} is not a RoutingConfig JSON"))?;
             }
             "--generate-keys" => parsed.generate_keys = Some(value()?),
+            "--seed-demo" => parsed.seed_demo = true,
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
@@ -64,25 +68,39 @@ async fn main() -> anyhow::Result<()> {
         .with_target(false)
         .init();
     let mut args = parse_args(std::env::args().skip(1))?;
-    if let Some(dir) = &args.generate_keys {
-        let pair = TestKeyPair::generate()?;
+    let pair = if args.generate_keys.is_some() || args.seed_demo { Some(TestKeyPair::generate()?) } else { None };
+    if let (Some(dir), Some(pair)) = (&args.generate_keys, &pair) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
         std::fs::write(format!("{dir}/scrt-private-key.pem"), &pair.private_pkcs8_pem)?;
         std::fs::write(format!("{dir}/scrt-public-key.pem"), &pair.public_pem)?;
         eprintln!("wrote a test key pair to {dir}/scrt-private-key.pem and {dir}/scrt-public-key.pem");
-        args.config.scrt_public_keys.push(pair.public_pem);
+    }
+    if let Some(pair) = &pair {
+        args.config.scrt_public_keys.push(pair.public_pem.clone());
+        if args.seed_demo {
+            // The demo's REST calls sign their assertions with the same key.
+            args.config.rest.connected_app_public_keys.push(pair.public_pem.clone());
+        }
     }
     if args.config.scrt_public_keys.is_empty() {
         eprintln!("warning: no --public-key-file given: every Telephony API call will be refused (401)");
     }
     let addr: SocketAddr =
         format!("{}:{}", args.host, args.port).parse().context("--host/--port do not form an address")?;
+    let (org_id, call_center) = (args.config.org_id.clone(), args.config.call_center_api_name.clone());
     let emulator = Emulator::start_on(args.config, addr).await?;
+    if let (true, Some(pair)) = (args.seed_demo, &pair) {
+        sf_emulator::console::demo::seed(emulator.local_addr(), pair, &org_id, &call_center)
+            .await
+            .context("seeding the demo data")?;
+        eprintln!("seeded the demo calls");
+    }
     eprintln!(
-        "sf-emulator listening: SCRT_ENDPOINT_BASE={} SALESFORCE_AUTH_ENDPOINT={} SALESFORCE_REST_API_ENDPOINT_BASE={} control={}/__emulator",
+        "sf-emulator listening: SCRT_ENDPOINT_BASE={} SALESFORCE_AUTH_ENDPOINT={} SALESFORCE_REST_API_ENDPOINT_BASE={} control={}/__emulator console={}/console",
         emulator.scrt_base(),
         emulator.token_url(),
         emulator.rest_base(),
+        emulator.base_url(),
         emulator.base_url()
     );
     shutdown_signal().await;
@@ -134,6 +152,7 @@ mod tests {
         assert!(args(&["--port"]).is_err());
         assert!(args(&["--port", "x"]).is_err());
         assert!(args(&["--bogus"]).is_err());
+        assert!(args(&["--seed-demo"])?.seed_demo && !defaults.seed_demo);
         assert!(args(&["--public-key-file", "/nonexistent"]).is_err());
         Ok(())
     }

@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::{self, Expectations, JtiCache};
 use crate::config::RoutingConfig;
+use crate::console;
 use crate::errors::ApiError;
 use crate::faults::FaultQueue;
 use crate::inspect::{self, RecordedRequest, body_for_record};
@@ -48,6 +49,8 @@ pub struct Inner {
     pub base_url: String,
     /// REST side: configuration, connected app keys, sessions, query cursors.
     pub rest: RestState,
+    /// Set when the emulator stops: the console's live-update streams end.
+    pub closing: bool,
 }
 
 /// The state shared by the server and the `Emulator` handle.
@@ -73,6 +76,7 @@ impl Inner {
             jtis: JtiCache::default(),
             base_url: String::new(),
             rest: RestState::default(),
+            closing: false,
         }
     }
 
@@ -105,6 +109,9 @@ impl Inner {
     }
 
     fn record(&mut self, mut request: RecordedRequest) {
+        if request.received_us > 0 {
+            request.latency_ms = (chrono::Utc::now().timestamp_micros() - request.received_us).max(0) as f64 / 1000.0;
+        }
         self.next_seq += 1;
         request.seq = self.next_seq;
         self.requests.push(request);
@@ -246,7 +253,11 @@ impl Connected<IncomingStream<'_, KillableListener>> for ConnectionHandle {
 
 /// The whole application: control API under `/__emulator`, everything else is the emulated Salesforce.
 pub fn app(shared: Shared) -> Router {
-    Router::new().nest("/__emulator", inspect::router()).fallback(api_entry).with_state(shared)
+    Router::new()
+        .nest("/__emulator", inspect::router().merge(console::control_router()))
+        .merge(console::router())
+        .fallback(api_entry)
+        .with_state(shared)
 }
 
 fn json_response(status: u16, body: &Value, extra: &[(header::HeaderName, String)]) -> Response {
@@ -262,6 +273,7 @@ fn json_response(status: u16, body: &Value, extra: &[(header::HeaderName, String
 
 /// Every non-control request: read, fault, authorize, handle, record, log (never the token).
 async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
+    let received_us = chrono::Utc::now().timestamp_micros();
     let connection = request.extensions().get::<ConnectInfo<ConnectionHandle>>().map(|c| c.0.clone());
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
@@ -288,6 +300,9 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
         status: 0,
         response: Value::Null,
         faulted: false,
+        at_ms: received_us / 1000,
+        latency_ms: 0.0,
+        received_us,
     };
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
