@@ -339,31 +339,32 @@ impl Runner {
                 tracing::debug!(sequenceNumber = seq, reason = %reason, "{name} record {seq} skipped: {reason}");
                 Outcome::Skipped(reason)
             }
-            Outcome::Quarantined(reason) => match handler.quarantine(record, item, &reason).await {
-                Ok(kept) => {
-                    let kept = kept.unwrap_or_default();
-                    let place =
-                        if kept.is_empty() { "kept in this log line only".into() } else { format!("kept at {kept}") };
-                    tracing::error!(
-                        sequenceNumber = seq,
-                        partitionKey = partition_key,
-                        reason = %reason,
-                        quarantined = %kept,
-                        "{name} record {seq} can never succeed and is not retried ({place}): {reason}"
-                    );
-                    Outcome::Quarantined(reason)
-                }
-                Err(e) => {
-                    tracing::error!(
-                        sequenceNumber = seq,
-                        partitionKey = partition_key,
-                        reason = %reason,
-                        error = %e,
-                        "{name} record {seq} can never succeed ({reason}), but quarantining it failed: it is reported for retry"
-                    );
-                    Outcome::Retry(format!("{reason}; quarantine failed: {e}"))
-                }
-            },
+            Outcome::Quarantined(reason) => {
+                let (kept, what, outcome) = match handler.quarantine(record, item, &reason).await {
+                    Ok(Some(kept)) if !kept.is_empty() => {
+                        let what = format!("not retried, kept at {kept}");
+                        (kept, what, Outcome::Quarantined(reason.clone()))
+                    }
+                    Ok(_) => (
+                        String::new(),
+                        "not retried, kept in this log line only".into(),
+                        Outcome::Quarantined(reason.clone()),
+                    ),
+                    Err(e) => (
+                        String::new(),
+                        format!("quarantining it failed ({e}): it is reported for retry"),
+                        Outcome::Retry(format!("{reason}; quarantine failed: {e}")),
+                    ),
+                };
+                tracing::error!(
+                    sequenceNumber = seq,
+                    partitionKey = partition_key,
+                    reason = %reason,
+                    quarantined = %kept,
+                    "{name} record {seq} can never succeed: {reason}; {what}"
+                );
+                outcome
+            }
             other => other,
         }
     }
@@ -390,34 +391,22 @@ impl Runner {
     }
 
     fn log(&self, s: &Summary, in_parts: bool) {
-        let name = self.name;
-        let counts = format!(
-            "{} done, {} skipped, {} quarantined, {} reported for retry",
-            s.done, s.skipped, s.quarantined, s.retried
+        let sent = if in_parts { format!(" in {} part(s) sent", s.parts) } else { String::new() };
+        tracing::info!(
+            records = s.records,
+            done = s.done,
+            skipped = s.skipped,
+            quarantined = s.quarantined,
+            retried = s.retried,
+            parts = s.parts,
+            "{} batch of {} record(s){sent}: {} done, {} skipped, {} quarantined, {} reported for retry",
+            self.name,
+            s.records,
+            s.done,
+            s.skipped,
+            s.quarantined,
+            s.retried
         );
-        if in_parts {
-            tracing::info!(
-                records = s.records,
-                done = s.done,
-                skipped = s.skipped,
-                quarantined = s.quarantined,
-                retried = s.retried,
-                parts = s.parts,
-                "{name} batch of {} record(s) in {} part(s) sent: {counts}",
-                s.records,
-                s.parts
-            );
-        } else {
-            tracing::info!(
-                records = s.records,
-                done = s.done,
-                skipped = s.skipped,
-                quarantined = s.quarantined,
-                retried = s.retried,
-                "{name} batch of {} record(s): {counts}",
-                s.records
-            );
-        }
     }
 }
 
@@ -479,6 +468,14 @@ mod tests {
         /// What the quarantine hook was given: sequence number, parsed or not, reason.
         kept: Mutex<Vec<(String, bool, String)>>,
         hook_fails: bool,
+        /// Sending in parts: records per part, in batch order.
+        size: usize,
+        /// The parts (numbered from 0) whose sending fails.
+        fail: Vec<usize>,
+        /// Leave out of every part the record at this index of what is ready to send.
+        leave_out: Option<usize>,
+        /// The records of each part sent, as `<key><n>`.
+        attempts: Mutex<Vec<Vec<String>>>,
     }
 
     fn parse_step(record: &Record<'_>) -> Result<Step, Settle> {
@@ -538,13 +535,9 @@ mod tests {
 
     const RUNNER: Runner = Runner { name: "test", concurrency: 2 };
 
+    /// The identifiers reported for retry (an empty or missing one shows as "").
     fn failures(response: &KinesisEventResponse) -> Vec<String> {
-        serde_json::to_value(response).unwrap()["batchItemFailures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-            .collect()
+        response.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap_or_default()).collect()
     }
 
     #[tokio::test]
@@ -671,30 +664,7 @@ mod tests {
         assert!(quarantined.contains("\"sequenceNumber\":\"3\"") && quarantined.contains("kept/3"), "{quarantined}");
     }
 
-    /// Sends records `<key>/<n>` in parts of `size` records, in batch order; fails the parts
-    /// numbered in `fail` (from 0).
-    #[derive(Default)]
-    struct Parts {
-        size: usize,
-        fail: Vec<usize>,
-        /// Leave out the record at this index of what is ready to send.
-        leave_out: Option<usize>,
-        attempts: Mutex<Vec<Vec<String>>>,
-    }
-
-    impl ReadRecords for Parts {
-        type Item = Step;
-
-        fn parse(&self, record: &Record<'_>) -> Result<Step, Settle> {
-            parse_step(record)
-        }
-
-        fn key<'i>(&self, item: &'i Step) -> Option<&'i str> {
-            Some(&item.key)
-        }
-    }
-
-    impl SendInParts for Parts {
+    impl SendInParts for Script {
         fn pack(&self, items: &[(&Record<'_>, &Step)]) -> Vec<Vec<usize>> {
             let indexes: Vec<usize> = (0..items.len()).filter(|i| Some(*i) != self.leave_out).collect();
             indexes.chunks(self.size).map(<[usize]>::to_vec).collect()
@@ -714,11 +684,11 @@ mod tests {
     #[tokio::test]
     async fn parts_are_sent_in_order_and_a_failed_part_holds_its_keys_back() {
         let (_logs, _guard) = capture();
-        let parts = Parts { size: 2, fail: vec![0], ..Parts::default() };
+        let script = Script { size: 2, fail: vec![0], ..Script::default() };
         let batch =
             event(&[Some("a/1/-"), Some("b/1/-"), None, Some("c/1/-"), Some("a/2/-"), Some("d/1/-"), Some("b/2/-")]);
-        let result = RUNNER.run_in_parts(&batch, &parts).await.unwrap();
-        let attempts = parts.attempts.into_inner().unwrap();
+        let result = RUNNER.run_in_parts(&batch, &script).await.unwrap();
+        let attempts = script.attempts.into_inner().unwrap();
         assert_eq!(attempts, vec![vec!["a1", "b1"], vec!["c1"], vec!["d1"]], "a2 and b2 held back after part 0 failed");
         assert_eq!(failures(&result.response), ["1", "2", "5", "7"]);
         assert_eq!(result.outcomes[0].1, Outcome::Retry("part 0 refused".into()));
@@ -733,9 +703,9 @@ mod tests {
     #[tokio::test]
     async fn a_record_left_out_of_every_part_is_retried_not_lost() {
         let (_logs, _guard) = capture();
-        let parts = Parts { size: 10, leave_out: Some(1), ..Parts::default() };
-        let result = RUNNER.run_in_parts(&steps(&["a/1/-", "b/1/-", "c/1/-"]), &parts).await.unwrap();
-        assert_eq!(parts.attempts.into_inner().unwrap(), vec![vec!["a1", "c1"]]);
+        let script = Script { size: 10, leave_out: Some(1), ..Script::default() };
+        let result = RUNNER.run_in_parts(&steps(&["a/1/-", "b/1/-", "c/1/-"]), &script).await.unwrap();
+        assert_eq!(script.attempts.into_inner().unwrap(), vec![vec!["a1", "c1"]]);
         assert_eq!(failures(&result.response), ["2"]);
         assert_eq!(result.summary.parts, 1);
     }
