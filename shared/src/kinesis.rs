@@ -1,11 +1,18 @@
 //! Kinesis batches: records read one by one (a malformed record never fails the batch), data
-//! decoded as leniently as Node's `Buffer.from(x, "base64")` (reference 1.8: missing or excess
-//! padding, URL-safe alphabet, whitespace), per-key ordered processing with bounded concurrency,
-//! and the partial batch response (`batchItemFailures`).
+//! decoded as leniently as Node's `Buffer.from(x, "base64")` decodes it (missing or excess padding,
+//! URL-safe alphabet, whitespace: what the official functions accept), per-key ordered processing
+//! with bounded concurrency, and the partial batch response (`batchItemFailures`).
+//!
+//! Every Kinesis-triggered function runs its batch through [`Runner`] (see [`runner`]); the pieces
+//! below are what it is built from.
 //!
 //! `aws_lambda_events::kinesis::KinesisEvent` decodes `data` strictly while deserialising the whole
 //! event, so one record with bad base64 would fail every record of the batch; records are read
 //! from the raw event here instead. The response is the crate's `KinesisEventResponse`.
+
+pub mod runner;
+
+pub use runner::{BatchResult, Outcome, ProcessRecords, ReadRecords, Record, Runner, SendInParts, Settle, Summary};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -40,6 +47,11 @@ pub enum BatchError {
 /// A record Lambda sent without a sequence number cannot be reported or retried; it is logged and
 /// left out (Lambda never sends one).
 pub fn records(event: &Value) -> Result<Vec<KinesisRecord>, BatchError> {
+    Ok(records_as_sent(event)?.into_iter().map(|(_, record)| record).collect())
+}
+
+/// [`records`], each beside the record exactly as Lambda delivered it.
+pub fn records_as_sent(event: &Value) -> Result<Vec<(&Value, KinesisRecord)>, BatchError> {
     let items = event.get("Records").and_then(Value::as_array).ok_or(BatchError::NotKinesis)?;
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
@@ -52,19 +64,22 @@ pub fn records(event: &Value) -> Result<Vec<KinesisRecord>, BatchError> {
             );
             continue;
         };
-        out.push(KinesisRecord {
-            data: text(kinesis, "data").unwrap_or_default(),
-            partition_key: text(kinesis, "partitionKey"),
-            approximate_arrival_timestamp: kinesis.get("approximateArrivalTimestamp").and_then(Value::as_f64),
-            event_source_arn: text(item, "eventSourceARN"),
-            event_id: text(item, "eventID"),
-            sequence_number,
-        });
+        out.push((
+            item,
+            KinesisRecord {
+                data: text(kinesis, "data").unwrap_or_default(),
+                partition_key: text(kinesis, "partitionKey"),
+                approximate_arrival_timestamp: kinesis.get("approximateArrivalTimestamp").and_then(Value::as_f64),
+                event_source_arn: text(item, "eventSourceARN"),
+                event_id: text(item, "eventID"),
+                sequence_number,
+            },
+        ));
     }
     Ok(out)
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("the record data is empty")]
     Empty,

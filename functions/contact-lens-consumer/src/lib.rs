@@ -9,12 +9,13 @@
 //! number (Lambda retries it); a record that cannot be read is logged with its sequence number and
 //! reason and counted as handled, since no retry can make it readable.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, ProcessEnv, required};
 use scv_shared::contact_lens::SegmentRecord;
-use scv_shared::kinesis::{self, KinesisEventResponse, batch_response, decode_data};
+use scv_shared::kinesis::{KinesisEventResponse, ReadRecords, Record, Runner, SendInParts, Settle};
 use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::Instrument;
@@ -84,65 +85,52 @@ pub struct Forward {
 
 /// The testable handler.
 pub async fn handle(payload: Value, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {
-    let records = kinesis::records(&payload).map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
-    let raw_records: Vec<&Value> = payload.get("Records").and_then(Value::as_array).into_iter().flatten().collect();
-    let raw_by_sequence: HashMap<&str, &Value> = raw_records
-        .iter()
-        .filter_map(|r| r.pointer("/kinesis/sequenceNumber").and_then(Value::as_str).map(|s| (s, *r)))
-        .collect();
-    let mut forwards = Vec::with_capacity(records.len());
-    let mut unreadable = 0usize;
-    for record in &records {
-        let parsed = decode_data(&record.data)
-            .map_err(|e| e.to_string())
-            .and_then(|text| SegmentRecord::parse(&text).map_err(|e| e.to_string()));
-        let contact_id = match parsed {
-            Ok(segment) => Some(segment.contact_id).filter(|c| !c.is_empty()).or_else(|| record.partition_key.clone()),
-            Err(reason) => {
-                unreadable += 1;
-                tracing::error!(
-                    contactId = record.partition_key.as_deref().unwrap_or(""),
-                    sequenceNumber = %record.sequence_number,
-                    reason = %reason,
-                    "Contact Lens record {} cannot be read and is skipped (a retry cannot make it readable): {reason}",
-                    record.sequence_number
-                );
-                continue;
-            }
-        };
-        let Some(contact_id) = contact_id.filter(|c| !c.trim().is_empty()) else {
-            unreadable += 1;
-            tracing::error!(
-                sequenceNumber = %record.sequence_number,
-                "Contact Lens record {} names no contact (no ContactId, no partition key) and is skipped",
-                record.sequence_number
-            );
-            continue;
-        };
-        let Some(raw) = raw_by_sequence.get(record.sequence_number.as_str()) else { continue };
-        forwards.push(Forward { contact_id, sequence_number: record.sequence_number.clone(), raw: (*raw).clone() });
+    let runner = Runner { name: "Contact Lens", concurrency: 1 };
+    let result =
+        runner.run_in_parts(&payload, &HandOver { deps }).await.map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
+    Ok(result.response)
+}
+
+/// One batch's hand-over: readable records packed by contact into invocations of the processor.
+struct HandOver<'a> {
+    deps: &'a Deps,
+}
+
+impl ReadRecords for HandOver<'_> {
+    type Item = Forward;
+
+    /// A record names its contact by the segment's `ContactId`, else by its partition key.
+    fn parse(&self, record: &Record<'_>) -> Result<Forward, Settle> {
+        let unreadable = |reason: String| Settle::Quarantine(format!("the record cannot be read: {reason}"));
+        let text = record.text.as_ref().map_err(|e| unreadable(e.to_string()))?;
+        let segment = SegmentRecord::parse(text).map_err(|e| unreadable(e.to_string()))?;
+        let contact_id = Some(segment.contact_id)
+            .filter(|c| !c.is_empty())
+            .or_else(|| record.partition_key().map(str::to_string))
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| Settle::Quarantine("the record names no contact (no ContactId, no partition key)".into()))?;
+        Ok(Forward { contact_id, sequence_number: record.sequence_number().to_string(), raw: record.raw.clone() })
     }
 
-    let invocations = pack(&forwards, deps.max_payload_bytes);
-    let mut failed: Vec<String> = Vec::new();
-    let mut blocked: HashSet<String> = HashSet::new();
-    let mut sent_invocations = 0usize;
-    for invocation in invocations {
-        // A contact whose earlier part failed is held back so its order survives the retry.
-        let (held, part): (Vec<&Forward>, Vec<&Forward>) =
-            invocation.iter().map(|&i| &forwards[i]).partition(|f| blocked.contains(&f.contact_id));
-        failed.extend(held.iter().map(|f| f.sequence_number.clone()));
-        if part.is_empty() {
-            continue;
-        }
-        let body = json!({"Records": part.iter().map(|f| f.raw.clone()).collect::<Vec<_>>()});
+    fn key<'i>(&self, forward: &'i Forward) -> Option<&'i str> {
+        Some(&forward.contact_id)
+    }
+}
+
+impl SendInParts for HandOver<'_> {
+    fn pack(&self, items: &[(&Record<'_>, &Forward)]) -> Vec<Vec<usize>> {
+        let forwards: Vec<&Forward> = items.iter().map(|(_, forward)| *forward).collect();
+        pack(&forwards, self.deps.max_payload_bytes)
+    }
+
+    async fn send(&self, part: &[(&Record<'_>, &Forward)]) -> Result<(), String> {
+        let body = json!({"Records": part.iter().map(|(_, f)| f.raw.clone()).collect::<Vec<_>>()});
         let contacts: Vec<&str> = {
             let mut seen = HashSet::new();
-            part.iter().map(|f| f.contact_id.as_str()).filter(|c| seen.insert(*c)).collect()
+            part.iter().map(|(_, f)| f.contact_id.as_str()).filter(|c| seen.insert(*c)).collect()
         };
-        match invoke(deps, &body).await {
+        match invoke(self.deps, &body).await {
             Ok(()) => {
-                sent_invocations += 1;
                 tracing::info!(
                     records = part.len(),
                     contacts = %contacts.join(","),
@@ -150,9 +138,10 @@ pub async fn handle(payload: Value, deps: &Deps) -> Result<KinesisEventResponse,
                     part.len(),
                     contacts.len()
                 );
+                Ok(())
             }
             Err(reason) => {
-                for f in &part {
+                for (_, f) in part {
                     tracing::error!(
                         contactId = %f.contact_id,
                         sequenceNumber = %f.sequence_number,
@@ -161,24 +150,10 @@ pub async fn handle(payload: Value, deps: &Deps) -> Result<KinesisEventResponse,
                         f.sequence_number
                     );
                 }
-                failed.extend(part.iter().map(|f| f.sequence_number.clone()));
-                blocked.extend(contacts.iter().map(|c| c.to_string()));
+                Err(reason)
             }
         }
     }
-    tracing::info!(
-        records = records.len(),
-        unreadable,
-        invocations = sent_invocations,
-        failed = failed.len(),
-        "batch of {} record(s): {} forwarded in {} invocation(s), {} to retry, {} unreadable",
-        records.len(),
-        forwards.len() - failed.len(),
-        sent_invocations,
-        failed.len(),
-        unreadable
-    );
-    Ok(batch_response(failed))
 }
 
 async fn invoke(deps: &Deps, body: &Value) -> Result<(), String> {
@@ -216,18 +191,18 @@ fn payload_size(sizes: &[usize]) -> usize {
 /// Groups records by contact (first-seen order, arrival order within a contact) into invocations of
 /// at most `limit` bytes: a contact's records share an invocation unless they alone exceed the
 /// limit, in which case they fill consecutive invocations in order. Returns indexes into `forwards`.
-pub fn pack(forwards: &[Forward], limit: usize) -> Vec<Vec<usize>> {
+pub fn pack<F: Borrow<Forward>>(forwards: &[F], limit: usize) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut group_of: HashMap<&str, usize> = HashMap::new();
     for (i, f) in forwards.iter().enumerate() {
-        let g = *group_of.entry(f.contact_id.as_str()).or_insert_with(|| {
+        let g = *group_of.entry(f.borrow().contact_id.as_str()).or_insert_with(|| {
             groups.push(Vec::new());
             groups.len() - 1
         });
         groups[g].push(i);
     }
     let size_of: Vec<usize> =
-        forwards.iter().map(|f| serde_json::to_vec(&f.raw).map(|b| b.len()).unwrap_or(0)).collect();
+        forwards.iter().map(|f| serde_json::to_vec(&f.borrow().raw).map(|b| b.len()).unwrap_or(0)).collect();
     let mut invocations: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
     let sizes = |items: &[usize]| items.iter().map(|&i| size_of[i]).collect::<Vec<_>>();

@@ -14,7 +14,7 @@ use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
 use scv_shared::keys::SsmClient;
-use scv_shared::kinesis::{KinesisEventResponse, KinesisRecord, batch_response, decode_data, process_by_key, records};
+use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ScrtError, TelephonyClient};
 use serde_json::Value;
@@ -77,40 +77,22 @@ pub enum Outcome {
     Failed(String),
 }
 
+impl From<kinesis::Outcome> for Outcome {
+    fn from(outcome: kinesis::Outcome) -> Self {
+        match outcome {
+            kinesis::Outcome::Done(()) => Outcome::Synced,
+            kinesis::Outcome::Skipped(reason) => Outcome::Skipped(reason),
+            kinesis::Outcome::Quarantined(reason) => Outcome::Quarantined(reason),
+            kinesis::Outcome::Retry(reason) => Outcome::Failed(reason),
+        }
+    }
+}
+
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<KinesisEventResponse, SyncError> {
     let (payload, context) = event.into_parts();
     let deadline = Deadline::for_invocation(context.deadline(), Duration::from_secs(15 * 60));
     let span = tracing::info_span!("invocation", requestId = %context.request_id);
     handle(payload, deadline, deps).instrument(span).await.map(|(response, _)| response)
-}
-
-/// A record read from the batch: decoded, parsed, or the reason it could not be.
-struct Item {
-    record: KinesisRecord,
-    text: Result<String, String>,
-    ctr: Result<(Ctr, Value), String>,
-}
-
-impl Item {
-    fn read(record: KinesisRecord) -> Self {
-        let text = decode_data(&record.data).map_err(|e| e.to_string());
-        let ctr = match &text {
-            Ok(t) => serde_json::from_str::<Value>(t)
-                .map_err(|e| format!("the record is not JSON: {e}"))
-                .and_then(|v| Ctr::from_value(v.clone()).map(|c| (c, v))),
-            Err(e) => Err(e.clone()),
-        };
-        Self { record, text, ctr }
-    }
-
-    fn contact_id(&self) -> Option<&str> {
-        self.ctr.as_ref().ok().and_then(|(c, _)| c.contact_id.as_deref()).filter(|c| !c.is_empty())
-    }
-
-    /// Records of one contact share a key; a record without a contact stands alone.
-    fn key(&self) -> String {
-        self.contact_id().map_or_else(|| format!("seq:{}", self.record.sequence_number), str::to_string)
-    }
 }
 
 /// The testable handler: the batch response and each record's outcome (in batch order).
@@ -119,67 +101,92 @@ pub async fn handle(
     deadline: Deadline,
     deps: &Deps,
 ) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), SyncError> {
-    let batch = records(&payload).map_err(|e| SyncError::NotKinesis(e.to_string()))?;
-    let items: Vec<Item> = batch.into_iter().map(Item::read).collect();
-    let outcomes = process_by_key(
-        items,
-        Item::key,
-        deps.concurrency,
-        |item| async move {
-            let span = tracing::info_span!("record", contactId = item.contact_id().unwrap_or(""), sequenceNumber = %item.record.sequence_number);
-            let outcome = sync_one(&item, deadline, deps).instrument(span).await;
-            (item, outcome)
-        },
-        |outcome| matches!(outcome, Outcome::Failed(_)),
-        |_| Outcome::Failed("an earlier record of the same contact failed; retried after it, in order".into()),
-    )
-    .await;
-
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
-        .map(|(i, _)| i.record.sequence_number.clone())
-        .collect();
-    let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
-    tracing::info!(
-        records = outcomes.len(),
-        synced = count(|o| matches!(o, Outcome::Synced)),
-        skipped = count(|o| matches!(o, Outcome::Skipped(_))),
-        quarantined = count(|o| matches!(o, Outcome::Quarantined(_))),
-        failed = failed.len(),
-        "CTR batch done"
-    );
-    let report = outcomes.into_iter().map(|(item, outcome)| (item.record.sequence_number, outcome)).collect();
-    Ok((batch_response(failed), report))
+    let runner = Runner { name: "CTR", concurrency: deps.concurrency };
+    let result =
+        runner.run(&payload, &CtrSync { deps, deadline }).await.map_err(|e| SyncError::NotKinesis(e.to_string()))?;
+    Ok(result.map_outcomes(Outcome::from))
 }
 
-async fn sync_one(item: &Item, deadline: Deadline, deps: &Deps) -> Outcome {
-    let seq = item.record.sequence_number.as_str();
-    let (ctr, value) = match &item.ctr {
-        Ok(parsed) => parsed,
-        Err(reason) => return quarantine(item, reason, None, deps).await,
-    };
-    if let Err(skip) = should_sync(ctr) {
-        tracing::info!(reason = %skip, "CTR not synced");
-        return Outcome::Skipped(skip.to_string());
+/// A CTR read from its record, with the JSON it came from (kept if it is quarantined).
+struct ParsedCtr {
+    ctr: Ctr,
+    value: Value,
+}
+
+impl ParsedCtr {
+    fn contact_id(&self) -> Option<&str> {
+        self.ctr.contact_id.as_deref().filter(|c| !c.is_empty())
     }
-    let contact_id = item.contact_id().unwrap_or_default();
-    let text = item.text.as_deref().unwrap_or_default();
-    if let Err(e) = deps.backup.store(contact_id, text).await {
-        tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
-        return Outcome::Failed(e.to_string());
+}
+
+/// One batch's work: records of one contact in order, each backed up then synced.
+struct CtrSync<'a> {
+    deps: &'a Deps,
+    deadline: Deadline,
+}
+
+impl ReadRecords for CtrSync<'_> {
+    type Item = ParsedCtr;
+
+    fn parse(&self, record: &Record<'_>) -> Result<ParsedCtr, Settle> {
+        let value = record.json().map_err(Settle::Quarantine)?;
+        let ctr = Ctr::from_value(value.clone()).map_err(Settle::Quarantine)?;
+        Ok(ParsedCtr { ctr, value })
     }
-    let fields = to_voice_call_fields(ctr);
-    let update_deadline = Deadline::after(deps.update_budget).min(deadline);
-    match deps.telephony.update_voice_call(contact_id, &fields, update_deadline).await {
-        Ok(_) => {
-            tracing::info!(fields = fields.len(), "VoiceCall updated from its CTR");
-            Outcome::Synced
+
+    /// Records of one contact share a key; a record without a contact stands alone.
+    fn key<'i>(&self, item: &'i ParsedCtr) -> Option<&'i str> {
+        item.contact_id()
+    }
+
+    /// Kept in S3 under the quarantine prefix: the CTR if it was read, else the raw data.
+    async fn quarantine(
+        &self,
+        record: &Record<'_>,
+        item: Option<&ParsedCtr>,
+        reason: &str,
+    ) -> Result<Option<String>, String> {
+        let entry = Quarantined {
+            reason,
+            sequence_number: record.sequence_number(),
+            partition_key: record.partition_key(),
+            contact_id: item.and_then(ParsedCtr::contact_id),
+            event_source_arn: record.kinesis.event_source_arn.as_deref(),
+            raw_data: if item.is_none() { Some(record.kinesis.data.as_str()) } else { None },
+            record: item.map(|i| &i.value),
+        };
+        self.deps.backup.quarantine(&entry).await.map(Some).map_err(|e| e.to_string())
+    }
+}
+
+impl ProcessRecords for CtrSync<'_> {
+    type Done = ();
+
+    async fn process(&self, record: &Record<'_>, item: &ParsedCtr) -> kinesis::Outcome {
+        let seq = record.sequence_number();
+        let deps = self.deps;
+        if let Err(skip) = should_sync(&item.ctr) {
+            tracing::info!(reason = %skip, "CTR not synced");
+            return kinesis::Outcome::Skipped(skip.to_string());
         }
-        Err(e) if permanent(&e) => quarantine(item, &e.to_string(), Some(value), deps).await,
-        Err(e) => {
-            tracing::warn!(sequenceNumber = seq, error = %e, "VoiceCall update failed; the record is reported for retry");
-            Outcome::Failed(e.to_string())
+        let contact_id = item.contact_id().unwrap_or_default();
+        let text = record.text.as_deref().unwrap_or_default();
+        if let Err(e) = deps.backup.store(contact_id, text).await {
+            tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
+            return kinesis::Outcome::Retry(e.to_string());
+        }
+        let fields = to_voice_call_fields(&item.ctr);
+        let update_deadline = Deadline::after(deps.update_budget).min(self.deadline);
+        match deps.telephony.update_voice_call(contact_id, &fields, update_deadline).await {
+            Ok(_) => {
+                tracing::info!(fields = fields.len(), "VoiceCall updated from its CTR");
+                kinesis::Outcome::Done(())
+            }
+            Err(e) if permanent(&e) => kinesis::Outcome::Quarantined(e.to_string()),
+            Err(e) => {
+                tracing::warn!(sequenceNumber = seq, error = %e, "VoiceCall update failed; the record is reported for retry");
+                kinesis::Outcome::Retry(e.to_string())
+            }
         }
     }
 }
@@ -188,27 +195,4 @@ async fn sync_one(item: &Item, deadline: Deadline, deps: &Deps) -> Outcome {
 /// (401, 403) are configuration problems an admin fixes, so those records are retried.
 fn permanent(e: &ScrtError) -> bool {
     !e.is_retryable() && !matches!(e.status(), Some(401 | 403 | 408)) && !matches!(e, ScrtError::Key { .. })
-}
-
-async fn quarantine(item: &Item, reason: &str, record: Option<&Value>, deps: &Deps) -> Outcome {
-    let seq = item.record.sequence_number.as_str();
-    let entry = Quarantined {
-        reason,
-        sequence_number: seq,
-        partition_key: item.record.partition_key.as_deref(),
-        contact_id: item.contact_id(),
-        event_source_arn: item.record.event_source_arn.as_deref(),
-        raw_data: if record.is_none() { Some(item.record.data.as_str()) } else { None },
-        record,
-    };
-    match deps.backup.quarantine(&entry).await {
-        Ok(key) => {
-            tracing::error!(sequenceNumber = seq, reason, quarantined = %key, "CTR record can never succeed; quarantined in S3");
-            Outcome::Quarantined(reason.to_string())
-        }
-        Err(e) => {
-            tracing::error!(sequenceNumber = seq, reason, error = %e, "quarantining the record failed; it is reported for retry");
-            Outcome::Failed(format!("{reason}; quarantine failed: {e}"))
-        }
-    }
 }

@@ -20,7 +20,7 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::aws::SdkConfig;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, optional, required};
 use scv_shared::ctr::Ctr;
-use scv_shared::kinesis::{KinesisEventResponse, KinesisRecord, batch_response, decode_data, process_by_key, records};
+use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
 use scv_shared::matroska::{AudioExtractor, ExtractedAudio, FragmentNumber, MkvError, Progress};
 use scv_shared::retry::{Deadline, RetryPolicy};
 use scv_shared::voicemail::{RECORDING_CONTENT_TYPE, RecordingTags, is_safe_contact_id, recording_key};
@@ -164,41 +164,6 @@ pub struct Voicemail {
     pub tags: RecordingTags,
 }
 
-struct Item {
-    record: KinesisRecord,
-    parsed: Parsed,
-}
-
-impl Item {
-    fn read(record: KinesisRecord) -> Self {
-        let parsed = match decode_data(&record.data) {
-            Err(e) => Parsed::Malformed(e.to_string()),
-            Ok(text) => match serde_json::from_str::<Value>(&text) {
-                Err(e) => Parsed::Malformed(format!("the record is not JSON: {e}")),
-                Ok(value) => match Ctr::from_value(value) {
-                    Err(e) => Parsed::Malformed(e),
-                    Ok(ctr) => voicemail_of(&ctr),
-                },
-            },
-        };
-        Self { record, parsed }
-    }
-
-    fn contact_id(&self) -> &str {
-        match &self.parsed {
-            Parsed::Voicemail(v) => &v.contact_id,
-            _ => "",
-        }
-    }
-
-    fn key(&self) -> String {
-        match &self.parsed {
-            Parsed::Voicemail(v) => v.contact_id.clone(),
-            _ => format!("seq:{}", self.record.sequence_number),
-        }
-    }
-}
-
 /// The voicemail a CTR describes (reference 2.5), or why it is none.
 fn voicemail_of(ctr: &Ctr) -> Parsed {
     if !ctr.is_voicemail() {
@@ -254,61 +219,54 @@ pub async fn handle(
     deadline: Deadline,
     deps: &Deps,
 ) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), AudioProcessingError> {
-    let batch = records(&payload).map_err(|e| AudioProcessingError::NotKinesis(e.to_string()))?;
-    let items: Vec<Item> = batch.into_iter().map(Item::read).collect();
-    let outcomes = process_by_key(
-        items,
-        Item::key,
-        CONCURRENCY,
-        |item| async move {
-            let span = tracing::info_span!("record", contactId = item.contact_id(), sequenceNumber = %item.record.sequence_number);
-            let outcome = process_one(&item, deadline, deps).instrument(span).await;
-            (item, outcome)
-        },
-        |outcome| matches!(outcome, Outcome::Failed(_)),
-        |_| Outcome::Failed("an earlier record of the same contact failed; retried after it, in order".into()),
-    )
-    .await;
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
-        .map(|(i, _)| i.record.sequence_number.clone())
-        .collect();
-    let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
-    tracing::info!(
-        records = outcomes.len(),
-        written = count(|o| matches!(o, Outcome::Written { .. })),
-        skipped = count(|o| matches!(o, Outcome::Skipped(_))),
-        malformed = count(|o| matches!(o, Outcome::Malformed(_))),
-        failed = failed.len(),
-        "voicemail batch done"
-    );
-    let report = outcomes.into_iter().map(|(item, outcome)| (item.record.sequence_number, outcome)).collect();
-    Ok((batch_response(failed), report))
+    let runner = Runner { name: "voicemail", concurrency: CONCURRENCY };
+    let result = runner
+        .run(&payload, &AudioBatch { deps, deadline })
+        .await
+        .map_err(|e| AudioProcessingError::NotKinesis(e.to_string()))?;
+    Ok(result.map_outcomes(|outcome| match outcome {
+        kinesis::Outcome::Done(written) => written,
+        kinesis::Outcome::Skipped(reason) => Outcome::Skipped(reason),
+        kinesis::Outcome::Quarantined(reason) => Outcome::Malformed(reason),
+        kinesis::Outcome::Retry(reason) => Outcome::Failed(reason),
+    }))
 }
 
-async fn process_one(item: &Item, deadline: Deadline, deps: &Deps) -> Outcome {
-    let seq = item.record.sequence_number.as_str();
-    let voicemail = match &item.parsed {
-        Parsed::Skip(reason) => {
-            tracing::debug!(reason = reason.as_str(), "CTR skipped");
-            return Outcome::Skipped(reason.clone());
+/// One batch's work: each voicemail CTR's recording read and stored; a malformed record is logged
+/// at ERROR by the runner and counted as handled.
+struct AudioBatch<'a> {
+    deps: &'a Deps,
+    deadline: Deadline,
+}
+
+impl ReadRecords for AudioBatch<'_> {
+    type Item = Voicemail;
+
+    fn parse(&self, record: &Record<'_>) -> Result<Voicemail, Settle> {
+        let ctr = record.json().and_then(Ctr::from_value).map_err(Settle::Quarantine)?;
+        match voicemail_of(&ctr) {
+            Parsed::Voicemail(voicemail) => Ok(*voicemail),
+            Parsed::Skip(reason) => Err(Settle::Skip(reason)),
+            Parsed::Malformed(reason) => Err(Settle::Quarantine(reason)),
         }
-        Parsed::Malformed(reason) => {
-            tracing::error!(
-                sequenceNumber = seq,
-                reason = reason.as_str(),
-                "malformed CTR record: it can never be processed; counted as handled"
-            );
-            return Outcome::Malformed(reason.clone());
-        }
-        Parsed::Voicemail(v) => v,
-    };
-    match store_voicemail(voicemail, deadline, deps).await {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            tracing::error!(sequenceNumber = seq, error = %e, "voicemail not stored; the record is reported for retry");
-            Outcome::Failed(e.to_string())
+    }
+
+    fn key<'i>(&self, voicemail: &'i Voicemail) -> Option<&'i str> {
+        Some(&voicemail.contact_id)
+    }
+}
+
+impl ProcessRecords for AudioBatch<'_> {
+    /// [`Outcome::Written`].
+    type Done = Outcome;
+
+    async fn process(&self, record: &Record<'_>, voicemail: &Voicemail) -> kinesis::Outcome<Outcome> {
+        match store_voicemail(voicemail, self.deadline, self.deps).await {
+            Ok(written) => kinesis::Outcome::Done(written),
+            Err(e) => {
+                tracing::error!(sequenceNumber = record.sequence_number(), error = %e, "voicemail not stored; the record is reported for retry");
+                kinesis::Outcome::Retry(e.to_string())
+            }
         }
     }
 }
