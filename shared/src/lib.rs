@@ -6,6 +6,7 @@ pub mod config;
 pub mod contact_lens;
 pub mod ctr;
 pub mod ctr_backup;
+pub mod error;
 pub mod flow;
 pub mod http;
 pub mod jwt;
@@ -21,3 +22,7 @@ pub mod scrt;
 pub mod soql;
 pub mod voicemail;
 pub mod wav;
+
+// The `diagnostic!` macro names `lambda_runtime` through this crate, so a function needs no
+// direct dependency to use it.
+pub use lambda_runtime;

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, ProcessEnv, required};
 use scv_shared::contact_lens::SegmentRecord;
+use scv_shared::error::ErrorKind;
 use scv_shared::kinesis::{self, KinesisEventResponse, batch_response, decode_data};
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -53,18 +54,14 @@ pub enum ConsumerError {
 }
 
 impl ConsumerError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ConsumerError::BadEvent(_) => "InvalidEvent",
+            ConsumerError::BadEvent(_) => ErrorKind::InvalidEvent,
         }
     }
 }
 
-impl From<ConsumerError> for lambda_runtime::Diagnostic {
-    fn from(e: ConsumerError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(ConsumerError);
 
 /// The Lambda entry point: a span with `requestId` around [`handle`].
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number, optional};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis;
 use scv_shared::retry::{Deadline, RetryPolicy};
@@ -147,19 +148,15 @@ pub enum ProcessorError {
 }
 
 impl ProcessorError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ProcessorError::BadEvent(_) => "InvalidEvent",
-            ProcessorError::Unsent { .. } => "SalesforceUnavailable",
+            ProcessorError::BadEvent(_) => ErrorKind::InvalidEvent,
+            ProcessorError::Unsent { .. } => ErrorKind::SalesforceUnavailable,
         }
     }
 }
 
-impl From<ProcessorError> for lambda_runtime::Diagnostic {
-    fn from(e: ProcessorError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(ProcessorError);
 
 /// What the invocation is: its deadline and how to invoke itself again.
 #[derive(Debug, Clone)]

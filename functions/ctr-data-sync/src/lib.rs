@@ -13,6 +13,7 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis::{KinesisEventResponse, KinesisRecord, batch_response, decode_data, process_by_key, records};
 use scv_shared::retry::Deadline;
@@ -60,11 +61,13 @@ pub enum SyncError {
     NotKinesis(String),
 }
 
-impl From<SyncError> for lambda_runtime::Diagnostic {
-    fn from(e: SyncError) -> Self {
-        lambda_runtime::Diagnostic { error_type: "InvalidEvent".into(), error_message: e.to_string() }
+impl SyncError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidEvent
     }
 }
+
+scv_shared::diagnostic!(SyncError);
 
 /// How one record ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

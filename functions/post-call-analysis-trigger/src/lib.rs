@@ -40,7 +40,9 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_connect::types::Contact;
 use lambda_runtime::LambdaEvent;
+use scv_shared::aws::sdk_retryable;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ConversationEvent, ConversationEvents, ScrtError, TelephonyClient};
@@ -125,24 +127,19 @@ pub enum TriggerError {
 
 impl TriggerError {
     /// A short name for the Lambda error type (`errorType`), by kind of failure.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            TriggerError::NotAnEvent(_) | TriggerError::BadFile { .. } => "InvalidEvent",
-            TriggerError::MissingField { .. } | TriggerError::Timing { .. } => "MissingField",
-            TriggerError::ReadObject { retryable: true, .. }
-            | TriggerError::DescribeContact { retryable: true, .. } => "AwsUnavailable",
-            TriggerError::ReadObject { .. } | TriggerError::DescribeContact { .. } => "AwsError",
-            TriggerError::Salesforce { source, .. } if source.is_retryable() => "SalesforceUnavailable",
-            TriggerError::Salesforce { .. } => "SalesforceError",
+            TriggerError::NotAnEvent(_) | TriggerError::BadFile { .. } => ErrorKind::InvalidEvent,
+            TriggerError::MissingField { .. } | TriggerError::Timing { .. } => ErrorKind::MissingField,
+            TriggerError::ReadObject { retryable, .. } | TriggerError::DescribeContact { retryable, .. } => {
+                ErrorKind::aws(*retryable)
+            }
+            TriggerError::Salesforce { source, .. } => ErrorKind::salesforce(source.is_retryable()),
         }
     }
 }
 
-impl From<TriggerError> for lambda_runtime::Diagnostic {
-    fn from(e: TriggerError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(TriggerError);
 
 // ---------------------------------------------------------------------------------------------
 // The event. `aws_lambda_events` has the EventBridge envelope but not the S3 `Object Created`
@@ -533,7 +530,7 @@ pub async fn handle(payload: Value, lambda_deadline: SystemTime, deps: &Deps) ->
     tracing::Span::current().record("contactId", key_contact.as_str());
     let result = process(&bucket, &key, &key_contact, lambda_deadline, deps).await;
     if let Err(e) = &result {
-        tracing::error!(error = %e, kind = e.kind(), "post-call analysis of s3://{bucket}/{key} failed");
+        tracing::error!(error = %e, kind = e.kind().as_str(), "post-call analysis of s3://{bucket}/{key} failed");
     }
     result
 }
@@ -641,16 +638,6 @@ async fn process(
     Ok(summary("Success", batches))
 }
 
-/// HTTP status of an SDK error that got an answer; a client error other than throttling will not
-/// change on retry.
-fn sdk_retryable<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>, status: Option<u16>) -> bool {
-    match e {
-        aws_sdk_s3::error::SdkError::ServiceError(_) => status.is_none_or(|s| s == 429 || s >= 500),
-        aws_sdk_s3::error::SdkError::ConstructionFailure(_) => false,
-        _ => true,
-    }
-}
-
 async fn read_analysis(bucket: &str, key: &str, deps: &Deps) -> Result<AnalysisFile, TriggerError> {
     let read_error = |message: String, retryable: bool| TriggerError::ReadObject {
         bucket: bucket.into(),
@@ -658,10 +645,14 @@ async fn read_analysis(bucket: &str, key: &str, deps: &Deps) -> Result<AnalysisF
         message,
         retryable,
     };
-    let object = deps.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
-        let status = e.raw_response().map(|r| r.status().as_u16());
-        read_error(aws_sdk_s3::error::DisplayErrorContext(&e).to_string(), sdk_retryable(&e, status))
-    })?;
+    let object = deps
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| read_error(aws_sdk_s3::error::DisplayErrorContext(&e).to_string(), sdk_retryable(&e)))?;
     let bytes =
         object.body.collect().await.map_err(|e| read_error(format!("reading the body: {e}"), true))?.into_bytes();
     parse_analysis(&bytes).map_err(|reason| TriggerError::BadFile { bucket: bucket.into(), key: key.into(), reason })
@@ -678,8 +669,7 @@ async fn describe_contact(contact_id: &str, instance_id: &str, deps: &Deps) -> R
     match answer {
         Ok(output) => output.contact.ok_or_else(|| error("the answer has no Contact".into(), false)),
         Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            let retryable = sdk_retryable(&e, status);
+            let retryable = sdk_retryable(&e);
             Err(error(aws_sdk_connect::error::DisplayErrorContext(&e).to_string(), retryable))
         }
     }

@@ -20,6 +20,7 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::aws::SdkConfig;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, optional, required};
 use scv_shared::ctr::Ctr;
+use scv_shared::error::ErrorKind;
 use scv_shared::kinesis::{KinesisEventResponse, KinesisRecord, batch_response, decode_data, process_by_key, records};
 use scv_shared::matroska::{AudioExtractor, ExtractedAudio, FragmentNumber, MkvError, Progress};
 use scv_shared::retry::{Deadline, RetryPolicy};
@@ -89,11 +90,13 @@ pub enum AudioProcessingError {
     NotKinesis(String),
 }
 
-impl From<AudioProcessingError> for lambda_runtime::Diagnostic {
-    fn from(e: AudioProcessingError) -> Self {
-        lambda_runtime::Diagnostic { error_type: "InvalidEvent".into(), error_message: e.to_string() }
+impl AudioProcessingError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidEvent
     }
 }
+
+scv_shared::diagnostic!(AudioProcessingError);
 
 /// Why reading or storing one voicemail failed; every one of these is retried.
 #[derive(Debug, Error)]
