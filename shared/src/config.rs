@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::logging::LogLevel;
+use crate::logging::{LogFormat, LogLevel};
 
 /// A configuration problem found at cold start. The message names the variable; it never
 /// contains a secret (no variable read here holds one: keys live in SSM).
@@ -192,6 +192,44 @@ pub fn log_level(env: &dyn Env) -> Result<LogLevel, ConfigError> {
     }
 }
 
+/// How a function logs, from Lambda's advanced logging controls and the official `LOG_LEVEL`.
+///
+/// Level: `AWS_LAMBDA_LOG_LEVEL` when Lambda sets it (the function's application log level;
+/// TRACE, DEBUG, INFO, WARN, ERROR or FATAL), else `LOG_LEVEL` (the official variable, winston
+/// names accepted), else INFO. Format: text when `AWS_LAMBDA_LOG_FORMAT` is `Text`, JSON
+/// otherwise (unset included), so the documented Logs Insights query keeps working by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggingConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { level: LogLevel::Info, format: LogFormat::Json }
+    }
+}
+
+impl LoggingConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let level = match optional(env, "AWS_LAMBDA_LOG_LEVEL") {
+            Some(v) => LogLevel::parse(&v).ok_or_else(|| ConfigError::Malformed {
+                name: "AWS_LAMBDA_LOG_LEVEL",
+                reason: format!("unknown level {v:?}"),
+            })?,
+            None => log_level(env)?,
+        };
+        let format = match optional(env, "AWS_LAMBDA_LOG_FORMAT") {
+            None => LogFormat::Json,
+            Some(v) => LogFormat::parse(&v).ok_or_else(|| ConfigError::Malformed {
+                name: "AWS_LAMBDA_LOG_FORMAT",
+                reason: format!("expected JSON or Text, got {v:?}"),
+            })?,
+        };
+        Ok(Self { level, format })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +321,28 @@ mod tests {
         assert_eq!(ScrtConfig::from_env(&env(&pairs)).unwrap().private_key_param_name, "scrt-key");
         let without_shared: Vec<_> = pairs.iter().copied().filter(|(k, _)| *k != "PRIVATE_KEY_PARAM_NAME").collect();
         assert_eq!(ScrtConfig::from_env(&env(&without_shared)).unwrap().private_key_param_name, "scrt-key");
+    }
+
+    #[test]
+    fn logging_prefers_lambda_controls_then_log_level_then_info_json() {
+        let cases: &[(&[(&str, &str)], LogLevel, LogFormat)] = &[
+            (&[], LogLevel::Info, LogFormat::Json),
+            (&[("LOG_LEVEL", "debug")], LogLevel::Debug, LogFormat::Json),
+            (&[("LOG_LEVEL", "debug"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")], LogLevel::Warn, LogFormat::Json),
+            (&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")], LogLevel::Error, LogFormat::Json),
+            (&[("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("AWS_LAMBDA_LOG_FORMAT", "Text")], LogLevel::Trace, LogFormat::Text),
+            (&[("AWS_LAMBDA_LOG_FORMAT", "JSON")], LogLevel::Info, LogFormat::Json),
+            (&[("AWS_LAMBDA_LOG_LEVEL", " "), ("LOG_LEVEL", "error")], LogLevel::Error, LogFormat::Json),
+        ];
+        for (pairs, level, format) in cases {
+            let cfg = LoggingConfig::from_env(&env(pairs)).expect("valid");
+            assert_eq!((cfg.level, cfg.format), (*level, *format), "{pairs:?}");
+        }
+        for (name, value) in [("AWS_LAMBDA_LOG_LEVEL", "loud"), ("AWS_LAMBDA_LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud")]
+        {
+            let err = LoggingConfig::from_env(&env(&[(name, value)])).unwrap_err();
+            assert!(matches!(&err, ConfigError::Malformed { name: n, .. } if *n == name), "{err:?}");
+        }
     }
 
     #[test]

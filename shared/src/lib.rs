@@ -12,6 +12,7 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod kinesis;
+pub mod lambda;
 pub mod logging;
 pub mod matroska;
 pub mod oauth;
