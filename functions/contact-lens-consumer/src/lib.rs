@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, ProcessEnv, required};
+use scv_shared::config::{ConfigError, ConsumerConfig, ProcessEnv};
 use scv_shared::contact_lens::SegmentRecord;
 use scv_shared::error::ErrorKind;
 use scv_shared::kinesis::{self, KinesisEventResponse, batch_response, decode_data};
@@ -37,7 +37,7 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let processor = required(&ProcessEnv, "CONTACT_LENS_PROCESSOR_FUNCTION_ARN")?;
+        let processor = ConsumerConfig::from_env(&ProcessEnv)?.processor_function_arn;
         let sdk = scv_shared::aws::load().await;
         Ok(Self::new(aws_sdk_lambda::Client::new(&sdk), processor))
     }

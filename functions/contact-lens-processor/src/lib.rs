@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number, optional};
+use scv_shared::config::{ConfigError, ConnectConfig, Env, ProcessEnv, ProcessorConfig, ScrtConfig};
 use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis;
@@ -117,18 +117,19 @@ impl Deps {
     /// `sdk` serves SSM, Lambda and Connect (tests point each at its local server).
     pub fn new(cfg: &ScrtConfig, sdk: &scv_shared::aws::SdkConfig, env: &dyn Env) -> Result<Self, ConfigError> {
         let http = scv_shared::aws::http_client();
+        let processor = ProcessorConfig::from_env(env)?;
         let settings = Settings {
             operation_budget: cfg.deadline,
-            max_retry_invocations: u32::try_from(number(env, "MAX_RETRY_INVOCATIONS", 3)?)
-                .map_err(|_| ConfigError::Malformed { name: "MAX_RETRY_INVOCATIONS", reason: "too large".into() })?,
+            max_retry_invocations: processor.max_retry_invocations,
             ..Settings::default()
         };
-        let connect = optional(env, "CONNECT_INSTANCE_ID")
+        let connect = ConnectConfig::from_env(env)
+            .instance_id
             .map(|instance_id| ConnectTarget { client: aws_sdk_connect::Client::new(sdk), instance_id });
         Ok(Self {
             telephony: TelephonyClient::from_config(cfg, SsmClient::new(sdk), http, env).with_policy(retry_policy()),
             lambda: aws_sdk_lambda::Client::new(sdk),
-            function_name: optional(env, "AWS_LAMBDA_FUNCTION_NAME"),
+            function_name: processor.function_name,
             connect,
             settings,
         })

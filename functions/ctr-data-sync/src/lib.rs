@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
+use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv, ScrtConfig};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
 use scv_shared::error::ErrorKind;
@@ -49,7 +49,7 @@ impl Deps {
         Ok(Self {
             telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
-            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 25)?.clamp(1, 100) as usize,
+            concurrency: CtrSyncConfig::from_env(env)?.concurrency,
             update_budget: cfg.deadline,
         })
     }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, RestConfig};
+use scv_shared::config::{BackupConfig, ConfigError, Env, ProcessEnv, RestConfig};
 use scv_shared::error::ErrorKind;
 use scv_shared::flow::{FlowEvent, FlowOutput};
 use scv_shared::keys::SsmClient;
@@ -62,10 +62,10 @@ pub fn resync_from_env(
     ssm: SsmClient,
     s3: scv_shared::ctr_backup::S3Client,
 ) -> Result<Option<ResyncClients>, ConfigError> {
-    if scv_shared::config::optional(env, "CTR_BACKUP_S3_BUCKET").is_none() {
+    if BackupConfig::from_env_if_set(env)?.is_none() {
         return Ok(None);
     }
-    scv_shared::config::required(env, "SCRT_PRIVATE_KEY_PARAM_NAME")?;
+    scv_shared::config::telephony::specific_key_param(env)?;
     ResyncClients::from_env(env, ssm, s3, scv_shared::aws::http_client()).map(Some)
 }
 

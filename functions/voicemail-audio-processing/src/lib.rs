@@ -18,7 +18,7 @@ use aws_sdk_kinesisvideo::types::ApiName;
 use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
 use lambda_runtime::LambdaEvent;
 use scv_shared::aws::SdkConfig;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, optional, required};
+use scv_shared::config::{ConfigError, Env, ProcessEnv, RecordingsConfig};
 use scv_shared::ctr::Ctr;
 use scv_shared::error::ErrorKind;
 use scv_shared::kinesis::{KinesisEventResponse, KinesisRecord, batch_response, decode_data, process_by_key, records};
@@ -59,8 +59,8 @@ impl Deps {
 
     /// `kvs_sdk` configures the Kinesis Video clients (`aws_region`, when set, overrides its region).
     pub fn new(env: &dyn Env, kvs_sdk: &SdkConfig, s3: aws_sdk_s3::Client) -> Result<Self, ConfigError> {
-        let bucket = required(env, "s3_recordings_bucket")?;
-        let region = optional(env, "aws_region").map(aws_sdk_kinesisvideo::config::Region::new);
+        let RecordingsConfig { bucket, region } = RecordingsConfig::from_env(env)?;
+        let region = region.map(aws_sdk_kinesisvideo::config::Region::new);
         let mut kvs = aws_sdk_kinesisvideo::config::Builder::from(kvs_sdk);
         let mut media = aws_sdk_kinesisvideomedia::config::Builder::from(kvs_sdk).timeout_config(
             aws_sdk_kinesisvideomedia::config::timeout::TimeoutConfig::builder()

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::aws::sdk_retryable;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
+use scv_shared::config::{ConfigError, Env, PackagingConfig, ProcessEnv, ScrtConfig};
 use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
@@ -74,7 +74,7 @@ impl Deps {
     ) -> Result<Self, ConfigError> {
         let cfg = ScrtConfig::from_env(env)?;
         let http = scv_shared::aws::http_client();
-        let delay = Duration::from_secs(number(env, "delay_before_routing_vm_sec", 60)?).min(MAX_ROUTING_DELAY);
+        let delay = PackagingConfig::from_env(env)?.routing_delay.min(MAX_ROUTING_DELAY);
         Ok(Self {
             s3,
             transcribe,
