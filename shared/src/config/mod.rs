@@ -260,7 +260,8 @@ mod tests {
 
     #[test]
     fn logging_prefers_lambda_controls_then_log_level_then_info_json() {
-        let cases: &[(&[(&str, &str)], LogLevel, LogFormat)] = &[
+        type Case = (&'static [(&'static str, &'static str)], LogLevel, LogFormat);
+        let cases: &[Case] = &[
             (&[], LogLevel::Info, LogFormat::Json),
             (&[("LOG_LEVEL", "debug")], LogLevel::Debug, LogFormat::Json),
             (&[("LOG_LEVEL", "debug"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")], LogLevel::Warn, LogFormat::Json),
