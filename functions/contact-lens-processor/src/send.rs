@@ -16,7 +16,8 @@ use crate::{
     pack,
 };
 
-/// Records the transcription limit on the contact (seed 001 ch. 9): the CTR sync copies
+/// Records the transcription limit on the contact (Service Cloud Voice Implementation Guide,
+/// ch. 9, limits, `sf_realtime_transcription_status`): the CTR sync copies
 /// `sf_realtime_transcription_status` into the VoiceCall. Logged with `SCV_LIMITS_ERROR` either way.
 pub(crate) async fn record_transcription_limit(contact_id: &str, deps: &Deps) {
     tracing::error!(
@@ -73,7 +74,8 @@ pub enum EntryResult {
     },
 }
 
-/// Reads one entry of the multi-status answer (seed 001 ch. 3, "Response with errors").
+/// Reads one entry of the multi-status answer (Service Cloud Voice Implementation Guide, ch. 3,
+/// Telephony Integration API, "Response with errors").
 pub fn classify_entry(status: u16, message: &str) -> EntryResult {
     let upper = message.to_ascii_uppercase();
     if (200..300).contains(&status) {

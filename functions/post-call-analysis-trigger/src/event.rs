@@ -64,7 +64,8 @@ pub fn decode_key(raw: &str) -> Result<String, String> {
 }
 
 /// Only `Analysis/Voice/YYYY/MM/DD/<36-character contact id>….json` is read; a key containing
-/// `Redacted` anywhere (the redacted copy) is skipped (reference 2.11).
+/// `Redacted` anywhere (the redacted copy) is skipped, as the official PostCallAnalysisTrigger
+/// function does.
 pub fn check_key(key: &str) -> KeyCheck {
     if key.contains("Redacted") {
         return KeyCheck::Skip("a redacted copy".into());
