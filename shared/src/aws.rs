@@ -39,3 +39,17 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+/// Whether an AWS SDK call may succeed if tried again: no answer at all (dispatch failure,
+/// timeout, unreadable response) or an answer of throttling (429) or a server error (5xx). A
+/// client error other than throttling, or a request the SDK could not build, will not change.
+pub fn sdk_retryable<E>(error: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    use aws_sdk_s3::error::SdkError;
+    match error {
+        SdkError::ServiceError(_) => {
+            error.raw_response().map(|r| r.status().as_u16()).is_none_or(|s| s == 429 || s >= 500)
+        }
+        SdkError::ConstructionFailure(_) => false,
+        _ => true,
+    }
+}

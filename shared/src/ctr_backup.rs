@@ -8,7 +8,7 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::config::{ConfigError, Env, optional, required};
+pub use crate::config::BackupConfig;
 
 pub use aws_sdk_s3::Client as S3Client;
 
@@ -18,26 +18,6 @@ pub enum BackupError {
     Write { bucket: String, key: String, message: String },
     #[error("could not read s3://{bucket}/{key}: {message}")]
     Read { bucket: String, key: String, message: String },
-}
-
-/// Where backups and quarantined records go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupConfig {
-    /// `CTR_BACKUP_S3_BUCKET`.
-    pub bucket: String,
-    /// `CTR_QUARANTINE_PREFIX` (default `quarantine/`).
-    pub quarantine_prefix: String,
-}
-
-impl BackupConfig {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let bucket = required(env, "CTR_BACKUP_S3_BUCKET")?;
-        let mut quarantine_prefix = optional(env, "CTR_QUARANTINE_PREFIX").unwrap_or_else(|| "quarantine/".into());
-        if !quarantine_prefix.ends_with('/') {
-            quarantine_prefix.push('/');
-        }
-        Ok(Self { bucket, quarantine_prefix })
-    }
 }
 
 /// What is kept of a record that cannot succeed.

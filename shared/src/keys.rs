@@ -106,14 +106,8 @@ impl KeySource {
     pub fn from_config(cfg: &ScrtConfig, ssm: aws_sdk_ssm::Client, http: reqwest::Client, env: &dyn Env) -> Self {
         let param = cfg.private_key_param_name.clone();
         if cfg.use_ssm_extension {
-            let port =
-                crate::config::optional(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT").unwrap_or_else(|| "2773".into());
-            KeySource::Extension {
-                http,
-                endpoint: format!("http://localhost:{port}"),
-                session_token: crate::config::optional(env, "AWS_SESSION_TOKEN"),
-                param,
-            }
+            let extension = crate::config::ExtensionConfig::from_env(env);
+            KeySource::Extension { http, endpoint: extension.endpoint(), session_token: extension.session_token, param }
         } else {
             KeySource::Ssm { client: ssm, param }
         }

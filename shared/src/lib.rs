@@ -6,11 +6,13 @@ pub mod config;
 pub mod contact_lens;
 pub mod ctr;
 pub mod ctr_backup;
+pub mod error;
 pub mod flow;
 pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod kinesis;
+pub mod lambda;
 pub mod logging;
 pub mod matroska;
 pub mod oauth;
@@ -21,3 +23,7 @@ pub mod scrt;
 pub mod soql;
 pub mod voicemail;
 pub mod wav;
+
+// The `diagnostic!` macro names `lambda_runtime` through this crate, so a function needs no
+// direct dependency to use it.
+pub use lambda_runtime;

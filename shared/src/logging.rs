@@ -1,4 +1,5 @@
-//! JSON log lines for CloudWatch, one object per line, with the fields the documented Logs
+//! Log lines for CloudWatch: JSON, one object per line (or plain text when Lambda's advanced
+//! logging controls ask for `Text`, see [`LogFormat`]), with the fields the documented Logs
 //! Insights query reads (`context.contactId`, seed 001 ch. 6 "Query AWS Lambda Functions to
 //! Analyze a Voice Call"), and secrets scrubbed before anything is written.
 //!
@@ -18,7 +19,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-/// `LOG_LEVEL`, with the names the official (winston) functions accept mapped onto tracing's.
+/// `LOG_LEVEL`, with the names the official (winston) functions accept mapped onto tracing's,
+/// and `AWS_LAMBDA_LOG_LEVEL` (Lambda's TRACE/DEBUG/INFO/WARN/ERROR/FATAL; FATAL logs errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     Error,
@@ -31,7 +33,7 @@ pub enum LogLevel {
 impl LogLevel {
     pub fn parse(value: &str) -> Option<Self> {
         Some(match value.trim().to_ascii_lowercase().as_str() {
-            "error" => Self::Error,
+            "fatal" | "error" => Self::Error,
             "warn" | "warning" => Self::Warn,
             "info" => Self::Info,
             "http" | "verbose" | "debug" => Self::Debug,
@@ -51,6 +53,27 @@ impl LogLevel {
     }
 }
 
+/// The shape of a log line: `AWS_LAMBDA_LOG_FORMAT` (Lambda's advanced logging controls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One JSON object per line: the fields the documented Logs Insights query reads.
+    #[default]
+    Json,
+    /// One human-readable line: `timestamp LEVEL category message key=value ...`.
+    Text,
+}
+
+impl LogFormat {
+    /// `JSON` or `Text`, in any case.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "json" => Some(Self::Json),
+            "text" => Some(Self::Text),
+            _ => None,
+        }
+    }
+}
+
 /// Which targets log at which level: this project's crates at `level`, every other crate
 /// (SDKs, HTTP, runtime) at WARN at the most.
 pub fn targets(level: LogLevel, own_crates: &[&'static str]) -> Targets {
@@ -65,21 +88,32 @@ pub fn targets(level: LogLevel, own_crates: &[&'static str]) -> Targets {
 /// per-function category (e.g. `invokeTelephonyIntegrationApi`), `own_crate` the binary's crate
 /// name (`env!("CARGO_CRATE_NAME")`).
 pub fn init(category: &'static str, own_crate: &'static str, level: LogLevel) {
-    let layer = JsonLayer::new(category, std::io::stdout).with_filter(targets(level, &[own_crate]));
+    init_with_format(category, own_crate, level, LogFormat::Json);
+}
+
+/// [`init`] with the line format chosen (`AWS_LAMBDA_LOG_FORMAT`).
+pub fn init_with_format(category: &'static str, own_crate: &'static str, level: LogLevel, format: LogFormat) {
+    let layer = JsonLayer::new(category, std::io::stdout).with_format(format).with_filter(targets(level, &[own_crate]));
     let subscriber = tracing_subscriber::registry().with(layer);
     // A second init (tests) keeps the first subscriber.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-/// A `tracing` layer writing one JSON object per event.
+/// A `tracing` layer writing one line per event: a JSON object (the default) or text, scrubbed
+/// of secrets either way.
 pub struct JsonLayer<W> {
     category: &'static str,
     make_writer: W,
+    format: LogFormat,
 }
 
 impl<W> JsonLayer<W> {
     pub fn new(category: &'static str, make_writer: W) -> Self {
-        Self { category, make_writer }
+        Self { category, make_writer, format: LogFormat::Json }
+    }
+
+    pub fn with_format(self, format: LogFormat) -> Self {
+        Self { format, ..self }
     }
 }
 
@@ -143,7 +177,11 @@ where
             }
         }
         event.record(&mut Visitor(&mut fields));
-        let line = render(self.category, event.metadata().level(), event.metadata().target(), fields);
+        let (level, target) = (event.metadata().level(), event.metadata().target());
+        let line = match self.format {
+            LogFormat::Json => render(self.category, level, target, fields),
+            LogFormat::Text => render_text(self.category, level, target, fields),
+        };
         let mut writer = self.make_writer.make_writer();
         // A log line that cannot be written is dropped: logging must never fail an invocation.
         let _ = writer.write_all(line.as_bytes());
@@ -176,6 +214,30 @@ fn render(category: &str, level: &Level, target: &str, mut fields: Map<String, V
     let mut text = value.to_string();
     text.push('\n');
     text
+}
+
+/// One text line: `timestamp LEVEL category message`, then `requestId`, `contactId` and every
+/// other field as `key=value`, scrubbed of secrets like the JSON line.
+fn render_text(category: &str, level: &Level, target: &str, mut fields: Map<String, Value>) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let message = fields.remove("message").map(|m| text(&m)).unwrap_or_default();
+    let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut line = format!("{timestamp} {level} {category} {message}");
+    for key in ["requestId", "contactId"] {
+        if let Some(value) = fields.remove(key) {
+            line.push_str(&format!(" {key}={}", text(&value)));
+        }
+    }
+    for (key, value) in &fields {
+        line.push_str(&format!(" {key}={}", text(value)));
+    }
+    line.push_str(&format!(" target={target}"));
+    let mut line = scrub(&line).unwrap_or(line);
+    line.push('\n');
+    line
 }
 
 fn scrub_value(value: &mut Value) {
@@ -362,6 +424,47 @@ mod tests {
         assert_eq!(line["requestId"], "req-1");
         assert_eq!(line["context"]["contactId"], "c-123");
         assert_eq!(line["context"]["detail"], "[REDACTED]");
+    }
+
+    #[test]
+    fn text_lines_carry_the_same_fields_and_no_secrets() {
+        let logs = CapturedLogs::default();
+        let layer = JsonLayer::new("testCategory", logs.clone()).with_format(LogFormat::Text);
+        let subscriber = tracing_subscriber::registry().with(layer.with_filter(targets(LogLevel::Debug, &[])));
+        with_default(subscriber, || {
+            let span = tracing::info_span!("invocation", requestId = "req-1", contactId = tracing::field::Empty);
+            let _guard = span.enter();
+            span.record("contactId", "c-123");
+            tracing::warn!(detail = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIwMEQifQ.sig", "calling Salesforce");
+            tracing::info!(key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----", attempt = 2, "read");
+        });
+        let lines = logs.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(serde_json::from_str::<Value>(&lines[0]).is_err(), "not JSON: {}", lines[0]);
+        let first = lines[0].split_once(' ').map(|(_, rest)| rest).unwrap_or_default();
+        assert!(first.starts_with("WARN testCategory calling Salesforce requestId=req-1 contactId=c-123"), "{first}");
+        assert!(first.contains("detail=[REDACTED]"), "{first}");
+        assert!(!lines[0].contains("eyJ"), "{}", lines[0]);
+        assert!(lines[1].contains("INFO testCategory read") && lines[1].contains("attempt=2"), "{}", lines[1]);
+        assert!(lines[1].contains("key=[REDACTED]") && !lines[1].contains("MIIE"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn formats_and_levels_parse_lambda_names() {
+        assert_eq!(LogFormat::parse("JSON"), Some(LogFormat::Json));
+        assert_eq!(LogFormat::parse("Text"), Some(LogFormat::Text));
+        assert_eq!(LogFormat::parse("TEXT"), Some(LogFormat::Text));
+        assert_eq!(LogFormat::parse("xml"), None);
+        for (name, level) in [
+            ("TRACE", LogLevel::Trace),
+            ("DEBUG", LogLevel::Debug),
+            ("INFO", LogLevel::Info),
+            ("WARN", LogLevel::Warn),
+            ("ERROR", LogLevel::Error),
+            ("FATAL", LogLevel::Error),
+        ] {
+            assert_eq!(LogLevel::parse(name), Some(level), "{name}");
+        }
     }
 
     #[test]

@@ -210,20 +210,22 @@ impl SalesforceAuth {
         let required = |param: &String, variable: &'static str| {
             values.get(param).cloned().ok_or_else(|| AuthError::MissingParameter { param: param.clone(), variable })
         };
-        let consumer_key = required(&cfg.consumer_key_param, "CONSUMER_KEY_PARAM_NAME")?;
-        let key =
-            parse_private_key(&required(&cfg.private_key_param, "PRIVATE_KEY_PARAM_NAME")?, &cfg.private_key_param)?;
+        let consumer_key = required(&cfg.consumer_key_param, crate::config::rest::CONSUMER_KEY_PARAM_NAME)?;
+        let key = parse_private_key(
+            &required(&cfg.private_key_param, crate::config::keys::PRIVATE_KEY_PARAM_NAME)?,
+            &cfg.private_key_param,
+        )?;
         // AUDIENCE and SUBJECT: a parameter by that name wins, else the value itself.
         let audience = values.get(&cfg.audience).cloned().unwrap_or_else(|| {
             tracing::warn!(
-                variable = "AUDIENCE",
+                variable = crate::config::rest::AUDIENCE,
                 "no SSM parameter named by AUDIENCE; using its value as the audience"
             );
             cfg.audience.clone()
         });
         let subject = values.get(&cfg.subject).cloned().unwrap_or_else(|| {
             tracing::warn!(
-                variable = "SUBJECT",
+                variable = crate::config::rest::SUBJECT,
                 "no SSM parameter named by SUBJECT; using its value as the Salesforce username"
             );
             cfg.subject.clone()

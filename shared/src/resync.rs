@@ -8,9 +8,11 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::config::{ConfigError, Env, ScrtConfig, number};
+use crate::config::BackupConfig;
+pub use crate::config::ResyncSettings;
+use crate::config::{ConfigError, Env, ScrtConfig};
 use crate::ctr::{Ctr, to_voice_call_fields};
-use crate::ctr_backup::{BackupConfig, CtrBackup, S3Client};
+use crate::ctr_backup::{CtrBackup, S3Client};
 use crate::keys::SsmClient;
 use crate::rest::{RestError, SalesforceRest};
 use crate::retry::Deadline;
@@ -44,31 +46,6 @@ pub fn unsynced_query(now: chrono::DateTime<chrono::Utc>, lookback: Duration, gr
         format(from),
         format(to)
     )
-}
-
-/// How far back and how much one run looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResyncSettings {
-    /// `CTR_RESYNC_LOOKBACK_MINUTES` (default 1440): calls created this long ago at the most.
-    pub lookback: Duration,
-    /// `CTR_RESYNC_GRACE_MINUTES` (default 15): calls younger than this may still be waiting for
-    /// their CTR and are left alone.
-    pub grace: Duration,
-    /// `CTR_RESYNC_MAX_CALLS` (default 200): calls per run.
-    pub max_calls: usize,
-    /// `CTR_SYNC_CONCURRENCY` (default 25): updates at once.
-    pub concurrency: usize,
-}
-
-impl ResyncSettings {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            lookback: Duration::from_secs(60 * number(env, "CTR_RESYNC_LOOKBACK_MINUTES", 1440)?),
-            grace: Duration::from_secs(60 * number(env, "CTR_RESYNC_GRACE_MINUTES", 15)?),
-            max_calls: number(env, "CTR_RESYNC_MAX_CALLS", 200)?.clamp(1, 10_000) as usize,
-            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 25)?.clamp(1, 100) as usize,
-        })
-    }
 }
 
 /// What the resync needs besides the REST client, built once at cold start: the Telephony

@@ -13,9 +13,10 @@ use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, ProcessEnv, required};
+use scv_shared::config::{ConfigError, ConsumerConfig, ProcessEnv};
 use scv_shared::contact_lens::SegmentRecord;
 use scv_shared::kinesis::{KinesisEventResponse, ReadRecords, Record, Runner, SendInParts, Settle};
+use scv_shared::error::ErrorKind;
 use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::Instrument;
@@ -37,7 +38,7 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let processor = required(&ProcessEnv, "CONTACT_LENS_PROCESSOR_FUNCTION_ARN")?;
+        let processor = ConsumerConfig::from_env(&ProcessEnv)?.processor_function_arn;
         let sdk = scv_shared::aws::load().await;
         Ok(Self::new(aws_sdk_lambda::Client::new(&sdk), processor))
     }
@@ -54,18 +55,14 @@ pub enum ConsumerError {
 }
 
 impl ConsumerError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ConsumerError::BadEvent(_) => "InvalidEvent",
+            ConsumerError::BadEvent(_) => ErrorKind::InvalidEvent,
         }
     }
 }
 
-impl From<ConsumerError> for lambda_runtime::Diagnostic {
-    fn from(e: ConsumerError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(ConsumerError);
 
 /// The Lambda entry point: a span with `requestId` around [`handle`].
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {

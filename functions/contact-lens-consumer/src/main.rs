@@ -1,11 +1,5 @@
-use contact_lens_consumer::{CATEGORY, Deps, handler};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use scv_shared::config::{ProcessEnv, log_level};
-use serde_json::Value;
+use contact_lens_consumer as function;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    scv_shared::logging::init(CATEGORY, env!("CARGO_CRATE_NAME"), log_level(&ProcessEnv)?);
-    let deps = Deps::from_env().await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
-    run(service_fn(|event: LambdaEvent<Value>| handler(event, &deps))).await
+fn main() -> Result<(), lambda_runtime::Error> {
+    scv_shared::lambda::main(function::CATEGORY, env!("CARGO_CRATE_NAME"), function::Deps::from_env, function::handler)
 }

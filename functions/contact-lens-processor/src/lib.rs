@@ -9,28 +9,31 @@
 //! the payload), or fails the invocation when that is not possible. Message ids are the utterance
 //! ids, so a retry cannot duplicate a message.
 
+pub mod handover;
 pub mod pack;
+pub mod send;
 pub mod work;
 
-use std::collections::{BTreeSet, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number, optional};
+use scv_shared::config::{ConfigError, ConnectConfig, Env, ProcessEnv, ProcessorConfig, ScrtConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis;
 use scv_shared::retry::{Deadline, RetryPolicy};
-use scv_shared::scrt::{
-    BulkTranscriptEntry, BulkTranscripts, ConversationEvent, ConversationEvents, LIMITS_ERROR_PREFIX, ScrtError,
-    TelephonyClient,
-};
+use scv_shared::scrt::TelephonyClient;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use thiserror::Error;
 use tracing::Instrument;
 
+pub use handover::{RetryPayload, retry_delay};
+pub use send::{EntryResult, Outcome, classify_entry, send};
 pub use work::{ContactWork, Work};
+
+use handover::{hand_over, now_ms, wait_until};
+use send::record_transcription_limit;
 
 /// The `category` of every log line, as the official function names it.
 pub const CATEGORY: &str = "ContactLensProcessor";
@@ -116,18 +119,19 @@ impl Deps {
     /// `sdk` serves SSM, Lambda and Connect (tests point each at its local server).
     pub fn new(cfg: &ScrtConfig, sdk: &scv_shared::aws::SdkConfig, env: &dyn Env) -> Result<Self, ConfigError> {
         let http = scv_shared::aws::http_client();
+        let processor = ProcessorConfig::from_env(env)?;
         let settings = Settings {
             operation_budget: cfg.deadline,
-            max_retry_invocations: u32::try_from(number(env, "MAX_RETRY_INVOCATIONS", 3)?)
-                .map_err(|_| ConfigError::Malformed { name: "MAX_RETRY_INVOCATIONS", reason: "too large".into() })?,
+            max_retry_invocations: processor.max_retry_invocations,
             ..Settings::default()
         };
-        let connect = optional(env, "CONNECT_INSTANCE_ID")
+        let connect = ConnectConfig::from_env(env)
+            .instance_id
             .map(|instance_id| ConnectTarget { client: aws_sdk_connect::Client::new(sdk), instance_id });
         Ok(Self {
             telephony: TelephonyClient::from_config(cfg, SsmClient::new(sdk), http, env).with_policy(retry_policy()),
             lambda: aws_sdk_lambda::Client::new(sdk),
-            function_name: optional(env, "AWS_LAMBDA_FUNCTION_NAME"),
+            function_name: processor.function_name,
             connect,
             settings,
         })
@@ -147,19 +151,15 @@ pub enum ProcessorError {
 }
 
 impl ProcessorError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ProcessorError::BadEvent(_) => "InvalidEvent",
-            ProcessorError::Unsent { .. } => "SalesforceUnavailable",
+            ProcessorError::BadEvent(_) => ErrorKind::InvalidEvent,
+            ProcessorError::Unsent { .. } => ErrorKind::SalesforceUnavailable,
         }
     }
 }
 
-impl From<ProcessorError> for lambda_runtime::Diagnostic {
-    fn from(e: ProcessorError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(ProcessorError);
 
 /// What the invocation is: its deadline and how to invoke itself again.
 #[derive(Debug, Clone)]
@@ -167,18 +167,6 @@ pub struct Invocation {
     pub deadline: Deadline,
     /// The ARN this invocation was invoked with (alias included), else the function name.
     pub self_function: Option<String>,
-}
-
-/// The payload of a retry invocation: only the unsent work, already mapped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryPayload {
-    /// 1 for the first retry.
-    pub attempt: u32,
-    /// Epoch milliseconds before which the retry does not call Salesforce (backoff, Retry-After).
-    #[serde(default)]
-    pub not_before: Option<i64>,
-    pub work: Work,
 }
 
 /// The summary an invocation answers.
@@ -313,356 +301,10 @@ pub async fn handle(payload: Value, invocation: Invocation, deps: &Deps) -> Resu
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
-}
-
-async fn wait_until(not_before_ms: i64, deadline: Deadline) {
-    let wait = Duration::from_millis(u64::try_from(not_before_ms - now_ms()).unwrap_or(0));
-    // Never wait away the time the work itself needs.
-    let wait = wait.min(deadline.remaining() / 2);
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-}
-
-/// Full-jitter backoff for retry invocation `attempt`, never sooner than `Retry-After`, capped at 30 s.
-pub fn retry_delay(settings: &Settings, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let policy = RetryPolicy {
-        base_delay: settings.retry_base_delay,
-        max_delay: Duration::from_secs(30),
-        ..RetryPolicy::default()
-    };
-    policy.next_delay(attempt, retry_after).min(Duration::from_secs(30))
-}
-
-/// Invokes this function asynchronously with the unsent work, split to fit the payload limit (a
-/// contact's work stays in one invocation unless it alone is too large).
-async fn hand_over(unsent: &Work, attempt: u32, not_before: i64, function: &str, deps: &Deps) -> Result<usize, String> {
-    let parts = pack::split_work(
-        unsent,
-        deps.settings.max_payload_bytes,
-        |work| json!({RETRY_KEY: RetryPayload { attempt, not_before: Some(not_before), work: work.clone() }}),
-    );
-    let count = parts.len();
-    for part in parts {
-        let body = serde_json::to_vec(&part).map_err(|e| format!("the retry payload cannot be encoded: {e}"))?;
-        deps.lambda
-            .invoke()
-            .function_name(function)
-            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-            .payload(aws_sdk_lambda::primitives::Blob::new(body))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(service) => service.to_string(),
-                None => aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-            })?;
-    }
-    Ok(count)
-}
-
-/// Records the transcription limit on the contact (seed 001 ch. 9): the CTR sync copies
-/// `sf_realtime_transcription_status` into the VoiceCall. Logged with `SCV_LIMITS_ERROR` either way.
-async fn record_transcription_limit(contact_id: &str, deps: &Deps) {
-    tracing::error!(
-        contactId = %contact_id,
-        "{LIMITS_ERROR_PREFIX}: Salesforce reported the org's transcription limit for contact {contact_id}"
-    );
-    let Some(connect) = &deps.connect else { return };
-    let result = connect
-        .client
-        .update_contact_attributes()
-        .instance_id(&connect.instance_id)
-        .initial_contact_id(contact_id)
-        .attributes(TRANSCRIPTION_STATUS_ATTRIBUTE, TRANSCRIPTION_LIMIT_VALUE)
-        .send()
-        .await;
-    match result {
-        Ok(_) => tracing::info!(
-            contactId = %contact_id,
-            "recorded {TRANSCRIPTION_STATUS_ATTRIBUTE} on the contact"
-        ),
-        Err(e) => tracing::error!(
-            contactId = %contact_id,
-            error = %aws_sdk_connect::error::DisplayErrorContext(&e),
-            "{LIMITS_ERROR_PREFIX}: could not record {TRANSCRIPTION_STATUS_ATTRIBUTE} on the contact"
-        ),
-    }
-}
-
-/// What sending a [`Work`] achieved.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub messages_sent: usize,
-    pub messages_dropped: usize,
-    pub events_sent: usize,
-    pub events_dropped: usize,
-    pub bulk_requests: usize,
-    /// What is left to retry, per contact in the original order.
-    pub unsent: Work,
-    pub limited_contacts: BTreeSet<String>,
-    pub retry_after: Option<Duration>,
-    pub last_error: Option<String>,
-}
-
-/// How one bulk entry ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryResult {
-    Sent,
-    /// Will not pass on retry (the conversation does not exist, the messages are invalid).
-    Dropped(String),
-    /// May pass later; `limit` when Salesforce reported the transcription limit.
-    Unsent {
-        reason: String,
-        limit: bool,
-    },
-}
-
-/// Reads one entry of the multi-status answer (seed 001 ch. 3, "Response with errors").
-pub fn classify_entry(status: u16, message: &str) -> EntryResult {
-    let upper = message.to_ascii_uppercase();
-    if (200..300).contains(&status) {
-        EntryResult::Sent
-    } else if status == 429 || upper.contains("RESOURCE_EXHAUSTED") || upper.contains("LIMIT") {
-        EntryResult::Unsent { reason: format!("HTTP {status}: {message}"), limit: true }
-    } else if upper.contains("PERMISSION_DENIED") || upper.contains("NOT_FOUND") || status == 404 {
-        EntryResult::Dropped(format!("the conversation does not exist (HTTP {status}: {message})"))
-    } else if status >= 500 || upper.contains("UNAVAILABLE") || upper.contains("DEADLINE_EXCEEDED") {
-        EntryResult::Unsent { reason: format!("HTTP {status}: {message}"), limit: false }
-    } else {
-        EntryResult::Dropped(format!("HTTP {status}: {message}"))
-    }
-}
-
-/// Sends the transcript messages and the real-time events of `work`.
-pub async fn send(work: &Work, deadline: Deadline, deps: &Deps) -> Outcome {
-    let (messages, events) = tokio::join!(send_messages(work, deadline, deps), send_events(work, deadline, deps));
-    let mut outcome = Outcome::default();
-    let MessagesOutcome { sent, dropped, requests, unsent: unsent_messages, limited, retry_after, last_error } =
-        messages;
-    outcome.messages_sent = sent;
-    outcome.messages_dropped = dropped;
-    outcome.bulk_requests = requests;
-    outcome.limited_contacts = limited;
-    outcome.retry_after = retry_after;
-    outcome.last_error = last_error;
-    outcome.events_sent = events.sent;
-    outcome.events_dropped = events.dropped;
-    if outcome.last_error.is_none() {
-        outcome.last_error = events.last_error;
-    }
-    outcome.retry_after = outcome.retry_after.max(events.retry_after);
-    // Unsent work per contact, in the original contact order.
-    for (index, contact) in work.contacts.iter().enumerate() {
-        let messages = unsent_messages.get(&index).cloned().unwrap_or_default();
-        let events = events.unsent.get(&index).cloned().unwrap_or_default();
-        if !messages.is_empty() || !events.is_empty() {
-            outcome.unsent.contacts.push(ContactWork { contact_id: contact.contact_id.clone(), messages, events });
-        }
-    }
-    outcome
-}
-
-#[derive(Debug, Default)]
-struct MessagesOutcome {
-    sent: usize,
-    dropped: usize,
-    requests: usize,
-    unsent: std::collections::HashMap<usize, Vec<scv_shared::scrt::TranscriptMessage>>,
-    limited: BTreeSet<String>,
-    retry_after: Option<Duration>,
-    last_error: Option<String>,
-}
-
-/// Bulk requests one after another (a contact's chunks are in order across them); once a contact's
-/// entry is not accepted, its later chunks are held back so the retry keeps the order.
-async fn send_messages(work: &Work, deadline: Deadline, deps: &Deps) -> MessagesOutcome {
-    let mut out = MessagesOutcome::default();
-    let counts: Vec<usize> = work.contacts.iter().map(|c| c.messages.len()).collect();
-    let plan = pack::pack_bulk(&counts);
-    // First chunk (message index) per contact that is not sent: everything from there is unsent.
-    let mut held: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    let mut dropped: HashSet<(usize, usize)> = HashSet::new();
-    for request in plan {
-        let entries: Vec<pack::Chunk> = request.into_iter().filter(|c| !held.contains_key(&c.contact)).collect();
-        if entries.is_empty() {
-            continue;
-        }
-        let results = match send_bulk(work, &entries, deadline, deps, &mut out).await {
-            Ok(results) => results,
-            Err(rejection) if entries.len() > 1 => {
-                // Rejected as a whole: one request per entry, so one bad entry holds back no other.
-                tracing::warn!(error = %rejection, "the bulk request was rejected as a whole; sending its entries one by one");
-                let mut results = Vec::with_capacity(entries.len());
-                for chunk in &entries {
-                    let single = send_bulk(work, std::slice::from_ref(chunk), deadline, deps, &mut out).await;
-                    results.extend(single.unwrap_or_else(|rejection| vec![EntryResult::Dropped(rejection)]));
-                }
-                results
-            }
-            Err(rejection) => vec![EntryResult::Dropped(rejection)],
-        };
-        for (chunk, result) in entries.iter().zip(results) {
-            let contact = &work.contacts[chunk.contact].contact_id;
-            match result {
-                EntryResult::Sent => out.sent += chunk.len,
-                EntryResult::Dropped(reason) => {
-                    out.dropped += chunk.len;
-                    dropped.insert((chunk.contact, chunk.start));
-                    tracing::error!(
-                        contactId = %contact,
-                        messages = chunk.len,
-                        reason = %reason,
-                        "{} transcript message(s) for contact {contact} were rejected and will not be retried: {reason}",
-                        chunk.len
-                    );
-                }
-                EntryResult::Unsent { reason, limit } => {
-                    if limit {
-                        out.limited.insert(contact.clone());
-                    }
-                    tracing::warn!(contactId = %contact, messages = chunk.len, reason = %reason, "transcript messages not accepted yet");
-                    out.last_error = Some(reason);
-                    held.insert(chunk.contact, chunk.start);
-                }
-            }
-        }
-    }
-    for (contact, start) in held {
-        out.unsent.insert(contact, work.contacts[contact].messages[start..].to_vec());
-    }
-    out
-}
-
-/// One bulk request; the result of each entry, or why Salesforce rejected the request as a whole
-/// (a 4xx that no retry changes).
-async fn send_bulk(
-    work: &Work,
-    entries: &[pack::Chunk],
-    deadline: Deadline,
-    deps: &Deps,
-    out: &mut MessagesOutcome,
-) -> Result<Vec<EntryResult>, String> {
-    let request = BulkTranscripts {
-        entries: entries
-            .iter()
-            .map(|c| BulkTranscriptEntry {
-                vendor_call_key: work.contacts[c.contact].contact_id.clone(),
-                messages: work.contacts[c.contact].messages[c.start..c.start + c.len].to_vec(),
-            })
-            .collect(),
-    };
-    let op_deadline = Deadline::after(deps.settings.operation_budget).min(deadline);
-    out.requests += 1;
-    match deps.telephony.create_transcripts_bulk(&request, op_deadline).await {
-        Ok(response) => Ok(match response.error_response {
-            None => vec![EntryResult::Sent; entries.len()],
-            Some(errors) => request
-                .entries
-                .iter()
-                .map(|entry| {
-                    match errors.error_response_entries.iter().find(|e| e.vendor_call_key == entry.vendor_call_key) {
-                        Some(e) => classify_entry(e.status, &e.message),
-                        None => EntryResult::Unsent {
-                            reason: "the multi-status answer does not mention this call".into(),
-                            limit: false,
-                        },
-                    }
-                })
-                .collect(),
-        }),
-        Err(e) => {
-            if let ScrtError::Limit { retry_after, .. } = &e {
-                out.retry_after = out.retry_after.max(*retry_after);
-            }
-            let whole_request_rejected =
-                !e.is_retryable() && !matches!(e, ScrtError::Key { .. }) && e.status().is_some();
-            if whole_request_rejected {
-                return Err(e.to_string());
-            }
-            Ok(vec![EntryResult::Unsent { reason: e.to_string(), limit: e.is_limit() }; entries.len()])
-        }
-    }
-}
-
-/// (contact index, sent, dropped, unsent events, Retry-After, last error) of one contact.
-type ContactEventsResult = (usize, usize, usize, Vec<ConversationEvent>, Option<Duration>, Option<String>);
-
-#[derive(Debug, Default)]
-struct EventsOutcome {
-    sent: usize,
-    dropped: usize,
-    unsent: std::collections::HashMap<usize, Vec<ConversationEvent>>,
-    retry_after: Option<Duration>,
-    last_error: Option<String>,
-}
-
-/// Real-time events per contact in chunks of [`EVENTS_PER_REQUEST`], ascending by `startTime`;
-/// contacts in parallel (bounded), a contact's chunks one after another.
-async fn send_events(work: &Work, deadline: Deadline, deps: &Deps) -> EventsOutcome {
-    let results: Vec<ContactEventsResult> = stream::iter(
-        work.contacts.iter().enumerate().filter(|(_, c)| !c.events.is_empty()),
-    )
-    .map(|(index, contact)| async move {
-        let (mut sent, mut dropped) = (0, 0);
-        let mut retry_after = None;
-        let mut last_error = None;
-        let mut position = 0;
-        while position < contact.events.len() {
-            let end = (position + EVENTS_PER_REQUEST).min(contact.events.len());
-            let request = ConversationEvents {
-                service: SERVICE.into(),
-                events: contact.events[position..end].to_vec(),
-                persist: Some(false),
-            };
-            let op_deadline = Deadline::after(deps.settings.operation_budget).min(deadline);
-            match deps.telephony.send_realtime_events(&contact.contact_id, &request, op_deadline).await {
-                Ok(_) => sent += end - position,
-                Err(e) if e.is_retryable() || matches!(e, ScrtError::Key { .. }) => {
-                    if let ScrtError::Limit { retry_after: r, .. } = &e {
-                        retry_after = *r;
-                    }
-                    tracing::warn!(contactId = %contact.contact_id, error = %e, "real-time events not accepted yet");
-                    last_error = Some(e.to_string());
-                    return (index, sent, dropped, contact.events[position..].to_vec(), retry_after, last_error);
-                }
-                Err(e) => {
-                    dropped += end - position;
-                    tracing::error!(
-                        contactId = %contact.contact_id,
-                        events = end - position,
-                        error = %e,
-                        "real-time events for contact {} were rejected and will not be retried",
-                        contact.contact_id
-                    );
-                }
-            }
-            position = end;
-        }
-        (index, sent, dropped, Vec::new(), retry_after, last_error)
-    })
-    .buffer_unordered(deps.settings.event_concurrency.max(1))
-    .collect()
-    .await;
-    let mut out = EventsOutcome::default();
-    for (index, sent, dropped, unsent, retry_after, last_error) in results {
-        out.sent += sent;
-        out.dropped += dropped;
-        if !unsent.is_empty() {
-            out.unsent.insert(index, unsent);
-        }
-        out.retry_after = out.retry_after.max(retry_after);
-        if last_error.is_some() {
-            out.last_error = last_error;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn multi_status_entries_are_classified() {

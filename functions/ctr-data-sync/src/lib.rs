@@ -10,9 +10,10 @@
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
+use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv, ScrtConfig};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
 use scv_shared::retry::Deadline;
@@ -48,7 +49,7 @@ impl Deps {
         Ok(Self {
             telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
-            concurrency: number(env, "CTR_SYNC_CONCURRENCY", 25)?.clamp(1, 100) as usize,
+            concurrency: CtrSyncConfig::from_env(env)?.concurrency,
             update_budget: cfg.deadline,
         })
     }
@@ -60,11 +61,13 @@ pub enum SyncError {
     NotKinesis(String),
 }
 
-impl From<SyncError> for lambda_runtime::Diagnostic {
-    fn from(e: SyncError) -> Self {
-        lambda_runtime::Diagnostic { error_type: "InvalidEvent".into(), error_message: e.to_string() }
+impl SyncError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidEvent
     }
 }
+
+scv_shared::diagnostic!(SyncError);
 
 /// How one record ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, RestConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::SalesforceRest;
@@ -54,15 +55,16 @@ pub enum RetryError {
     Resync(#[from] ResyncError),
 }
 
-impl From<RetryError> for lambda_runtime::Diagnostic {
-    fn from(e: RetryError) -> Self {
-        let kind = match &e {
-            RetryError::Query(_) => "InvalidEvent",
-            RetryError::Resync(_) => "SalesforceError",
-        };
-        lambda_runtime::Diagnostic { error_type: kind.into(), error_message: e.to_string() }
+impl RetryError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RetryError::Query(_) => ErrorKind::InvalidEvent,
+            RetryError::Resync(_) => ErrorKind::SalesforceError,
+        }
     }
 }
+
+scv_shared::diagnostic!(RetryError);
 
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<ResyncCounts, RetryError> {
     let (payload, context) = event.into_parts();

@@ -25,6 +25,7 @@ use std::time::Duration;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ScrtError, TelephonyClient};
@@ -80,21 +81,17 @@ pub enum HandleError {
 
 impl HandleError {
     /// A short name for the Lambda error type (`errorType`), by kind of failure.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            HandleError::NotAnEvent(_) | HandleError::Malformed { .. } => "InvalidEvent",
-            HandleError::MissingDetail | HandleError::MissingContactId { .. } => "MissingField",
-            HandleError::Salesforce(e) if e.is_retryable() => "SalesforceUnavailable",
-            HandleError::Salesforce(_) => "SalesforceError",
+            HandleError::NotAnEvent(_) | HandleError::Malformed { .. } => ErrorKind::InvalidEvent,
+            HandleError::MissingDetail | HandleError::MissingContactId { .. } => ErrorKind::MissingField,
+            HandleError::Salesforce(e) if e.is_retryable() => ErrorKind::SalesforceUnavailable,
+            HandleError::Salesforce(_) => ErrorKind::SalesforceError,
         }
     }
 }
 
-impl From<HandleError> for lambda_runtime::Diagnostic {
-    fn from(e: HandleError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(HandleError);
 
 // ---------------------------------------------------------------------------------------------
 // The event. `aws_lambda_events` has the EventBridge envelope but no Amazon Connect contact event

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, RestConfig};
+use scv_shared::config::{BackupConfig, ConfigError, Env, ProcessEnv, RestConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::flow::{FlowEvent, FlowOutput};
 use scv_shared::keys::SsmClient;
 use scv_shared::oauth::SalesforceAuth;
@@ -61,10 +62,10 @@ pub fn resync_from_env(
     ssm: SsmClient,
     s3: scv_shared::ctr_backup::S3Client,
 ) -> Result<Option<ResyncClients>, ConfigError> {
-    if scv_shared::config::optional(env, "CTR_BACKUP_S3_BUCKET").is_none() {
+    if BackupConfig::from_env_if_set(env)?.is_none() {
         return Ok(None);
     }
-    scv_shared::config::required(env, "SCRT_PRIVATE_KEY_PARAM_NAME")?;
+    scv_shared::config::telephony::specific_key_param(env)?;
     ResyncClients::from_env(env, ssm, s3, scv_shared::aws::http_client()).map(Some)
 }
 
@@ -93,23 +94,21 @@ pub enum InvokeError {
 }
 
 impl InvokeError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } | InvokeError::Query { .. } => "InvalidEvent",
-            InvokeError::MissingMethod | InvokeError::MissingParameter { .. } => "MissingField",
-            InvokeError::UnsupportedMethod(_) => "UnsupportedMethod",
-            InvokeError::ResyncNotAvailable => "NotConfigured",
-            InvokeError::Salesforce { source, .. } if source.is_retryable() => "SalesforceUnavailable",
-            InvokeError::Salesforce { .. } | InvokeError::Resync(_) => "SalesforceError",
+            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } | InvokeError::Query { .. } => {
+                ErrorKind::InvalidEvent
+            }
+            InvokeError::MissingMethod | InvokeError::MissingParameter { .. } => ErrorKind::MissingField,
+            InvokeError::UnsupportedMethod(_) => ErrorKind::UnsupportedMethod,
+            InvokeError::ResyncNotAvailable => ErrorKind::NotConfigured,
+            InvokeError::Salesforce { source, .. } if source.is_retryable() => ErrorKind::SalesforceUnavailable,
+            InvokeError::Salesforce { .. } | InvokeError::Resync(_) => ErrorKind::SalesforceError,
         }
     }
 }
 
-impl From<InvokeError> for lambda_runtime::Diagnostic {
-    fn from(e: InvokeError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(InvokeError);
 
 /// The Lambda entry point: a span carrying `requestId` and `contactId` around [`handle`].
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, InvokeError> {

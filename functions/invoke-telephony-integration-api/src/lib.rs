@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::flow::{ContactData, FlowEvent, FlowOutput, call_attributes, flatten_top_level, strip_prefixed};
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
@@ -71,24 +72,20 @@ pub enum InvokeError {
 
 impl InvokeError {
     /// A short name for the Lambda error type (`errorType`), by kind of failure.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } => "InvalidEvent",
+            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } => ErrorKind::InvalidEvent,
             InvokeError::MissingMethod | InvokeError::MissingContactId { .. } | InvokeError::MissingField { .. } => {
-                "MissingField"
+                ErrorKind::MissingField
             }
-            InvokeError::UnsupportedMethod(_) => "UnsupportedMethod",
-            InvokeError::Salesforce(e) if e.is_retryable() => "SalesforceUnavailable",
-            InvokeError::Salesforce(_) => "SalesforceError",
+            InvokeError::UnsupportedMethod(_) => ErrorKind::UnsupportedMethod,
+            InvokeError::Salesforce(e) if e.is_retryable() => ErrorKind::SalesforceUnavailable,
+            InvokeError::Salesforce(_) => ErrorKind::SalesforceError,
         }
     }
 }
 
-impl From<InvokeError> for lambda_runtime::Diagnostic {
-    fn from(e: InvokeError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(InvokeError);
 
 /// The Lambda entry point: a span carrying `requestId` and `contactId` around [`handle`].
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, InvokeError> {

@@ -19,6 +19,7 @@ use aws_lambda_events::sns::SnsRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, ProcessEnv, RestConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::{RestError, SalesforceRest};
@@ -76,26 +77,22 @@ fn join(errors: &[AlertError]) -> String {
 impl AlertError {
     /// A short name for the Lambda error type (`errorType`), by kind of failure. With several
     /// failures, a retryable one wins (a retry may then publish it).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            AlertError::NotSns(_) | AlertError::NoRecords | AlertError::NotAnAlarm { .. } => "InvalidEvent",
-            AlertError::Publish { source, .. } if source.is_retryable() => "SalesforceUnavailable",
-            AlertError::Publish { .. } => "SalesforceError",
+            AlertError::NotSns(_) | AlertError::NoRecords | AlertError::NotAnAlarm { .. } => ErrorKind::InvalidEvent,
+            AlertError::Publish { source, .. } if source.is_retryable() => ErrorKind::SalesforceUnavailable,
+            AlertError::Publish { .. } => ErrorKind::SalesforceError,
             AlertError::Several { errors, .. } => errors
                 .iter()
                 .map(AlertError::kind)
-                .find(|k| *k == "SalesforceUnavailable")
+                .find(|k| *k == ErrorKind::SalesforceUnavailable)
                 .or_else(|| errors.first().map(AlertError::kind))
-                .unwrap_or("InvalidEvent"),
+                .unwrap_or(ErrorKind::InvalidEvent),
         }
     }
 }
 
-impl From<AlertError> for lambda_runtime::Diagnostic {
-    fn from(e: AlertError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(AlertError);
 
 /// The CloudWatch alarm notification SNS carries in `Message` (the fields this function reads).
 ///

@@ -18,9 +18,10 @@ use aws_sdk_kinesisvideo::types::ApiName;
 use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
 use lambda_runtime::LambdaEvent;
 use scv_shared::aws::SdkConfig;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, optional, required};
+use scv_shared::config::{ConfigError, Env, ProcessEnv, RecordingsConfig};
 use scv_shared::ctr::Ctr;
 use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
+use scv_shared::error::ErrorKind;
 use scv_shared::matroska::{AudioExtractor, ExtractedAudio, FragmentNumber, MkvError, Progress};
 use scv_shared::retry::{Deadline, RetryPolicy};
 use scv_shared::voicemail::{RECORDING_CONTENT_TYPE, RecordingTags, is_safe_contact_id, recording_key};
@@ -58,8 +59,8 @@ impl Deps {
 
     /// `kvs_sdk` configures the Kinesis Video clients (`aws_region`, when set, overrides its region).
     pub fn new(env: &dyn Env, kvs_sdk: &SdkConfig, s3: aws_sdk_s3::Client) -> Result<Self, ConfigError> {
-        let bucket = required(env, "s3_recordings_bucket")?;
-        let region = optional(env, "aws_region").map(aws_sdk_kinesisvideo::config::Region::new);
+        let RecordingsConfig { bucket, region } = RecordingsConfig::from_env(env)?;
+        let region = region.map(aws_sdk_kinesisvideo::config::Region::new);
         let mut kvs = aws_sdk_kinesisvideo::config::Builder::from(kvs_sdk);
         let mut media = aws_sdk_kinesisvideomedia::config::Builder::from(kvs_sdk).timeout_config(
             aws_sdk_kinesisvideomedia::config::timeout::TimeoutConfig::builder()
@@ -89,11 +90,13 @@ pub enum AudioProcessingError {
     NotKinesis(String),
 }
 
-impl From<AudioProcessingError> for lambda_runtime::Diagnostic {
-    fn from(e: AudioProcessingError) -> Self {
-        lambda_runtime::Diagnostic { error_type: "InvalidEvent".into(), error_message: e.to_string() }
+impl AudioProcessingError {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidEvent
     }
 }
+
+scv_shared::diagnostic!(AudioProcessingError);
 
 /// Why reading or storing one voicemail failed; every one of these is retried.
 #[derive(Debug, Error)]

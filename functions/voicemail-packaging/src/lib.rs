@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig, number};
+use scv_shared::aws::sdk_retryable;
+use scv_shared::config::{ConfigError, Env, PackagingConfig, ProcessEnv, ScrtConfig};
+use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ExecuteOmniFlow, ScrtError, TelephonyClient, TranscriptMessage};
@@ -72,7 +74,7 @@ impl Deps {
     ) -> Result<Self, ConfigError> {
         let cfg = ScrtConfig::from_env(env)?;
         let http = scv_shared::aws::http_client();
-        let delay = Duration::from_secs(number(env, "delay_before_routing_vm_sec", 60)?).min(MAX_ROUTING_DELAY);
+        let delay = PackagingConfig::from_env(env)?.routing_delay.min(MAX_ROUTING_DELAY);
         Ok(Self {
             s3,
             transcribe,
@@ -88,7 +90,7 @@ pub enum PackagingError {
     #[error(transparent)]
     Event(#[from] EventError),
     #[error("contact {contact_id}: {operation} s3://{bucket}/{key}: {message}")]
-    S3 { contact_id: String, operation: &'static str, bucket: String, key: String, message: String },
+    S3 { contact_id: String, operation: &'static str, bucket: String, key: String, message: String, retryable: bool },
     #[error("contact {contact_id}: s3://{bucket}/{key} is not an Amazon Transcribe output: {message}")]
     Transcript { contact_id: String, bucket: String, key: String, message: String },
     #[error(transparent)]
@@ -98,29 +100,26 @@ pub enum PackagingError {
     #[error("contact {contact_id}: Omni-Channel routing of dialed number {dialed_number} failed: {errors}")]
     Routing { contact_id: String, dialed_number: String, errors: String },
     #[error("contact {contact_id}: deleting transcription job {job}: {message}")]
-    Transcribe { contact_id: String, job: String, message: String },
+    Transcribe { contact_id: String, job: String, message: String, retryable: bool },
 }
 
 impl PackagingError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            PackagingError::Event(_) => "InvalidEvent",
-            PackagingError::S3 { .. } => "S3Error",
-            PackagingError::Transcript { .. } => "InvalidTranscript",
-            PackagingError::Tag(_) => "InvalidTag",
-            PackagingError::Salesforce { source, .. } if source.is_limit() => "SCV_LIMITS_ERROR",
-            PackagingError::Salesforce { .. } => "SalesforceError",
-            PackagingError::Routing { .. } => "RoutingError",
-            PackagingError::Transcribe { .. } => "TranscribeError",
+            PackagingError::Event(_) => ErrorKind::InvalidEvent,
+            PackagingError::S3 { retryable, .. } | PackagingError::Transcribe { retryable, .. } => {
+                ErrorKind::aws(*retryable)
+            }
+            PackagingError::Transcript { .. } | PackagingError::Tag(_) => ErrorKind::InvalidEvent,
+            PackagingError::Salesforce { source, .. } if source.is_limit() => ErrorKind::LimitExceeded,
+            PackagingError::Salesforce { source, .. } => ErrorKind::salesforce(source.is_retryable()),
+            // Omni-Channel answered with errors (e.g. no destination for the dialed number).
+            PackagingError::Routing { .. } => ErrorKind::SalesforceError,
         }
     }
 }
 
-impl From<PackagingError> for lambda_runtime::Diagnostic {
-    fn from(e: PackagingError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().into(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(PackagingError);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -168,7 +167,7 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Output, P
         .unwrap_or_default();
     let span = tracing::info_span!("invocation", requestId = %context.request_id, contactId = %contact);
     handle(&payload, deadline, deps).instrument(span).await.inspect_err(|e| {
-        tracing::error!(error = %e, errorType = e.kind(), "voicemail not delivered yet; the invocation fails and is retried")
+        tracing::error!(error = %e, errorType = e.kind().as_str(), "voicemail not delivered yet; the invocation fails and is retried")
     })
 }
 
@@ -222,22 +221,23 @@ pub async fn handle(event: &Value, deadline: Deadline, deps: &Deps) -> Result<Ou
 
 async fn read_progress(deps: &Deps, bucket: &str, contact_id: &str) -> Result<Progress, PackagingError> {
     let key = packaged_key(contact_id);
-    let s3_error = |message: String| PackagingError::S3 {
+    let s3_error = |message: String, retryable: bool| PackagingError::S3 {
         contact_id: contact_id.to_string(),
         operation: "reading",
         bucket: bucket.to_string(),
         key: key.clone(),
         message,
+        retryable,
     };
     match deps.s3.get_object().bucket(bucket).key(&key).send().await {
         Ok(out) => {
-            let bytes = out.body.collect().await.map_err(|e| s3_error(e.to_string()))?.into_bytes();
-            serde_json::from_slice(&bytes).map_err(|e| s3_error(format!("not a progress record: {e}")))
+            let bytes = out.body.collect().await.map_err(|e| s3_error(e.to_string(), true))?.into_bytes();
+            serde_json::from_slice(&bytes).map_err(|e| s3_error(format!("not a progress record: {e}"), false))
         }
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
             Ok(Progress { contact_id: contact_id.to_string(), steps: BTreeMap::new() })
         }
-        Err(e) => Err(s3_error(error_text(&e))),
+        Err(e) => Err(s3_error(error_text(&e), sdk_retryable(&e))),
     }
 }
 
@@ -258,6 +258,7 @@ async fn write_progress(deps: &Deps, bucket: &str, progress: &Progress) -> Resul
             bucket: bucket.to_string(),
             key,
             message: error_text(&e),
+            retryable: sdk_retryable(&e),
         })?;
     Ok(())
 }
@@ -270,12 +271,13 @@ async fn read_voicemail(
     contact_id: &str,
 ) -> Result<Voicemail, PackagingError> {
     let recording = recording_key(contact_id);
-    let s3_error = |operation: &'static str, key: &str, message: String| PackagingError::S3 {
+    let s3_error = |operation: &'static str, key: &str, message: String, retryable: bool| PackagingError::S3 {
         contact_id: contact_id.to_string(),
         operation,
         bucket: bucket.to_string(),
         key: key.to_string(),
         message,
+        retryable,
     };
     let tagging = deps
         .s3
@@ -284,7 +286,7 @@ async fn read_voicemail(
         .key(&recording)
         .send()
         .await
-        .map_err(|e| s3_error("reading the tags of", &recording, error_text(&e)))?;
+        .map_err(|e| s3_error("reading the tags of", &recording, error_text(&e), sdk_retryable(&e)))?;
     let pairs: Vec<(&str, &str)> = tagging.tag_set().iter().map(|t| (t.key(), t.value())).collect();
     let tags = RecordingTags::from_pairs(contact_id, pairs)?;
     let out = deps
@@ -294,8 +296,9 @@ async fn read_voicemail(
         .key(transcript_key)
         .send()
         .await
-        .map_err(|e| s3_error("reading", transcript_key, error_text(&e)))?;
-    let bytes = out.body.collect().await.map_err(|e| s3_error("reading", transcript_key, e.to_string()))?.into_bytes();
+        .map_err(|e| s3_error("reading", transcript_key, error_text(&e), sdk_retryable(&e)))?;
+    let bytes =
+        out.body.collect().await.map_err(|e| s3_error("reading", transcript_key, e.to_string(), true))?.into_bytes();
     let invalid = |message: String| PackagingError::Transcript {
         contact_id: contact_id.to_string(),
         bucket: bucket.to_string(),
@@ -410,6 +413,7 @@ async fn run_step(step: &'static str, v: &Voicemail, deadline: Deadline, deps: &
                         contact_id: id.to_string(),
                         job,
                         message: error_text(&e),
+                        retryable: sdk_retryable(&e),
                     });
                 }
             }

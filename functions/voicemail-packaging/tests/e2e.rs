@@ -129,7 +129,7 @@ async fn routing_that_finds_no_destination_fails_and_the_retry_routes_once() {
     stack.emulator.set_routing(sf_emulator::RoutingConfig::default());
     let err = stack.run().await.unwrap_err();
     assert!(matches!(err, PackagingError::Routing { .. }), "{err}");
-    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "RoutingError");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "SalesforceError");
     stack.emulator.set_routing(
         sf_emulator::RoutingConfig::default()
             .dialed_number(DIALED, sf_emulator::RoutingAnswer::queue("VoicemailQueue")),

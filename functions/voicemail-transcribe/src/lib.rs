@@ -13,7 +13,9 @@ use aws_sdk_transcribe::error::ProvideErrorMetadata;
 use aws_sdk_transcribe::operation::start_transcription_job::StartTranscriptionJobError;
 use aws_sdk_transcribe::types::{LanguageCode, Media, MediaFormat};
 use lambda_runtime::LambdaEvent;
+use scv_shared::aws::sdk_retryable;
 use scv_shared::config::ConfigError;
+use scv_shared::error::ErrorKind;
 use scv_shared::voicemail::{
     EventError, RECORDINGS_PREFIX, RecordingTags, TagError, contact_of, created_object, transcript_key,
     transcription_job_name,
@@ -50,32 +52,30 @@ pub enum TranscribeError {
     #[error(transparent)]
     Event(#[from] EventError),
     #[error("contact {contact_id}: reading the tags of s3://{bucket}/{key}: {message}")]
-    Tags { contact_id: String, bucket: String, key: String, message: String },
+    Tags { contact_id: String, bucket: String, key: String, message: String, retryable: bool },
     #[error(transparent)]
     Tag(#[from] TagError),
     #[error("contact {contact_id}: starting transcription job {job} (vm_lang {language}): {message}")]
-    Start { contact_id: String, job: String, language: String, message: String },
+    Start { contact_id: String, job: String, language: String, message: String, retryable: bool },
     #[error("contact {contact_id}: transcription job {job} already exists for another recording ({media})")]
     OtherMedia { contact_id: String, job: String, media: String },
 }
 
 impl TranscribeError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            TranscribeError::Event(_) => "InvalidEvent",
-            TranscribeError::Tags { .. } => "S3Error",
-            TranscribeError::Tag(_) => "InvalidTag",
-            TranscribeError::Start { .. } => "TranscribeError",
-            TranscribeError::OtherMedia { .. } => "JobConflict",
+            TranscribeError::Event(_) => ErrorKind::InvalidEvent,
+            TranscribeError::Tags { retryable, .. } | TranscribeError::Start { retryable, .. } => {
+                ErrorKind::aws(*retryable)
+            }
+            TranscribeError::Tag(_) => ErrorKind::InvalidEvent,
+            // Amazon Transcribe holds a job of this name for another recording: retrying will not change it.
+            TranscribeError::OtherMedia { .. } => ErrorKind::AwsError,
         }
     }
 }
 
-impl From<TranscribeError> for lambda_runtime::Diagnostic {
-    fn from(e: TranscribeError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.kind().into(), error_message: e.to_string() }
-    }
-}
+scv_shared::diagnostic!(TranscribeError);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -129,6 +129,7 @@ pub async fn handle(event: &Value, deps: &Deps) -> Result<Output, TranscribeErro
             bucket: object.bucket.clone(),
             key: object.key.clone(),
             message: error_text(&e),
+            retryable: sdk_retryable(&e),
         }
     })?;
     let pairs: Vec<(&str, &str)> = tagging.tag_set().iter().map(|t| (t.key(), t.value())).collect();
@@ -148,11 +149,12 @@ pub async fn handle(event: &Value, deps: &Deps) -> Result<Output, TranscribeErro
         .output_key(transcript_key(contact_id))
         .send()
         .await;
-    let start_error = |message: String| TranscribeError::Start {
+    let start_error = |message: String, retryable: bool| TranscribeError::Start {
         contact_id: contact_id.to_string(),
         job: job.clone(),
         language: language.clone(),
         message,
+        retryable,
     };
     let status = match started {
         Ok(_) => {
@@ -161,13 +163,10 @@ pub async fn handle(event: &Value, deps: &Deps) -> Result<Output, TranscribeErro
         }
         Err(e) if matches!(e.as_service_error(), Some(StartTranscriptionJobError::ConflictException(_))) => {
             // The same name: a job for this contact exists. Success only if it is this recording's.
-            let existing = deps
-                .transcribe
-                .get_transcription_job()
-                .transcription_job_name(&job)
-                .send()
-                .await
-                .map_err(|e| start_error(format!("the job exists but cannot be read: {}", error_text(&e))))?;
+            let existing =
+                deps.transcribe.get_transcription_job().transcription_job_name(&job).send().await.map_err(|e| {
+                    start_error(format!("the job exists but cannot be read: {}", error_text(&e)), sdk_retryable(&e))
+                })?;
             let media = existing
                 .transcription_job()
                 .and_then(|j| j.media())
@@ -186,7 +185,8 @@ pub async fn handle(event: &Value, deps: &Deps) -> Result<Output, TranscribeErro
         Err(e) => {
             let code = e.code().unwrap_or("").to_string();
             let message = error_text(&e);
-            return Err(start_error(if code.is_empty() { message } else { format!("{code}: {message}") }));
+            let retryable = sdk_retryable(&e);
+            return Err(start_error(if code.is_empty() { message } else { format!("{code}: {message}") }, retryable));
         }
     };
     Ok(Output { status, contact_id: Some(contact_id.to_string()), job_name: Some(job), language_code: Some(language) })

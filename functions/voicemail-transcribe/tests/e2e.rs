@@ -84,7 +84,7 @@ async fn failures_fail_the_invocation_and_the_retry_starts_the_job() {
     let err = handle(&stack.event(), &broken).await.unwrap_err();
     assert!(matches!(err, TranscribeError::Start { .. }), "{err}");
     assert!(err.to_string().contains(&stack.contact_id));
-    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "TranscribeError");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "AwsUnavailable");
     // The retry.
     assert_eq!(handle(&stack.event(), &stack.deps).await.unwrap().status, Status::Started);
 

@@ -1,12 +1,65 @@
 //! Configuration from the environment, read in one place, with the official variable names
-//! (../shared/reference/official-lambdas.md 1.2) so an admin can swap code without touching
-//! configuration. A missing or malformed variable is an error that names it.
-
-use std::time::Duration;
+//! (the environment variables of the official Service Cloud Voice functions, kept so an admin can
+//! swap code without touching configuration). A missing or malformed variable is an error that
+//! names it.
+//!
+//! One module per concern, each with a typed struct read by `from_env(&dyn Env)` and its
+//! variables' names as `pub const`s listed in its `VARS` (name + one-line meaning); [`vars`]
+//! lists them all, and a test checks every variable `template.yaml` sets against it.
+//!
+//! | module | structs | variables |
+//! |---|---|---|
+//! | [`telephony`] | [`ScrtConfig`] | `SALESFORCE_ORG_ID`, `CALL_CENTER_API_NAME`, `SCRT_ENDPOINT_BASE`, `SCRT_PRIVATE_KEY_PARAM_NAME`, `SCRT_DEADLINE_MS` |
+//! | [`keys`] | [`ExtensionConfig`] | `PRIVATE_KEY_PARAM_NAME`, `USE_SSM_LAMBDA_EXTENSION`, `PRIVATE_KEY_CACHE_TTL_SECONDS`, `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, `AWS_SESSION_TOKEN` |
+//! | [`rest`] | [`RestConfig`] | `SALESFORCE_AUTH_ENDPOINT`, `SALESFORCE_REST_API_ENDPOINT_BASE`, `CONSUMER_KEY_PARAM_NAME`, `REST_PRIVATE_KEY_PARAM_NAME`, `ACCESS_TOKEN_PARAM_NAME`, `AUDIENCE`, `SUBJECT`, `SALESFORCE_REST_DEADLINE_MS` |
+//! | [`ctr`] | [`BackupConfig`], [`CtrSyncConfig`], [`ResyncSettings`] | `CTR_BACKUP_S3_BUCKET`, `CTR_QUARANTINE_PREFIX`, `CTR_SYNC_CONCURRENCY`, `CTR_RESYNC_*` |
+//! | [`voicemail`] | [`RecordingsConfig`], [`PackagingConfig`] | `s3_recordings_bucket`, `aws_region`, `delay_before_routing_vm_sec` |
+//! | [`contact_lens`] | [`ConsumerConfig`], [`ProcessorConfig`] | `CONTACT_LENS_PROCESSOR_FUNCTION_ARN`, `MAX_RETRY_INVOCATIONS`, `AWS_LAMBDA_FUNCTION_NAME` |
+//! | [`connect`] | [`ConnectConfig`] | `CONNECT_INSTANCE_ID` |
+//! | [`logging`] | [`LoggingConfig`] | `LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` |
 
 use thiserror::Error;
 
-use crate::logging::LogLevel;
+pub mod connect;
+pub mod contact_lens;
+pub mod ctr;
+pub mod keys;
+pub mod logging;
+pub mod rest;
+pub mod telephony;
+pub mod voicemail;
+
+pub use connect::ConnectConfig;
+pub use contact_lens::{ConsumerConfig, ProcessorConfig};
+pub use ctr::{BackupConfig, CtrSyncConfig, ResyncSettings};
+pub use keys::ExtensionConfig;
+pub use logging::{LoggingConfig, log_level};
+pub use rest::RestConfig;
+pub use telephony::ScrtConfig;
+pub use voicemail::{PackagingConfig, RecordingsConfig};
+
+/// One environment variable: its name, written once, and what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Var {
+    pub name: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every variable any function reads.
+pub fn vars() -> impl Iterator<Item = &'static Var> {
+    [
+        telephony::VARS,
+        keys::VARS,
+        rest::VARS,
+        ctr::VARS,
+        voicemail::VARS,
+        contact_lens::VARS,
+        connect::VARS,
+        logging::VARS,
+    ]
+    .into_iter()
+    .flatten()
+}
 
 /// A configuration problem found at cold start. The message names the variable; it never
 /// contains a secret (no variable read here holds one: keys live in SSM).
@@ -103,99 +156,19 @@ pub fn org_id(env: &dyn Env, name: &'static str) -> Result<String, ConfigError> 
 /// unambiguous `specific` name is set — a function that needs both the Telephony Integration API key
 /// and the REST connected-app key (the CTR resync) names them `SCRT_PRIVATE_KEY_PARAM_NAME` and
 /// `REST_PRIVATE_KEY_PARAM_NAME`.
-fn key_param(env: &dyn Env, specific: &'static str) -> Result<String, ConfigError> {
+pub(crate) fn key_param(env: &dyn Env, specific: &'static str) -> Result<String, ConfigError> {
     match optional(env, specific) {
         Some(name) => Ok(name),
-        None => required(env, "PRIVATE_KEY_PARAM_NAME"),
-    }
-}
-
-/// Settings every function that calls the Telephony Integration API (SCRT) needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScrtConfig {
-    /// `SALESFORCE_ORG_ID`: the JWT `iss`.
-    pub org_id: String,
-    /// `CALL_CENTER_API_NAME`: the JWT `sub` and the `callCenterApiName` body field.
-    pub call_center_api_name: String,
-    /// `SCRT_ENDPOINT_BASE`: e.g. `https://mydomain.my.salesforce-scrt.com/telephony/v1`.
-    pub endpoint_base: String,
-    /// `PRIVATE_KEY_PARAM_NAME`: the SSM parameter holding the PEM private key.
-    pub private_key_param_name: String,
-    /// `USE_SSM_LAMBDA_EXTENSION`: read the key through the Parameters and Secrets extension.
-    pub use_ssm_extension: bool,
-    /// `PRIVATE_KEY_CACHE_TTL_SECONDS` (default 300): how long a parsed key is reused.
-    pub key_cache_ttl: Duration,
-    /// `SCRT_DEADLINE_MS` (default 6000): the longest one Telephony API operation may take,
-    /// retries included. Flow-facing calls are also bounded by the Lambda's own deadline.
-    pub deadline: Duration,
-}
-
-impl ScrtConfig {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            org_id: org_id(env, "SALESFORCE_ORG_ID")?,
-            call_center_api_name: required(env, "CALL_CENTER_API_NAME")?,
-            endpoint_base: base_url(env, "SCRT_ENDPOINT_BASE")?,
-            private_key_param_name: key_param(env, "SCRT_PRIVATE_KEY_PARAM_NAME")?,
-            use_ssm_extension: flag(env, "USE_SSM_LAMBDA_EXTENSION", false)?,
-            key_cache_ttl: Duration::from_secs(number(env, "PRIVATE_KEY_CACHE_TTL_SECONDS", 300)?),
-            deadline: Duration::from_millis(number(env, "SCRT_DEADLINE_MS", 6000)?),
-        })
-    }
-}
-
-/// Settings of the Salesforce REST API client (OAuth 2.0 JWT bearer; seed 001 ch. 6 "Set Up OAuth
-/// in the AWS Lambda Function", reference 1.5).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestConfig {
-    /// `SALESFORCE_AUTH_ENDPOINT`: the token URL, e.g. `https://login.salesforce.com/services/oauth2/token`.
-    pub auth_endpoint: String,
-    /// `SALESFORCE_REST_API_ENDPOINT_BASE`: e.g. `https://mydomain.my.salesforce.com/services/data/v62.0`.
-    pub rest_base: String,
-    /// `CONSUMER_KEY_PARAM_NAME`: SSM parameter holding the connected app's consumer key.
-    pub consumer_key_param: String,
-    /// `PRIVATE_KEY_PARAM_NAME`: SSM parameter holding the connected app's private key (PEM).
-    pub private_key_param: String,
-    /// `ACCESS_TOKEN_PARAM_NAME`: SSM parameter where the access token is shared between containers.
-    pub access_token_param: String,
-    /// `AUDIENCE`: an SSM parameter name whose value is the JWT `aud` (the official code), or the
-    /// audience itself (what admins type); a parameter by that name wins.
-    pub audience: String,
-    /// `SUBJECT`: an SSM parameter name whose value is the Salesforce username (the official
-    /// code), or the username itself (what the documentation tells admins to type).
-    pub subject: String,
-    /// `SALESFORCE_REST_DEADLINE_MS` (default 6000): longest time one REST operation may take.
-    pub deadline: Duration,
-}
-
-impl RestConfig {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            auth_endpoint: base_url(env, "SALESFORCE_AUTH_ENDPOINT")?,
-            rest_base: base_url(env, "SALESFORCE_REST_API_ENDPOINT_BASE")?,
-            consumer_key_param: required(env, "CONSUMER_KEY_PARAM_NAME")?,
-            private_key_param: key_param(env, "REST_PRIVATE_KEY_PARAM_NAME")?,
-            access_token_param: required(env, "ACCESS_TOKEN_PARAM_NAME")?,
-            audience: required(env, "AUDIENCE")?,
-            subject: required(env, "SUBJECT")?,
-            deadline: Duration::from_millis(number(env, "SALESFORCE_REST_DEADLINE_MS", 6000)?),
-        })
-    }
-}
-
-/// `LOG_LEVEL` (default `info`).
-pub fn log_level(env: &dyn Env) -> Result<LogLevel, ConfigError> {
-    match optional(env, "LOG_LEVEL") {
-        None => Ok(LogLevel::Info),
-        Some(v) => LogLevel::parse(&v)
-            .ok_or_else(|| ConfigError::Malformed { name: "LOG_LEVEL", reason: format!("unknown level {v:?}") }),
+        None => required(env, keys::PRIVATE_KEY_PARAM_NAME),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logging::{LogFormat, LogLevel};
     use std::collections::HashMap;
+    use std::time::Duration;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -286,10 +259,75 @@ mod tests {
     }
 
     #[test]
+    fn logging_prefers_lambda_controls_then_log_level_then_info_json() {
+        type Case = (&'static [(&'static str, &'static str)], LogLevel, LogFormat);
+        let cases: &[Case] = &[
+            (&[], LogLevel::Info, LogFormat::Json),
+            (&[("LOG_LEVEL", "debug")], LogLevel::Debug, LogFormat::Json),
+            (&[("LOG_LEVEL", "debug"), ("AWS_LAMBDA_LOG_LEVEL", "WARN")], LogLevel::Warn, LogFormat::Json),
+            (&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")], LogLevel::Error, LogFormat::Json),
+            (&[("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("AWS_LAMBDA_LOG_FORMAT", "Text")], LogLevel::Trace, LogFormat::Text),
+            (&[("AWS_LAMBDA_LOG_FORMAT", "JSON")], LogLevel::Info, LogFormat::Json),
+            (&[("AWS_LAMBDA_LOG_LEVEL", " "), ("LOG_LEVEL", "error")], LogLevel::Error, LogFormat::Json),
+        ];
+        for (pairs, level, format) in cases {
+            let cfg = LoggingConfig::from_env(&env(pairs)).expect("valid");
+            assert_eq!((cfg.level, cfg.format), (*level, *format), "{pairs:?}");
+        }
+        for (name, value) in [("AWS_LAMBDA_LOG_LEVEL", "loud"), ("AWS_LAMBDA_LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud")]
+        {
+            let err = LoggingConfig::from_env(&env(&[(name, value)])).unwrap_err();
+            assert!(matches!(&err, ConfigError::Malformed { name: n, .. } if *n == name), "{err:?}");
+        }
+    }
+
+    #[test]
     fn log_level_accepts_winston_names() {
         assert_eq!(log_level(&env(&[])).unwrap(), LogLevel::Info);
         assert_eq!(log_level(&env(&[("LOG_LEVEL", "DEBUG")])).unwrap(), LogLevel::Debug);
         assert_eq!(log_level(&env(&[("LOG_LEVEL", "verbose")])).unwrap(), LogLevel::Debug);
         assert!(log_level(&env(&[("LOG_LEVEL", "loud")])).is_err());
+    }
+
+    /// The `Environment.Variables` names of every function in `template.yaml` (and `Globals`).
+    fn template_variables() -> Vec<(String, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        let text = std::fs::read_to_string(path).expect("template.yaml");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("template.yaml is YAML");
+        let names = |owner: &str, function: &serde_yaml_ng::Value| -> Vec<(String, String)> {
+            function
+                .get("Environment")
+                .and_then(|e| e.get("Variables"))
+                .and_then(serde_yaml_ng::Value::as_mapping)
+                .map(|m| m.keys().filter_map(|k| k.as_str()).map(|k| (owner.to_string(), k.to_string())).collect())
+                .unwrap_or_default()
+        };
+        let mut found = names("Globals", &doc["Globals"]["Function"]);
+        let resources = doc["Resources"].as_mapping().expect("Resources");
+        for (name, resource) in resources {
+            if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+                found.extend(names(name.as_str().unwrap_or("?"), &resource["Properties"]));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_variable_the_template_sets_is_a_known_variable() {
+        let known: Vec<&str> = vars().map(|v| v.name).collect();
+        let found = template_variables();
+        assert!(found.len() > 20, "the template's function environments were not found: {found:?}");
+        let unknown: Vec<_> = found.iter().filter(|(_, name)| !known.contains(&name.as_str())).collect();
+        assert!(unknown.is_empty(), "template.yaml sets variables no configuration module reads: {unknown:?}");
+    }
+
+    #[test]
+    fn each_variable_is_listed_once_with_a_meaning() {
+        let mut names: Vec<&str> = vars().map(|v| v.name).collect();
+        assert!(vars().all(|v| !v.meaning.is_empty() && !v.name.is_empty()));
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a variable is listed twice");
     }
 }
