@@ -582,3 +582,50 @@ impl Stack {
         FunctionProcess::spawn(spec).await
     }
 }
+
+/// The inbound PSTN call of the sample events (+15555550123 calling +15555550100) as
+/// InvokeTelephonyIntegrationApi's `createVoiceCall` creates it, for tests that need a VoiceCall first.
+pub fn inbound_call(contact_id: &str, start_time: &str) -> scv_shared::scrt::CreateVoiceCall {
+    scv_shared::scrt::CreateVoiceCall {
+        call_center_api_name: CALL_CENTER.into(),
+        vendor_call_key: contact_id.into(),
+        to: "+15555550100".into(),
+        from: "+15555550123".into(),
+        initiation_method: "Inbound".into(),
+        start_time: start_time.into(),
+        call_subtype: Some("PSTN".into()),
+        parent_voice_call_id: None,
+        queue: None,
+        call_origin: None,
+        call_attributes: Some("{}".into()),
+        participants: vec![scv_shared::scrt::Participant::end_user("+15555550123")],
+    }
+}
+
+/// Declares a test support module's `Stack`: the function's local [`Stack`] in field `local`
+/// (its fields and methods reached through `Deref`) and the function's own fields, e.g.
+///
+/// ```ignore
+/// local_stack::function_stack! {
+///     pub struct Stack {
+///         pub deps: Deps,
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! function_stack {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        pub struct $name {
+            pub local: $crate::stack::Stack,
+            $($(#[$fmeta])* pub $field: $ty),*
+        }
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::stack::Stack;
+            fn deref(&self) -> &Self::Target {
+                &self.local
+            }
+        }
+    };
+}

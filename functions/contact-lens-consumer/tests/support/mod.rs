@@ -2,7 +2,6 @@
 //! contact-lens-processor binary running under the local Lambda runtime, so the consumer's
 //! asynchronous invocation is a real one.
 
-use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use local_stack::moto::aws_sdk_config;
@@ -11,28 +10,19 @@ use scv_shared::config::ScrtConfig;
 use scv_shared::keys::SsmClient;
 use scv_shared::logging::CapturedLogs;
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{CreateVoiceCall, Participant, TelephonyClient};
+use scv_shared::scrt::TelephonyClient;
 use serde_json::Value;
-
-pub use local_stack::stack::CALL_CENTER;
 
 pub fn contact(n: usize) -> String {
     format!("7c1e{n:04}-2d4a-4c8e-9b1f-3a5d7e9c0b2{n}")
 }
 
-pub struct Stack {
-    /// The processor's local stack.
-    pub local: local_stack::stack::Stack,
-    pub telephony: TelephonyClient,
-    pub processor: FunctionProcess,
-    /// The consumer's log lines (this process's capture).
-    pub logs: CapturedLogs,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub telephony: TelephonyClient,
+        pub processor: FunctionProcess,
+        /// The consumer's log lines (this process's capture).
+        pub logs: CapturedLogs,
     }
 }
 
@@ -56,20 +46,7 @@ impl Stack {
     }
 
     pub async fn create_call(&self, contact_id: &str) {
-        let request = CreateVoiceCall {
-            call_center_api_name: CALL_CENTER.into(),
-            vendor_call_key: contact_id.into(),
-            to: "+15555550100".into(),
-            from: "+15555550123".into(),
-            initiation_method: "Inbound".into(),
-            start_time: "2026-11-21T09:14:00.000Z".into(),
-            call_subtype: Some("PSTN".into()),
-            parent_voice_call_id: None,
-            queue: None,
-            call_origin: None,
-            call_attributes: Some("{}".into()),
-            participants: vec![Participant::end_user("+15555550123")],
-        };
+        let request = local_stack::stack::inbound_call(contact_id, "2026-11-21T09:14:00.000Z");
         self.telephony.create_voice_call(&request, Deadline::after(Duration::from_secs(5))).await.expect("create");
     }
 

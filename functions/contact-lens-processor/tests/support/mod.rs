@@ -2,17 +2,15 @@
 //! with the key, the Invoke recorder where its retry invocations land, the local Amazon Connect
 //! endpoint for UpdateContactAttributes) and its Deps built from that environment.
 
-use std::ops::Deref;
 use std::time::Duration;
 
 use contact_lens_processor::{CATEGORY, ConnectTarget, Deps, Invocation, ProcessorError, Summary, handle};
 use local_stack::moto::aws_sdk_config;
 use scv_shared::config::ScrtConfig;
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{CreateVoiceCall, Participant};
 use serde_json::Value;
 
-pub use local_stack::stack::{CALL_CENTER, CONNECT_INSTANCE_ID as INSTANCE_ID};
+pub use local_stack::stack::CONNECT_INSTANCE_ID as INSTANCE_ID;
 
 pub const FUNCTION: &str = "contact-lens-processor";
 
@@ -21,15 +19,9 @@ pub fn contact(n: usize) -> String {
     format!("7c1e{n:04}-2d4a-4c8e-9b1f-3a5d7e9c0b2{n}")
 }
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub deps: Deps,
     }
 }
 
@@ -57,20 +49,7 @@ impl Stack {
 
     /// Creates the VoiceCall of a contact (inbound, started a minute before the samples' first record).
     pub async fn create_call(&self, contact_id: &str) {
-        let request = CreateVoiceCall {
-            call_center_api_name: CALL_CENTER.into(),
-            vendor_call_key: contact_id.into(),
-            to: "+15555550100".into(),
-            from: "+15555550123".into(),
-            initiation_method: "Inbound".into(),
-            start_time: "2026-11-21T09:14:00.000Z".into(),
-            call_subtype: Some("PSTN".into()),
-            parent_voice_call_id: None,
-            queue: None,
-            call_origin: None,
-            call_attributes: Some("{}".into()),
-            participants: vec![Participant::end_user("+15555550123")],
-        };
+        let request = local_stack::stack::inbound_call(contact_id, "2026-11-21T09:14:00.000Z");
         self.deps.telephony.create_voice_call(&request, Deadline::after(Duration::from_secs(5))).await.expect("create");
     }
 

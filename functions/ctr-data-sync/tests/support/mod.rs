@@ -2,7 +2,6 @@
 //! its key and a fresh backup bucket) and its Deps built from that environment.
 
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::time::Duration;
 
 use ctr_data_sync::{CATEGORY, Deps, Outcome, handle};
@@ -14,15 +13,9 @@ use serde_json::Value;
 pub use local_stack::records::{ctr_of, seq_of};
 pub use local_stack::stack::CALL_CENTER;
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub deps: Deps,
     }
 }
 

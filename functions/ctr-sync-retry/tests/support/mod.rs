@@ -1,20 +1,12 @@
 //! The resync's stack: the local stack of its template resource (both sides of the Salesforce
 //! emulator, moto with both keys and a fresh backup bucket) and its Deps built from that environment.
 
-use std::ops::Deref;
-
 use ctr_sync_retry::Deps;
 use scv_shared::keys::SsmClient;
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub deps: Deps,
     }
 }
 

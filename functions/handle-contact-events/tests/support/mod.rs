@@ -1,7 +1,6 @@
 //! HandleContactEvents' stack: the local stack of its template resource (the Salesforce emulator,
 //! moto with the key) and its Deps built from that environment; plus the calls its tests seed.
 
-use std::ops::Deref;
 use std::time::Duration;
 
 use handle_contact_events::{CATEGORY, Deps, HandleError};
@@ -10,7 +9,7 @@ use scv_shared::config::ScrtConfig;
 use scv_shared::keys::SsmClient;
 use scv_shared::logging::CapturedLogs;
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{CreateVoiceCall, ExecuteOmniFlow, Participant};
+use scv_shared::scrt::ExecuteOmniFlow;
 use serde_json::Value;
 use sf_emulator::keys::TestKeyPair;
 
@@ -18,15 +17,9 @@ pub use local_stack::stack::{CALL_CENTER, ORG_ID};
 
 const FUNCTION: &str = "handle-contact-events";
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub deps: Deps,
     }
 }
 
@@ -63,20 +56,7 @@ impl Stack {
     /// InvokeTelephonyIntegrationApi leaves it when the flow ran createVoiceCall and executeOmniFlow.
     pub async fn routed_call(&self, contact_id: &str) {
         let telephony = &self.deps.telephony;
-        let create = CreateVoiceCall {
-            call_center_api_name: CALL_CENTER.into(),
-            vendor_call_key: contact_id.into(),
-            to: "+15555550100".into(),
-            from: "+15555550123".into(),
-            initiation_method: "Inbound".into(),
-            start_time: "2026-11-21T09:15:02.481Z".into(),
-            call_subtype: Some("PSTN".into()),
-            parent_voice_call_id: None,
-            queue: None,
-            call_origin: None,
-            call_attributes: Some("{}".into()),
-            participants: vec![Participant::end_user("+15555550123")],
-        };
+        let create = local_stack::stack::inbound_call(contact_id, "2026-11-21T09:15:02.481Z");
         let deadline = Deadline::after(Duration::from_secs(5));
         telephony.create_voice_call(&create, deadline).await.expect("voice call created");
         let flow = ExecuteOmniFlow {

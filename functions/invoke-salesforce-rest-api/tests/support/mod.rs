@@ -2,7 +2,6 @@
 //! emulator's REST side, moto with the connected app's consumer key, private key, token and
 //! audience) and its Deps built from that environment.
 
-use std::ops::Deref;
 use std::time::Duration;
 
 use invoke_salesforce_rest_api::{CATEGORY, Deps};
@@ -16,16 +15,10 @@ pub use local_stack::stack::{ORG_ID, USERNAME};
 
 const FUNCTION: &str = "invoke-salesforce-rest-api";
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub cfg: RestConfig,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub cfg: RestConfig,
+        pub deps: Deps,
     }
 }
 

@@ -1,7 +1,6 @@
 //! InvokeTelephonyIntegrationApi's stack: the local stack of its template resource (the Salesforce
 //! emulator routing the sample flow to an agent, moto with the key) and its Deps.
 
-use std::ops::Deref;
 use std::sync::Arc;
 
 use invoke_telephony_integration_api::{CATEGORY, Deps};
@@ -19,18 +18,12 @@ const FUNCTION: &str = "invoke-telephony-integration-api";
 pub const FLOW_AGENT: &str =
     "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    /// The SSM parameter holding the private key.
-    pub param: String,
-    pub cfg: ScrtConfig,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        /// The SSM parameter holding the private key.
+        pub param: String,
+        pub cfg: ScrtConfig,
+        pub deps: Deps,
     }
 }
 

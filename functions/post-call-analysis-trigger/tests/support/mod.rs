@@ -2,7 +2,6 @@
 //! emulator, moto with the key and a bucket for the analysis file, the local Amazon Connect
 //! endpoint for DescribeContact) and its Deps built from that environment.
 
-use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +12,6 @@ use scv_shared::config::ScrtConfig;
 use scv_shared::keys::SsmClient;
 use scv_shared::logging::CapturedLogs;
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{CreateVoiceCall, Participant};
 use serde_json::{Value, json};
 use sf_emulator::keys::TestKeyPair;
 
@@ -24,15 +22,9 @@ pub const CONTACT: &str = "6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21";
 pub const ANALYSIS_KEY: &str =
     "Analysis/Voice/2026/11/21/6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21_analysis_2026-11-21T09:23:14Z.json";
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub deps: Deps,
     }
 }
 
@@ -70,20 +62,7 @@ impl Stack {
 
     /// Creates the VoiceCall of `contact_id` (as InvokeTelephonyIntegrationApi's createVoiceCall does).
     pub async fn voice_call(&self, contact_id: &str) {
-        let create = CreateVoiceCall {
-            call_center_api_name: CALL_CENTER.into(),
-            vendor_call_key: contact_id.into(),
-            to: "+15555550100".into(),
-            from: "+15555550123".into(),
-            initiation_method: "Inbound".into(),
-            start_time: "2026-11-21T09:15:02.481Z".into(),
-            call_subtype: Some("PSTN".into()),
-            parent_voice_call_id: None,
-            queue: None,
-            call_origin: None,
-            call_attributes: Some("{}".into()),
-            participants: vec![Participant::end_user("+15555550123")],
-        };
+        let create = local_stack::stack::inbound_call(contact_id, "2026-11-21T09:15:02.481Z");
         self.deps
             .telephony
             .create_voice_call(&create, Deadline::after(Duration::from_secs(5)))

@@ -1,7 +1,6 @@
 //! RealtimeAlert's stack: the local stack of its template resource (the Salesforce emulator's REST
 //! side, moto with the connected app's credentials) and its Deps built from that environment.
 
-use std::ops::Deref;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
@@ -13,15 +12,9 @@ use sf_emulator::keys::TestKeyPair;
 
 const FUNCTION: &str = "realtime-alert";
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub deps: Deps,
     }
 }
 

@@ -3,7 +3,6 @@
 //! built from that environment.
 
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::time::Duration;
 
 use local_stack::kvs::KvsFixture;
@@ -15,17 +14,11 @@ use voicemail_audio_processing::{CATEGORY, Deps, Outcome, handle};
 
 pub use local_stack::records::{ctr_of, seq_of};
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub fixture: KvsFixture,
-    pub kvs_sdk: scv_shared::aws::SdkConfig,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub fixture: KvsFixture,
+        pub kvs_sdk: scv_shared::aws::SdkConfig,
+        pub deps: Deps,
     }
 }
 

@@ -5,7 +5,6 @@
 //! Amazon Transcribe output (tests/fixtures/voicemail/transcribe-output.json) itself.
 
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::time::Duration;
 
 use aws_sdk_transcribe::types::{LanguageCode, Media, MediaFormat};
@@ -23,18 +22,12 @@ pub const END: &str = "2024-01-04T19:50:07Z";
 pub const INIT_MS: i64 = 1_704_397_759_000;
 pub const END_MS: i64 = 1_704_397_807_000;
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub transcribe: aws_sdk_transcribe::Client,
-    pub contact_id: String,
-    pub deps: Deps,
-    pub transcript: String,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub transcribe: aws_sdk_transcribe::Client,
+        pub contact_id: String,
+        pub deps: Deps,
+        pub transcript: String,
     }
 }
 

@@ -2,8 +2,6 @@
 //! with a fresh bucket holding a tagged voicemail recording under a fresh contact id (moto's job
 //! names are shared by every test of the process).
 
-use std::ops::Deref;
-
 use local_stack::kvs::KvsFixture;
 use scv_shared::voicemail::recording_key;
 use serde_json::{Value, json};
@@ -11,17 +9,11 @@ use voicemail_transcribe::Deps;
 
 const FUNCTION: &str = "voicemail-transcribe";
 
-pub struct Stack {
-    pub local: local_stack::stack::Stack,
-    pub transcribe: aws_sdk_transcribe::Client,
-    pub contact_id: String,
-    pub deps: Deps,
-}
-
-impl Deref for Stack {
-    type Target = local_stack::stack::Stack;
-    fn deref(&self) -> &Self::Target {
-        &self.local
+local_stack::function_stack! {
+    pub struct Stack {
+        pub transcribe: aws_sdk_transcribe::Client,
+        pub contact_id: String,
+        pub deps: Deps,
     }
 }
 
