@@ -145,6 +145,15 @@ pub fn capture_logs(function: &str, category: &'static str) -> scv_shared::loggi
     scv_shared::logging::capture(category, &[own], scv_shared::logging::LogLevel::Debug)
 }
 
+/// The captured log lines (parsed as JSON) that mention `needle`; panics on a line that is not JSON.
+pub fn lines_with(logs: &scv_shared::logging::CapturedLogs, needle: &str) -> Vec<Value> {
+    logs.lines()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect()
+}
+
 type EmulatorTweak = Box<dyn FnOnce(&mut EmulatorConfig) + Send>;
 
 /// Builds a [`Stack`]; see the module documentation.

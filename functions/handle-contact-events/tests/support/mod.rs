@@ -7,7 +7,6 @@ use handle_contact_events::{CATEGORY, Deps, HandleError};
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::ScrtConfig;
 use scv_shared::keys::SsmClient;
-use scv_shared::logging::CapturedLogs;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::ExecuteOmniFlow;
 use serde_json::Value;
@@ -75,10 +74,7 @@ impl Stack {
     }
 }
 
-/// Fails if any log line holds key material or a JWT.
-pub fn assert_logs_clean(lines: &[String], keys: &TestKeyPair) {
-    local_stack::secrets::assert_no_secrets(lines, &[keys], &[]);
-}
+pub use local_stack::secrets::assert_clean as assert_logs_clean;
 
 pub fn event(name: &str) -> Value {
     local_stack::stack::load_event(FUNCTION, name).expect("sample event")
@@ -89,11 +85,4 @@ pub fn event_names() -> Vec<String> {
     local_stack::stack::event_names(FUNCTION).expect("sample events")
 }
 
-/// The log lines (parsed) that mention `needle`.
-pub fn lines_with(logs: &CapturedLogs, needle: &str) -> Vec<Value> {
-    logs.lines()
-        .iter()
-        .filter(|l| l.contains(needle))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
-        .collect()
-}
+pub use local_stack::stack::lines_with;

@@ -9,7 +9,6 @@ use scv_shared::jwt::Clock;
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use serde_json::Value;
-use sf_emulator::keys::TestKeyPair;
 use sf_emulator::{RoutingAnswer, RoutingConfig};
 
 pub use local_stack::stack::{CALL_CENTER, ORG_ID};
@@ -74,10 +73,7 @@ impl Stack {
     }
 }
 
-/// Fails if any log line holds key material or a JWT.
-pub fn assert_logs_clean(lines: &[String], keys: &TestKeyPair) {
-    local_stack::secrets::assert_no_secrets(lines, &[keys], &[]);
-}
+pub use local_stack::secrets::assert_clean as assert_logs_clean;
 
 pub fn event(name: &str) -> Value {
     local_stack::stack::load_event(FUNCTION, name).expect("sample event")

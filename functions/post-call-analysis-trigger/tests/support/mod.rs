@@ -10,7 +10,6 @@ use local_stack::connect::epoch_seconds;
 use post_call_analysis_trigger::{CATEGORY, Deps, TriggerError};
 use scv_shared::config::ScrtConfig;
 use scv_shared::keys::SsmClient;
-use scv_shared::logging::CapturedLogs;
 use scv_shared::retry::Deadline;
 use serde_json::{Value, json};
 use sf_emulator::keys::TestKeyPair;
@@ -109,10 +108,7 @@ impl Stack {
     }
 }
 
-/// Fails if any log line holds key material or a JWT.
-pub fn assert_logs_clean(lines: &[String], keys: &TestKeyPair) {
-    local_stack::secrets::assert_no_secrets(lines, &[keys], &[]);
-}
+pub use local_stack::secrets::assert_clean as assert_logs_clean;
 
 /// The Contact as the Connect API answers it: every `…Timestamp` as epoch seconds.
 pub fn api_shape(mut contact: Value) -> Value {
@@ -161,11 +157,4 @@ pub fn ms(rfc3339: &str) -> i64 {
     (epoch_seconds(rfc3339).expect("time") * 1000.0).round() as i64
 }
 
-/// The log lines (parsed) that mention `needle`.
-pub fn lines_with(logs: &CapturedLogs, needle: &str) -> Vec<Value> {
-    logs.lines()
-        .iter()
-        .filter(|l| l.contains(needle))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
-        .collect()
-}
+pub use local_stack::stack::lines_with;
