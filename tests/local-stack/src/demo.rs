@@ -151,10 +151,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     let binary = &options.bin("invoke-telephony-integration-api");
     let spec = FunctionSpec::new("InvokeTelephonyIntegrationApi", binary)
         .with_envs(aws_env(&moto.endpoint()))
-        .with_env("SALESFORCE_ORG_ID", ORG_ID)
-        .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
-        .with_env("SCRT_ENDPOINT_BASE", emulator.scrt_base())
-        .with_env("PRIVATE_KEY_PARAM_NAME", KEY_PARAM)
+        .with_envs(function_env(&emulator, "invoke-telephony-integration-api")?)
         .with_env("LOG_LEVEL", "debug")
         .with_timeout(Duration::from_secs(8));
     let function = FunctionProcess::spawn(spec).await.context("starting the function")?;
@@ -235,6 +232,17 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     Ok(report)
 }
 
+/// What `template.yaml` gives `function` in the demo's account: Salesforce is `emulator`, the key
+/// and the REST credentials are under the template's default SSM names, the buckets are the demo's,
+/// voicemail is routed at once, LOG_LEVEL info.
+fn function_env(emulator: &Emulator, function: &str) -> Result<Vec<(String, String)>> {
+    let mut parameters = crate::stack::local_parameters(Some(emulator), RECORDINGS_BUCKET, "");
+    parameters.insert("CtrBackupBucketName".into(), CTR_BUCKET.into());
+    parameters.insert("DelayBeforeRoutingVmSec".into(), "0".into());
+    parameters.insert("LogLevel".into(), "info".into());
+    Ok(crate::stack::template_env(function, &parameters)?.into_iter().collect())
+}
+
 fn event_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -270,13 +278,7 @@ async fn rest_section(
     )?;
     let spec = FunctionSpec::new("InvokeSalesforceRestApi", &options.bin("invoke-salesforce-rest-api"))
         .with_envs(aws_env(moto_endpoint))
-        .with_env("SALESFORCE_AUTH_ENDPOINT", emulator.token_url())
-        .with_env("SALESFORCE_REST_API_ENDPOINT_BASE", emulator.rest_base())
-        .with_env("CONSUMER_KEY_PARAM_NAME", params[0].0)
-        .with_env("PRIVATE_KEY_PARAM_NAME", params[1].0)
-        .with_env("ACCESS_TOKEN_PARAM_NAME", params[2].0)
-        .with_env("AUDIENCE", params[3].0)
-        .with_env("SUBJECT", REST_USERNAME)
+        .with_envs(function_env(emulator, "invoke-salesforce-rest-api")?)
         .with_env("LOG_LEVEL", "debug")
         .with_timeout(Duration::from_secs(8));
     let function = FunctionProcess::spawn(spec).await.context("starting InvokeSalesforceRestApi")?;
@@ -325,11 +327,12 @@ async fn contact_lens_section(
     let processor = FunctionProcess::spawn(
         FunctionSpec::new("ContactLensProcessor", &options.bin("contact-lens-processor"))
             .with_envs(aws_env(moto_endpoint))
-            .with_env("SALESFORCE_ORG_ID", ORG_ID)
-            .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
-            .with_env("SCRT_ENDPOINT_BASE", emulator.scrt_base())
-            .with_env("PRIVATE_KEY_PARAM_NAME", KEY_PARAM)
-            .with_env("LOG_LEVEL", "info")
+            // No Amazon Connect in this act: the processor leaves the contact's attributes alone.
+            .with_envs(
+                function_env(emulator, "contact-lens-processor")?
+                    .into_iter()
+                    .filter(|(k, _)| k != "CONNECT_INSTANCE_ID"),
+            )
             .with_timeout(Duration::from_secs(30)),
     )
     .await?;
@@ -337,9 +340,9 @@ async fn contact_lens_section(
     let consumer = FunctionProcess::spawn(
         FunctionSpec::new("ContactLensConsumer", &options.bin("contact-lens-consumer"))
             .with_envs(aws_env(moto_endpoint))
+            .with_envs(function_env(emulator, "contact-lens-consumer")?)
             .with_env("AWS_ENDPOINT_URL_LAMBDA", processor.endpoint())
-            .with_env("CONTACT_LENS_PROCESSOR_FUNCTION_ARN", processor.arn())
-            .with_env("LOG_LEVEL", "info"),
+            .with_env("CONTACT_LENS_PROCESSOR_FUNCTION_ARN", processor.arn()),
     )
     .await?;
     consumer.wait_ready(Duration::from_secs(10)).await.context("ContactLensConsumer did not start")?;
@@ -433,23 +436,13 @@ async fn ctr_section(
 ) -> Result<Vec<Step>> {
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
     s3.create_bucket().bucket(CTR_BUCKET).send().await.context("creating the CTR backup bucket")?;
-    let scrt_env = [
-        ("SALESFORCE_ORG_ID", ORG_ID.to_string()),
-        ("CALL_CENTER_API_NAME", CALL_CENTER.to_string()),
-        ("SCRT_ENDPOINT_BASE", emulator.scrt_base()),
-        ("CTR_BACKUP_S3_BUCKET", CTR_BUCKET.to_string()),
-        ("LOG_LEVEL", "info".to_string()),
-    ];
-    let spec = |name: &str, binary: &Path| {
-        FunctionSpec::new(name, binary)
+    let spec = |name: &str, package: &str| -> Result<FunctionSpec> {
+        Ok(FunctionSpec::new(name, options.bin(package))
             .with_envs(aws_env(moto_endpoint))
-            .with_envs(scrt_env.iter().map(|(k, v)| (k.to_string(), v.clone())))
-            .with_timeout(Duration::from_secs(30))
+            .with_envs(function_env(emulator, package)?)
+            .with_timeout(Duration::from_secs(30)))
     };
-    let sync = FunctionProcess::spawn(
-        spec("CTRDataSync", &options.bin("ctr-data-sync")).with_env("PRIVATE_KEY_PARAM_NAME", KEY_PARAM),
-    )
-    .await?;
+    let sync = FunctionProcess::spawn(spec("CTRDataSync", "ctr-data-sync")?).await?;
     sync.wait_ready(Duration::from_secs(10)).await.context("CTRDataSync did not start")?;
 
     // Salesforce is unavailable for the transfer's update.
@@ -525,16 +518,8 @@ async fn ctr_section(
 
     // Later, the scheduled resync finds the VoiceCall that missed its sync and repairs it.
     let retry = FunctionProcess::spawn(
-        spec("CtrSyncRetry", &options.bin("ctr-sync-retry"))
-            .with_env("SCRT_PRIVATE_KEY_PARAM_NAME", KEY_PARAM)
-            .with_env("REST_PRIVATE_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-private-key")
-            .with_env("SALESFORCE_AUTH_ENDPOINT", emulator.token_url())
-            .with_env("SALESFORCE_REST_API_ENDPOINT_BASE", emulator.rest_base())
-            .with_env("CONSUMER_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-consumer-key")
-            .with_env("ACCESS_TOKEN_PARAM_NAME", "ACME_CC-salesforce-rest-api-access-token")
-            .with_env("AUDIENCE", "ACME_CC-salesforce-rest-api-audience")
-            .with_env("SUBJECT", REST_USERNAME)
-            .with_env("CTR_RESYNC_GRACE_MINUTES", "0"),
+        // The calls of this demo are minutes old: no grace period.
+        spec("CtrSyncRetry", "ctr-sync-retry")?.with_env("CTR_RESYNC_GRACE_MINUTES", "0"),
     )
     .await?;
     retry.wait_ready(Duration::from_secs(10)).await.context("CtrSyncRetry did not start")?;
@@ -570,35 +555,9 @@ struct AfterTheCall<'a> {
 const RECORDINGS_BUCKET: &str = "acme-cc-recordings";
 
 impl AfterTheCall<'_> {
-    fn scrt_env(&self) -> Vec<(String, String)> {
-        [
-            ("SALESFORCE_ORG_ID", ORG_ID.to_string()),
-            ("CALL_CENTER_API_NAME", CALL_CENTER.to_string()),
-            ("SCRT_ENDPOINT_BASE", self.emulator.scrt_base()),
-            ("PRIVATE_KEY_PARAM_NAME", KEY_PARAM.to_string()),
-            ("LOG_LEVEL", "info".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .chain(aws_env(&self.moto_endpoint))
-        .collect()
-    }
-
-    fn rest_env(&self) -> Vec<(String, String)> {
-        [
-            ("SALESFORCE_AUTH_ENDPOINT", self.emulator.token_url()),
-            ("SALESFORCE_REST_API_ENDPOINT_BASE", self.emulator.rest_base()),
-            ("CONSUMER_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-consumer-key".to_string()),
-            ("PRIVATE_KEY_PARAM_NAME", "ACME_CC-salesforce-rest-api-auth-private-key".to_string()),
-            ("ACCESS_TOKEN_PARAM_NAME", "ACME_CC-salesforce-rest-api-access-token".to_string()),
-            ("AUDIENCE", "ACME_CC-salesforce-rest-api-audience".to_string()),
-            ("SUBJECT", REST_USERNAME.to_string()),
-            ("LOG_LEVEL", "info".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .chain(aws_env(&self.moto_endpoint))
-        .collect()
+    /// The function's environment from the template, plus the local AWS settings.
+    fn env(&self, package: &str) -> Result<Vec<(String, String)>> {
+        Ok(aws_env(&self.moto_endpoint).into_iter().chain(function_env(self.emulator, package)?).collect())
     }
 
     async fn spawn(&self, name: &str, package: &str, env: Vec<(String, String)>) -> Result<FunctionProcess> {
@@ -628,8 +587,13 @@ impl AfterTheCall<'_> {
     /// Calls that were being routed when the caller hung up, and a transfer whose preferred-agent
     /// step expired: created and routed first through InvokeTelephonyIntegrationApi.
     async fn contact_events(&self, out: &mut dyn Write) -> Result<Vec<Step>> {
-        let itia =
-            self.spawn("InvokeTelephonyIntegrationApi", "invoke-telephony-integration-api", self.scrt_env()).await?;
+        let itia = self
+            .spawn(
+                "InvokeTelephonyIntegrationApi",
+                "invoke-telephony-integration-api",
+                self.env("invoke-telephony-integration-api")?,
+            )
+            .await?;
         let events = self.events("handle-contact-events")?;
         let flow_dir = self.options.events_root.join("invoke-telephony-integration-api");
         for (name, event) in
@@ -648,7 +612,8 @@ impl AfterTheCall<'_> {
         itia.shutdown().await?;
         writeln!(out, "      (three calls created and routed first, so each has a PendingServiceRouting)")?;
 
-        let function = self.spawn("HandleContactEvents", "handle-contact-events", self.scrt_env()).await?;
+        let function =
+            self.spawn("HandleContactEvents", "handle-contact-events", self.env("handle-contact-events")?).await?;
         let mut steps = Vec::new();
         for (name, event) in events {
             let contact = event["detail"]["contactId"].as_str().unwrap_or_default().to_string();
@@ -699,10 +664,9 @@ impl AfterTheCall<'_> {
         let mut steps = Vec::new();
 
         // 1. The CTR on the stream: the caller's track to WAV in S3.
-        let mut env = self.scrt_env();
-        env.push(("s3_recordings_bucket".into(), RECORDINGS_BUCKET.into()));
+        let mut env = self.env("voicemail-audio-processing")?;
         env.push(("AWS_ENDPOINT_URL_KINESIS_VIDEO".into(), kvs.endpoint()));
-        let audio = self.spawn("VoiceMailAudioProcessing", "voicemail-audio-processing", env.clone()).await?;
+        let audio = self.spawn("VoiceMailAudioProcessing", "voicemail-audio-processing", env).await?;
         let ctr = read_event(&self.options.events_root.join("voicemail-audio-processing/voicemail-ctr.json"))?;
         let mut step =
             run_step(&audio, self.emulator, "VoiceMailAudioProcessing", "voicemail-ctr.json", ctr, Calls::Zero).await?;
@@ -731,7 +695,7 @@ impl AfterTheCall<'_> {
 
         // 2. The WAV lands: one Transcribe job for the contact.
         let transcribe =
-            self.spawn("VoiceMailTranscribe", "voicemail-transcribe", aws_env(&self.moto_endpoint)).await?;
+            self.spawn("VoiceMailTranscribe", "voicemail-transcribe", self.env("voicemail-transcribe")?).await?;
         let mut step = run_step(
             &transcribe,
             self.emulator,
@@ -764,8 +728,8 @@ impl AfterTheCall<'_> {
         )?;
 
         // 4. The transcript lands: VoiceCall, message, routing, close.
-        env.push(("delay_before_routing_vm_sec".into(), "0".into()));
-        let packaging = self.spawn("VoiceMailPackaging", "voicemail-packaging", env).await?;
+        let packaging =
+            self.spawn("VoiceMailPackaging", "voicemail-packaging", self.env("voicemail-packaging")?).await?;
         let event =
             with_bucket(read_event(&self.options.events_root.join("voicemail-packaging/transcript-created.json"))?);
         let mut step = run_step(
@@ -822,7 +786,7 @@ impl AfterTheCall<'_> {
     }
 
     async fn alerts(&self, out: &mut dyn Write) -> Result<Vec<Step>> {
-        let function = self.spawn("RealtimeAlert", "realtime-alert", self.rest_env()).await?;
+        let function = self.spawn("RealtimeAlert", "realtime-alert", self.env("realtime-alert")?).await?;
         let before = self.emulator.platform_events("RealtimeAlertEvent").len();
         let mut steps = Vec::new();
         for (name, event) in self.events("realtime-alert")? {
@@ -858,7 +822,7 @@ impl AfterTheCall<'_> {
         connect.put_contact(&instance, with_epoch_timestamps(described["Contact"].clone())?)?;
         let s3 =
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(self.sdk).force_path_style(true).build());
-        let mut env = self.scrt_env();
+        let mut env = self.env("post-call-analysis-trigger")?;
         env.extend(connect.env());
         let function = self.spawn("PostCallAnalysisTrigger", "post-call-analysis-trigger", env).await?;
         let mut steps = Vec::new();

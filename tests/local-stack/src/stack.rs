@@ -220,7 +220,8 @@ impl StackBuilder {
         let ssm_prefix = format!("test-{unique}");
 
         // First pass, with placeholders: what does the function need?
-        let placeholder = parameters(&Services::default(), &bucket_name, &scrt_param, &self.parameters);
+        let mut placeholder = local_parameters(None, &bucket_name, &scrt_param);
+        placeholder.extend(self.parameters.iter().cloned());
         let draft = template.resolve(&placeholder).context("resolving template.yaml")?;
         let draft_env = draft.function_env(&id)?;
         let policies = draft.function_property(&id, "Policies").map(Value::to_string).unwrap_or_default();
@@ -275,8 +276,8 @@ impl StackBuilder {
             if needs_recorder { Some(InvokeRecorder::start().await.context("Invoke recorder")?) } else { None };
 
         // Second pass, pointing at what runs.
-        let services = Services { emulator: emulator.as_ref() };
-        let values = parameters(&services, &bucket_name, &scrt_param, &self.parameters);
+        let mut values = local_parameters(emulator.as_ref(), &bucket_name, &scrt_param);
+        values.extend(self.parameters.iter().cloned());
         let resolved = template.resolve(&values).context("resolving template.yaml")?;
         let mut env = resolved.function_env(&id)?;
         let template_prefix = format!("{CALL_CENTER}-salesforce-rest-api-");
@@ -329,20 +330,12 @@ impl StackBuilder {
     }
 }
 
-#[derive(Default)]
-struct Services<'a> {
-    emulator: Option<&'a Emulator>,
-}
-
-/// The template parameters of the local stack: an existing contact center whose Salesforce is the
-/// emulator (or an unreachable placeholder before it runs).
-fn parameters(
-    services: &Services<'_>,
-    bucket: &str,
-    scrt_param: &str,
-    extra: &[(String, String)],
-) -> BTreeMap<String, String> {
-    let (scrt, token, rest) = match services.emulator {
+/// The template parameters of a local account: an existing contact center (`CallCenterApiName`
+/// ACME_CC) whose Salesforce is `salesforce` (an unreachable placeholder when `None`), whose buckets
+/// are both `bucket`, whose Telephony Integration API key is SSM parameter `scrt_param` (empty: the
+/// template's default name), with LOG_LEVEL debug. Change a value by inserting it.
+pub fn local_parameters(salesforce: Option<&Emulator>, bucket: &str, scrt_param: &str) -> BTreeMap<String, String> {
+    let (scrt, token, rest) = match salesforce {
         Some(emulator) => (emulator.scrt_base(), emulator.token_url(), emulator.rest_base()),
         None => (
             "http://127.0.0.1:9/telephony/v1".to_string(),
@@ -351,7 +344,7 @@ fn parameters(
         ),
     };
     let stream = |name: &str| format!("arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{CALL_CENTER}-{ACCOUNT_ID}-{name}");
-    let mut values: BTreeMap<String, String> = [
+    [
         ("CallCenterApiName", CALL_CENTER.to_string()),
         ("SalesforceOrgId", ORG_ID.to_string()),
         ("ScrtEndpointBase", scrt),
@@ -368,9 +361,15 @@ fn parameters(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    values.extend(extra.iter().cloned());
-    values
+    .collect()
+}
+
+/// The environment `template.yaml` gives the function built from package `function`, resolved with
+/// `parameters` (see [`local_parameters`]).
+pub fn template_env(function: &str, parameters: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let template = template()?;
+    let id = logical_id(template, function)?;
+    template.resolve(parameters).context("resolving template.yaml")?.function_env(&id)
 }
 
 /// One function's local stack: see the module documentation.
