@@ -40,6 +40,11 @@ const DIALED: &str = "+15555550100";
 const ROUTED_AGENT: &str =
     "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
 /// Latency injected on every Salesforce call in the hot paths.
+/// The CTR backup bucket of the bench's account.
+const CTR_BUCKET: &str = "bench-ctr-backup";
+/// The recordings bucket of the bench's account.
+const RECORDINGS_BUCKET: &str = "bench-voicemail-recordings";
+
 pub const INJECTED_LATENCY_MS: u64 = 50;
 /// How many times each hot path runs (the median is reported).
 const HOT_RUNS: usize = 3;
@@ -280,35 +285,39 @@ impl Stack {
         Ok(name)
     }
 
-    fn scrt_env(&self, param: &str) -> Vec<(String, String)> {
-        pairs(&[
-            ("SALESFORCE_ORG_ID", ORG_ID),
-            ("CALL_CENTER_API_NAME", CALL_CENTER),
-            ("SCRT_ENDPOINT_BASE", &self.sf_url(&self.emulator.scrt_base())),
-            ("PRIVATE_KEY_PARAM_NAME", param),
-        ])
+    /// The environment `template.yaml` gives `package`, in the bench's account: Salesforce through
+    /// its proxy, the Telephony API key in `scrt_param` (empty: none), the REST credentials under
+    /// names of this function only (see [`Stack::rest_credentials`]), the bench's buckets, voicemail
+    /// routed at once. `LOG_LEVEL` is left to the options, `CONNECT_INSTANCE_ID` out (the processor
+    /// leaves contact attributes alone here).
+    fn function_env(&self, package: &str, scrt_param: &str) -> Result<Vec<(String, String)>> {
+        let mut parameters = crate::stack::local_parameters(Some(&self.emulator), RECORDINGS_BUCKET, scrt_param);
+        parameters.insert("CtrBackupBucketName".into(), CTR_BUCKET.into());
+        parameters.insert("DelayBeforeRoutingVmSec".into(), "0".into());
+        let template_prefix = format!("{CALL_CENTER}-salesforce-rest-api-");
+        Ok(crate::stack::template_env(package, &parameters)?
+            .into_iter()
+            .filter(|(name, _)| name != "LOG_LEVEL" && name != "CONNECT_INSTANCE_ID")
+            .map(|(name, value)| match value.strip_prefix(&template_prefix) {
+                Some(what) => (name, format!("bench-{package}-salesforce-rest-api-{what}")),
+                None => (name, self.sf_url(&value)),
+            })
+            .collect())
     }
 
-    /// The REST configuration of the official set-up, every value in SSM.
-    async fn rest_env(&self, function: &str, key_var: &str) -> Result<Vec<(String, String)>> {
-        let p = |what: &str| format!("bench-{function}-{what}");
+    /// The REST configuration of the official set-up, every value in SSM, under names of `package`
+    /// only (so no function finds a token another one shared).
+    async fn rest_credentials(&self, package: &str) -> Result<()> {
+        let p = |what: &str| format!("bench-{package}-salesforce-rest-api-{what}");
         for (name, value) in [
-            (p("consumer-key"), CONSUMER_KEY),
-            (p("rest-private-key"), self.app_keys.private_pkcs8_pem.as_str()),
+            (p("auth-consumer-key"), CONSUMER_KEY),
+            (p("auth-private-key"), self.app_keys.private_pkcs8_pem.as_str()),
             (p("access-token"), "salesforce-rest-api-access-token"),
             (p("audience"), "https://login.salesforce.com/"),
         ] {
             put_secure_parameter(&self.sdk, &name, value).await?;
         }
-        Ok(pairs(&[
-            ("SALESFORCE_AUTH_ENDPOINT", &self.sf_url(&self.emulator.token_url())),
-            ("SALESFORCE_REST_API_ENDPOINT_BASE", &self.sf_url(&self.emulator.rest_base())),
-            ("CONSUMER_KEY_PARAM_NAME", &p("consumer-key")),
-            (key_var, &p("rest-private-key")),
-            ("ACCESS_TOKEN_PARAM_NAME", &p("access-token")),
-            ("AUDIENCE", &p("audience")),
-            ("SUBJECT", REST_USERNAME),
-        ]))
+        Ok(())
     }
 
     async fn bucket(&self, name: &str) -> Result<()> {
@@ -484,23 +493,22 @@ async fn scenario(stack: &Stack, options: &BenchOptions, package: &'static str) 
             Scenario {
                 package,
                 name: "InvokeTelephonyIntegrationApi",
-                env: stack.scrt_env(&param),
+                env: stack.function_env(package, &param)?,
                 events,
                 uses_ssm: true,
             }
         }
         "invoke-salesforce-rest-api" => {
-            let env = stack.rest_env(package, "PRIVATE_KEY_PARAM_NAME").await?;
+            stack.rest_credentials(package).await?;
+            let env = stack.function_env(package, "")?;
             // 06 (retryCTRSync) needs the CTR backup configuration: it is CTR resync's work, measured there.
             let events = all.iter().filter(|(n, _)| !n.starts_with("06-")).cloned().collect();
             Scenario { package, name: "InvokeSalesforceRestApi", env, events, uses_ssm: true }
         }
         "ctr-data-sync" => {
             let param = stack.scrt_param(package).await?;
-            let bucket = "bench-ctr-backup";
-            stack.bucket(bucket).await?;
-            let mut env = stack.scrt_env(&param);
-            env.extend(pairs(&[("CTR_BACKUP_S3_BUCKET", bucket)]));
+            stack.bucket(CTR_BUCKET).await?;
+            let env = stack.function_env(package, &param)?;
             Scenario {
                 package,
                 name: "CTRDataSync",
@@ -511,16 +519,9 @@ async fn scenario(stack: &Stack, options: &BenchOptions, package: &'static str) 
         }
         "ctr-sync-retry" => {
             let scrt = stack.scrt_param(package).await?;
-            let bucket = "bench-ctr-backup";
-            stack.bucket(bucket).await?;
-            let mut env = stack.rest_env(package, "REST_PRIVATE_KEY_PARAM_NAME").await?;
-            env.extend(pairs(&[
-                ("SALESFORCE_ORG_ID", ORG_ID),
-                ("CALL_CENTER_API_NAME", CALL_CENTER),
-                ("SCRT_ENDPOINT_BASE", &stack.sf_url(&stack.emulator.scrt_base())),
-                ("SCRT_PRIVATE_KEY_PARAM_NAME", &scrt),
-                ("CTR_BACKUP_S3_BUCKET", bucket),
-            ]));
+            stack.bucket(CTR_BUCKET).await?;
+            stack.rest_credentials(package).await?;
+            let env = stack.function_env(package, &scrt)?;
             Scenario {
                 package,
                 name: "CTR resync",
@@ -530,13 +531,14 @@ async fn scenario(stack: &Stack, options: &BenchOptions, package: &'static str) 
             }
         }
         "contact-lens-consumer" => {
-            let env = pairs(&[
+            let mut env = stack.function_env(package, "")?;
+            env.extend(pairs(&[
                 (
                     "CONTACT_LENS_PROCESSOR_FUNCTION_ARN",
                     "arn:aws:lambda:us-east-1:000000000000:function:contact-lens-processor",
                 ),
                 ("AWS_ENDPOINT_URL_LAMBDA", stack.recorder.endpoint()),
-            ]);
+            ]));
             Scenario { package, name: "ContactLensConsumer", env, events: all, uses_ssm: false }
         }
         "contact-lens-processor" => {
@@ -544,7 +546,7 @@ async fn scenario(stack: &Stack, options: &BenchOptions, package: &'static str) 
             for contact in contacts_in_kinesis(&all) {
                 stack.voice_call(&contact).await?;
             }
-            let mut env = stack.scrt_env(&param);
+            let mut env = stack.function_env(package, &param)?;
             env.extend(pairs(&[("AWS_ENDPOINT_URL_LAMBDA", stack.recorder.endpoint())]));
             Scenario { package, name: "ContactLensProcessor", env, events: all, uses_ssm: true }
         }
@@ -556,24 +558,25 @@ async fn scenario(stack: &Stack, options: &BenchOptions, package: &'static str) 
                     stack.route(contact).await?;
                 }
             }
-            Scenario { package, name: "HandleContactEvents", env: stack.scrt_env(&param), events: all, uses_ssm: true }
+            let env = stack.function_env(package, &param)?;
+            Scenario { package, name: "HandleContactEvents", env, events: all, uses_ssm: true }
         }
         "post-call-analysis-trigger" => {
             let param = stack.scrt_param(package).await?;
             seed_post_call(stack, &events_dir, &all).await?;
-            let mut env = stack.scrt_env(&param);
+            let mut env = stack.function_env(package, &param)?;
             env.extend(pairs(&[("AWS_ENDPOINT_URL_CONNECT", stack.connect.endpoint())]));
             Scenario { package, name: "PostCallAnalysisTrigger", env, events: all, uses_ssm: true }
         }
         "realtime-alert" => {
-            let env = stack.rest_env(package, "PRIVATE_KEY_PARAM_NAME").await?;
+            stack.rest_credentials(package).await?;
+            let env = stack.function_env(package, "")?;
             Scenario { package, name: "RealtimeAlert", env, events: all, uses_ssm: true }
         }
         "voicemail-audio-processing" => {
-            let bucket = "bench-voicemail-recordings";
-            stack.bucket(bucket).await?;
-            let env =
-                pairs(&[("s3_recordings_bucket", bucket), ("AWS_ENDPOINT_URL_KINESIS_VIDEO", &stack.kvs.endpoint())]);
+            stack.bucket(RECORDINGS_BUCKET).await?;
+            let mut env = stack.function_env(package, "")?;
+            env.extend(pairs(&[("AWS_ENDPOINT_URL_KINESIS_VIDEO", &stack.kvs.endpoint())]));
             Scenario {
                 package,
                 name: "VoiceMailAudioProcessing",
@@ -584,13 +587,13 @@ async fn scenario(stack: &Stack, options: &BenchOptions, package: &'static str) 
         }
         "voicemail-transcribe" => {
             seed_voicemail(stack, &all, false).await?;
-            Scenario { package, name: "VoiceMailTranscribe", env: Vec::new(), events: all, uses_ssm: false }
+            let env = stack.function_env(package, "")?;
+            Scenario { package, name: "VoiceMailTranscribe", env, events: all, uses_ssm: false }
         }
         "voicemail-packaging" => {
             let param = stack.scrt_param(package).await?;
             seed_voicemail(stack, &all, true).await?;
-            let mut env = stack.scrt_env(&param);
-            env.extend(pairs(&[("delay_before_routing_vm_sec", "0")]));
+            let env = stack.function_env(package, &param)?;
             let events = pick(&["transcript-created.json"])?;
             Scenario { package, name: "VoiceMailPackaging", env, events, uses_ssm: true }
         }
@@ -714,10 +717,10 @@ async fn measure(stack: &Stack, options: &BenchOptions, scenario: Scenario, hop:
 async fn ctr_batch(stack: &Stack, options: &BenchOptions, concurrency: Option<u32>) -> Result<HotPath> {
     let package = "ctr-data-sync";
     let param = stack.scrt_param(package).await?;
-    let bucket = "bench-ctr-backup";
-    stack.bucket(bucket).await?;
-    let mut env = stack.scrt_env(&param);
-    env.extend(pairs(&[("CTR_BACKUP_S3_BUCKET", bucket)]));
+    stack.bucket(CTR_BUCKET).await?;
+    // The template's CTR_SYNC_CONCURRENCY out: the setting under test.
+    let mut env: Vec<(String, String)> =
+        stack.function_env(package, &param)?.into_iter().filter(|(name, _)| name != "CTR_SYNC_CONCURRENCY").collect();
     let setting = match concurrency {
         Some(n) => {
             env.push(("CTR_SYNC_CONCURRENCY".into(), n.to_string()));
@@ -756,7 +759,7 @@ async fn ctr_batch(stack: &Stack, options: &BenchOptions, concurrency: Option<u3
 async fn contact_lens_batch(stack: &Stack, options: &BenchOptions) -> Result<HotPath> {
     let package = "contact-lens-processor";
     let param = stack.scrt_param(package).await?;
-    let mut env = stack.scrt_env(&param);
+    let mut env = stack.function_env(package, &param)?;
     env.extend(pairs(&[("AWS_ENDPOINT_URL_LAMBDA", stack.recorder.endpoint())]));
     let spec = FunctionSpec::new(package, options.binary_dir.join(package))
         .with_envs(aws_env(stack.aws.endpoint()))
