@@ -591,6 +591,24 @@ impl Stack {
     }
 }
 
+/// The Salesforce emulator's configuration for a whole local account (the demo, the bench): org
+/// [`ORG_ID`], call center [`CALL_CENTER`], trusting `scrt` for the Telephony Integration API and
+/// `app` as the connected app (consumer key [`CONSUMER_KEY`], user [`USERNAME`]), answering routing
+/// requests from `routing`.
+pub fn account_emulator_config(
+    scrt: &TestKeyPair,
+    app: &TestKeyPair,
+    routing: sf_emulator::RoutingConfig,
+) -> EmulatorConfig {
+    let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
+    config.scrt_public_keys = vec![scrt.public_pem.clone()];
+    config.routing = routing;
+    config.rest.consumer_key = CONSUMER_KEY.into();
+    config.rest.connected_app_public_keys = vec![app.public_pem.clone()];
+    config.rest.usernames = vec![USERNAME.into()];
+    config
+}
+
 /// The inbound PSTN call of the sample events (+15555550123 calling +15555550100) as
 /// InvokeTelephonyIntegrationApi's `createVoiceCall` creates it, for tests that need a VoiceCall first.
 pub fn inbound_call(contact_id: &str, start_time: &str) -> scv_shared::scrt::CreateVoiceCall {

@@ -38,7 +38,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sf_emulator::keys::TestKeyPair;
-use sf_emulator::{Emulator, EmulatorConfig, Fault, RoutingAnswer, RoutingConfig};
+use sf_emulator::{Emulator, Fault, RoutingAnswer, RoutingConfig};
 
 use crate::connect::{LocalConnect, epoch_seconds};
 use crate::counting_proxy::{CountingProxy, ProxiedRequest, busy_time, ssm_reads};
@@ -47,10 +47,7 @@ use crate::kvs::{KvsFixture, KvsServer};
 use crate::moto::{Moto, aws_env, aws_sdk_config, put_secure_parameter};
 use crate::runtime::{FunctionProcess, FunctionSpec, Invocation, binary_path_in};
 
-const ORG_ID: &str = "00DXX0000000001";
-const CALL_CENTER: &str = "ACME_CC";
-const CONSUMER_KEY: &str = "3MVG9-acme-connected-app-consumer-key";
-const REST_USERNAME: &str = "integration@acme.example";
+use crate::stack::{CALL_CENTER, CONSUMER_KEY, ORG_ID};
 const DIALED: &str = "+15555550100";
 const ROUTED_AGENT: &str =
     "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";

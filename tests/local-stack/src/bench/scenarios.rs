@@ -37,12 +37,7 @@ impl Stack {
         routing
             .by_flow
             .insert("Route_Inbound_Voice".into(), RoutingAnswer { agent: Some(ROUTED_AGENT.into()), queue: None });
-        let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
-        config.scrt_public_keys = vec![scrt_keys.public_pem.clone()];
-        config.routing = routing;
-        config.rest.consumer_key = CONSUMER_KEY.into();
-        config.rest.connected_app_public_keys = vec![app_keys.public_pem.clone()];
-        config.rest.usernames = vec![REST_USERNAME.into()];
+        let config = crate::stack::account_emulator_config(&scrt_keys, &app_keys, routing);
         let emulator = Emulator::start(config).await.context("starting the Salesforce emulator")?;
         let moto = Moto::start().context("starting moto")?;
         let epoch = Instant::now();

@@ -28,7 +28,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use sf_emulator::keys::TestKeyPair;
-use sf_emulator::{Emulator, EmulatorConfig, RecordedRequest, RoutingAnswer, RoutingConfig, VoiceCall};
+use sf_emulator::{Emulator, RecordedRequest, RoutingAnswer, RoutingConfig, VoiceCall};
 
 use crate::moto::{Moto, aws_env, aws_sdk_config, put_secure_parameter};
 use crate::runtime::{FunctionProcess, FunctionSpec, binary_path};
@@ -39,11 +39,9 @@ use ctr::{CTR_BUCKET, ctr_section};
 use rest::rest_section;
 use steps::*;
 
-pub const ORG_ID: &str = "00DXX0000000001";
-pub const CALL_CENTER: &str = "ACME_CC";
+pub use crate::stack::{CALL_CENTER, CONSUMER_KEY, ORG_ID, USERNAME as REST_USERNAME};
+/// The Telephony Integration API key's SSM parameter: the template's default name.
 pub const KEY_PARAM: &str = "ACME_CC-scrt-jwt-auth-private-key";
-pub const CONSUMER_KEY: &str = "3MVG9-acme-connected-app-consumer-key";
-pub const REST_USERNAME: &str = "integration@acme.example";
 pub const ROUTED_AGENT: &str =
     "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
 
@@ -55,22 +53,6 @@ pub struct DemoOptions {
     pub bin_dir: PathBuf,
     pub report_dir: PathBuf,
 }
-
-/// Every function binary the demo runs.
-pub const FUNCTIONS: &[&str] = &[
-    "invoke-telephony-integration-api",
-    "invoke-salesforce-rest-api",
-    "ctr-data-sync",
-    "ctr-sync-retry",
-    "contact-lens-consumer",
-    "contact-lens-processor",
-    "handle-contact-events",
-    "realtime-alert",
-    "post-call-analysis-trigger",
-    "voicemail-audio-processing",
-    "voicemail-transcribe",
-    "voicemail-packaging",
-];
 
 impl DemoOptions {
     pub fn bin(&self, name: &str) -> PathBuf {
@@ -144,13 +126,8 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     routing
         .by_flow
         .insert("Route_Inbound_Voice".into(), RoutingAnswer { agent: Some(ROUTED_AGENT.into()), queue: None });
-    let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
-    config.scrt_public_keys = vec![keys.public_pem.clone()];
-    config.routing = routing;
     let app_keys = TestKeyPair::generate()?;
-    config.rest.consumer_key = CONSUMER_KEY.into();
-    config.rest.connected_app_public_keys = vec![app_keys.public_pem.clone()];
-    config.rest.usernames = vec![REST_USERNAME.into()];
+    let config = crate::stack::account_emulator_config(&keys, &app_keys, routing);
     let emulator = Emulator::start(config).await.context("starting the Salesforce emulator")?;
     let moto = Moto::start().context("starting the local AWS emulator (moto)")?;
     let sdk = aws_sdk_config(&moto.endpoint()).await;
@@ -166,7 +143,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
 
     let mut report =
         DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
-    for binary in FUNCTIONS.iter().map(|f| options.bin(f)) {
+    for binary in crate::stack::functions()?.iter().map(|f| options.bin(f)) {
         if !binary.exists() {
             anyhow::bail!("{} is missing: build it with `make build-debug` (make demo does)", binary.display());
         }
