@@ -489,9 +489,15 @@ impl Stack {
         self.scrt_keys.iter().chain(self.rest_keys.iter()).collect()
     }
 
-    /// Fails if a captured log line holds a PEM header, a JWT, a line of one of the stack's private
-    /// keys, or one of `extra` (see [`crate::secrets`]).
-    pub fn assert_logs_clean(&self, extra: &[&str]) {
+    /// Fails if a captured log line holds a PEM header, a JWT or a line of one of the stack's
+    /// private keys (see [`crate::secrets`]).
+    pub fn assert_logs_clean(&self) {
+        self.assert_logs_clean_of(&[]);
+    }
+
+    /// [`Stack::assert_logs_clean`], and no line may hold one of `extra` either (an access token
+    /// prefix, transcript text).
+    pub fn assert_logs_clean_of(&self, extra: &[&str]) {
         crate::secrets::assert_no_secrets(&self.logs().lines(), &self.key_pairs(), extra);
     }
 

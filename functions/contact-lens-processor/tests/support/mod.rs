@@ -81,10 +81,6 @@ impl Stack {
             .expect("control API");
         assert!(answer.status().is_success(), "{}", answer.status());
     }
-
-    pub fn assert_logs_clean(&self) {
-        self.local.assert_logs_clean(&[]);
-    }
 }
 
 pub fn event(name: &str) -> Value {

@@ -34,10 +34,6 @@ impl Stack {
     pub async fn run(&self, event: &Value) -> (KinesisEventResponse, Vec<(String, Outcome)>) {
         handle(event.clone(), Deadline::after(Duration::from_secs(60)), &self.deps).await.expect("a Kinesis event")
     }
-
-    pub fn assert_logs_clean(&self) {
-        self.local.assert_logs_clean(&[]);
-    }
 }
 
 pub fn deps_for(env: &BTreeMap<String, String>, sdk: &scv_shared::aws::SdkConfig, s3: aws_sdk_s3::Client) -> Deps {

@@ -57,7 +57,7 @@ impl Stack {
 
     /// No log line of this test binary holds key material, a JWT or an access token.
     pub fn assert_logs_clean(&self) {
-        self.local.assert_logs_clean(&[&format!("{ORG_ID}!")]);
+        self.local.assert_logs_clean_of(&[&format!("{ORG_ID}!")]);
     }
 }
 

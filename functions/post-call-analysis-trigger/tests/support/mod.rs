@@ -102,10 +102,6 @@ impl Stack {
     pub fn posts(&self) -> Vec<sf_emulator::RecordedRequest> {
         self.emulator().requests().into_iter().filter(|r| r.path.ends_with("/postConversationEvents")).collect()
     }
-
-    pub fn assert_logs_clean(&self) {
-        self.local.assert_logs_clean(&[]);
-    }
 }
 
 pub use local_stack::secrets::assert_clean as assert_logs_clean;

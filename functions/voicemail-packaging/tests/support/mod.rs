@@ -126,7 +126,7 @@ impl Stack {
     }
 
     pub fn assert_logs_clean(&self) {
-        self.local.assert_logs_clean(&[&self.transcript]);
+        self.local.assert_logs_clean_of(&[&self.transcript]);
     }
 }
 
