@@ -48,6 +48,7 @@ use crate::moto::{Moto, aws_env, aws_sdk_config, put_secure_parameter};
 use crate::runtime::{FunctionProcess, FunctionSpec, Invocation, binary_path_in};
 
 use crate::stack::{CALL_CENTER, CONSUMER_KEY, ORG_ID};
+
 const DIALED: &str = "+15555550100";
 const ROUTED_AGENT: &str =
     "arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a/agent/1a2b3c4d";
@@ -56,7 +57,6 @@ const CTR_BUCKET: &str = "bench-ctr-backup";
 /// The recordings bucket of the bench's account.
 const RECORDINGS_BUCKET: &str = "bench-voicemail-recordings";
 /// Latency injected on every Salesforce call in the hot paths.
-
 pub const INJECTED_LATENCY_MS: u64 = 50;
 /// How many times each hot path runs (the median is reported).
 const HOT_RUNS: usize = 3;

@@ -22,10 +22,10 @@ impl AfterTheCall<'_> {
             )?;
         }
         let expected = steps.len();
-        if published.len() - before != expected {
-            if let Some(step) = steps.last_mut() {
-                step.problems.push(format!("expected {expected} platform events, found {}", published.len() - before));
-            }
+        if published.len() - before != expected
+            && let Some(step) = steps.last_mut()
+        {
+            step.problems.push(format!("expected {expected} platform events, found {}", published.len() - before));
         }
         self.finish(&function, &mut steps);
         function.shutdown().await?;

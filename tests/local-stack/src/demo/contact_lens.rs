@@ -14,7 +14,7 @@ pub(super) async fn contact_lens_section(
     out: &mut dyn Write,
 ) -> Result<Step> {
     let processor = FunctionProcess::spawn(
-        FunctionSpec::new("ContactLensProcessor", &options.bin("contact-lens-processor"))
+        FunctionSpec::new("ContactLensProcessor", options.bin("contact-lens-processor"))
             .with_envs(aws_env(moto_endpoint))
             // No Amazon Connect in this act: the processor leaves the contact's attributes alone.
             .with_envs(
@@ -27,7 +27,7 @@ pub(super) async fn contact_lens_section(
     .await?;
     processor.wait_ready(Duration::from_secs(10)).await.context("ContactLensProcessor did not start")?;
     let consumer = FunctionProcess::spawn(
-        FunctionSpec::new("ContactLensConsumer", &options.bin("contact-lens-consumer"))
+        FunctionSpec::new("ContactLensConsumer", options.bin("contact-lens-consumer"))
             .with_envs(aws_env(moto_endpoint))
             .with_envs(function_env(emulator, "contact-lens-consumer")?)
             .with_env("AWS_ENDPOINT_URL_LAMBDA", processor.endpoint())

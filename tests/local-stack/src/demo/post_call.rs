@@ -39,10 +39,10 @@ impl AfterTheCall<'_> {
         }
         let stored = self.emulator.voice_call(INBOUND_CONTACT).map(|c| c.post_call_events.len()).unwrap_or(0);
         writeln!(out, "      the call now holds {stored} post-call sentiment events")?;
-        if stored == 0 {
-            if let Some(step) = steps.first_mut() {
-                step.problems.push("no post-call sentiment stored on the call".into());
-            }
+        if stored == 0
+            && let Some(step) = steps.first_mut()
+        {
+            step.problems.push("no post-call sentiment stored on the call".into());
         }
         self.finish(&function, &mut steps);
         function.shutdown().await?;

@@ -25,7 +25,7 @@ pub(super) async fn rest_section(
         "Contact",
         serde_json::json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}),
     )?;
-    let spec = FunctionSpec::new("InvokeSalesforceRestApi", &options.bin("invoke-salesforce-rest-api"))
+    let spec = FunctionSpec::new("InvokeSalesforceRestApi", options.bin("invoke-salesforce-rest-api"))
         .with_envs(aws_env(moto_endpoint))
         .with_envs(function_env(emulator, "invoke-salesforce-rest-api")?)
         .with_env("LOG_LEVEL", "debug")
