@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 export MOTO_SERVER_BIN := $(abspath $(VENV)/bin/moto_server)
 
-.PHONY: help venv build-venv build build-debug build-release bench deploy lint test demo emulator fmt clippy clean
+.PHONY: help venv build-venv build build-debug build-release bench deploy lint test demo emulator invoke moto fmt clippy clean
 
 # The deployed functions: one package and binary per folder under functions/.
 FUNCTIONS := $(notdir $(wildcard functions/*))
@@ -18,7 +18,11 @@ CRITERION_HOME := $(abspath target/criterion)
 help:
 	@echo "make demo      run one call's life through the real function binaries against local Salesforce and AWS emulators"
 	@echo "make test      install what the tests need, then run every test (unit, end-to-end, the demo)"
-	@echo "make emulator  run the Salesforce emulator on :8787 for trying flows by hand"
+	@echo "make emulator  run the Salesforce emulator on :8787 (ACME_CC, trusting target/local-keys) for trying flows by hand"
+	@echo "make invoke    FN=<function> EVENT=events/<function>/<file>.json: run one function's real binary on one"
+	@echo "               event against the local stack; prints its answer and what reached Salesforce, S3, Connect"
+	@echo "make moto      run the local AWS emulator on :5000 with the ACME_CC keys and buckets: with make emulator,"
+	@echo "               what \`cargo lambda watch\` expects (each function's [package.metadata.lambda.env])"
 	@echo "make venv      create .venv with the local AWS emulator (moto server)"
 	@echo "make build     arm64 release zips of every function (target/lambda/<function>/bootstrap.zip)"
 	@echo "make bench     measure cold start, memory, SSM calls and hot paths; results in bench/"
@@ -96,8 +100,29 @@ $(CONSOLE_TEST)/node_modules/.package-lock.json: $(CONSOLE_TEST)/package-lock.js
 demo: venv build-debug
 	$(CARGO) run --quiet -p local-stack --bin scv-demo
 
-emulator: build-debug
-	$(CARGO) run --quiet -p sf-emulator --bin sf-emulator -- --port 8787
+# Trusts the key pair in target/local-keys for both the Telephony Integration API and the connected
+# app, for contact center ACME_CC: with `make moto`, what each function's [package.metadata.lambda.env]
+# (cargo lambda watch) expects. EMULATOR_ARGS replaces those arguments.
+LOCAL_KEYS := target/local-keys
+EMULATOR_ARGS ?= --call-center-api-name ACME_CC --public-key-file $(LOCAL_KEYS)/public.pem \
+	--connected-app-public-key-file $(LOCAL_KEYS)/public.pem
+
+emulator: venv build-debug
+	$(VENV)/bin/python tests/local-stack/local_aws.py keys
+	$(CARGO) run --quiet -p sf-emulator --bin sf-emulator -- --port 8787 $(EMULATOR_ARGS)
+
+# One function, one event, the local stack the function's template.yaml resource needs (started and
+# configured by local_stack::stack::Stack, the one the tests use).
+invoke: venv build-debug
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<function>/<file>.json"; exit 2; }
+	$(CARGO) run --quiet -p local-stack --bin scv-invoke -- $(FN) $(EVENT)
+
+# The local AWS emulator on a fixed port, for `cargo lambda watch` (each function's
+# [package.metadata.lambda.env] points at http://127.0.0.1:5000 and at `make emulator`'s :8787),
+# holding the ACME_CC key parameters and buckets the template names.
+moto: venv
+	$(VENV)/bin/python tests/local-stack/local_aws.py keys
+	$(VENV)/bin/python tests/local-stack/local_aws.py seed & exec $(MOTO_SERVER_BIN) -H 127.0.0.1 -p 5000
 
 fmt:
 	$(CARGO) fmt --all

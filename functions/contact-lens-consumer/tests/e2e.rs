@@ -38,15 +38,15 @@ async fn a_forty_record_batch_across_seven_contacts_arrives_in_full_and_in_order
         .await;
     for (c, ids) in &expected {
         assert_eq!(&stack.message_ids(c), ids, "{c}: every utterance once, in arrival order");
-        let call = stack.emulator.voice_call(c).unwrap();
+        let call = stack.emulator().voice_call(c).unwrap();
         let starts: Vec<i64> = call.messages.iter().map(|m| m.start_time).collect();
         assert!(starts.windows(2).all(|w| w[0] < w[1]), "{c}: chronological {starts:?}");
     }
     stack
-        .wait_for("the signals", |s| s.emulator.voice_call(&contact(1)).is_some_and(|c| c.realtime_events.len() >= 2))
+        .wait_for("the signals", |s| s.emulator().voice_call(&contact(1)).is_some_and(|c| c.realtime_events.len() >= 2))
         .await;
     let kinds: Vec<String> = stack
-        .emulator
+        .emulator()
         .voice_call(&contact(1))
         .unwrap()
         .realtime_events
@@ -58,7 +58,7 @@ async fn a_forty_record_batch_across_seven_contacts_arrives_in_full_and_in_order
             && kinds.contains(&"IntelligenceSignal__Sentiment".to_string()),
         "{kinds:?}"
     );
-    let bulk = stack.emulator.requests_to("POST", "/telephony/v1/voiceCalls/messages");
+    let bulk = stack.emulator().requests_to("POST", "/telephony/v1/voiceCalls/messages");
     assert!(bulk.iter().all(|r| r.status == 202), "every bulk request accepted");
 }
 

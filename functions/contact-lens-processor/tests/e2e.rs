@@ -11,7 +11,7 @@ use support::*;
 
 fn realtime_events(stack: &Stack, contact_id: &str) -> Vec<Value> {
     stack
-        .emulator
+        .emulator()
         .voice_call(contact_id)
         .map(|c| c.realtime_events.iter().map(|e| e["event"].clone()).collect())
         .unwrap_or_default()
@@ -29,7 +29,7 @@ async fn every_sample_event_reaches_salesforce_as_documented() {
     // 01: the official fixture and the rest of its conversation.
     let summary = stack.invoke(event("01-utterances.json")).await.expect("01");
     assert_eq!((summary.records, summary.messages_sent, summary.bulk_requests), (5, 5, 1));
-    let call = stack.emulator.voice_call(OFFICIAL_CONTACT).expect("call");
+    let call = stack.emulator().voice_call(OFFICIAL_CONTACT).expect("call");
     let official = &call.messages[0];
     assert_eq!(official.message_id, "5a859b25-e047-454f-b47f-c78ee2a33f08");
     assert_eq!(official.participant_id, format!("{OFFICIAL_CONTACT}VIRTUAL_AGENT"));
@@ -72,7 +72,7 @@ async fn every_sample_event_reaches_salesforce_as_documented() {
     let times: Vec<i64> = events.iter().map(|e| e["startTime"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     let posts = stack
-        .emulator
+        .emulator()
         .requests_to("POST", &format!("/telephony/v1/voiceCalls/{}/realtimeConversationEvents", contact(2)));
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].body["service"], "AmazonConnectContactLens");
@@ -99,7 +99,7 @@ async fn every_sample_event_reaches_salesforce_as_documented() {
     let summary = stack.invoke(event("04-lifecycle-and-unknown-segments.json")).await.expect("04");
     assert_eq!((summary.records, summary.skipped_records, summary.messages_sent), (6, 1, 1));
     assert_eq!(stack.message_ids(&contact(6)).len(), 1);
-    let lines = stack.logs.lines();
+    let lines = stack.logs().lines();
     let has = |level: &str, text: &str| {
         lines.iter().any(|l| l.contains(&format!("\"level\":\"{level}\"")) && l.contains(text))
     };
@@ -108,8 +108,8 @@ async fn every_sample_event_reaches_salesforce_as_documented() {
     assert!(has("INFO", "analysis completed for 7c1e0006"));
     assert!(has("WARN", "unknown Contact Lens segment kind Issues"));
     assert!(has("ERROR", "cannot be read and is skipped"));
-    assert!(stack.recorder.invokes().is_empty(), "nothing needed a retry");
-    assert_eq!(stack.emulator.voice_calls().iter().map(|c| c.duplicate_messages).sum::<u32>(), 0);
+    assert!(stack.recorder().invokes().is_empty(), "nothing needed a retry");
+    assert_eq!(stack.emulator().voice_calls().iter().map(|c| c.duplicate_messages).sum::<u32>(), 0);
     stack.assert_logs_clean();
 }
 
@@ -119,14 +119,14 @@ async fn a_multi_status_failure_retries_only_the_failed_entries() {
     for n in 3..=5 {
         stack.create_call(&contact(n)).await;
     }
-    stack.emulator.fail_bulk_entries(&contact(4), 1);
+    stack.emulator().fail_bulk_entries(&contact(4), 1);
     let summary = stack.invoke(event("03-three-contacts-twelve-utterances.json")).await.expect("handed over");
     assert_eq!((summary.messages_sent, summary.messages_retried), (24, 12));
     assert_eq!(stack.message_ids(&contact(3)).len(), 12);
     assert_eq!(stack.message_ids(&contact(5)).len(), 12);
     assert!(stack.message_ids(&contact(4)).is_empty(), "held back after its first entry failed, to keep the order");
 
-    let invokes = stack.recorder.invokes();
+    let invokes = stack.recorder().invokes();
     assert_eq!(invokes.len(), 1);
     assert_eq!((invokes[0].function.as_str(), invokes[0].invocation_type.as_str()), (FUNCTION, "Event"));
     let retry: RetryPayload = serde_json::from_value(invokes[0].payload[RETRY_KEY].clone()).expect("retry payload");
@@ -139,21 +139,21 @@ async fn a_multi_status_failure_retries_only_the_failed_entries() {
     assert_eq!((summary.attempt, summary.messages_sent, summary.messages_retried), (1, 12, 0));
     let expected: Vec<String> = (0..12).map(|k| uuid::Uuid::from_u128(20000 + 100 + k).to_string()).collect();
     assert_eq!(stack.message_ids(&contact(4)), expected);
-    assert_eq!(stack.emulator.voice_calls().iter().map(|c| c.duplicate_messages).sum::<u32>(), 0);
-    assert_eq!(stack.recorder.invokes().len(), 1);
+    assert_eq!(stack.emulator().voice_calls().iter().map(|c| c.duplicate_messages).sum::<u32>(), 0);
+    assert_eq!(stack.recorder().invokes().len(), 1);
 }
 
 #[tokio::test]
 async fn a_429_then_success_is_retried_inside_the_invocation() {
     let stack = Stack::start().await;
     stack.create_call(OFFICIAL_CONTACT).await;
-    stack.emulator.inject(Fault::status(429, 1).with_retry_after(1).on("POST", "/voiceCalls/messages"));
+    stack.emulator().inject(Fault::status(429, 1).with_retry_after(1).on("POST", "/voiceCalls/messages"));
     let summary = stack.invoke(event("01-utterances.json")).await.expect("accepted after the retry");
     assert_eq!(summary.messages_sent, 5);
     let statuses: Vec<u16> = stack.bulk_requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 202]);
     assert_eq!(stack.message_ids(OFFICIAL_CONTACT).len(), 5);
-    assert!(stack.recorder.invokes().is_empty());
+    assert!(stack.recorder().invokes().is_empty());
 }
 
 #[tokio::test]
@@ -163,7 +163,7 @@ async fn a_retried_invocation_duplicates_no_message() {
     stack.invoke(event("01-utterances.json")).await.expect("first");
     // Lambda's own asynchronous retry delivers the same event again.
     stack.invoke(event("01-utterances.json")).await.expect("again");
-    let call = stack.emulator.voice_call(OFFICIAL_CONTACT).expect("call");
+    let call = stack.emulator().voice_call(OFFICIAL_CONTACT).expect("call");
     assert_eq!(call.messages.len(), 5, "stored once");
     assert_eq!(call.duplicate_messages, 5, "the repeats were recognised by their message ids");
 }
@@ -176,10 +176,10 @@ async fn a_conversation_that_no_longer_exists_is_dropped_not_retried() {
     // contact 4 has no VoiceCall: PERMISSION_DENIED in its multi-status entries.
     let summary = stack.invoke(event("03-three-contacts-twelve-utterances.json")).await.expect("no retry");
     assert_eq!((summary.messages_sent, summary.messages_dropped, summary.messages_retried), (24, 12, 0));
-    assert!(stack.recorder.invokes().is_empty());
+    assert!(stack.recorder().invokes().is_empty());
     assert!(
         stack
-            .logs
+            .logs()
             .lines()
             .iter()
             .any(|l| l.contains("\"level\":\"ERROR\"") && l.contains("will not be retried") && l.contains(&contact(4)))
@@ -191,20 +191,20 @@ async fn the_transcription_limit_is_logged_and_recorded_on_the_contact() {
     let stack = Stack::start().await;
     stack.create_call(OFFICIAL_CONTACT).await;
     stack
-        .connect
+        .connect()
         .put_contact(INSTANCE_ID, json!({"Id": OFFICIAL_CONTACT, "InitialContactId": OFFICIAL_CONTACT}))
         .expect("seed");
     stack.fail_bulk_entry_with(OFFICIAL_CONTACT, 429).await;
     let summary = stack.invoke(event("01-utterances.json")).await.expect("handed over");
     assert_eq!(summary.messages_retried, 5);
     let updates: Vec<_> =
-        stack.connect.requests().into_iter().filter(|r| r.operation == "UpdateContactAttributes").collect();
+        stack.connect().requests().into_iter().filter(|r| r.operation == "UpdateContactAttributes").collect();
     assert_eq!(updates.len(), 1);
     assert_eq!((updates[0].instance_id.as_str(), updates[0].status), (INSTANCE_ID, 200));
     assert_eq!(updates[0].contact_id, OFFICIAL_CONTACT);
-    let contact = stack.connect.contact(INSTANCE_ID, OFFICIAL_CONTACT).expect("contact");
+    let contact = stack.connect().contact(INSTANCE_ID, OFFICIAL_CONTACT).expect("contact");
     assert_eq!(contact["Attributes"]["sf_realtime_transcription_status"], json!(TRANSCRIPTION_LIMIT_VALUE));
-    assert!(stack.logs.lines().iter().any(|l| l.contains("\"level\":\"ERROR\"")
+    assert!(stack.logs().lines().iter().any(|l| l.contains("\"level\":\"ERROR\"")
         && l.contains("SCV_LIMITS_ERROR")
         && l.contains(&format!("\"contactId\":\"{OFFICIAL_CONTACT}\""))));
 }
@@ -214,24 +214,24 @@ async fn exhausted_retries_and_failed_hand_overs_fail_the_invocation() {
     let stack = Stack::start().await;
     stack.create_call(OFFICIAL_CONTACT).await;
     // Salesforce keeps failing: the hand-over itself fails -> the invocation fails.
-    stack.emulator.inject(Fault::status(503, 100).on("POST", "/voiceCalls/messages"));
+    stack.emulator().inject(Fault::status(503, 100).on("POST", "/voiceCalls/messages"));
     // More failures than the SDK's own retries.
-    stack.recorder.fail_next(10);
+    stack.recorder().fail_next(10);
     let err = stack.invoke(event("01-utterances.json")).await.expect_err("must fail");
     assert!(matches!(err, ProcessorError::Unsent { messages: 5, .. }), "{err}");
     assert!(err.to_string().contains(OFFICIAL_CONTACT), "{err}");
-    stack.recorder.fail_next(0);
+    stack.recorder().fail_next(0);
 
     // The last allowed attempt fails instead of handing over again.
     let summary = stack.invoke(event("01-utterances.json")).await.expect("handed over");
     assert_eq!(summary.messages_retried, 5);
-    let mut payload = stack.recorder.invokes()[0].payload.clone();
+    let mut payload = stack.recorder().invokes()[0].payload.clone();
     payload[RETRY_KEY]["attempt"] = json!(stack.deps.settings.max_retry_invocations);
     payload[RETRY_KEY]["notBefore"] = Value::Null;
     let err = stack.invoke(payload).await.expect_err("exhausted");
     assert!(err.to_string().contains("retry invocations exhausted"), "{err}");
-    assert_eq!(stack.recorder.invokes().len(), 1, "no further hand-over");
-    stack.emulator.clear_faults();
+    assert_eq!(stack.recorder().invokes().len(), 1, "no further hand-over");
+    stack.emulator().clear_faults();
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ async fn a_batch_of_100_ctrs_is_backed_up_and_synced_exactly() {
     let backups: HashSet<String> = stack.keys_under("").await.into_iter().collect();
     assert_eq!(backups, contacts, "one backup per CTR, named by ContactId");
 
-    let updates = stack.emulator.requests();
+    let updates = stack.emulator().requests();
     assert_eq!(updates.len(), 100);
     assert!(updates.iter().all(|r| r.method == "PATCH" && r.status == 200), "every update accepted");
     for record in records {
@@ -53,7 +53,7 @@ async fn a_batch_of_100_ctrs_is_backed_up_and_synced_exactly() {
         assert_eq!(attributes["SourceType"], "Service");
         assert!(attributes.get("language").is_none(), "only sfdc- attributes");
         // What Salesforce now holds.
-        let call = stack.emulator.voice_call(id).expect("the VoiceCall");
+        let call = stack.emulator().voice_call(id).expect("the VoiceCall");
         assert_eq!(call.fields["totalHoldDuration"], ctr["Agent"]["CustomerHoldDuration"]);
     }
     stack.assert_logs_clean();
@@ -78,8 +78,8 @@ async fn one_undecodable_record_is_quarantined_and_the_other_99_sync() {
     let body: Value = serde_json::from_str(&stack.object(&kept[0]).await.expect("object")).unwrap();
     assert!(body["reason"].as_str().unwrap().contains("not base64"), "{body}");
     assert_eq!(body["data"], "eyJDb250YWN0SWQiOiAi%%%corrupted%%%", "the original data is kept");
-    assert_eq!(stack.emulator.requests().len(), 99);
-    let error_line = stack.logs.lines().into_iter().find(|l| l.contains(&poison_seq) && l.contains("\"ERROR\""));
+    assert_eq!(stack.emulator().requests().len(), 99);
+    let error_line = stack.logs().lines().into_iter().find(|l| l.contains(&poison_seq) && l.contains("\"ERROR\""));
     assert!(error_line.is_some(), "logged at ERROR with its sequence number");
 }
 
@@ -91,23 +91,23 @@ async fn a_429_storm_on_ten_contacts_reports_exactly_those_and_a_replay_finishes
     let stormy: Vec<(String, String)> =
         records.iter().step_by(10).map(|r| (ctr_of(r)["ContactId"].as_str().unwrap().to_string(), seq_of(r))).collect();
     for (contact, _) in &stormy {
-        stack.emulator.inject(Fault::status(429, 1000).on("PATCH", &format!("/voiceCalls/{contact}")));
+        stack.emulator().inject(Fault::status(429, 1000).on("PATCH", &format!("/voiceCalls/{contact}")));
     }
     let (response, _) = stack.run(&batch).await;
     let failed: HashSet<String> = failures(&response).into_iter().collect();
     let expected: HashSet<String> = stormy.iter().map(|(_, seq)| seq.clone()).collect();
     assert_eq!(failed, expected, "exactly the ten limited contacts are reported");
     assert_eq!(stack.keys_under("").await.len(), 100, "every CTR was backed up, limited or not");
-    assert_eq!(stack.emulator.voice_calls().len(), 90);
+    assert_eq!(stack.emulator().voice_calls().len(), 90);
 
     // Lambda retries the failed records once Salesforce recovers.
-    stack.emulator.clear_faults();
+    stack.emulator().clear_faults();
     let retry =
         json!({"Records": records.iter().filter(|r| expected.contains(&seq_of(r))).cloned().collect::<Vec<_>>()});
     let (response, outcomes) = stack.run(&retry).await;
     assert!(failures(&response).is_empty());
     assert!(outcomes.iter().all(|(_, o)| *o == Outcome::Synced));
-    let calls = stack.emulator.voice_calls();
+    let calls = stack.emulator().voice_calls();
     assert_eq!(calls.len(), 100, "none lost");
     assert!(calls.iter().all(|c| c.update_count == 1), "none applied twice");
 }
@@ -128,7 +128,7 @@ async fn with_s3_down_nothing_reaches_salesforce_and_everything_is_retried() {
         outcomes.iter().all(|(_, o)| matches!(o, Outcome::Failed(reason) if reason.contains("could not write s3://"))),
         "{outcomes:?}"
     );
-    assert!(stack.emulator.requests().is_empty(), "no Salesforce update without its backup");
+    assert!(stack.emulator().requests().is_empty(), "no Salesforce update without its backup");
 }
 
 #[tokio::test]
@@ -157,14 +157,14 @@ async fn the_mixed_sample_skips_quarantines_and_keeps_per_contact_order() {
     // The same contact twice: both applied, in order, so the later CTR wins.
     let first = ctr_of(&batch["Records"][0]);
     let id = first["ContactId"].as_str().unwrap();
-    let call = stack.emulator.voice_call(id).expect("VoiceCall");
+    let call = stack.emulator().voice_call(id).expect("VoiceCall");
     assert_eq!(call.update_count, 2);
     let attributes: Value = serde_json::to_value(&call.call_attributes).unwrap();
     assert_eq!(attributes["Disposition__c"], "Resolved", "the later CTR was applied last: {attributes}");
     // The transfer points at its parent.
     let transfer = ctr_of(&batch["Records"][5]);
     let body = &stack
-        .emulator
+        .emulator()
         .requests()
         .iter()
         .find(|r| r.path.ends_with(transfer["ContactId"].as_str().unwrap()))
@@ -176,7 +176,7 @@ async fn the_mixed_sample_skips_quarantines_and_keeps_per_contact_order() {
     let backups = stack.keys_under("").await.into_iter().filter(|k| !k.starts_with("quarantine/")).count();
     assert_eq!(backups, 2);
     // Skips are INFO, not ERROR.
-    assert!(!stack.logs.lines().iter().any(|l| l.contains("\"ERROR\"") && l.contains("NoSync")));
+    assert!(!stack.logs().lines().iter().any(|l| l.contains("\"ERROR\"") && l.contains("NoSync")));
 }
 
 #[tokio::test]

@@ -67,21 +67,21 @@ async fn unsynced_calls_are_found_and_replayed_from_their_backups() {
         .update_voice_call("c-synced", &synced, Deadline::after(Duration::from_secs(5)))
         .await
         .expect("synced");
-    assert!(stack.emulator.set_voice_call_created_date("c-too-old", chrono::Utc::now() - chrono::Duration::days(3)));
+    assert!(stack.emulator().set_voice_call_created_date("c-too-old", chrono::Utc::now() - chrono::Duration::days(3)));
 
     let scheduled = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
     let counts = handle(scheduled, Deadline::after(Duration::from_secs(60)), &stack.deps).await.expect("a run");
     assert_eq!(counts, ResyncCounts { found: 3, resynced: 2, no_backup: 1, failed: 0 });
     for (contact, hold) in [("c-missed-1", 12), ("c-missed-2", 0)] {
-        let call = stack.emulator.voice_call(contact).expect("call");
+        let call = stack.emulator().voice_call(contact).expect("call");
         assert_eq!(call.fields["totalHoldDuration"], hold, "{contact} brought up to date");
         assert_eq!(call.fields["endTime"], "2026-11-21T09:21:05Z");
     }
     assert!(
-        stack.emulator.voice_call("c-too-old").unwrap().fields.get("totalHoldDuration").is_none(),
+        stack.emulator().voice_call("c-too-old").unwrap().fields.get("totalHoldDuration").is_none(),
         "outside the window"
     );
-    assert!(stack.emulator.voice_call("c-no-backup").unwrap().fields.get("totalHoldDuration").is_none());
+    assert!(stack.emulator().voice_call("c-no-backup").unwrap().fields.get("totalHoldDuration").is_none());
 
     // A second run finds only the call that has no backup.
     let again =
@@ -96,7 +96,9 @@ async fn the_documented_retry_ctr_sync_event_runs_its_query() {
     let stack = Stack::start().await;
     create_call(&stack, "c-old-call").await;
     stack.back_up("c-old-call", &ctr("c-old-call", 9)).await;
-    assert!(stack.emulator.set_voice_call_created_date("c-old-call", chrono::Utc::now() - chrono::Duration::days(30)));
+    assert!(
+        stack.emulator().set_voice_call_created_date("c-old-call", chrono::Utc::now() - chrono::Duration::days(30))
+    );
     let path =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/ctr-sync-retry/retry-ctr-sync.json");
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
@@ -117,7 +119,7 @@ async fn a_failed_query_fails_the_run_and_update_failures_are_counted() {
 
     create_call(&stack, "c-refused").await;
     stack.back_up("c-refused", &ctr("c-refused", 3)).await;
-    stack.emulator.inject(sf_emulator::Fault::status(500, 100).on("PATCH", "/voiceCalls/c-refused"));
+    stack.emulator().inject(sf_emulator::Fault::status(500, 100).on("PATCH", "/voiceCalls/c-refused"));
     let counts =
         handle(json!({"detail-type": "Scheduled Event"}), Deadline::after(Duration::from_secs(60)), &stack.deps)
             .await

@@ -18,7 +18,7 @@ const CHAT: &str = "5c7e9a1b-3d5f-4b7c-8e9a-0b1c2d3e4f5a";
 
 fn routing_requests(stack: &Stack) -> Vec<sf_emulator::RecordedRequest> {
     stack
-        .emulator
+        .emulator()
         .requests()
         .into_iter()
         .filter(|r| r.path.ends_with("/clearRouting") || r.path.ends_with("/reroute"))
@@ -69,26 +69,26 @@ async fn every_sample_event_reaches_salesforce_as_expected() {
     // What Salesforce now holds: no PendingServiceRouting left for the abandoned calls, the
     // expired one rerouted, the others untouched.
     for contact in [ABANDONED, TRANSFER] {
-        let call = stack.emulator.voice_call(contact).expect("call");
+        let call = stack.emulator().voice_call(contact).expect("call");
         assert!(call.routing.pending_service_routing.is_none(), "{contact}: routing cleared");
         assert_eq!((call.routing.clear_count, call.routing.reroute_count), (1, 0), "{contact}");
     }
-    let rerouted = stack.emulator.voice_call(EXPIRED).expect("call");
+    let rerouted = stack.emulator().voice_call(EXPIRED).expect("call");
     assert_eq!((rerouted.routing.clear_count, rerouted.routing.reroute_count), (0, 1));
     for contact in [WITH_AGENT, CHAT] {
-        let call = stack.emulator.voice_call(contact).expect("call");
+        let call = stack.emulator().voice_call(contact).expect("call");
         assert!(call.routing.pending_service_routing.is_some(), "{contact}: untouched");
         assert_eq!((call.routing.clear_count, call.routing.reroute_count), (0, 0), "{contact}");
     }
 
     // Log lines carry the contact, at the top and under context (the documented Logs Insights query).
-    let lines = lines_with(&stack.logs, &format!("contact {ABANDONED} disconnected without reaching an agent"));
+    let lines = lines_with(stack.logs(), &format!("contact {ABANDONED} disconnected without reaching an agent"));
     let line = lines.first().expect("an INFO line about the abandoned call");
     assert_eq!(line["contactId"], ABANDONED);
     assert_eq!(line["context"]["contactId"], ABANDONED);
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["category"], "handleContactEvents");
-    let ignored = lines_with(&stack.logs, "contact event ignored");
+    let ignored = lines_with(stack.logs(), "contact event ignored");
     assert!(
         ignored.iter().any(|l| l["contactId"] == CHAT && l["level"] == "DEBUG"),
         "the chat contact is ignored at DEBUG: {ignored:?}"
@@ -105,7 +105,7 @@ async fn a_contact_without_a_voice_call_is_done_not_retried() {
     let sent = routing_requests(&stack);
     assert_eq!(sent.len(), 1, "a 404 is not retried: {sent:?}");
     assert_eq!(sent[0].status, 404);
-    let warnings = lines_with(&stack.logs, "Salesforce has no voice call for this contact");
+    let warnings = lines_with(stack.logs(), "Salesforce has no voice call for this contact");
     assert!(warnings.iter().any(|l| l["level"] == "WARN" && l["contactId"] == ABANDONED), "{warnings:?}");
 
     // The same for a reroute.
@@ -117,19 +117,19 @@ async fn a_contact_without_a_voice_call_is_done_not_retried() {
 async fn limits_are_retried_honouring_retry_after() {
     let stack = Stack::start().await;
     stack.routed_call(ABANDONED).await;
-    stack.emulator.inject(Fault::status(429, 2).with_retry_after(1).on("PATCH", "/clearRouting"));
+    stack.emulator().inject(Fault::status(429, 2).with_retry_after(1).on("PATCH", "/clearRouting"));
     let output = stack.invoke(event("01-abandoned-inbound.json")).await.expect("cleared after the limit lifted");
     assert_eq!(output["status"], "Success");
     let sent = routing_requests(&stack);
     assert_eq!(sent.iter().map(|r| r.status).collect::<Vec<_>>(), vec![429, 429, 200]);
-    assert!(stack.emulator.voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_none());
+    assert!(stack.emulator().voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_none());
 }
 
 #[tokio::test]
 async fn server_errors_that_outlast_the_retries_fail_the_invocation() {
     let stack = Stack::start().await;
     stack.routed_call(ABANDONED).await;
-    stack.emulator.inject(Fault::status(503, 20).on("PATCH", "/clearRouting"));
+    stack.emulator().inject(Fault::status(503, 20).on("PATCH", "/clearRouting"));
     let err = stack.invoke(event("01-abandoned-inbound.json")).await.expect_err("Lambda retries it");
     assert_eq!(err.kind(), "SalesforceUnavailable");
     let message = err.to_string();
@@ -137,14 +137,14 @@ async fn server_errors_that_outlast_the_retries_fail_the_invocation() {
     assert!(message.contains("HTTP 503"), "{message}");
     let attempts = routing_requests(&stack).len();
     assert!((2..=4).contains(&attempts), "bounded retries, got {attempts}");
-    assert!(stack.emulator.voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_some());
+    assert!(stack.emulator().voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_some());
     let diagnostic = lambda_runtime::Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "SalesforceUnavailable");
 
     // A limit that outlasts the budget is retryable too (the async retries and the on-failure
     // destination take it from there).
-    stack.emulator.clear_faults();
-    stack.emulator.inject(Fault::status(429, 50).on("PATCH", "/clearRouting"));
+    stack.emulator().clear_faults();
+    stack.emulator().inject(Fault::status(429, 50).on("PATCH", "/clearRouting"));
     let err = stack
         .handle_within(event("01-abandoned-inbound.json"), Duration::from_secs(2))
         .await
@@ -156,7 +156,7 @@ async fn server_errors_that_outlast_the_retries_fail_the_invocation() {
 async fn a_rejected_request_fails_with_a_permanent_error() {
     let stack = Stack::start().await;
     stack.routed_call(EXPIRED).await;
-    stack.emulator.inject(Fault::status(400, 1).on("PATCH", "/reroute"));
+    stack.emulator().inject(Fault::status(400, 1).on("PATCH", "/reroute"));
     let err = stack.invoke(event("03-preferred-agent-step-expired.json")).await.expect_err("400");
     assert_eq!(err.kind(), "SalesforceError");
     assert!(err.to_string().contains(&format!("reroute for contact {EXPIRED}")), "{err}");
@@ -188,25 +188,16 @@ async fn malformed_events_fail_with_a_clear_error_and_call_nothing() {
         assert_eq!(err.kind(), kind, "{payload}");
         assert!(err.to_string().starts_with(message), "{payload}: {err}");
     }
-    assert!(stack.emulator.requests().is_empty(), "nothing reached Salesforce");
+    assert!(stack.emulator().requests().is_empty(), "nothing reached Salesforce");
 }
 
 #[tokio::test]
 async fn the_binary_runs_under_the_lambda_runtime_api() {
-    use local_stack::moto::{Moto, aws_env};
-    use local_stack::runtime::{FunctionProcess, FunctionSpec};
+    use local_stack::runtime::FunctionProcess;
 
     let stack = Stack::start().await;
     stack.routed_call(ABANDONED).await;
-    let moto = Moto::shared().expect("moto");
-    let spec = FunctionSpec::new("HandleContactEvents", env!("CARGO_BIN_EXE_handle-contact-events"))
-        .with_envs(aws_env(&moto.endpoint()))
-        .with_env("SALESFORCE_ORG_ID", ORG_ID)
-        .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
-        .with_env("SCRT_ENDPOINT_BASE", stack.emulator.scrt_base())
-        .with_env("PRIVATE_KEY_PARAM_NAME", &stack.param)
-        .with_env("LOG_LEVEL", "debug")
-        .with_timeout(Duration::from_secs(10));
+    let spec = stack.function_spec().with_env("LOG_LEVEL", "debug").with_timeout(Duration::from_secs(10));
     let function = FunctionProcess::spawn(spec).await.expect("spawn");
     function.wait_ready(Duration::from_secs(10)).await.expect("ready");
 
@@ -215,7 +206,7 @@ async fn the_binary_runs_under_the_lambda_runtime_api() {
         done.result.expect("success"),
         json!({"action": "clearRouting", "contactId": ABANDONED, "status": "Success"})
     );
-    assert!(stack.emulator.voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_none());
+    assert!(stack.emulator().voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_none());
 
     let failed = function.invoke(json!({"hello": "world"})).await.expect("invoked");
     let error = failed.result.expect_err("not an event");
@@ -231,7 +222,7 @@ async fn the_binary_runs_under_the_lambda_runtime_api() {
     assert_eq!(line["contactId"], ABANDONED);
     assert_eq!(line["context"]["contactId"], ABANDONED);
     assert!(line["requestId"].as_str().is_some_and(|r| !r.is_empty()));
-    assert_logs_clean(&logs, &stack.keys);
+    assert_logs_clean(&logs, stack.keys());
     function.shutdown().await.expect("shutdown");
 }
 

@@ -14,11 +14,11 @@ use support::*;
 
 async fn seed_contact(stack: &Stack) -> (String, String) {
     let account = stack
-        .emulator
+        .emulator()
         .insert_record("Account", json!({"Name": "Acme Corporation", "Phone": "+15555550123"}))
         .expect("account");
     let contact = stack
-        .emulator
+        .emulator()
         .insert_record(
             "Contact",
             json!({"FirstName": "Jane", "LastName": "Doe", "Phone": "+15555550123", "AccountId": account}),
@@ -38,7 +38,7 @@ async fn every_sample_event_works_against_the_emulator() {
         out,
         json!({"Id": contact, "FirstName": "Jane", "LastName": "Doe", "Account.Name": "Acme Corporation", "Account.attributes.type": "Account", "Account.attributes.url": out["Account.attributes.url"].clone()})
     );
-    let query = stack.emulator.requests().into_iter().find(|r| r.path.ends_with("/query")).expect("a query request");
+    let query = stack.emulator().requests().into_iter().find(|r| r.path.ends_with("/query")).expect("a query request");
     assert!(query.query.as_deref().unwrap_or_default().contains("Phone"), "{:?}", query.query);
 
     // createRecord.
@@ -46,7 +46,7 @@ async fn every_sample_event_works_against_the_emulator() {
     let case_id = out["recordId"].as_str().expect("recordId").to_string();
     assert!(case_id.starts_with("500"));
     assert_eq!(out["success"], "true");
-    let case = stack.emulator.record("Case", &case_id).expect("stored");
+    let case = stack.emulator().record("Case", &case_id).expect("stored");
     assert_eq!(case["Subject"], "Billing question from the IVR");
     assert_eq!(case["Origin"], "Phone");
 
@@ -55,7 +55,7 @@ async fn every_sample_event_works_against_the_emulator() {
         p.insert("recordId".into(), json!(case_id));
     });
     assert_eq!(stack.invoke(update).await.expect("update"), json!({"success": "true"}));
-    assert_eq!(stack.emulator.record("Case", &case_id).expect("stored")["Status"], "Working");
+    assert_eq!(stack.emulator().record("Case", &case_id).expect("stored")["Status"], "Working");
 
     // searchRecord.
     let out = stack.invoke(event("04-search-record.json")).await.expect("search");
@@ -66,7 +66,7 @@ async fn every_sample_event_works_against_the_emulator() {
     // realtimeAlertEvent: a RealtimeAlertEvent platform event.
     let out = stack.invoke(event("05-realtime-alert-event.json")).await.expect("publish");
     assert_eq!(out["success"], "true");
-    let events = stack.emulator.platform_events("RealtimeAlertEvent");
+    let events = stack.emulator().platform_events("RealtimeAlertEvent");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["Severity"], "Critical");
 
@@ -99,7 +99,7 @@ async fn injection_attempts_reach_salesforce_as_one_literal() {
     });
     let out = stack.invoke(attack).await.expect("a query that matches nothing");
     assert_eq!(out, json!({}), "the injected OR must not match every contact");
-    let query = stack.emulator.requests().into_iter().rev().find(|r| r.path.ends_with("/query")).expect("query");
+    let query = stack.emulator().requests().into_iter().rev().find(|r| r.path.ends_with("/query")).expect("query");
     assert_eq!(query.status, 200, "the escaped query is valid SOQL: {}", query.response);
     assert_eq!(query.response["totalSize"], 0, "and matches nothing");
 }
@@ -158,7 +158,7 @@ async fn bad_names_and_missing_parameters_never_reach_salesforce() {
         let err = stack.invoke(event).await.expect_err(expected);
         assert!(err.to_string().contains(expected), "got {err}, want {expected}");
     }
-    assert!(stack.emulator.requests().is_empty(), "nothing sent, not even a token request");
+    assert!(stack.emulator().requests().is_empty(), "nothing sent, not even a token request");
 }
 
 #[tokio::test]
@@ -177,11 +177,11 @@ async fn an_expired_token_is_refreshed_once_mid_run() {
     seed_contact(&stack).await;
     stack.invoke(event("01-query-record.json")).await.expect("first");
     assert_eq!(stack.deps.rest.auth().grant_count(), 1);
-    stack.emulator.expire_access_tokens();
+    stack.emulator().expire_access_tokens();
     stack.invoke(event("01-query-record.json")).await.expect("after one refresh");
     assert_eq!(stack.deps.rest.auth().grant_count(), 2, "exactly one refresh");
     let statuses: Vec<u16> =
-        stack.emulator.requests().iter().filter(|r| r.path.ends_with("/query")).map(|r| r.status).collect();
+        stack.emulator().requests().iter().filter(|r| r.path.ends_with("/query")).map(|r| r.status).collect();
     assert_eq!(statuses, vec![200, 401, 200]);
     stack.assert_logs_clean();
 }
@@ -190,11 +190,11 @@ async fn an_expired_token_is_refreshed_once_mid_run() {
 async fn a_second_401_is_a_clear_error_not_a_loop() {
     let stack = Stack::start(false).await;
     seed_contact(&stack).await;
-    stack.emulator.inject(Fault::status(401, 5).on("GET", "/services/data"));
+    stack.emulator().inject(Fault::status(401, 5).on("GET", "/services/data"));
     let err = stack.invoke(event("01-query-record.json")).await.expect_err("still refused");
     assert!(err.to_string().contains("HTTP 401"), "{err}");
     assert_eq!(stack.deps.rest.auth().grant_count(), 2, "one refresh, no more");
-    let queries = stack.emulator.requests().iter().filter(|r| r.path.ends_with("/query")).count();
+    let queries = stack.emulator().requests().iter().filter(|r| r.path.ends_with("/query")).count();
     assert_eq!(queries, 2);
 }
 
@@ -203,7 +203,7 @@ async fn concurrent_invocations_share_one_refresh() {
     let stack = Arc::new(Stack::start(false).await);
     seed_contact(&stack).await;
     stack.invoke(event("01-query-record.json")).await.expect("warm");
-    stack.emulator.expire_access_tokens();
+    stack.emulator().expire_access_tokens();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let stack = stack.clone();
@@ -230,16 +230,16 @@ async fn another_container_reuses_the_token_shared_in_ssm() {
     .await
     .expect("second container");
     assert_eq!(second.rest.auth().grant_count(), 0, "the token came from SSM");
-    assert_eq!(stack.emulator.issued_token_count(), 1);
+    assert_eq!(stack.emulator().issued_token_count(), 1);
 }
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_limits_surface_as_such() {
     let stack = Stack::start(false).await;
     seed_contact(&stack).await;
-    stack.emulator.inject(Fault::status(503, 1).on("GET", "/services/data"));
+    stack.emulator().inject(Fault::status(503, 1).on("GET", "/services/data"));
     stack.invoke(event("01-query-record.json")).await.expect("retried past one 503");
-    stack.emulator.inject(Fault::status(403, 10).on("GET", "/services/data"));
+    stack.emulator().inject(Fault::status(403, 10).on("GET", "/services/data"));
     let err = stack.invoke(event("01-query-record.json")).await.expect_err("limit");
     // An injected 403 carries REQUEST_LIMIT_EXCEEDED, which is retried and then reported as a limit.
     assert!(err.to_string().contains("REQUEST_LIMIT_EXCEEDED") && err.to_string().contains("queryRecord"), "{err}");
@@ -255,18 +255,18 @@ async fn oauth_refusals_are_reported_with_salesforce_error_and_description() {
     let text = err.to_string();
     assert!(text.contains("invalid_client_id") && text.contains("client identifier invalid"), "{text}");
     assert!(!text.contains("eyJ"), "{text}");
-    assert_eq!(stack.emulator.requests().iter().filter(|r| r.path.contains("/services/data")).count(), 0);
+    assert_eq!(stack.emulator().requests().iter().filter(|r| r.path.contains("/services/data")).count(), 0);
     stack.assert_logs_clean();
 }
 
 #[tokio::test]
 async fn the_client_follows_next_records_url_pages() {
     let stack = Stack::start(false).await;
-    let mut rest = stack.emulator.rest_config();
+    let mut rest = stack.emulator().rest_config();
     rest.query_batch_size = 2;
-    stack.emulator.set_rest_config(rest);
+    stack.emulator().set_rest_config(rest);
     for n in 0..5 {
-        stack.emulator.insert_record("Account", json!({"Name": format!("Paged {n}")})).expect("seed");
+        stack.emulator().insert_record("Account", json!({"Name": format!("Paged {n}")})).expect("seed");
     }
     let deadline = scv_shared::retry::Deadline::after(std::time::Duration::from_secs(5));
     let records = stack
@@ -284,7 +284,7 @@ async fn the_client_follows_next_records_url_pages() {
         .await
         .expect("capped");
     assert_eq!(capped.len(), 3);
-    let pages = stack.emulator.requests().iter().filter(|r| r.path.contains("/query")).count();
+    let pages = stack.emulator().requests().iter().filter(|r| r.path.contains("/query")).count();
     assert_eq!(pages, 3 + 2, "three pages for the first query, two for the capped one");
 }
 
@@ -292,7 +292,7 @@ async fn the_client_follows_next_records_url_pages() {
 async fn retry_ctr_sync_replays_unsynced_calls_from_the_backup_bucket() {
     let mut stack = Stack::start(false).await;
     let scrt_keys = sf_emulator::keys::TestKeyPair::generate().expect("keys");
-    stack.emulator.set_scrt_public_keys(vec![scrt_keys.public_pem.clone()]);
+    stack.emulator().set_scrt_public_keys(vec![scrt_keys.public_pem.clone()]);
     let scrt_param = unique("scrt-key");
     local_stack::moto::put_secure_parameter(&stack.sdk, &scrt_param, &scrt_keys.private_pkcs1_pem).await.expect("key");
     let s3 = scv_shared::aws::s3_client(&stack.sdk);
@@ -303,7 +303,7 @@ async fn retry_ctr_sync_replays_unsynced_calls_from_the_backup_bucket() {
         ("SCRT_PRIVATE_KEY_PARAM_NAME".to_string(), scrt_param),
         ("SALESFORCE_ORG_ID".to_string(), ORG_ID.to_string()),
         ("CALL_CENTER_API_NAME".to_string(), "ACME_CC".to_string()),
-        ("SCRT_ENDPOINT_BASE".to_string(), stack.emulator.scrt_base()),
+        ("SCRT_ENDPOINT_BASE".to_string(), stack.emulator().scrt_base()),
     ]);
     let lookup = |k: &str| env.get(k).cloned();
     stack.deps.resync =
@@ -339,5 +339,5 @@ async fn retry_ctr_sync_replays_unsynced_calls_from_the_backup_bucket() {
 
     let out = stack.invoke(event("06-retry-ctr-sync.json")).await.expect("resync");
     assert_eq!(out, json!({"found": "1", "resynced": "1", "noBackup": "0", "failed": "0"}));
-    assert_eq!(stack.emulator.voice_call("c-missed").expect("call").fields["totalHoldDuration"], 42);
+    assert_eq!(stack.emulator().voice_call("c-missed").expect("call").fields["totalHoldDuration"], 42);
 }

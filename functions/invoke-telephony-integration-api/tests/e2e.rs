@@ -112,7 +112,7 @@ async fn every_sample_event_sends_the_documented_request_and_answers_the_flow() 
     let mut seen = 0;
     for name in &names {
         let output = stack.invoke(event(name)).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let requests = stack.emulator.requests();
+        let requests = stack.emulator().requests();
         let Some(expect) = expectation(name) else {
             assert_eq!(output, json!({"statusCode": 200, "message": "Keep Lambda Warm"}));
             assert!(requests.is_empty(), "keep-warm must not call Salesforce");
@@ -162,20 +162,20 @@ async fn every_sample_event_sends_the_documented_request_and_answers_the_flow() 
     }
 
     // What Salesforce now holds.
-    let a = stack.emulator.voice_call(A).expect("call A");
-    let c = stack.emulator.voice_call(C).expect("call C");
+    let a = stack.emulator().voice_call(A).expect("call A");
+    let c = stack.emulator().voice_call(C).expect("call C");
     assert_eq!(c.parent_voice_call_id.as_deref(), Some(a.id.as_str()), "the transfer hangs under its parent");
     assert_eq!(a.messages.len(), 1);
     assert!(a.routing.pending_service_routing.is_none(), "routing cleared");
     assert_eq!(c.routing.reroute_count, 1);
     assert_eq!(a.fields["endTime"], "2026-11-21T09:21:05.000Z");
-    let b = stack.emulator.voice_call(B).expect("call B");
+    let b = stack.emulator().voice_call(B).expect("call B");
     assert_eq!(b.call_subtype.as_deref(), Some("WebRTC"));
 
     // One SSM call for the whole run; a fresh jti per token.
     assert_eq!(stack.deps.telephony.keys().fetch_count(), 1);
     let jtis: std::collections::HashSet<String> = stack
-        .emulator
+        .emulator()
         .requests()
         .iter()
         .filter_map(|r| r.jwt_claims.as_ref()?["jti"].as_str().map(str::to_string))
@@ -199,7 +199,7 @@ async fn sparse_contact_data_gets_documented_defaults() {
     });
     let out = stack.invoke(sparse).await.expect("created");
     assert!(out["voiceCallId"].as_str().unwrap().starts_with("0LQ"));
-    let body = &stack.emulator.requests()[0].body;
+    let body = &stack.emulator().requests()[0].body;
     assert_eq!(body["callSubtype"], "PSTN");
     assert_eq!(body["callAttributes"], "{}");
     assert!(chrono::DateTime::parse_from_rfc3339(body["startTime"].as_str().unwrap()).is_ok());
@@ -210,7 +210,7 @@ async fn sparse_contact_data_gets_documented_defaults() {
         cd.insert("ContactId".into(), json!("webrtc-no-address"));
     });
     stack.invoke(webrtc).await.expect("created");
-    let body = &stack.emulator.requests()[1].body;
+    let body = &stack.emulator().requests()[1].body;
     assert_eq!((body["from"].as_str(), body["to"].as_str()), (Some("WebRTC_Default"), Some("WebRTC_Default")));
 }
 
@@ -264,7 +264,7 @@ async fn missing_fields_fail_with_a_message_naming_field_and_contact_and_send_no
         let err = stack.invoke(event).await.expect_err(expected);
         assert!(err.to_string().contains(expected), "got {err:?}, want {expected}");
     }
-    assert!(stack.emulator.requests().is_empty(), "bad input never reaches Salesforce");
+    assert!(stack.emulator().requests().is_empty(), "bad input never reaches Salesforce");
     stack.assert_logs_clean();
 }
 
@@ -276,7 +276,7 @@ async fn update_accepts_field_values_given_as_json_text_and_omni_flow_falls_back
         "fieldValues": "{\"isActiveCall\":true,\"callOrigin\":\"Voicemail\"}"}}});
     assert_eq!(stack.invoke(update).await.expect("updated"), json!({"status": "pending"}));
     assert_eq!(
-        stack.emulator.requests()[1].body,
+        stack.emulator().requests()[1].body,
         json!({"isActiveCall": true, "callOrigin": "Voicemail", "callCenterApiName": CALL_CENTER})
     );
 
@@ -285,7 +285,7 @@ async fn update_accepts_field_values_given_as_json_text_and_omni_flow_falls_back
         "fieldValues": {"dialedNumber": "+15555550199"}}}});
     assert_eq!(stack.invoke(route).await.expect("routed"), json!({"queue": "Billing_Queue"}));
     assert_eq!(
-        stack.emulator.requests()[2].body,
+        stack.emulator().requests()[2].body,
         json!({"dialedNumber": "+15555550199", "fallbackQueue": "Billing_Queue", "flowInputParameters": {}})
     );
 }
@@ -304,32 +304,32 @@ async fn routing_errors_reach_the_flow_as_a_string() {
 #[tokio::test]
 async fn one_429_is_retried_after_retry_after_and_succeeds() {
     let stack = Stack::start().await;
-    stack.emulator.inject(Fault::status(429, 1).with_retry_after(1));
+    stack.emulator().inject(Fault::status(429, 1).with_retry_after(1));
     let started = Instant::now();
     let out = stack.invoke(event("01-create-voice-call.json")).await.expect("succeeds after one retry");
     assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
     assert!(out["voiceCallId"].as_str().unwrap().starts_with("0LQ"));
-    let statuses: Vec<u16> = stack.emulator.requests().iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = stack.emulator().requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses[0], 429);
     assert!((200..300).contains(&statuses[1]));
     assert_eq!(statuses.len(), 2);
-    assert_eq!(stack.emulator.voice_calls().len(), 1);
+    assert_eq!(stack.emulator().voice_calls().len(), 1);
 }
 
 #[tokio::test]
 async fn a_persistent_429_answers_the_flow_with_the_limit_marker_and_logs_scv_limits_error() {
     let stack = Stack::start().await;
-    stack.emulator.inject(Fault::status(429, 100));
+    stack.emulator().inject(Fault::status(429, 100));
     let out = stack.invoke(event("01-create-voice-call.json")).await.expect("a limit is an answer, not a failure");
     assert_eq!(out["statusCode"], "429");
     assert_eq!(out["errorType"], "SCV_LIMITS_ERROR");
     assert!(
         out["errorMessage"].as_str().unwrap().starts_with("SCV_LIMITS_ERROR: createVoiceCall for contact 6f1b7c1e")
     );
-    let attempts = stack.emulator.requests().len();
+    let attempts = stack.emulator().requests().len();
     assert!((2..=4).contains(&attempts), "bounded retries, got {attempts}");
     let limit_lines: Vec<Value> = stack
-        .logs
+        .logs()
         .lines()
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -344,14 +344,14 @@ async fn a_persistent_429_answers_the_flow_with_the_limit_marker_and_logs_scv_li
 #[tokio::test]
 async fn a_persistent_500_fails_the_invocation_after_bounded_retries() {
     let stack = Stack::start().await;
-    stack.emulator.inject(Fault::status(500, 100));
+    stack.emulator().inject(Fault::status(500, 100));
     let err = stack.invoke(event("08-update-voice-call.json")).await.expect_err("fails");
     match &err {
         InvokeError::Salesforce(ScrtError::Status { status: 500, contact_id, .. }) => assert_eq!(contact_id, A),
         other => panic!("unexpected {other:?}"),
     }
     assert!(err.to_string().contains("HTTP 500"));
-    let attempts = stack.emulator.requests().len();
+    let attempts = stack.emulator().requests().len();
     assert!((2..=4).contains(&attempts), "bounded retries, got {attempts}");
     stack.assert_logs_clean();
 }
@@ -359,24 +359,24 @@ async fn a_persistent_500_fails_the_invocation_after_bounded_retries() {
 #[tokio::test]
 async fn a_dropped_connection_is_retried() {
     let stack = Stack::start().await;
-    stack.emulator.inject(Fault::drop_connection(1));
+    stack.emulator().inject(Fault::drop_connection(1));
     let out = stack.invoke(event("01-create-voice-call.json")).await.expect("succeeds on the retry");
     assert!(out["voiceCallId"].as_str().unwrap().starts_with("0LQ"));
-    assert_eq!(stack.emulator.voice_calls().len(), 1);
+    assert_eq!(stack.emulator().voice_calls().len(), 1);
 }
 
 #[tokio::test]
 async fn slow_salesforce_is_cut_off_at_the_deadline() {
     let stack = Stack::start_with(|cfg| cfg.deadline = Duration::from_secs(2)).await;
-    stack.emulator.inject(Fault::delay(20_000, 100));
+    stack.emulator().inject(Fault::delay(20_000, 100));
     let started = Instant::now();
     let err = stack.invoke(event("01-create-voice-call.json")).await.expect_err("no answer in time");
     assert!(started.elapsed() < Duration::from_secs(4), "answered within the deadline, took {:?}", started.elapsed());
     assert!(err.to_string().contains("contact 6f1b7c1e"), "{err}");
 
     // One slow answer inside the budget is simply waited for.
-    stack.emulator.clear_faults();
-    stack.emulator.inject(Fault::delay(300, 1));
+    stack.emulator().clear_faults();
+    stack.emulator().inject(Fault::delay(300, 1));
     stack.invoke(event("01-create-voice-call.json")).await.expect("slow but in time");
 }
 
@@ -386,7 +386,7 @@ async fn an_expired_token_is_rejected_by_salesforce_and_the_key_is_reloaded_only
     let stack = Stack::start().await.with_clock(clock);
     let err = stack.invoke(event("01-create-voice-call.json")).await.expect_err("expired tokens are refused");
     assert_eq!(err_status(&err), Some(401));
-    let requests = stack.emulator.requests();
+    let requests = stack.emulator().requests();
     assert_eq!(requests.len(), 2, "one retry with a reloaded key, then give up");
     assert!(requests.iter().all(|r| r.status == 401));
     assert!(requests[0].response.to_string().to_lowercase().contains("expired"), "{}", requests[0].response);
@@ -400,17 +400,17 @@ async fn key_rotation_is_picked_up_on_the_first_401() {
     stack.invoke(event("01-create-voice-call.json")).await.expect("old key works");
     // The admin rotates: Salesforce gets the new public key, SSM the new private key.
     let rotated = TestKeyPair::generate().expect("new key pair");
-    stack.emulator.set_scrt_public_keys(vec![rotated.public_pem.clone()]);
+    stack.emulator().set_scrt_public_keys(vec![rotated.public_pem.clone()]);
     put_secure_parameter(&stack.sdk, &stack.param, &rotated.private_pkcs8_pem).await.expect("rotate in SSM");
 
     let out = stack.invoke(event("08-update-voice-call.json")).await.expect("new key works after one reload");
     assert_eq!(out, json!({"status": "pending"}));
-    let statuses: Vec<u16> = stack.emulator.requests().iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = stack.emulator().requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses[1], 401, "the old key is rejected");
     assert!((200..300).contains(&statuses[2]));
     assert_eq!(statuses.len(), 3);
     assert_eq!(stack.deps.telephony.keys().fetch_count(), 2, "refreshed exactly once");
-    assert_logs_clean(&stack.logs.lines(), &rotated);
+    assert_logs_clean(&stack.logs().lines(), &rotated);
     stack.assert_logs_clean();
 }
 
@@ -419,7 +419,7 @@ async fn a_missing_key_parameter_fails_with_its_name() {
     let stack = Stack::start_with(|cfg| cfg.private_key_param_name = "no-such-parameter".into()).await;
     let err = stack.invoke(event("01-create-voice-call.json")).await.expect_err("no key");
     assert!(err.to_string().contains("SSM parameter no-such-parameter was not found"), "{err}");
-    assert!(stack.emulator.requests().is_empty());
+    assert!(stack.emulator().requests().is_empty());
 }
 
 #[tokio::test]
@@ -432,7 +432,7 @@ async fn a_bad_key_fails_clearly_without_echoing_it() {
     let text = err.to_string();
     assert!(text.contains(&stack.param) && text.contains("does not hold a usable RSA private key"), "{text}");
     assert!(!text.contains("Tm90QUtle"), "{text}");
-    for line in stack.logs.lines() {
+    for line in stack.logs().lines() {
         assert!(!line.contains("Tm90QUtle"), "{line}");
     }
 }

@@ -69,10 +69,10 @@ async fn the_sample_file_is_stored_as_post_call_events() {
     assert_eq!(claims["aud"], "https://scrt.salesforce.com");
 
     // What Salesforce holds, and what Connect was asked.
-    let call = stack.emulator.voice_call(CONTACT).expect("call");
+    let call = stack.emulator().voice_call(CONTACT).expect("call");
     assert_eq!(call.post_call_events.len(), expected.len());
     assert_eq!(call.post_call_events[2]["event"]["value"], "1000");
-    let described = stack.connect.requests();
+    let described = stack.connect().requests();
     assert_eq!(described.len(), 1);
     assert_eq!((described[0].instance_id.as_str(), described[0].contact_id.as_str()), (INSTANCE, CONTACT));
 
@@ -81,14 +81,14 @@ async fn the_sample_file_is_stored_as_post_call_events() {
     assert_eq!(output["result"], "Skipped");
     assert_eq!(output["reason"], "a redacted copy");
     assert_eq!(stack.posts().len(), 1);
-    assert_eq!(stack.connect.requests().len(), 1);
+    assert_eq!(stack.connect().requests().len(), 1);
 
-    let lines = lines_with(&stack.logs, &format!("post-call event(s) for contact {CONTACT}"));
+    let lines = lines_with(stack.logs(), &format!("post-call event(s) for contact {CONTACT}"));
     let line = lines.first().expect("an INFO line");
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["category"], "postCallAnalysisTrigger");
     assert_eq!(line["context"]["contactId"], CONTACT);
-    assert!(stack.logs.lines().iter().all(|l| !l.contains("overdraft")), "no transcript text in the logs");
+    assert!(stack.logs().lines().iter().all(|l| !l.contains("overdraft")), "no transcript text in the logs");
     stack.assert_logs_clean();
 }
 
@@ -122,7 +122,7 @@ async fn long_calls_are_sent_in_sorted_batches_of_25() {
         .collect();
     assert!(starts.windows(2).all(|w| w[0] <= w[1]), "ascending across batches: {starts:?}");
     assert!(posts.iter().all(|p| p.status == 202));
-    assert_eq!(stack.emulator.voice_call(CONTACT).unwrap().post_call_events.len(), 62);
+    assert_eq!(stack.emulator().voice_call(CONTACT).unwrap().post_call_events.len(), 62);
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn a_line_with_a_missing_or_unknown_sentiment_is_skipped_and_counted() {
     assert_eq!(output["events"], json!(2 + lines - 3));
     let sent = stack.posts()[0].body["events"].as_array().unwrap().len();
     assert_eq!(sent, 2 + lines - 3);
-    let warnings = lines_with(&stack.logs, "transcript line(s) or score(s) of contact");
+    let warnings = lines_with(stack.logs(), "transcript line(s) or score(s) of contact");
     let warning = warnings.iter().find(|l| l["contactId"] == CONTACT).expect("a WARN line for this contact");
     assert_eq!(warning["level"], "WARN");
     assert_eq!(warning["context"]["skipped"], 3);
@@ -180,20 +180,20 @@ async fn a_transferred_contact_is_stored_on_the_first_contact_of_the_conversatio
     let output = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored");
     assert_eq!((output["contactId"].as_str(), output["vendorCallKey"].as_str()), (Some(CONTACT), Some(first)));
     assert_eq!(stack.posts()[0].path, format!("/telephony/v1/voiceCalls/{first}/postConversationEvents"));
-    assert!(!stack.emulator.voice_call(first).unwrap().post_call_events.is_empty());
-    assert!(stack.emulator.voice_call(CONTACT).unwrap().post_call_events.is_empty());
+    assert!(!stack.emulator().voice_call(first).unwrap().post_call_events.is_empty());
+    assert!(stack.emulator().voice_call(CONTACT).unwrap().post_call_events.is_empty());
 }
 
 #[tokio::test]
 async fn limits_are_retried_and_lasting_failures_fail_the_invocation() {
     let stack = Stack::with_sample_call().await;
-    stack.emulator.inject(Fault::status(429, 1).with_retry_after(1).on("POST", "/postConversationEvents"));
-    stack.emulator.inject(Fault::status(502, 1).on("POST", "/postConversationEvents"));
+    stack.emulator().inject(Fault::status(429, 1).with_retry_after(1).on("POST", "/postConversationEvents"));
+    stack.emulator().inject(Fault::status(502, 1).on("POST", "/postConversationEvents"));
     stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored after the retries");
     let statuses: Vec<u16> = stack.posts().iter().map(|p| p.status).collect();
     assert_eq!(statuses, vec![429, 502, 202]);
 
-    stack.emulator.inject(Fault::status(503, 50).on("POST", "/postConversationEvents"));
+    stack.emulator().inject(Fault::status(503, 50).on("POST", "/postConversationEvents"));
     let err = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect_err("the official says Success");
     assert_eq!(err.kind(), "SalesforceUnavailable");
     let total = 2 + analysis_fixture()["Transcript"].as_array().unwrap().len();
@@ -217,7 +217,7 @@ async fn a_contact_without_a_voice_call_is_done_not_retried() {
     assert_eq!(output["result"], "NoVoiceCall");
     assert_eq!(stack.posts().len(), 1);
     assert_eq!(stack.posts()[0].status, 404);
-    let warnings = lines_with(&stack.logs, "Salesforce has no conversation for contact");
+    let warnings = lines_with(stack.logs(), "Salesforce has no conversation for contact");
     assert!(warnings.iter().any(|l| l["level"] == "WARN" && l["context"]["contactId"] == CONTACT));
 }
 
@@ -240,13 +240,13 @@ async fn connect_failures_are_named_and_throttling_is_retried() {
 
     // Throttled once: the SDK's own retry gets through.
     stack.put_contact(sample_contact());
-    stack.connect.fail_next(1, 429, "ThrottlingException");
+    stack.connect().fail_next(1, 429, "ThrottlingException");
     stack.invoke(stack.event("01-analysis-file-created.json")).await.expect("stored");
-    let statuses: Vec<u16> = stack.connect.requests().iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = stack.connect().requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![404, 429, 200]);
 
     // Failing for longer than the SDK retries: retryable for Lambda.
-    stack.connect.fail_next(10, 500, "InternalServiceException");
+    stack.connect().fail_next(10, 500, "InternalServiceException");
     let err = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect_err("Connect down");
     assert_eq!(err.kind(), "AwsUnavailable", "{err}");
 }
@@ -259,7 +259,10 @@ async fn files_that_cannot_be_read_fail_with_a_clear_error() {
 
     let err = stack.invoke(stack.event_for_key(&key("missing"))).await.expect_err("no object");
     assert_eq!(err.kind(), "AwsError", "{err}");
-    assert!(err.to_string().starts_with(&format!("reading s3://{}/{} failed", stack.bucket, key("missing"))), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("reading s3://{}/{} failed", stack.bucket(), key("missing"))),
+        "{err}"
+    );
 
     stack.put_object(&key("garbage"), b"<html>not json</html>").await;
     let err = stack.invoke(stack.event_for_key(&key("garbage"))).await.expect_err("not JSON");
@@ -291,32 +294,22 @@ async fn files_that_cannot_be_read_fail_with_a_clear_error() {
         assert_eq!(output["result"], "Skipped", "{key}");
     }
     assert!(stack.posts().is_empty());
-    assert!(stack.connect.requests().is_empty());
+    assert!(stack.connect().requests().is_empty());
 }
 
 #[tokio::test]
 async fn the_binary_reaches_connect_through_its_endpoint_variable() {
-    use local_stack::moto::{Moto, aws_env};
-    use local_stack::runtime::{FunctionProcess, FunctionSpec};
+    use local_stack::runtime::FunctionProcess;
 
     let stack = Stack::with_sample_call().await;
-    let moto = Moto::shared().expect("moto");
-    let spec = FunctionSpec::new("PostCallAnalysisTrigger", env!("CARGO_BIN_EXE_post-call-analysis-trigger"))
-        .with_envs(aws_env(&moto.endpoint()))
-        .with_envs(stack.connect.env())
-        .with_env("SALESFORCE_ORG_ID", ORG_ID)
-        .with_env("CALL_CENTER_API_NAME", CALL_CENTER)
-        .with_env("SCRT_ENDPOINT_BASE", stack.emulator.scrt_base())
-        .with_env("PRIVATE_KEY_PARAM_NAME", &stack.param)
-        .with_env("LOG_LEVEL", "debug")
-        .with_timeout(Duration::from_secs(30));
+    let spec = stack.function_spec().with_env("LOG_LEVEL", "debug").with_timeout(Duration::from_secs(30));
     let function = FunctionProcess::spawn(spec).await.expect("spawn");
     function.wait_ready(Duration::from_secs(10)).await.expect("ready");
 
     let done = function.invoke(stack.event("01-analysis-file-created.json")).await.expect("invoked");
     let output = done.result.expect("success");
     assert_eq!(output["result"], "Success");
-    assert_eq!(stack.connect.requests().len(), 1, "DescribeContact went to AWS_ENDPOINT_URL_CONNECT");
+    assert_eq!(stack.connect().requests().len(), 1, "DescribeContact went to AWS_ENDPOINT_URL_CONNECT");
     assert_eq!(stack.posts().len(), 1);
 
     let failed = function.invoke(json!({"hello": "world"})).await.expect("invoked");
@@ -328,7 +321,7 @@ async fn the_binary_reaches_connect_through_its_endpoint_variable() {
         .find(|l| l["message"].as_str().is_some_and(|m| m.starts_with("stored ")))
         .unwrap_or_else(|| panic!("{logs:#?}"));
     assert_eq!(line["contactId"], CONTACT);
-    assert_logs_clean(&logs, &stack.keys);
+    assert_logs_clean(&logs, stack.keys());
     function.shutdown().await.expect("shutdown");
 }
 

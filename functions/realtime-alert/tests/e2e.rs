@@ -49,7 +49,7 @@ async fn every_sample_alarm_arrives_as_a_platform_event() {
     for (i, name) in names.iter().enumerate() {
         let output = stack.invoke(event(name)).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         let expected = expected_fields(name);
-        let publishes = stack.emulator.requests_to("POST", PUBLISH_PATH);
+        let publishes = stack.emulator().requests_to("POST", PUBLISH_PATH);
         assert_eq!(publishes.len(), i + 1, "{name}: one publish per record");
         let request = publishes.last().expect("publish");
         assert_eq!(request.body, expected, "{name}: the exact fields sent");
@@ -72,7 +72,7 @@ async fn every_sample_alarm_arrives_as_a_platform_event() {
         );
     }
     assert_eq!(stack.alerts().len(), 3);
-    assert_eq!(stack.emulator.issued_token_count(), 1, "one OAuth token for the whole run");
+    assert_eq!(stack.emulator().issued_token_count(), 1, "one OAuth token for the whole run");
     stack.assert_logs_clean();
 }
 
@@ -145,20 +145,20 @@ async fn input_that_is_not_an_alarm_notification_is_rejected_by_name() {
         assert!(err.to_string().starts_with(message), "{payload}:\n{err}");
     }
     assert!(stack.alerts().is_empty(), "nothing was published");
-    assert!(stack.emulator.requests_to("POST", PUBLISH_PATH).is_empty());
+    assert!(stack.emulator().requests_to("POST", PUBLISH_PATH).is_empty());
 }
 
 #[tokio::test]
 async fn limits_and_server_errors_are_retried_then_fail_the_invocation() {
     let stack = Stack::start().await;
-    stack.emulator.inject(Fault::status(429, 1).with_retry_after(1).on("POST", "/sobjects/RealtimeAlertEvent"));
-    stack.emulator.inject(Fault::status(503, 1).on("POST", "/sobjects/RealtimeAlertEvent"));
+    stack.emulator().inject(Fault::status(429, 1).with_retry_after(1).on("POST", "/sobjects/RealtimeAlertEvent"));
+    stack.emulator().inject(Fault::status(503, 1).on("POST", "/sobjects/RealtimeAlertEvent"));
     stack.invoke(event("01-lambda-errors-alarm.json")).await.expect("published after two retries");
-    let statuses: Vec<u16> = stack.emulator.requests_to("POST", PUBLISH_PATH).iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = stack.emulator().requests_to("POST", PUBLISH_PATH).iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 503, 201]);
     assert_eq!(stack.alerts().len(), 1);
 
-    stack.emulator.inject(Fault::status(500, 20).on("POST", "/sobjects/RealtimeAlertEvent"));
+    stack.emulator().inject(Fault::status(500, 20).on("POST", "/sobjects/RealtimeAlertEvent"));
     let err = stack.invoke(event("02-concurrent-calls-ok.json")).await.expect_err("SNS and Lambda retry it");
     assert_eq!(err.kind(), "SalesforceUnavailable");
     assert!(
@@ -167,37 +167,25 @@ async fn limits_and_server_errors_are_retried_then_fail_the_invocation() {
         ),
         "{err}"
     );
-    let attempts = stack.emulator.requests_to("POST", PUBLISH_PATH).len() - 3;
+    let attempts = stack.emulator().requests_to("POST", PUBLISH_PATH).len() - 3;
     assert!((2..=4).contains(&attempts), "bounded retries, got {attempts}");
     assert_eq!(stack.alerts().len(), 1, "nothing more was published");
-    stack.emulator.clear_faults();
+    stack.emulator().clear_faults();
 
     // A permanent rejection is not retried.
-    stack.emulator.inject(Fault::status(400, 1).on("POST", "/sobjects/RealtimeAlertEvent"));
-    let before = stack.emulator.requests_to("POST", PUBLISH_PATH).len();
+    stack.emulator().inject(Fault::status(400, 1).on("POST", "/sobjects/RealtimeAlertEvent"));
+    let before = stack.emulator().requests_to("POST", PUBLISH_PATH).len();
     let err = stack.invoke(event("03-throttles-insufficient-data.json")).await.expect_err("400");
     assert_eq!(err.kind(), "SalesforceError");
-    assert_eq!(stack.emulator.requests_to("POST", PUBLISH_PATH).len(), before + 1);
+    assert_eq!(stack.emulator().requests_to("POST", PUBLISH_PATH).len(), before + 1);
 }
 
 #[tokio::test]
 async fn the_binary_runs_under_the_lambda_runtime_api() {
-    use local_stack::moto::{Moto, aws_env};
-    use local_stack::runtime::{FunctionProcess, FunctionSpec};
+    use local_stack::runtime::FunctionProcess;
 
     let stack = Stack::start().await;
-    let moto = Moto::shared().expect("moto");
-    let spec = FunctionSpec::new("RealtimeAlert", env!("CARGO_BIN_EXE_realtime-alert"))
-        .with_envs(aws_env(&moto.endpoint()))
-        .with_env("SALESFORCE_AUTH_ENDPOINT", stack.cfg.auth_endpoint.clone())
-        .with_env("SALESFORCE_REST_API_ENDPOINT_BASE", stack.cfg.rest_base.clone())
-        .with_env("CONSUMER_KEY_PARAM_NAME", stack.cfg.consumer_key_param.clone())
-        .with_env("PRIVATE_KEY_PARAM_NAME", stack.cfg.private_key_param.clone())
-        .with_env("ACCESS_TOKEN_PARAM_NAME", stack.cfg.access_token_param.clone())
-        .with_env("AUDIENCE", stack.cfg.audience.clone())
-        .with_env("SUBJECT", USERNAME)
-        .with_env("LOG_LEVEL", "debug")
-        .with_timeout(Duration::from_secs(15));
+    let spec = stack.function_spec().with_env("LOG_LEVEL", "debug").with_timeout(Duration::from_secs(15));
     let function = FunctionProcess::spawn(spec).await.expect("spawn");
     function.wait_ready(Duration::from_secs(10)).await.expect("ready");
 
@@ -216,7 +204,7 @@ async fn the_binary_runs_under_the_lambda_runtime_api() {
             && l["message"].as_str().is_some_and(|m| m.starts_with("RealtimeAlertEvent published"))),
         "{logs:#?}"
     );
-    assert_logs_clean(&logs, &stack.keys);
+    assert_logs_clean(&logs, stack.keys());
     function.shutdown().await.expect("shutdown");
 }
 

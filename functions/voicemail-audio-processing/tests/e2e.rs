@@ -36,13 +36,13 @@ async fn a_voicemail_ctr_becomes_a_wav_of_the_callers_voice_only_with_the_offici
         ("vm_endTimestamp", ctr["DisconnectTimestamp"].as_str().unwrap().into()),
         ("vm_initTimestamp", ctr["InitiationTimestamp"].as_str().unwrap().into()),
         ("vm_lang", "en-US".into()),
-        ("vm_recordingUrl", format!("{}/{key}", stack.bucket)),
+        ("vm_recordingUrl", format!("{}/{key}", stack.bucket())),
     ];
     let tags: Vec<(&str, String)> = stored.tags.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     assert_eq!(tags, expected);
 
     // Read from the start fragment, and not to the end of the (still open) stream.
-    let media = stack.kvs.requests().into_iter().filter(|r| r.operation == "getMedia").collect::<Vec<_>>();
+    let media = stack.kvs().requests().into_iter().filter(|r| r.operation == "getMedia").collect::<Vec<_>>();
     assert_eq!(media.len(), 1);
     assert_eq!(media[0].body["StartSelector"]["StartSelectorType"], "FRAGMENT_NUMBER");
     assert_eq!(media[0].body["StartSelector"]["AfterFragmentNumber"], stack.fixture.fragment_start_number);
@@ -54,7 +54,7 @@ async fn a_voicemail_ctr_becomes_a_wav_of_the_callers_voice_only_with_the_offici
 async fn the_stop_fragment_ends_the_read_even_when_nothing_follows_it() {
     let stack = Stack::start().await;
     let arn = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/acme-connect-contact-live/1704390000001";
-    stack.kvs.add_stream(stack.fixture.ending_at_stop(arn));
+    stack.kvs().add_stream(stack.fixture.ending_at_stop(arn));
     let batch = event("voicemail-ctr.json");
     let mut ctr = ctr_of(&batch["Records"][0]);
     ctr["Recordings"][0]["Location"] = json!(arn);
@@ -66,7 +66,7 @@ async fn the_stop_fragment_ends_the_read_even_when_nothing_follows_it() {
     let stored = stack.stored(&recording_key(&stack.fixture.contact_id)).await.expect("written");
     let (_, data) = wav::decode(&stored.body).unwrap();
     assert_eq!(data, &stack.fixture.customer_source_pcm().unwrap()[..]);
-    assert!(stack.kvs.media_reads()[0].all_sent);
+    assert!(stack.kvs().media_reads()[0].all_sent);
     assert!(stack.client_closed_media(0).await, "the function closed the connection itself");
 }
 
@@ -104,14 +104,14 @@ async fn the_mixed_sample_skips_other_ctrs_and_counts_the_malformed_one_as_handl
     assert!(matches!(&outcomes[2].1, Outcome::Skipped(r) if r.contains("vm_flag is 0")));
     assert_eq!(stack.keys().await, vec![recording_key(&stack.fixture.contact_id)]);
     let poison = seq_of(&batch["Records"][3]);
-    let logged = stack.logs.lines().into_iter().any(|l| l.contains(&poison) && l.contains("\"ERROR\""));
+    let logged = stack.logs().lines().into_iter().any(|l| l.contains(&poison) && l.contains("\"ERROR\""));
     assert!(logged, "the malformed record is logged at ERROR with its sequence number");
 }
 
 #[tokio::test]
 async fn kinesis_video_down_reports_the_record_and_the_retry_writes_it() {
     let stack = Stack::start().await;
-    stack.kvs.inject(KvsFault::Status { operation: "getMedia", status: 500, count: 1000 });
+    stack.kvs().inject(KvsFault::Status { operation: "getMedia", status: 500, count: 1000 });
     let batch = event("mixed-batch.json");
     let voicemail_seq = seq_of(&batch["Records"][1]);
     let (response, outcomes) = stack.run(&batch).await;
@@ -121,10 +121,10 @@ async fn kinesis_video_down_reports_the_record_and_the_retry_writes_it() {
         "{outcomes:?}"
     );
     assert!(stack.keys().await.is_empty(), "nothing half-written");
-    let error = stack.logs.lines().into_iter().find(|l| l.contains(&voicemail_seq) && l.contains("\"ERROR\""));
+    let error = stack.logs().lines().into_iter().find(|l| l.contains(&voicemail_seq) && l.contains("\"ERROR\""));
     assert!(error.is_some_and(|l| l.contains(&stack.fixture.contact_id)), "logged with contact and sequence number");
 
-    stack.kvs.clear_faults();
+    stack.kvs().clear_faults();
     let retry = serde_json::json!({"Records": [batch["Records"][1].clone()]});
     let (response, outcomes) = stack.run(&retry).await;
     assert!(failures(&response).is_empty(), "{outcomes:?}");
@@ -134,10 +134,10 @@ async fn kinesis_video_down_reports_the_record_and_the_retry_writes_it() {
 #[tokio::test]
 async fn a_media_stream_cut_halfway_is_read_again_never_stored_short() {
     let stack = Stack::start().await;
-    stack.kvs.inject(KvsFault::CutMedia { bytes: 70_000, count: 1 });
+    stack.kvs().inject(KvsFault::CutMedia { bytes: 70_000, count: 1 });
     let (response, outcomes) = stack.run(&event("voicemail-ctr.json")).await;
     assert!(failures(&response).is_empty(), "{outcomes:?}");
-    let reads = stack.kvs.media_reads();
+    let reads = stack.kvs().media_reads();
     assert_eq!(reads.len(), 2, "{reads:?}");
     assert!(reads[0].cut);
     let stored = stack.stored(&recording_key(&stack.fixture.contact_id)).await.expect("written");
@@ -146,7 +146,7 @@ async fn a_media_stream_cut_halfway_is_read_again_never_stored_short() {
 
     // Cut on every read: reported, nothing stored.
     let stack = Stack::start().await;
-    stack.kvs.inject(KvsFault::CutMedia { bytes: 70_000, count: 100 });
+    stack.kvs().inject(KvsFault::CutMedia { bytes: 70_000, count: 100 });
     let (response, outcomes) = stack.run(&event("voicemail-ctr.json")).await;
     assert_eq!(failures(&response).len(), 1, "{outcomes:?}");
     assert!(stack.keys().await.is_empty());

@@ -26,7 +26,7 @@ async fn a_transcript_becomes_one_routed_closed_voicemail_call_with_its_message(
     assert_eq!(out.done, STEPS.map(String::from).to_vec());
     assert_eq!(stack.calls(), call_sequence(), "the documented order");
 
-    let calls = stack.emulator.voice_calls();
+    let calls = stack.emulator().voice_calls();
     assert_eq!(calls.len(), 1);
     let call = &calls[0];
     assert_eq!(call.vendor_call_key, stack.contact_id);
@@ -36,7 +36,7 @@ async fn a_transcript_becomes_one_routed_closed_voicemail_call_with_its_message(
     assert_eq!(call.fields["totalRecordingDuration"], 5);
     assert_eq!(
         call.fields["recordingLocation"],
-        format!("{}/voicemail_recordings/{}.wav", stack.bucket, stack.contact_id)
+        format!("{}/voicemail_recordings/{}.wav", stack.bucket(), stack.contact_id)
     );
     assert!(!call.is_active_call && call.call_disposition == "completed", "closed after routing");
 
@@ -49,12 +49,12 @@ async fn a_transcript_becomes_one_routed_closed_voicemail_call_with_its_message(
     assert!(message.start_time >= INIT_MS && message.end_time <= END_MS, "inside the call window");
 
     assert_eq!(call.routing.execute_count, 1);
-    let omni = stack.emulator.requests().into_iter().find(|r| r.path.ends_with("/omniFlow")).unwrap();
+    let omni = stack.emulator().requests().into_iter().find(|r| r.path.ends_with("/omniFlow")).unwrap();
     assert_eq!(omni.body["dialedNumber"], DIALED);
     assert_eq!(omni.response["queue"], "VoicemailQueue");
     // The first update keeps the conversation open for the message; the last one closes it.
     let updates: Vec<_> = stack
-        .emulator
+        .emulator()
         .requests()
         .into_iter()
         .filter(|r| r.method == "PATCH" && r.path.ends_with(&stack.contact_id))
@@ -76,7 +76,7 @@ async fn the_same_event_twice_gives_one_message_and_one_routing() {
     let again = stack.run().await.expect("a repeated event succeeds");
     assert_eq!(again.status, Status::AlreadyDelivered);
     assert!(again.done.is_empty());
-    let call = &stack.emulator.voice_calls()[0];
+    let call = &stack.emulator().voice_calls()[0];
     assert_eq!(call.messages.len(), 1);
     assert_eq!(call.duplicate_messages, 0, "not even sent twice");
     assert_eq!(call.routing.execute_count, 1);
@@ -96,24 +96,24 @@ async fn a_failure_at_each_salesforce_step_is_finished_by_the_retry_without_dupl
     for (step, method, suffix, done_before) in cases {
         let stack = Stack::start().await;
         let path = format!("/voiceCalls/{}{suffix}", stack.contact_id);
-        stack.emulator.inject(Fault::status(503, 100).on(method, &path));
+        stack.emulator().inject(Fault::status(503, 100).on(method, &path));
         let err = stack.run().await.unwrap_err();
         assert!(matches!(&err, PackagingError::Salesforce { step: s, .. } if *s == step), "{step}: {err}");
         assert!(err.to_string().contains(&stack.contact_id), "{err}");
         let progress = stack.progress().await.map(|p| p["steps"].as_object().unwrap().len()).unwrap_or(0);
         assert_eq!(progress, done_before, "{step}: the steps before it are recorded");
 
-        stack.emulator.clear_faults();
+        stack.emulator().clear_faults();
         let out = stack.run().await.expect("the retry delivers");
         assert_eq!(out.already_done.len(), done_before, "{step}");
-        let call = &stack.emulator.voice_calls()[0];
+        let call = &stack.emulator().voice_calls()[0];
         assert_eq!(call.messages.len(), 1, "{step}");
         assert_eq!(call.duplicate_messages, 0, "{step}");
         assert_eq!(call.routing.execute_count, 1, "{step}");
         assert_eq!(call.call_origin.as_deref(), Some("Voicemail"), "{step}");
         assert!(!call.is_active_call, "{step}");
         let accepted: Vec<_> = stack
-            .emulator
+            .emulator()
             .requests()
             .into_iter()
             .filter(|r| r.path.contains(&stack.contact_id) && !r.faulted)
@@ -126,17 +126,17 @@ async fn a_failure_at_each_salesforce_step_is_finished_by_the_retry_without_dupl
 #[tokio::test]
 async fn routing_that_finds_no_destination_fails_and_the_retry_routes_once() {
     let stack = Stack::start().await;
-    stack.emulator.set_routing(sf_emulator::RoutingConfig::default());
+    stack.emulator().set_routing(sf_emulator::RoutingConfig::default());
     let err = stack.run().await.unwrap_err();
     assert!(matches!(err, PackagingError::Routing { .. }), "{err}");
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "SalesforceError");
-    stack.emulator.set_routing(
+    stack.emulator().set_routing(
         sf_emulator::RoutingConfig::default()
             .dialed_number(DIALED, sf_emulator::RoutingAnswer::queue("VoicemailQueue")),
     );
     let out = stack.run().await.expect("delivered");
     assert_eq!(out.done, vec!["routed", "closed", "transcriptionJobDeleted"]);
-    let call = &stack.emulator.voice_calls()[0];
+    let call = &stack.emulator().voice_calls()[0];
     assert_eq!(call.routing.execute_count, 2, "the refused attempt and the one that routed");
     assert_eq!(call.messages.len(), 1);
 }
@@ -159,7 +159,7 @@ async fn transcribe_or_s3_down_fails_the_invocation_and_the_retry_finishes() {
     let err = stack.run_with(&no_s3).await.unwrap_err();
     assert!(matches!(err, PackagingError::S3 { .. }), "{err}");
     assert!(err.to_string().contains(&packaged_key(&stack.contact_id)), "{err}");
-    assert!(stack.emulator.requests().is_empty(), "nothing reaches Salesforce without the progress record");
+    assert!(stack.emulator().requests().is_empty(), "nothing reaches Salesforce without the progress record");
     assert_eq!(stack.run().await.expect("delivered").status, Status::Delivered);
 }
 
@@ -168,7 +168,7 @@ async fn an_empty_transcript_still_delivers_the_recording() {
     let stack = Stack::with_transcript(Some("")).await;
     let out = stack.run().await.expect("delivered");
     assert_eq!(out.status, Status::Delivered);
-    let call = &stack.emulator.voice_calls()[0];
+    let call = &stack.emulator().voice_calls()[0];
     assert!(call.messages.is_empty());
     assert_eq!(call.routing.execute_count, 1);
     assert!(!call.is_active_call);
@@ -178,7 +178,7 @@ async fn an_empty_transcript_still_delivers_the_recording() {
 async fn non_transcripts_are_ignored_and_bad_ones_fail_naming_the_problem() {
     let stack = Stack::start().await;
     let mut check = sample("write-access-check.json");
-    check["detail"]["bucket"]["name"] = json!(stack.bucket);
+    check["detail"]["bucket"]["name"] = json!(stack.bucket());
     let out = voicemail_packaging::handle(
         &check,
         scv_shared::retry::Deadline::after(std::time::Duration::from_secs(10)),
@@ -187,12 +187,12 @@ async fn non_transcripts_are_ignored_and_bad_ones_fail_naming_the_problem() {
     .await
     .expect("ignored");
     assert_eq!(out.status, Status::Ignored);
-    assert!(stack.emulator.requests().is_empty());
+    assert!(stack.emulator().requests().is_empty());
 
     stack
         .s3
         .put_object()
-        .bucket(&stack.bucket)
+        .bucket(stack.bucket())
         .key(scv_shared::voicemail::transcript_key(&stack.contact_id))
         .body(b"{\"results\": {}}".to_vec().into())
         .send()
@@ -203,5 +203,5 @@ async fn non_transcripts_are_ignored_and_bad_ones_fail_naming_the_problem() {
         matches!(err, PackagingError::Transcript { .. }) && err.to_string().contains("results.transcripts"),
         "{err}"
     );
-    assert!(stack.emulator.requests().is_empty());
+    assert!(stack.emulator().requests().is_empty());
 }

@@ -24,7 +24,7 @@ async fn a_recording_starts_one_job_with_the_documented_settings() {
     assert_eq!(job.language_code(), Some(&LanguageCode::EsUs), "vm_lang from the recording's tags");
     assert_eq!(job.media_format(), Some(&MediaFormat::Wav));
     assert_eq!(job.media_sample_rate_hertz(), Some(8000));
-    let uri = format!("s3://{}/voicemail_recordings/{}.wav", stack.bucket, stack.contact_id);
+    let uri = format!("s3://{}/voicemail_recordings/{}.wav", stack.bucket(), stack.contact_id);
     assert_eq!(job.media().and_then(|m| m.media_file_uri()), Some(uri.as_str()));
     // moto reveals the output location once the job has completed (one state per read).
     let mut job = job;
@@ -36,7 +36,7 @@ async fn a_recording_starts_one_job_with_the_documented_settings() {
     }
     let output = job.transcript().and_then(|t| t.transcript_file_uri()).expect("output location");
     assert!(
-        output.ends_with(&format!("/{}/voicemail_transcripts/{}.json", stack.bucket, stack.contact_id)),
+        output.ends_with(&format!("/{}/voicemail_transcripts/{}.json", stack.bucket(), stack.contact_id)),
         "{output}"
     );
 }

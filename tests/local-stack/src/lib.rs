@@ -16,9 +16,11 @@ pub mod extension;
 pub mod invoke_recorder;
 pub mod kvs;
 pub mod moto;
+pub mod records;
 pub mod runtime;
 pub mod secrets;
 mod spawn;
+pub mod stack;
 pub mod template;
 pub mod transcribe_streaming;
 

@@ -38,6 +38,11 @@ pub fn assert_no_secrets(lines: &[String], keys: &[&TestKeyPair], extra: &[&str]
     }
 }
 
+/// Panics on the first log line holding a PEM header, a JWT or a line of `keys`' private key.
+pub fn assert_clean(lines: &[String], keys: &TestKeyPair) {
+    assert_no_secrets(lines, &[keys], &[]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

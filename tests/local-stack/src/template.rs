@@ -4,8 +4,9 @@
 //! start each function with exactly the environment the template gives it and inspect its
 //! policies, mappings and alarms with every value in place.
 //!
-//! The input is the template in CloudFormation's JSON form (long-form intrinsics such as
-//! `{"Ref": "X"}`); the test that owns the YAML turns short tags (`!Ref X`) into that form.
+//! [`Template::load`] reads the project's `template.yaml` and turns CloudFormation's short tags
+//! (`!Ref X`) into the long-form intrinsics of its JSON form (`{"Ref": "X"}`), which is what
+//! [`Template::new`] takes.
 //! Resources resolve to plausible local names and ARNs (account [`ACCOUNT_ID`], region
 //! [`REGION`]); the SAM resources a function's `Events` generate (`<Function><Event>`, e.g. its
 //! EventBridge rule) and `<Function>.Alias` resolve too. Anything else unknown is an error naming
@@ -14,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The account id of every resolved ARN (the local stack's).
 pub const ACCOUNT_ID: &str = crate::runtime::ACCOUNT_ID;
@@ -48,6 +49,23 @@ pub struct Resolved {
 impl Template {
     pub fn new(doc: Value) -> Template {
         Template { doc }
+    }
+
+    /// The project's `template.yaml` (at the workspace root).
+    pub fn load() -> Result<Template> {
+        Template::load_from(&crate::workspace_root().join("template.yaml"))
+    }
+
+    /// A SAM/CloudFormation template in YAML, short tags included.
+    pub fn load_from(path: &std::path::Path) -> Result<Template> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Template::from_yaml(&text).with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// A template from its YAML text.
+    pub fn from_yaml(text: &str) -> Result<Template> {
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).context("not YAML")?;
+        Ok(Template::new(yaml_to_json(yaml)?))
     }
 
     /// `Resources` as a map (empty when absent).
@@ -154,6 +172,57 @@ impl Resolved {
             .map(|(id, _)| id.clone())
             .collect()
     }
+}
+
+/// CloudFormation's JSON form of YAML: short tags (`!Ref X`, `!GetAtt A.B`, `!Sub ...`) become the
+/// long-form intrinsics (`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`, `{"Fn::Sub": ...}`).
+pub fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Value> {
+    use serde_yaml_ng::Value as Y;
+    Ok(match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                json!(i)
+            } else if let Some(u) = n.as_u64() {
+                json!(u)
+            } else {
+                json!(n.as_f64().ok_or_else(|| anyhow!("number {n} is not representable"))?)
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect::<Result<_>>()?),
+        Y::Mapping(map) => {
+            let mut out = Map::new();
+            for (key, v) in map {
+                let key = match key {
+                    Y::String(s) => s,
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    other => bail!("a mapping key that is not a scalar: {other:?}"),
+                };
+                out.insert(key, yaml_to_json(v)?);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!').to_string();
+            let inner = yaml_to_json(tagged.value)?;
+            match name.as_str() {
+                "Ref" | "Condition" => json!({ name: inner }),
+                "GetAtt" => match inner {
+                    Value::String(dotted) => {
+                        let (id, attribute) =
+                            dotted.split_once('.').ok_or_else(|| anyhow!("!GetAtt {dotted} names no attribute"))?;
+                        json!({ "Fn::GetAtt": [id, attribute] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                _ => json!({ format!("Fn::{name}"): inner }),
+            }
+        }
+    })
 }
 
 /// The text CloudFormation would pass for a scalar: strings as they are, numbers and booleans

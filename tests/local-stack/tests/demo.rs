@@ -7,8 +7,8 @@ use local_stack::demo::{DemoOptions, run};
 #[tokio::test]
 async fn the_demo_runs_every_sample_event_through_the_real_binary() {
     let options = DemoOptions { report_dir: local_stack::target_dir().join("demo-test"), ..DemoOptions::default() };
-    for function in local_stack::demo::FUNCTIONS {
-        let binary = options.bin(function);
+    for function in local_stack::stack::functions().expect("template.yaml") {
+        let binary = options.bin(&function);
         assert!(
             binary.exists(),
             "{} is missing: run `make test` (it builds the function binaries first)",

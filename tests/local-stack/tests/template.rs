@@ -20,12 +20,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result};
 use local_stack::moto::{Moto, aws_env};
 use local_stack::runtime::{FunctionProcess, FunctionSpec, binary_path};
 use local_stack::template::{Resolved, Template, referenced_resource};
 use local_stack::workspace_root;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// Actions that have no resource type, so a policy can only name them with `Resource: '*'`.
 const UNSCOPABLE_ACTIONS: &[&str] = &[
@@ -47,63 +47,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------------
 // Reading the template
 
-/// CloudFormation's JSON form of YAML: short tags (`!Ref X`, `!GetAtt A.B`, `!Sub ...`) become the
-/// long-form intrinsics (`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`, `{"Fn::Sub": ...}`).
-fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Value> {
-    use serde_yaml_ng::Value as Y;
-    Ok(match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                json!(i)
-            } else if let Some(u) = n.as_u64() {
-                json!(u)
-            } else {
-                json!(n.as_f64().ok_or_else(|| anyhow!("number {n} is not representable"))?)
-            }
-        }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect::<Result<_>>()?),
-        Y::Mapping(map) => {
-            let mut out = Map::new();
-            for (key, v) in map {
-                let key = match key {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    other => bail!("a mapping key that is not a scalar: {other:?}"),
-                };
-                out.insert(key, yaml_to_json(v)?);
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!').to_string();
-            let inner = yaml_to_json(tagged.value)?;
-            match name.as_str() {
-                "Ref" | "Condition" => json!({ name: inner }),
-                "GetAtt" => match inner {
-                    Value::String(dotted) => {
-                        let (id, attribute) =
-                            dotted.split_once('.').ok_or_else(|| anyhow!("!GetAtt {dotted} names no attribute"))?;
-                        json!({ "Fn::GetAtt": [id, attribute] })
-                    }
-                    other => json!({ "Fn::GetAtt": other }),
-                },
-                _ => json!({ format!("Fn::{name}"): inner }),
-            }
-        }
-    })
-}
-
 fn load_template() -> Template {
-    let path = workspace_root().join("template.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let yaml: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
-    Template::new(yaml_to_json(yaml).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())))
+    Template::load().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The real template with one change.

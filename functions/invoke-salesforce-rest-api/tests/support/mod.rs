@@ -1,36 +1,25 @@
-//! The stack the end-to-end tests run against: the Salesforce emulator (REST side) in process,
-//! moto for SSM, and a connected-app key pair whose private half and consumer key live in SSM.
+//! InvokeSalesforceRestApi's stack: the local stack of its template resource (the Salesforce
+//! emulator's REST side, moto with the connected app's consumer key, private key, token and
+//! audience) and its Deps built from that environment.
 
-#![allow(dead_code)]
-
-use std::path::PathBuf;
 use std::time::Duration;
 
 use invoke_salesforce_rest_api::{CATEGORY, Deps};
-use local_stack::moto::{Moto, aws_sdk_config, put_secure_parameter};
+use local_stack::moto::put_secure_parameter;
 use scv_shared::config::RestConfig;
 use scv_shared::keys::SsmClient;
-use scv_shared::logging::{CapturedLogs, LogLevel};
 use scv_shared::retry::Deadline;
 use serde_json::Value;
-use sf_emulator::keys::TestKeyPair;
-use sf_emulator::{Emulator, EmulatorConfig};
 
-pub const ORG_ID: &str = "00DXX0000000001";
-pub const CONSUMER_KEY: &str = "3MVG9-acme-connected-app-consumer-key";
-pub const USERNAME: &str = "integration@acme.example";
+pub use local_stack::stack::{ORG_ID, USERNAME};
 
-pub struct Stack {
-    pub emulator: Emulator,
-    pub keys: TestKeyPair,
-    pub sdk: scv_shared::aws::SdkConfig,
-    pub cfg: RestConfig,
-    pub deps: Deps,
-    pub logs: CapturedLogs,
-}
+const FUNCTION: &str = "invoke-salesforce-rest-api";
 
-pub fn logs() -> CapturedLogs {
-    scv_shared::logging::capture(CATEGORY, &["invoke_salesforce_rest_api"], LogLevel::Debug)
+local_stack::function_stack! {
+    pub struct Stack {
+        pub cfg: RestConfig,
+        pub deps: Deps,
+    }
 }
 
 pub fn unique(name: &str) -> String {
@@ -41,42 +30,25 @@ impl Stack {
     /// `subject_as_parameter`: SUBJECT names an SSM parameter holding the username (the official
     /// set-up) instead of being the username itself (what the documentation tells admins to type).
     pub async fn start(subject_as_parameter: bool) -> Stack {
-        let logs = logs();
-        let keys = TestKeyPair::generate().expect("key pair");
-        let mut config = EmulatorConfig::new(ORG_ID, "ACME_CC");
-        config.rest.consumer_key = CONSUMER_KEY.into();
-        config.rest.connected_app_public_keys = vec![keys.public_pem.clone()];
-        config.rest.usernames = vec![USERNAME.into()];
-        let emulator = Emulator::start(config).await.expect("emulator");
-        let moto = Moto::shared().expect("moto server (run `make test`, which installs it)");
-        let sdk = aws_sdk_config(&moto.endpoint()).await;
-
-        let cfg = RestConfig {
-            auth_endpoint: emulator.token_url(),
-            rest_base: emulator.rest_base(),
-            consumer_key_param: unique("consumer-key"),
-            private_key_param: unique("rest-private-key"),
-            access_token_param: unique("access-token"),
-            audience: unique("audience"),
-            subject: if subject_as_parameter { unique("subject") } else { USERNAME.into() },
-            deadline: Duration::from_secs(6),
-        };
-        put_secure_parameter(&sdk, &cfg.consumer_key_param, CONSUMER_KEY).await.expect("consumer key");
-        put_secure_parameter(&sdk, &cfg.private_key_param, &keys.private_pkcs1_pem).await.expect("private key");
-        put_secure_parameter(&sdk, &cfg.access_token_param, "salesforce-rest-api-access-token")
+        let subject = if subject_as_parameter { unique("subject") } else { USERNAME.into() };
+        let local = local_stack::stack::Stack::builder(FUNCTION)
+            .capture_logs(CATEGORY)
+            .with_env("SALESFORCE_REST_DEADLINE_MS", "6000")
+            .with_env("SUBJECT", subject.clone())
+            .start()
             .await
-            .expect("token placeholder");
-        put_secure_parameter(&sdk, &cfg.audience, "https://login.salesforce.com/").await.expect("audience");
+            .expect("the local stack");
         if subject_as_parameter {
-            put_secure_parameter(&sdk, &cfg.subject, USERNAME).await.expect("subject");
+            put_secure_parameter(&local.sdk, &subject, USERNAME).await.expect("subject");
         }
-        let deps = Deps::new(&cfg, SsmClient::new(&sdk));
-        Stack { emulator, keys, sdk, cfg, deps, logs }
+        let cfg = RestConfig::from_env(&local.env()).expect("configuration");
+        let deps = Deps::new(&cfg, SsmClient::new(&local.sdk));
+        Stack { local, cfg, deps }
     }
 
     /// Another container of the same function: same configuration, its own memory.
     pub fn another_container(&self) -> Deps {
-        Deps::new(&self.cfg, SsmClient::new(&self.sdk))
+        Deps::new(&self.cfg, SsmClient::new(&self.local.sdk))
     }
 
     pub async fn invoke(&self, event: Value) -> Result<Value, invoke_salesforce_rest_api::InvokeError> {
@@ -85,14 +57,12 @@ impl Stack {
 
     /// No log line of this test binary holds key material, a JWT or an access token.
     pub fn assert_logs_clean(&self) {
-        local_stack::secrets::assert_no_secrets(&self.logs.lines(), &[&self.keys], &[&format!("{ORG_ID}!")]);
+        self.local.assert_logs_clean_of(&[&format!("{ORG_ID}!")]);
     }
 }
 
 pub fn event(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/invoke-salesforce-rest-api").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    local_stack::stack::load_event(FUNCTION, name).expect("sample event")
 }
 
 pub fn with_params(mut event: Value, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {

@@ -4,42 +4,31 @@
 //! transcription job moto holds for it. moto writes no transcript file, so the test writes the
 //! Amazon Transcribe output (tests/fixtures/voicemail/transcribe-output.json) itself.
 
-#![allow(dead_code)]
-
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_transcribe::types::{LanguageCode, Media, MediaFormat};
-use local_stack::moto::{Moto, aws_sdk_config, put_secure_parameter};
 use scv_shared::keys::SsmClient;
-use scv_shared::logging::{CapturedLogs, LogLevel};
 use scv_shared::retry::Deadline;
 use scv_shared::voicemail::{packaged_key, recording_key, transcript_key};
 use serde_json::{Value, json};
-use sf_emulator::keys::TestKeyPair;
-use sf_emulator::{Emulator, EmulatorConfig, RoutingAnswer, RoutingConfig};
+use sf_emulator::{RoutingAnswer, RoutingConfig};
 use voicemail_packaging::{CATEGORY, Deps, Output, PackagingError, handle};
 
-pub const ORG_ID: &str = "00DXX0000000001";
-pub const CALL_CENTER: &str = "ACME_CC";
+const FUNCTION: &str = "voicemail-packaging";
 pub const DIALED: &str = "+15555550100";
 pub const INIT: &str = "2024-01-04T19:49:19Z";
 pub const END: &str = "2024-01-04T19:50:07Z";
 pub const INIT_MS: i64 = 1_704_397_759_000;
 pub const END_MS: i64 = 1_704_397_807_000;
 
-pub struct Stack {
-    pub emulator: Emulator,
-    pub sdk: scv_shared::aws::SdkConfig,
-    pub s3: aws_sdk_s3::Client,
-    pub transcribe: aws_sdk_transcribe::Client,
-    pub bucket: String,
-    pub contact_id: String,
-    pub env: HashMap<String, String>,
-    pub deps: Deps,
-    pub logs: CapturedLogs,
-    pub transcript: String,
+local_stack::function_stack! {
+    pub struct Stack {
+        pub transcribe: aws_sdk_transcribe::Client,
+        pub contact_id: String,
+        pub deps: Deps,
+        pub transcript: String,
+    }
 }
 
 impl Stack {
@@ -49,21 +38,18 @@ impl Stack {
 
     /// `transcript` replaces the fixture's text.
     pub async fn with_transcript(transcript: Option<&str>) -> Stack {
-        let logs = scv_shared::logging::capture(CATEGORY, &["voicemail_packaging"], LogLevel::Debug);
-        let keys = TestKeyPair::generate().expect("keys");
         let routing = RoutingConfig::default().dialed_number(DIALED, RoutingAnswer::queue("VoicemailQueue"));
-        let config =
-            EmulatorConfig::new(ORG_ID, CALL_CENTER).with_public_key(keys.public_pem.clone()).with_routing(routing);
-        let emulator = Emulator::start(config).await.expect("emulator");
-        let moto = Moto::shared().expect("moto server (run `make test`, which installs it)");
-        let sdk = aws_sdk_config(&moto.endpoint()).await;
-        let s3 = scv_shared::aws::s3_client(&sdk);
-        let transcribe = aws_sdk_transcribe::Client::new(&sdk);
+        let local = local_stack::stack::Stack::builder(FUNCTION)
+            .capture_logs(CATEGORY)
+            .with_parameter("DelayBeforeRoutingVmSec", "0")
+            .emulator(move |config| config.routing = routing)
+            .start()
+            .await
+            .expect("the local stack");
+        let s3 = local.s3.clone();
+        let transcribe = aws_sdk_transcribe::Client::new(&local.sdk);
         let contact_id = uuid::Uuid::new_v4().to_string();
-        let bucket = format!("acme-cc-{}", &contact_id[..8]);
-        s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
-        let param = format!("test-{contact_id}-scrt-key");
-        put_secure_parameter(&sdk, &param, &keys.private_pkcs8_pem).await.expect("key");
+        let bucket = local.bucket().to_string();
 
         // What VoiceMailAudioProcessing and Transcribe left behind.
         let recording = recording_key(&contact_id);
@@ -100,24 +86,14 @@ impl Stack {
             .await
             .expect("the transcription job");
 
-        let env: HashMap<String, String> = [
-            ("SALESFORCE_ORG_ID", ORG_ID.to_string()),
-            ("CALL_CENTER_API_NAME", CALL_CENTER.to_string()),
-            ("SCRT_ENDPOINT_BASE", emulator.scrt_base()),
-            ("PRIVATE_KEY_PARAM_NAME", param),
-            ("delay_before_routing_vm_sec", "0".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let deps = deps_for(&env, &sdk, s3.clone(), transcribe.clone());
-        Stack { emulator, sdk, s3, transcribe, bucket, contact_id, env, deps, logs, transcript }
+        let deps = deps_for(&local.env, &local.sdk, s3, transcribe.clone());
+        Stack { local, transcribe, contact_id, deps, transcript }
     }
 
     /// The sample event, naming this stack's bucket and transcript.
     pub fn event(&self) -> Value {
         let mut event = sample("transcript-created.json");
-        event["detail"]["bucket"]["name"] = json!(self.bucket);
+        event["detail"]["bucket"]["name"] = json!(self.bucket());
         event["detail"]["object"]["key"] = json!(transcript_key(&self.contact_id));
         event
     }
@@ -135,13 +111,13 @@ impl Stack {
     }
 
     pub async fn progress(&self) -> Option<Value> {
-        let out = self.s3.get_object().bucket(&self.bucket).key(packaged_key(&self.contact_id)).send().await.ok()?;
+        let out = self.s3.get_object().bucket(self.bucket()).key(packaged_key(&self.contact_id)).send().await.ok()?;
         serde_json::from_slice(&out.body.collect().await.ok()?.into_bytes()).ok()
     }
 
     /// (method, path) of every Telephony API request for this contact.
     pub fn calls(&self) -> Vec<(String, String)> {
-        self.emulator
+        self.emulator()
             .requests()
             .into_iter()
             .filter(|r| r.path.contains(&self.contact_id))
@@ -150,12 +126,12 @@ impl Stack {
     }
 
     pub fn assert_logs_clean(&self) {
-        local_stack::secrets::assert_no_secrets(&self.logs.lines(), &[], &[&self.transcript]);
+        self.local.assert_logs_clean_of(&[&self.transcript]);
     }
 }
 
 pub fn deps_for(
-    env: &HashMap<String, String>,
+    env: &BTreeMap<String, String>,
     sdk: &scv_shared::aws::SdkConfig,
     s3: aws_sdk_s3::Client,
     transcribe: aws_sdk_transcribe::Client,
@@ -165,12 +141,10 @@ pub fn deps_for(
 }
 
 pub fn sample(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/voicemail-packaging").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .expect("JSON")
+    local_stack::stack::load_event(FUNCTION, name).expect("sample event")
 }
 
 pub fn fixture_transcript() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/voicemail/transcribe-output.json");
+    let path = local_stack::workspace_root().join("tests/fixtures/voicemail/transcribe-output.json");
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
 }

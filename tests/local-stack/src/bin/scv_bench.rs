@@ -4,7 +4,9 @@
 //!
 //! `BENCH_INVOCATIONS` overrides the 100 warm invocations; `BENCH_ONLY=pkg,pkg` measures only those
 //! functions (and skips the hot paths); `BENCH_LOG_DIR` keeps each function's log lines there, at
-//! `BENCH_LOG_LEVEL` (e.g. `debug`) when set; `BENCH_OUT` writes the results elsewhere than `bench/`.
+//! `BENCH_LOG_LEVEL` (e.g. `debug`) when set; `BENCH_OUT` writes the results elsewhere than `bench/`;
+//! `BENCH_BINARY_DIR` runs other binaries than the release ones (e.g. `target/debug`, for a quick check
+//! of a scenario: its timings are not the release figures).
 
 use local_stack::bench::{BenchOptions, run};
 
@@ -19,6 +21,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(dir) = std::env::var_os("BENCH_OUT") {
         options.out_dir = dir.into();
+    }
+    if let Some(dir) = std::env::var_os("BENCH_BINARY_DIR") {
+        options.binary_dir = dir.into();
     }
     options.log_dir = std::env::var_os("BENCH_LOG_DIR").map(Into::into);
     options.log_level = std::env::var("BENCH_LOG_LEVEL").ok();
