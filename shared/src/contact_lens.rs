@@ -1,6 +1,6 @@
 //! Contact Lens real-time contact analysis segment records: what Amazon Connect writes to the
 //! real-time segment Kinesis stream, read by the ContactLensConsumer and ContactLensProcessor
-//! (reference section 4; Amazon Connect Administrator Guide, "Data model for conversational
+//! (docs/events.md#contact-lens-real-time-segments; Amazon Connect Administrator Guide, "Data model for conversational
 //! analytics segment streams to analyze voice contacts").
 //!
 //! An envelope (`Version`, `Channel`, `AccountId`, `InstanceId`, `ContactId`, `LanguageCode`,
@@ -236,7 +236,7 @@ impl SegmentRecord {
     }
 }
 
-/// The SCRT `senderType` of a Contact Lens `ParticipantRole` (seed 001 ch. 3, Create Transcripts in
+/// The SCRT `senderType` of a Contact Lens `ParticipantRole` (Implementation Guide ch. 3, Create Transcripts in
 /// Bulk): the rep side (`AGENT`, and the contact center's own `SYSTEM` prompts and `CUSTOM_BOT`) is
 /// `VIRTUAL_AGENT` (one rep for every agent-side voice, as documented for Contact Lens audio),
 /// `SUPERVISOR` is `SUPERVISOR`, everything else (`CUSTOMER`) is `END_USER`, as the official
@@ -255,7 +255,7 @@ pub fn participant_id(vendor_call_key: &str, sender_type: &str) -> String {
     format!("{vendor_call_key}{sender_type}")
 }
 
-/// The real-time sentiment signal value on the documented -1000..1000 scale (seed 001 ch. 3, "Send
+/// The real-time sentiment signal value on the documented -1000..1000 scale (Implementation Guide ch. 3, "Send
 /// a Real-Time Conversation Event"): POSITIVE 1000, NEUTRAL 0, NEGATIVE -1000; MIXED (positive and
 /// negative at once, possible in Amazon's analytics) 0. Unknown labels have no score.
 pub fn sentiment_score(sentiment: &str) -> Option<i32> {
@@ -281,7 +281,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The official functions' fixtures (reference section 4).
+    /// The official functions' fixtures (from their unit tests; docs/events.md#contact-lens-real-time-segments).
     const OFFICIAL_UTTERANCE: &str = r#"{"Version":"1.0.0","Channel":"VOICE","AccountId":"698414421362","InstanceId":"4defbdc5-3029-456e-9bf3-a0d168cf409c","ContactId":"d5187cb8-f83f-471d-b724-bfb242b34b59","LanguageCode":"en-US","EventType":"SEGMENTS","Segments":[{"Utterance":{"ParticipantId":"AGENT","ParticipantRole":"AGENT","PartialContent":"Testing.","BeginOffsetMillis":19230,"EndOffsetMillis":19855,"Id":"5a859b25-e047-454f-b47f-c78ee2a33f08","Sentiment":"NEUTRAL","IssuesDetected":[]}}]}"#;
     const OFFICIAL_CATEGORIES: &str = r#"{"Categories":{"MatchedCategories":["keyWord"],"MatchedDetails":{"keyWord":{"PointsOfInterest":[{"BeginOffsetMillis":5120,"EndOffsetMillis":15495}]}}}}"#;
 

@@ -1,13 +1,13 @@
 //! Amazon Connect contact trace records (CTRs): the typed record, which CTRs are synced, and the
-//! CTR-to-VoiceCall mapping for Update a Voice Call Record (seed 001 ch. 6 "CTRDataSyncFunction",
-//! reference 2.2).
+//! CTR-to-VoiceCall mapping for Update a Voice Call Record (Implementation Guide ch. 6 "CTRDataSyncFunction Lambda Function",
+//! docs/functions.md#ctrdatasync).
 //!
-//! Deviations from the official function, each fixing a listed weakness: `disconnectReason` is
+//! Deviations from the official function, each listed in docs/differences.md#ctr-sync-filters: `disconnectReason` is
 //! sent only when the CTR has one (the documentation requires `value` and `isError` whenever it is
 //! passed); WebRTC fallbacks match InvokeTelephonyIntegrationApi (caller side `from`, contact center
-//! side `to`; reference 7.1 item 21); a voicemail is recognised by the same rule as the voicemail
-//! functions (`vm_flag` "1" with `vm_lang`, `vm_from` and a Kinesis Video recording; item 22), and
-//! non-voice channels are skipped (item 23).
+//! side `to`; docs/differences.md#ctr-sync-filters); a voicemail is recognised by the same rule as the voicemail
+//! functions (`vm_flag` "1" with `vm_lang`, `vm_from` and a Kinesis Video recording; docs/events.md#contact-trace-record), and
+//! non-voice channels are skipped (docs/differences.md#ctr-sync-filters).
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -130,7 +130,7 @@ impl Ctr {
             .find(|r| r.location.as_deref().is_some_and(|l| l.starts_with("arn:aws") && l.contains(":kinesisvideo:")))
     }
 
-    /// A voicemail that the voicemail functions carry to Salesforce (reference 2.5): `vm_flag`
+    /// A voicemail that the voicemail functions carry to Salesforce (docs/events.md#contact-trace-record): `vm_flag`
     /// "1" with `vm_lang` and `vm_from` set, and a Kinesis Video recording to read it from.
     pub fn is_voicemail(&self) -> bool {
         self.attribute("vm_flag") == Some("1")
@@ -140,13 +140,13 @@ impl Ctr {
     }
 }
 
-/// Initiation methods whose CTRs update a VoiceCall (reference 2.2).
+/// Initiation methods whose CTRs update a VoiceCall (docs/functions.md#ctrdatasync).
 pub const SYNCED_INITIATION_METHODS: &[&str] = &["INBOUND", "OUTBOUND", "TRANSFER", "CALLBACK", "API", "WEBRTC_API"];
 
 /// Why a CTR is not synced. A skipped record is a success.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
-    /// `Attributes.NoSync` is "true" (seed 001 ch. 2 "Disable CTR Sync").
+    /// `Attributes.NoSync` is "true" (Implementation Guide ch. 2 "Disable CTR Sync for Voice Call Records").
     NoSync,
     NoContactId,
     InitiationMethod(Option<String>),
@@ -196,8 +196,8 @@ const WEBRTC_DEFAULT: &str = "WebRTC_Default";
 
 /// `callAttributes`: the `sfdc-` attributes (prefix stripped, order and values kept) and the
 /// transcription-limit attribute, inserted after the first attribute as the official function
-/// does (reference 1.8). Both the official name `sf_realtime_transcription_status` and the
-/// documented custom field `sf_realtime_transcription_status__c` (seed 001 ch. 9) are carried.
+/// does (docs/differences.md#transcription-status-attribute). Both the official name `sf_realtime_transcription_status` and the
+/// documented custom field `sf_realtime_transcription_status__c` (Implementation Guide ch. 9) are carried.
 pub fn call_attributes(attributes: &Map<String, Value>) -> String {
     let truthy =
         |v: &Value| !matches!(v, Value::Null | Value::Bool(false)) && v.as_str() != Some("") && v.as_f64() != Some(0.0);
@@ -217,7 +217,7 @@ pub fn call_attributes(attributes: &Map<String, Value>) -> String {
     Value::Object(out).to_string()
 }
 
-/// The Update a Voice Call Record fields for a CTR (reference 2.2); absent values are left out.
+/// The Update a Voice Call Record fields for a CTR (docs/functions.md#ctrdatasync); absent values are left out.
 pub fn to_voice_call_fields(ctr: &Ctr) -> Map<String, Value> {
     let mut fields = Map::new();
     let mut put = |key: &str, value: Option<Value>| {
@@ -278,7 +278,7 @@ mod tests {
         Ctr::from_value(v).expect("a CTR")
     }
 
-    /// The official fixture's full TRANSFER CTR (reference 2.2, utils.test.js) and its fields.
+    /// The official fixture's full TRANSFER CTR (from its unit tests; docs/functions.md#ctrdatasync) and its fields.
     #[test]
     fn maps_a_full_transfer_ctr() {
         let c = ctr(json!({
@@ -364,7 +364,7 @@ mod tests {
         assert_eq!(call_attributes(&map), r#"{"sf_realtime_transcription_status__c":"limit","":"empty-key"}"#);
     }
 
-    /// The official filter matrix (reference 2.2, handler.test.js) plus the fixed cases.
+    /// The official filter matrix (from its unit tests; docs/functions.md#ctrdatasync) plus the fixed cases.
     #[test]
     fn which_ctrs_are_synced() {
         let kvs = json!([{"Location": "arn:aws:kinesisvideo:us-east-1:123456789012:stream/acme-1/1700000000000", "FragmentStartNumber": "1", "FragmentStopNumber": "9"}]);

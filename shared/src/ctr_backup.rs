@@ -1,4 +1,4 @@
-//! The CTR backup bucket (seed 001 ch. 2 "Retry CTR Sync for Voice Call Records"): one JSON object
+//! The CTR backup bucket (Implementation Guide ch. 2 "Retry CTR Sync for Voice Call Records"): one JSON object
 //! per CTR named by its ContactId, server-side encrypted, written before Salesforce is updated so
 //! that anything later lost can be replayed; and a quarantine prefix for records that can never
 //! succeed, kept with the reason.

@@ -42,7 +42,7 @@ impl FlowEvent {
         value_text(self.parameters().get(name)?)
     }
 
-    /// `Parameters.contactId` when set, else `ContactData.ContactId` (reference 2.1).
+    /// `Parameters.contactId` when set, else `ContactData.ContactId` (docs/events.md#connect-flow-event).
     pub fn contact_id(&self) -> Option<String> {
         self.parameter("contactId")
             .or_else(|| self.contact_data().and_then(|c| c.contact_id.clone()).filter(|s| !s.trim().is_empty()))
@@ -144,7 +144,7 @@ pub fn value_text(value: &Value) -> Option<String> {
 }
 
 /// Keys starting with exactly `prefix` (case-sensitive), the prefix stripped, values unchanged,
-/// in their original order (reference 1.8: the `sfdc-` and `flowInput-` rules).
+/// in their original order (docs/events.md#sfdc-attributes).
 pub fn strip_prefixed(map: &Map<String, Value>, prefix: &str) -> Map<String, Value> {
     map.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.clone()))).collect()
 }

@@ -1,4 +1,4 @@
-//! RS256 JWTs for the Telephony Integration API (seed 001 ch. 3 "Telephony Integration REST API
+//! RS256 JWTs for the Telephony Integration API (Implementation Guide ch. 3 "Telephony Integration REST API
 //! Authorization"): `iss` org id, `sub` call center API name, `aud` https://scrt.salesforce.com,
 //! `exp` within 3 minutes, a fresh random `jti` per token.
 

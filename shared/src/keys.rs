@@ -86,8 +86,8 @@ pub fn parse_private_key(pem: &str, param: &str) -> Result<SigningKey, KeyError>
 pub enum KeySource {
     /// `ssm:GetParameter` with decryption through the SDK.
     Ssm { client: aws_sdk_ssm::Client, param: String },
-    /// The AWS Parameters and Secrets Lambda extension (`USE_SSM_LAMBDA_EXTENSION=true`, seed 001
-    /// ch. 6 "Increase Performance of the ContactLensProcessor").
+    /// The AWS Parameters and Secrets Lambda extension (`USE_SSM_LAMBDA_EXTENSION=true`, Implementation Guide
+    /// ch. 6 "Increase Performance of the ContactLensProcessor Lambda Function").
     Extension { http: reqwest::Client, endpoint: String, session_token: Option<String>, param: String },
 }
 

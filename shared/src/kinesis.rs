@@ -199,7 +199,7 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
-    /// The official functions' 11 multilingual fixtures (reference 1.8): with, without and with
+    /// The official functions' 11 multilingual fixtures (docs/events.md#kinesis-records): with, without and with
     /// excess padding, multi-byte UTF-8.
     #[test]
     fn decodes_the_multilingual_fixtures() {

@@ -1,7 +1,7 @@
 //! Log lines for CloudWatch: JSON, one object per line (or plain text when Lambda's advanced
 //! logging controls ask for `Text`, see [`LogFormat`]), with the fields the documented Logs
-//! Insights query reads (`context.contactId`, seed 001 ch. 6 "Query AWS Lambda Functions to
-//! Analyze a Voice Call"), and secrets scrubbed before anything is written.
+//! Insights query reads (`context.contactId`, Implementation Guide ch. 6 "Query AWS Lambda Functions to
+//! Analyze a Voice Call"; docs/functions.md#logging), and secrets scrubbed before anything is written.
 //!
 //! Two defences keep private keys, JWTs and access tokens out of the logs: only this project's
 //! own crates log below WARN (the AWS SDK and HTTP stacks log request headers and decrypted

@@ -1,5 +1,5 @@
 //! A streaming EBML/Matroska reader for Kinesis Video Streams `GetMedia` output, and on top of it the
-//! extraction of one audio track between two fragment numbers (reference 3.1, 3.2).
+//! extraction of one audio track between two fragment numbers (docs/events.md#kinesis-video-media).
 //!
 //! `GetMedia` answers with one Matroska segment per fragment: an EBML header, a Segment of unknown
 //! size holding Info, Tracks, a Tags element with the fragment's `AWS_KINESISVIDEO_FRAGMENT_NUMBER`
@@ -9,7 +9,7 @@
 //! cluster carry the fragment's metadata). Bytes are pushed as they arrive; nothing is buffered
 //! beyond the element being read.
 //!
-//! What the official function got wrong, fixed here (reference 7.1 items 6 and 7): the track is
+//! What the official function got wrong, fixed here (docs/differences.md#voicemail-audio-per-record): the track is
 //! chosen by its name (`AUDIO_FROM_CUSTOMER`, or the only track of a legacy single-track stream),
 //! never by mixing every block; reading stops as soon as the stop fragment's cluster is complete;
 //! laced blocks, unknown codecs and truncated input are errors, not noise in the recording.

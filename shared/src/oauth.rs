@@ -1,5 +1,5 @@
-//! Salesforce REST authentication: the OAuth 2.0 JWT bearer grant (seed 001 ch. 6 "Set Up OAuth in
-//! the AWS Lambda Function", reference 1.5). Credentials come from SSM in one `GetParameters`
+//! Salesforce REST authentication: the OAuth 2.0 JWT bearer grant (Implementation Guide ch. 6 "Set Up OAuth in
+//! the AWS Lambda Function", docs/salesforce-rest.md#oauth-jwt-bearer). Credentials come from SSM in one `GetParameters`
 //! call; the access token is kept in memory and shared with other containers through the SSM token
 //! parameter (written, awaited, failures logged); a rejected token is refreshed once, and
 //! concurrent requests share that one refresh.

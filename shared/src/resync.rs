@@ -1,4 +1,4 @@
-//! The CTR resync (seed 001 ch. 2 "Retry CTR Sync", step 4): find VoiceCalls that missed their CTR
+//! The CTR resync (docs/functions.md#ctr-resync; Implementation Guide ch. 2, step 4): find VoiceCalls that missed their CTR
 //! sync with SOQL, fetch each CTR backup from S3 by VendorCallKey, and replay the update. A
 //! missing backup is counted, not fatal; each call succeeds or fails on its own.
 

@@ -1,7 +1,7 @@
-//! The Telephony Integration API client (seed 001 ch. 3): every endpoint, typed requests and
+//! The Telephony Integration API client (docs/telephony-integration-api.md#endpoints): every endpoint, typed requests and
 //! responses, a fresh RS256 JWT per attempt, timeouts, bounded retries with full jitter that
 //! honour `Retry-After`, a key refresh on 401, and 429s that survive the retries surfaced as
-//! [`ScrtError::Limit`] and logged with the `SCV_LIMITS_ERROR` prefix (seed 001 ch. 9).
+//! [`ScrtError::Limit`] and logged with the `SCV_LIMITS_ERROR` prefix (docs/telephony-integration-api.md#limits).
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,11 +23,11 @@ use crate::retry::{Deadline, RetryPolicy};
 
 /// The custom header the documentation lists on every endpoint. The official functions send
 /// `amazon-connect` (the documentation's example says "Amazon Connect"); production accepts what
-/// the official code sends, so this does too (reference section 9, item 2).
+/// the official code sends, so this does too (docs/differences.md#provider-header).
 pub const PROVIDER_HEADER: &str = "Telephony-Provider-Name";
 pub const PROVIDER_NAME: &str = "amazon-connect";
 
-/// The log prefix seed 001 ch. 9 tells admins to search CloudWatch for.
+/// The log prefix Implementation Guide ch. 9 ("Monitor VoiceCall Limit Errors") tells admins to search CloudWatch for.
 pub const LIMITS_ERROR_PREFIX: &str = "SCV_LIMITS_ERROR";
 
 /// Every Telephony Integration API endpoint.
@@ -60,7 +60,7 @@ impl Operation {
     }
 
     /// Reroute is PATCH although the documentation says POST: the official functions send PATCH
-    /// and that is what production accepts (reference section 9, item 2).
+    /// and that is what production accepts (docs/differences.md#reroute-method).
     pub fn method(self) -> Method {
         match self {
             Operation::CreateVoiceCall
@@ -160,7 +160,7 @@ impl ScrtError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Requests and responses (seed 001 ch. 3). Responses keep unknown fields in `extra`.
+// Requests and responses (docs/telephony-integration-api.md#endpoints). Responses keep unknown fields in `extra`.
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

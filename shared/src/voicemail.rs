@@ -1,5 +1,5 @@
-//! What the three voicemail functions share (seed 001 ch. 2 "Enable Voicemail Support", reference
-//! 2.5-2.7): the S3 layout, the recording's tags, the EventBridge "Object Created" event, the
+//! What the three voicemail functions share (Implementation Guide ch. 2 "Enable Voicemail Support";
+//! docs/functions.md#voicemail): the S3 layout, the recording's tags, the EventBridge "Object Created" event, the
 //! Transcribe job name and the Amazon Transcribe output.
 //!
 //! S3 layout, as the official functions and the documented EventBridge patterns have it:
@@ -70,7 +70,7 @@ pub enum TagError {
     Invalid { tag: &'static str, contact_id: String, value: String, reason: String },
 }
 
-/// The tags the official VoiceMailAudioProcessing sets on a recording (reference 2.5), values as
+/// The tags the official VoiceMailAudioProcessing sets on a recording (docs/events.md#voicemail-objects), values as
 /// stored (S3 decodes the `Tagging` header).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordingTags {

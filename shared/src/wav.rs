@@ -1,5 +1,5 @@
 //! WAV (RIFF, PCM) files with their real sizes: the canonical 44-byte header, little-endian
-//! (reference 3.2). The official function stored placeholder sizes (RIFF 0xFFFFFFBF, data
+//! (docs/differences.md#voicemail-audio-per-record). The official function stored placeholder sizes (RIFF 0xFFFFFFBF, data
 //! 0xFFFFFF9B) because it copied the body before the header was rewritten; this writes the header
 //! from the data it is given, so both sizes are always exact.
 

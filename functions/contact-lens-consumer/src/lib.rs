@@ -1,5 +1,5 @@
-//! ContactLensConsumer: the Kinesis trigger on the Contact Lens real-time segment stream (seed 001
-//! ch. 6 "ContactLensConsumerFunction", reference 2.3). It reads and validates every record, groups
+//! ContactLensConsumer: the Kinesis trigger on the Contact Lens real-time segment stream (Implementation Guide
+//! ch. 6 "ContactLensConsumerFunction"; docs/functions.md#contactlensconsumer). It reads and validates every record, groups
 //! the records by contact (arrival order kept within a contact) and hands them to the
 //! ContactLensProcessor with asynchronous invocations (`InvocationType` `Event`) of the same shape
 //! the official consumer sends (a Kinesis event whose `Records` are a subset of the batch), as few as

@@ -1,7 +1,7 @@
 //! ContactLensProcessor: invoked asynchronously by the ContactLensConsumer with a Kinesis-shaped
-//! event (seed 001 ch. 6 "ContactLensProcessorFunction", reference 2.4). `Utterance` segments become
+//! event (docs/functions.md#contactlensprocessor). `Utterance` segments become
 //! transcript messages through Create Transcripts in Bulk; `Categories` and sentiment become
-//! real-time conversation events (seed 001 ch. 3).
+//! real-time conversation events (docs/telephony-integration-api.md#send-a-real-time-conversation-event).
 //!
 //! Nothing is reported as success that was not accepted: every bulk entry of the multi-status
 //! answer is inspected, and what still fails after the client's own retries is handed to a new
@@ -37,13 +37,13 @@ use send::record_transcription_limit;
 
 /// The `category` of every log line, as the official function names it.
 pub const CATEGORY: &str = "ContactLensProcessor";
-/// The `service` of real-time conversation events for Amazon Connect (seed 001 ch. 3).
+/// The `service` of real-time conversation events for Amazon Connect (Implementation Guide ch. 3).
 pub const SERVICE: &str = "AmazonConnectContactLens";
 /// The top-level key of a retry invocation's payload (the official consumer never sends it).
 pub const RETRY_KEY: &str = "scvContactLensRetry";
-/// The contact attribute the CTR sync copies into the VoiceCall (seed 001 ch. 9, reference 2.2).
+/// The contact attribute the CTR sync copies into the VoiceCall (docs/telephony-integration-api.md#transcription-limits).
 pub const TRANSCRIPTION_STATUS_ATTRIBUTE: &str = "sf_realtime_transcription_status";
-/// The value the official kvsTranscriber writes there (reference 2.14).
+/// The value the official kvsTranscriber writes there (docs/differences.md#transcription-status-attribute).
 pub const TRANSCRIPTION_LIMIT_VALUE: &str = "Exceeded Limits for creating messages in Transcription";
 /// Lambda's limit on an asynchronous invocation payload.
 pub const ASYNC_PAYLOAD_LIMIT: usize = 256 * 1024;

@@ -1,5 +1,5 @@
 //! Packing: transcript messages into Create Transcripts in Bulk requests (at most 5 voice calls x
-//! 5 messages, seed 001 ch. 3), and unsent work into retry invocations under the payload limit.
+//! 5 messages, Implementation Guide ch. 3), and unsent work into retry invocations under the payload limit.
 
 use scv_shared::scrt::{BULK_MAX_CALLS, BULK_MAX_MESSAGES};
 use serde_json::Value;

@@ -1,5 +1,5 @@
-//! CTRDataSync: Contact Trace Records from the CTR Kinesis stream to VoiceCall updates (seed 001
-//! ch. 6, reference 2.2), each CTR backed up to S3 first (seed 001 ch. 2 "Retry CTR Sync").
+//! CTRDataSync: Contact Trace Records from the CTR Kinesis stream to VoiceCall updates (Implementation Guide
+//! ch. 6), each CTR backed up to S3 first (docs/functions.md#ctrdatasync).
 //!
 //! Nothing is lost: every record ends as synced, skipped (a success, logged at INFO), quarantined
 //! (it can never succeed: kept in S3 with the reason, logged at ERROR with its sequence number), or

@@ -1,5 +1,5 @@
-//! The CTR resync, on an EventBridge schedule (seed 001 ch. 2 "Retry CTR Sync for Voice Call
-//! Records", step 4): VoiceCalls of the look-back window without CTR data (`CustomerHoldDuration
+//! The CTR resync, on an EventBridge schedule (Implementation Guide ch. 2 "Retry CTR Sync for Voice Call
+//! Records", step 4; docs/functions.md#ctr-resync): VoiceCalls of the look-back window without CTR data (`CustomerHoldDuration
 //! = null`) are looked up in the CTRDataSync backup bucket by VendorCallKey and updated from it.
 //! Also accepts the documented `retryCTRSync` event (`Details.Parameters.soql`).
 //!

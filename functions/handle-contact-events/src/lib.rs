@@ -1,19 +1,19 @@
-//! HandleContactEvents: Amazon Connect contact events from EventBridge (reference 2.8, seed 001
-//! ch. 6 "HandleContactEventsFunction") keep Salesforce's routing consistent:
+//! HandleContactEvents: Amazon Connect contact events from EventBridge (Implementation Guide
+//! ch. 6 "HandleContactEventsFunction"; docs/functions.md#handlecontactevents) keep Salesforce's routing consistent:
 //!
 //! - an inbound or transfer voice contact that disconnects without ever reaching an agent
-//!   (abandoned or missed) gets Clear Routing (seed 001 ch. 3), so no PendingServiceRouting
+//!   (abandoned or missed) gets Clear Routing (Implementation Guide ch. 3 "Clear Routing"), so no PendingServiceRouting
 //!   record is left behind;
 //! - a `CONTACT_DATA_UPDATED` event whose routing criteria hold an `EXPIRED` step with agents
 //!   criteria (preferred-agent routing ran out) gets Reroute a Voice Call. Every step is examined,
-//!   not only the first (reference 7.1 item 24).
+//!   not only the first (docs/differences.md#contact-event-routing).
 //!
 //! Everything else (other event types, other channels, other initiation methods) is ignored and
 //! logged at DEBUG. The Telephony Integration API is called directly through the shared client
 //! (no Lambda-to-Lambda hop through InvokeTelephonyIntegrationApi).
 //!
 //! Beyond the official function: a missing `steps` array or a null field is not a crash; a
-//! non-voice contact is never cleared or rerouted as a voice call (reference 7.1 item 23); a
+//! non-voice contact is never cleared or rerouted as a voice call (docs/differences.md#contact-event-routing); a
 //! failure fails the invocation with a message naming the contact (the official ignores the
 //! invoked function's errors); and Salesforce answering 404 ("no voice call for this contact")
 //! is logged and treated as done rather than retried, because no retry can make a call appear:
@@ -241,7 +241,7 @@ pub enum Decision {
     Ignore { reason: String },
 }
 
-/// The pure decision: the official predicates (reference 2.8) with every step examined, a channel
+/// The pure decision: the official predicates (docs/functions.md#handlecontactevents) with every step examined, a channel
 /// filter, and no crash on sparse input. Input that is not a contact event is an error naming
 /// what was wrong; a contact event this function has no business with is [`Decision::Ignore`].
 pub fn decide(payload: &Value) -> Result<Decision, HandleError> {
@@ -444,7 +444,7 @@ mod tests {
         }
     }
 
-    /// The official test matrix (reference 2.8, 21 cases): each case where the official predicate
+    /// The official test matrix (its 21 unit-test cases): each case where the official predicate
     /// is false must cause no Salesforce call (ignored, or rejected as not a contact event).
     #[test]
     fn the_official_predicate_matrix_holds() {

@@ -49,7 +49,7 @@ async fn every_sample_event_reaches_salesforce_as_expected() {
                 assert_eq!(output, json!({"action": action, "contactId": contact, "status": "Success"}), "{name}");
                 assert_eq!(sent.len(), 1, "{name}: exactly one request");
                 let request = &sent[0];
-                // PATCH without the provider header, as the official functions send (reference 1.3).
+                // PATCH without the provider header, as the official functions send (docs/differences.md#provider-header).
                 assert_eq!(request.method, "PATCH", "{name}");
                 assert_eq!(request.path, format!("/telephony/v1/voiceCalls/{contact}/{action}"), "{name}");
                 assert_eq!(request.body, Value::Null, "{name}: no body");

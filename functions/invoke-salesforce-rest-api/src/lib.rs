@@ -1,4 +1,4 @@
-//! InvokeSalesforceRestApi: called from Amazon Connect flows (seed 001 ch. 6, reference 2.10) to
+//! InvokeSalesforceRestApi: called from Amazon Connect flows (docs/functions.md#invokesalesforcerestapi) to
 //! create, update, query and search Salesforce records through the REST API with OAuth 2.0 JWT
 //! bearer authentication.
 //!
@@ -246,7 +246,7 @@ impl Call<'_> {
         Ok(records.first().map(flatten).unwrap_or_default())
     }
 
-    /// The documented retryCTRSync (seed 001 ch. 2 "Retry CTR Sync", step 6): the `soql` query
+    /// The documented retryCTRSync (Implementation Guide ch. 2 "Retry CTR Sync for Voice Call Records", step 6): the `soql` query
     /// (placeholders filled and escaped), backups from S3, VoiceCalls updated; counts as output.
     async fn retry_ctr_sync(&self) -> Result<FlowOutput, InvokeError> {
         let resync = self.deps.resync.as_ref().ok_or(InvokeError::ResyncNotAvailable)?;
@@ -262,7 +262,7 @@ impl Call<'_> {
         ]))
     }
 
-    /// The RealtimeAlertEvent platform event from the alert fields (reference 2.9, 2.10).
+    /// The RealtimeAlertEvent platform event from the alert fields (docs/salesforce-rest.md#realtimealertevent).
     async fn publish_alert(&self) -> Result<FlowOutput, InvokeError> {
         let saved = self
             .deps

@@ -1,11 +1,11 @@
-//! InvokeTelephonyIntegrationApi: called from Amazon Connect flows (seed 001 ch. 6,
-//! reference 2.1) to create VoiceCalls (inbound, transfer), update them, execute or cancel the
+//! InvokeTelephonyIntegrationApi: called from Amazon Connect flows (Implementation Guide ch. 6;
+//! docs/functions.md#invoketelephonyintegrationapi) to create VoiceCalls (inbound, transfer), update them, execute or cancel the
 //! Omni-Channel flow, reroute, and send a transcript message; an EventBridge schedule keeps it
 //! warm.
 //!
 //! Output to Connect is a flat map of strings. A Salesforce limit (HTTP 429 after the retries)
-//! answers `statusCode` `429` with the `SCV_LIMITS_ERROR` marker so the flow can branch (seed 001
-//! ch. 9); every other failure fails the invocation so the flow's error branch runs.
+//! answers `statusCode` `429` with the `SCV_LIMITS_ERROR` marker so the flow can branch (Implementation Guide
+//! ch. 9, docs/telephony-integration-api.md#limits); every other failure fails the invocation so the flow's error branch runs.
 
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use tracing::Instrument;
 pub const CATEGORY: &str = "invokeTelephonyIntegrationApi";
 
 /// The WebRTC placeholder address. The documentation says `WEBRTC_DEFAULT`; the official
-/// functions send `WebRTC_Default`, which is what production accepts (reference 9, item 3).
+/// functions send `WebRTC_Default`, which is what production accepts (docs/differences.md#webrtc-placeholder).
 pub const WEBRTC_DEFAULT: &str = "WebRTC_Default";
 
 /// Built once at cold start.
@@ -149,7 +149,7 @@ async fn keep_warm(deps: &Deps) -> Value {
     json!({"statusCode": 200, "message": "Keep Lambda Warm"})
 }
 
-/// What a flow gets when Salesforce keeps answering 429 (seed 001 ch. 9): `statusCode` `429`
+/// What a flow gets when Salesforce keeps answering 429 (Implementation Guide ch. 9): `statusCode` `429`
 /// to branch on, and the `SCV_LIMITS_ERROR` marker. The shared client has already logged the
 /// `SCV_LIMITS_ERROR` line for CloudWatch.
 fn limit_output(e: &ScrtError) -> FlowOutput {
@@ -200,7 +200,7 @@ pub fn endpoints(contact: &ContactData) -> Result<Endpoints, &'static str> {
 }
 
 /// The contact's system endpoint when the event has one (it takes precedence), else
-/// `fieldValues.dialedNumber` (reference 2.1 item 4).
+/// `fieldValues.dialedNumber` (docs/functions.md#invoketelephonyintegrationapi).
 pub fn dialed_number(event: &FlowEvent, field_values: &Map<String, Value>) -> Option<String> {
     event
         .contact_data()
@@ -253,7 +253,7 @@ impl Call<'_> {
         }
     }
 
-    /// createVoiceCall and createTransferVC (reference 2.1 items 1-2).
+    /// createVoiceCall and createTransferVC (docs/telephony-integration-api.md#create-a-voice-call-record).
     async fn create_voice_call(&self, transfer: bool) -> Result<Value, InvokeError> {
         let contact = self.contact_data()?;
         let webrtc = is_webrtc(contact);

@@ -1,7 +1,7 @@
 //! PostCallAnalysisTrigger: when Contact Lens writes a post-call analysis file to S3 (EventBridge
 //! `Object Created`), read it, place it on the contact's timeline with Amazon Connect
 //! `DescribeContact`, and store the sentiment signals in Salesforce with Store a Post-Call
-//! Conversation Event (seed 001 ch. 3; reference 2.11 and 5).
+//! Conversation Event (Implementation Guide ch. 3; docs/functions.md#postcallanalysistrigger).
 //!
 //! Signals sent:
 //!
@@ -11,7 +11,7 @@
 //! - the overall sentiment of each participant as `IntelligenceSignal__OverallSentimentScore` with
 //!   the raw Contact Lens score (−5…5, e.g. `"0.8"`) from `base` to the disconnect. The
 //!   documentation lists only `IntelligenceSignal__Sentiment`; the official function sends this
-//!   type too (reference 9 item 10), and where the documentation and the official code disagree on
+//!   type too (docs/differences.md#overall-sentiment-signal), and where the documentation and the official code disagree on
 //!   the wire this project follows the official code, which production accepts. Rescaling the
 //!   score into a call-long `IntelligenceSignal__Sentiment` would instead put one whole-call
 //!   utterance on the per-utterance timeline.
@@ -60,7 +60,7 @@ pub use analysis::{
 pub use event::{BucketRef, KeyCheck, ObjectCreatedDetail, ObjectCreatedEvent, ObjectRef, check_key, decode_key};
 
 /// The `category` of every log line (the official function reuses `invokeSfRestApi`, which makes
-/// its lines look like another function's; reference 7.3 item 41).
+/// its lines look like another function's; docs/differences.md#log-categories).
 pub const CATEGORY: &str = "postCallAnalysisTrigger";
 /// The intelligence source, as documented.
 pub const SERVICE: &str = "AmazonConnectContactLens";

@@ -1,6 +1,6 @@
 //! RealtimeAlert: CloudWatch alarm notifications, delivered by the SNS topic the alarms notify
-//! (seed 001 ch. 8 "Customer Alerts"), published to Salesforce as `RealtimeAlertEvent` platform
-//! events through the shared REST client (reference 2.9, seed 001 ch. 6 "RealtimeAlertLambda").
+//! (Implementation Guide ch. 8 "Customer Alerts Alarms"), published to Salesforce as `RealtimeAlertEvent` platform
+//! events through the shared REST client (docs/functions.md#realtimealert).
 //!
 //! Fields, as the official function fills them: `Name` = AlarmName, `Description` =
 //! AlarmDescription, `Source` = `Cloudwatch Alarm from account <AWSAccountId>`, `Severity` =

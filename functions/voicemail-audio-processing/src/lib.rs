@@ -1,6 +1,6 @@
 //! VoiceMailAudioProcessing: voicemail contact trace records from the CTR Kinesis stream to a WAV
-//! of the caller's voice in S3 (seed 001 ch. 2 "Enable Voicemail Support", ch. 6
-//! "VoiceMailAudioProcessingFunction"; reference 2.5, 3.1, 3.2).
+//! of the caller's voice in S3 (Implementation Guide ch. 2 "Enable Voicemail Support", ch. 6
+//! "VoiceMailAudioProcessingFunction"; docs/functions.md#voicemailaudioprocessing).
 //!
 //! Per record, independently: a voicemail CTR (`vm_flag` "1", `vm_lang` and `vm_from` set, a
 //! Kinesis Video recording: [`Ctr::is_voicemail`], the rule CTRDataSync uses to leave it alone)
@@ -167,7 +167,7 @@ pub struct Voicemail {
     pub tags: RecordingTags,
 }
 
-/// The voicemail a CTR describes (reference 2.5), or why it is none.
+/// The voicemail a CTR describes (docs/events.md#contact-trace-record), or why it is none.
 fn voicemail_of(ctr: &Ctr) -> Parsed {
     if !ctr.is_voicemail() {
         let flag = ctr.attributes.get("vm_flag").and_then(Value::as_str);

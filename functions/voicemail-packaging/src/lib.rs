@@ -1,13 +1,13 @@
 //! VoiceMailPackaging: a voicemail transcript written to `voicemail_transcripts/` (EventBridge S3
-//! "Object Created") to a VoiceCall a rep can play, read and receive (seed 001 ch. 2 "Enable
-//! Voicemail Support" step 4, ch. 6 "VoiceMailPackagingFunction"; seed 000 "Send Voicemails to
-//! Agents", "Sample Sequence of Operations"; reference 2.7).
+//! "Object Created") to a VoiceCall a rep can play, read and receive (Implementation Guide ch. 2 "Enable
+//! Voicemail Support" step 4, ch. 6 "VoiceMailPackagingFunction"; Partner Telephony Developer Guide "Send Voicemails to
+//! Agents", "Sample Sequence of Operations"; docs/functions.md#voicemailpackaging).
 //!
 //! The documented sequence, straight to the Telephony Integration API (no Lambda hop):
 //! 1. Update a Voice Call Record: `callOrigin` Voicemail, `isActiveCall` true, the recording's
 //!    location and duration, start and end time (Update creates the call when it is unknown).
 //! 2. Create a Transcript: the transcript as one END_USER message stamped with real epoch
-//!    milliseconds inside the call window (the official function sent the year: reference 7.1 item 8).
+//!    milliseconds inside the call window (the official function sent the year: docs/differences.md#voicemail-packaging-once).
 //! 3. Execute an Omni-Channel Flow with the dialed number (after `delay_before_routing_vm_sec`, once).
 //! 4. Update a Voice Call Record: `isActiveCall` false, which completes the conversation.
 //! 5. Delete the Transcribe job.

@@ -1,13 +1,13 @@
 //! VoiceMailTranscribe: a voicemail recording written to `voicemail_recordings/` (EventBridge S3
-//! "Object Created") to one Amazon Transcribe job (seed 001 ch. 2 "Enable Voicemail Support" step 3,
-//! ch. 6 "VoiceMailTranscribeFunction"; reference 2.6).
+//! "Object Created") to one Amazon Transcribe job (Implementation Guide ch. 2 "Enable Voicemail Support" step 3,
+//! ch. 6 "VoiceMailTranscribeFunction Lambda Function"; docs/functions.md#voicemailtranscribe).
 //!
 //! The job reads the recording's tags (`vm_lang`, default en-US), transcribes the WAV at 8000 Hz and
 //! writes Amazon Transcribe's JSON to `voicemail_transcripts/<ContactId>.json` in the same bucket,
 //! which triggers VoiceMailPackaging. The job name is the contact id, so a duplicate event cannot
 //! start a second job: a conflict with a job for the same recording is a success. Every other
 //! failure fails the invocation, so Lambda's asynchronous retries (and its on-failure destination)
-//! take over; the official function logged and swallowed them (reference 7.1 item 10).
+//! take over; the official function logged and swallowed them (docs/differences.md#voicemail-transcription-errors).
 
 use aws_sdk_transcribe::error::ProvideErrorMetadata;
 use aws_sdk_transcribe::operation::start_transcription_job::StartTranscriptionJobError;

@@ -14,7 +14,7 @@
 //! 5. every asynchronously invoked function has finite retries and an SQS on-failure destination,
 //!    and its EventBridge and SNS deliveries a dead-letter queue;
 //!
-//! plus the alarms of seed 001 ch. 8, the Connect permissions of the flow-invoked functions and the
+//! plus the alarms of Implementation Guide ch. 8, the Connect permissions of the flow-invoked functions and the
 //! buckets' protection.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -697,7 +697,7 @@ fn an_asynchronous_function_without_a_destination_is_reported() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Alarms (seed 001 ch. 8), Connect permissions, buckets
+// Alarms (Implementation Guide ch. 8; docs/functions.md#alarms-and-dashboards), Connect permissions, buckets
 
 fn check_alarms(template: &Template) -> Vec<String> {
     let mut problems = Vec::new();

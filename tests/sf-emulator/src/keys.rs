@@ -1,5 +1,5 @@
 //! RSA key pairs for tests and demos, in every PEM form the SCV tooling meets: PKCS#8 and PKCS#1
-//! private keys (the official functions accept both, official-lambdas.md 1.4) and the SPKI public key
+//! private keys (the official functions accept both, docs/telephony-integration-api.md#the-private-key) and the SPKI public key
 //! an admin registers on the CallCenter record.
 
 use anyhow::{Context, bail};

@@ -138,7 +138,7 @@ pub fn event_names() -> Vec<String> {
     local_stack::stack::event_names(FUNCTION).expect("sample events")
 }
 
-/// The sample analysis file (reference section 5).
+/// The sample analysis file (docs/events.md#post-call-analysis-file).
 pub fn analysis_fixture() -> Value {
     read_json(local_stack::stack::events_dir(FUNCTION).join("fixtures/s3").join(ANALYSIS_KEY))
 }

@@ -9,7 +9,7 @@ use crate::state::{OrgState, VoiceCall};
 
 pub const CATEGORY: &str = "IntelligenceSignal__Category";
 pub const SENTIMENT: &str = "IntelligenceSignal__Sentiment";
-/// Not documented, but sent by the official postCallAnalysisTrigger (official-lambdas.md section 9, item 10).
+/// Not documented, but sent by the official postCallAnalysisTrigger (docs/differences.md#overall-sentiment-signal).
 pub const OVERALL_SENTIMENT: &str = "IntelligenceSignal__OverallSentimentScore";
 /// "Possible values are: AGENT, CUSTOMER".
 pub const PARTICIPANTS: &[&str] = &["AGENT", "CUSTOMER"];

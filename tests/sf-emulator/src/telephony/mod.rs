@@ -73,7 +73,7 @@ pub fn endpoint(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         [id, "messages"] => allow("POST", Endpoint::CreateTranscript(decode_segment(id)?)),
         [id, "omniFlow"] => allow("PATCH", Endpoint::ExecuteOmniFlow(decode_segment(id)?)),
         [id, "clearRouting"] => allow("PATCH", Endpoint::ClearRouting(decode_segment(id)?)),
-        // Documented as POST; production accepts the official function's PATCH (official-lambdas.md 9.2).
+        // Documented as POST; production accepts the official function's PATCH (docs/differences.md#reroute-method).
         [id, "reroute"] => allow("POST, PATCH", Endpoint::Reroute(decode_segment(id)?)),
         [id, "realtimeConversationEvents"] => allow("POST", Endpoint::RealtimeConversationEvents(decode_segment(id)?)),
         [id, "postConversationEvents"] => allow("POST", Endpoint::PostConversationEvents(decode_segment(id)?)),
