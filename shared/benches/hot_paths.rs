@@ -2,6 +2,8 @@
 //! key, CTR mapping per record, voicemail WAV extraction per MB of Matroska. Run with
 //! `cargo bench -p scv-shared --bench hot_paths`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -34,7 +36,7 @@ fn jwt(c: &mut Criterion) {
         b.iter(|| {
             let claims = Claims::scrt("00DXX0000000001", "ACME_CC", 1_795_252_560);
             sign(black_box(&claims), key.encoding_key()).expect("signed")
-        })
+        });
     });
     group.finish();
 }
@@ -62,7 +64,7 @@ fn ctr_mapping(c: &mut Criterion) {
     let mut group = c.benchmark_group("ctr_mapping");
     group.throughput(Throughput::Elements(ctrs.len() as u64));
     group.bench_function("to_voice_call_fields_100", |b| {
-        b.iter(|| ctrs.iter().map(|ctr| to_voice_call_fields(black_box(ctr)).len()).sum::<usize>())
+        b.iter(|| ctrs.iter().map(|ctr| to_voice_call_fields(black_box(ctr)).len()).sum::<usize>());
     });
     group.bench_function("decode_parse_map_100", |b| {
         b.iter(|| {
@@ -73,7 +75,7 @@ fn ctr_mapping(c: &mut Criterion) {
                     to_voice_call_fields(&ctr).len()
                 })
                 .sum::<usize>()
-        })
+        });
     });
     group.finish();
 }

@@ -377,7 +377,7 @@ mod tests {
             match (&err, &expected) {
                 (SegmentError::NotJson(_), SegmentError::NotJson(_)) => {}
                 (SegmentError::Malformed { field, .. }, SegmentError::Malformed { field: want, .. }) => {
-                    assert_eq!(field, want, "{text}")
+                    assert_eq!(field, want, "{text}");
                 }
                 _ => assert_eq!(err, expected, "{text}"),
             }

@@ -253,7 +253,7 @@ pub fn to_voice_call_fields(ctr: &Ctr) -> Map<String, Value> {
     }
     let (system, customer) = (Ctr::address(&ctr.system_endpoint), Ctr::address(&ctr.customer_endpoint));
     let (from, to) = match method {
-        Some("OUTBOUND") | Some("CALLBACK") => (system, customer),
+        Some("OUTBOUND" | "CALLBACK") => (system, customer),
         Some("WEBRTC_API") => (
             ctr.attribute("WebRTC_From").map(str::to_string).or(customer).or_else(|| Some(WEBRTC_DEFAULT.into())),
             ctr.attribute("WebRTC_To").map(str::to_string).or(system).or_else(|| Some(WEBRTC_DEFAULT.into())),

@@ -66,7 +66,12 @@ impl CtrBackup {
                 let bytes = out.body.collect().await.map_err(|e| read_error(e.to_string()))?.into_bytes();
                 Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(read_error(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())),
         }
     }

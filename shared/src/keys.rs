@@ -124,7 +124,9 @@ impl KeySource {
         match self {
             KeySource::Ssm { client, .. } => {
                 let out = client.get_parameter().name(&param).with_decryption(true).send().await.map_err(|e| {
-                    let not_found = e.as_service_error().is_some_and(|s| s.is_parameter_not_found());
+                    let not_found = e
+                        .as_service_error()
+                        .is_some_and(aws_sdk_ssm::operation::get_parameter::GetParameterError::is_parameter_not_found);
                     if not_found {
                         KeyError::NotFound { param: param.clone() }
                     } else {

@@ -419,15 +419,12 @@ impl TelephonyClient {
         message: &M,
         deadline: Deadline,
     ) -> Result<JsonObject, ScrtError> {
-        let fields = match serde_json::to_value(message) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                return Err(ScrtError::Invalid {
-                    operation: Operation::CreateTranscript,
-                    contact_id: vendor_call_key.into(),
-                    message: "the message is not a JSON object".into(),
-                });
-            }
+        let Ok(Value::Object(fields)) = serde_json::to_value(message) else {
+            return Err(ScrtError::Invalid {
+                operation: Operation::CreateTranscript,
+                contact_id: vendor_call_key.into(),
+                message: "the message is not a JSON object".into(),
+            });
         };
         let body = self.with_call_center(&fields);
         self.send(Operation::CreateTranscript, vendor_call_key, vendor_call_key, Some(&body), deadline).await

@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn encode_and_decode_round_trip() {
-        let pcm: Vec<u8> = (0..1000u16).flat_map(|s| s.to_le_bytes()).collect();
+        let pcm: Vec<u8> = (0..1000u16).flat_map(u16::to_le_bytes).collect();
         let file = encode(PcmFormat::TELEPHONY, &pcm).expect("encodes");
         assert_eq!(file.len(), 44 + 2000);
         let (format, data) = decode(&file).expect("decodes");

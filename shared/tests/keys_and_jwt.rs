@@ -1,6 +1,8 @@
 //! Keys in both PEM forms, JWTs verified with the public key, and the SSM key cache against a
 //! real local SSM (moto): one fetch per cold start, shared by concurrent callers, refreshed once.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -199,7 +199,7 @@ pub fn pack<F: Borrow<Forward>>(forwards: &[F], limit: usize) -> Vec<Vec<usize>>
         groups[g].push(i);
     }
     let size_of: Vec<usize> =
-        forwards.iter().map(|f| serde_json::to_vec(&f.borrow().raw).map(|b| b.len()).unwrap_or(0)).collect();
+        forwards.iter().map(|f| serde_json::to_vec(&f.borrow().raw).map_or(0, |b| b.len())).collect();
     let mut invocations: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
     let sizes = |items: &[usize]| items.iter().map(|&i| size_of[i]).collect::<Vec<_>>();

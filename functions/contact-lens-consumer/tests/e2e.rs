@@ -1,6 +1,8 @@
 //! End to end: the consumer's handler in process, its Lambda client pointed at the REAL processor
 //! binary behind a local Lambda runtime; what arrives on the Salesforce emulator is checked.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use contact_lens_consumer::handle;

@@ -59,7 +59,7 @@ pub fn lower_bound(counts: &[usize]) -> usize {
 /// work stays in one payload unless it alone is too large; then it is split in order. A single item
 /// larger than the limit still goes out alone (the invoke will say why it failed).
 pub fn split_work(work: &Work, limit: usize, wrap: impl Fn(&Work) -> Value) -> Vec<Value> {
-    let size = |w: &Work| serde_json::to_vec(&wrap(w)).map(|b| b.len()).unwrap_or(usize::MAX);
+    let size = |w: &Work| serde_json::to_vec(&wrap(w)).map_or(usize::MAX, |b| b.len());
     let mut payloads = Vec::new();
     let mut current = Work::default();
     for contact in &work.contacts {

@@ -280,10 +280,10 @@ fn anchors(decoded: &[(Option<i64>, Decoded)]) -> HashMap<String, i64> {
 fn log_lifecycle(record: &SegmentRecord, contact_id: &str, sequence_number: &str) {
     match &record.event_type {
         EventType::Started => {
-            tracing::info!(contactId = %contact_id, eventType = "STARTED", "Contact Lens analysis started for {contact_id}")
+            tracing::info!(contactId = %contact_id, eventType = "STARTED", "Contact Lens analysis started for {contact_id}");
         }
         EventType::Completed => {
-            tracing::info!(contactId = %contact_id, eventType = "COMPLETED", "Contact Lens analysis completed for {contact_id}")
+            tracing::info!(contactId = %contact_id, eventType = "COMPLETED", "Contact Lens analysis completed for {contact_id}");
         }
         EventType::Failed => tracing::error!(
             contactId = %contact_id,
@@ -292,7 +292,7 @@ fn log_lifecycle(record: &SegmentRecord, contact_id: &str, sequence_number: &str
             "Contact Lens real-time analysis FAILED for {contact_id}: no further transcript for this contact"
         ),
         EventType::Segments => {
-            tracing::debug!(contactId = %contact_id, eventType = "SEGMENTS", segments = record.segments.len(), "segments received")
+            tracing::debug!(contactId = %contact_id, eventType = "SEGMENTS", segments = record.segments.len(), "segments received");
         }
         EventType::Other(other) => tracing::warn!(
             contactId = %contact_id,

@@ -2,6 +2,8 @@
 //! asserting what Salesforce received and stored; then multi-status partial failures, 429s, the
 //! transcription limit, retried invocations and the extension key path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use contact_lens_processor::{ProcessorError, RETRY_KEY, RetryPayload, TRANSCRIPTION_LIMIT_VALUE};

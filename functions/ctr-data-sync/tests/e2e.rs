@@ -2,6 +2,8 @@
 //! poison record, a 429 storm, S3 down, and the mixed sample with skips, a voicemail and one
 //! contact twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use std::collections::HashSet;

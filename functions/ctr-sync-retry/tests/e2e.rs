@@ -1,6 +1,8 @@
 //! The resync against both sides of the Salesforce emulator and moto S3: VoiceCalls left unsynced
 //! are found by SOQL and brought up to date from their backups; a call without a backup is counted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! and moto, asserting the exact request Salesforce received and what Salesforce now holds; then
 //! a contact with no voice call, injected 429/5xx/4xx answers and malformed events.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use std::time::Duration;

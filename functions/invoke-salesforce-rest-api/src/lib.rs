@@ -282,7 +282,7 @@ pub fn flatten(value: &Value) -> FlowOutput {
         match value {
             Value::Object(map) if !map.is_empty() => map.iter().for_each(|(k, v)| walk(&key(k), v, out)),
             Value::Array(items) if !items.is_empty() => {
-                items.iter().enumerate().for_each(|(i, v)| walk(&key(&i.to_string()), v, out))
+                items.iter().enumerate().for_each(|(i, v)| walk(&key(&i.to_string()), v, out));
             }
             Value::String(s) => {
                 out.insert(prefix.to_string(), s.clone());

@@ -59,7 +59,7 @@ pub fn decode_key(raw: &str) -> Result<String, String> {
     let spaced = raw.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
-        .map(|k| k.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .map_err(|e| format!("the object key is not UTF-8 once decoded: {e}"))
 }
 

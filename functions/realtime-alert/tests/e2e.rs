@@ -2,6 +2,8 @@
 //! emulator's REST side (OAuth JWT bearer, platform event publish) and moto (SSM), then several
 //! records, malformed input, and injected 429/5xx answers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use std::time::Duration;

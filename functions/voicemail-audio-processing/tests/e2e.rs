@@ -1,6 +1,8 @@
 //! VoiceMailAudioProcessing end to end: the sample CTR events through the handler, the real
 //! Kinesis Video SDK against the local endpoint serving the Matroska fixture, moto's S3.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use local_stack::kvs::KvsFault;

@@ -167,7 +167,7 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Output, P
         .unwrap_or_default();
     let span = tracing::info_span!("invocation", requestId = %context.request_id, contactId = %contact);
     handle(&payload, deadline, deps).instrument(span).await.inspect_err(|e| {
-        tracing::error!(error = %e, errorType = e.kind().as_str(), "voicemail not delivered yet; the invocation fails and is retried")
+        tracing::error!(error = %e, errorType = e.kind().as_str(), "voicemail not delivered yet; the invocation fails and is retried");
     })
 }
 
@@ -191,7 +191,8 @@ pub async fn handle(event: &Value, deadline: Deadline, deps: &Deps) -> Result<Ou
     };
     let contact_id = contact_id.to_string();
     let mut progress = read_progress(deps, &object.bucket, &contact_id).await?;
-    let already_done: Vec<String> = STEPS.iter().filter(|s| progress.done(s)).map(|s| s.to_string()).collect();
+    let already_done: Vec<String> =
+        STEPS.iter().filter(|s| progress.done(s)).map(std::string::ToString::to_string).collect();
     if already_done.len() == STEPS.len() {
         tracing::info!("voicemail already delivered: nothing to do (a repeated event)");
         return Ok(Output {
@@ -234,7 +235,9 @@ async fn read_progress(deps: &Deps, bucket: &str, contact_id: &str) -> Result<Pr
             let bytes = out.body.collect().await.map_err(|e| s3_error(e.to_string(), true))?.into_bytes();
             serde_json::from_slice(&bytes).map_err(|e| s3_error(format!("not a progress record: {e}"), false))
         }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+        Err(e)
+            if e.as_service_error().is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+        {
             Ok(Progress { contact_id: contact_id.to_string(), steps: BTreeMap::new() })
         }
         Err(e) => Err(s3_error(error_text(&e), sdk_retryable(&e))),
@@ -406,7 +409,7 @@ async fn run_step(step: &'static str, v: &Voicemail, deadline: Deadline, deps: &
             match deps.transcribe.delete_transcription_job().transcription_job_name(&job).send().await {
                 Ok(_) => {}
                 Err(e) if is_missing_job(&e) => {
-                    tracing::info!(job = job.as_str(), "the transcription job was already deleted")
+                    tracing::info!(job = job.as_str(), "the transcription job was already deleted");
                 }
                 Err(e) => {
                     return Err(PackagingError::Transcribe {

@@ -1,6 +1,8 @@
 //! VoiceMailPackaging end to end against the Salesforce emulator and moto: the documented voicemail
 //! sequence, a repeated event, a failure at each step followed by the retry, and what is ignored.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use scv_shared::voicemail::packaged_key;
@@ -100,7 +102,7 @@ async fn a_failure_at_each_salesforce_step_is_finished_by_the_retry_without_dupl
         let err = stack.run().await.unwrap_err();
         assert!(matches!(&err, PackagingError::Salesforce { step: s, .. } if *s == step), "{step}: {err}");
         assert!(err.to_string().contains(&stack.contact_id), "{err}");
-        let progress = stack.progress().await.map(|p| p["steps"].as_object().unwrap().len()).unwrap_or(0);
+        let progress = stack.progress().await.map_or(0, |p| p["steps"].as_object().unwrap().len());
         assert_eq!(progress, done_before, "{step}: the steps before it are recorded");
 
         stack.emulator().clear_faults();

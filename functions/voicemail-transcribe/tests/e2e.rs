@@ -4,6 +4,8 @@
 //! moto's Transcribe advances a job one state per GetTranscriptionJob and never writes the
 //! transcript file; these tests read the job it holds, not a transcript.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
 mod support;
 
 use aws_sdk_transcribe::types::{LanguageCode, Media, MediaFormat, TranscriptionJobStatus};

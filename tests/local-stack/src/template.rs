@@ -270,6 +270,7 @@ impl Resolver<'_> {
                     "Fn::Select" => self.select(arg).map(Some),
                     "Fn::Split" => self.split(arg).map(Some),
                     "Fn::Join" => self.join(arg).map(Some),
+                    "Fn::FindInMap" => self.find_in_map(arg).map(Some),
                     "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
                         self.condition_expr(value, &mut Vec::new()).map(|b| Some(Value::Bool(b)))
                     }
@@ -487,6 +488,18 @@ impl Resolver<'_> {
         list.as_array()
             .and_then(|l| l.get(index).cloned())
             .ok_or_else(|| anyhow!("Fn::Select index {index} out of {list}"))
+    }
+
+    /// `Fn::FindInMap [Map, TopKey, SecondKey]` from the template's `Mappings`.
+    fn find_in_map(&self, arg: &Value) -> Result<Value> {
+        let parts =
+            arg.as_array().filter(|p| p.len() == 3).ok_or_else(|| anyhow!("Fn::FindInMap needs 3 arguments"))?;
+        let (map, top, second) = (self.text(&parts[0])?, self.text(&parts[1])?, self.text(&parts[2])?);
+        self.template
+            .doc
+            .pointer(&format!("/Mappings/{map}/{top}/{second}"))
+            .cloned()
+            .ok_or_else(|| anyhow!("Fn::FindInMap: Mappings has no {map}.{top}.{second}"))
     }
 
     fn split(&self, arg: &Value) -> Result<Value> {

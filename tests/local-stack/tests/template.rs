@@ -902,3 +902,69 @@ fn both_set_ups_resolve_and_pass_what_is_given_in() {
     let mapping = &existing.resources["CtrDataSyncStreamMapping"]["Properties"]["EventSourceArn"];
     assert_eq!(mapping, &json!("arn:aws:kinesis:us-east-1:000000000000:stream/ACME_CC-000000000000-CTRStream"));
 }
+
+/// The variable names of a manifest's `[package.metadata.lambda.env]` table (`NAME = "value"` lines).
+fn lambda_watch_variables(manifest: &str) -> BTreeSet<String> {
+    manifest
+        .lines()
+        .skip_while(|line| line.trim() != "[package.metadata.lambda.env]")
+        .skip(1)
+        .take_while(|line| !line.trim_start().starts_with('['))
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim().to_string()))
+        .filter(|name| !name.is_empty() && !name.starts_with('#'))
+        .collect()
+}
+
+/// `cargo lambda watch` starts each function with its `[package.metadata.lambda.env]`: exactly the
+/// variables the template gives the function, plus the local AWS settings. A variable added to the
+/// template and not to the manifest (or the other way round) fails here, naming both sides.
+#[test]
+fn each_function_s_cargo_lambda_watch_env_names_the_template_s_variables() -> Result<()> {
+    const LOCAL_AWS: [&str; 4] = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+    let parameters = local_stack::stack::local_parameters(None, "local-bucket", "ACME_CC-scrt-jwt-auth-private-key");
+    let functions = local_stack::stack::functions()?;
+    assert!(functions.len() >= 12, "{functions:?}");
+    for function in functions {
+        let template: BTreeSet<String> =
+            local_stack::stack::template_env(&function, &parameters)?.into_keys().collect();
+        let path = workspace_root().join("functions").join(&function).join("Cargo.toml");
+        let manifest = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        let watch: BTreeSet<String> =
+            lambda_watch_variables(&manifest).into_iter().filter(|name| !LOCAL_AWS.contains(&name.as_str())).collect();
+        assert_eq!(
+            watch,
+            template,
+            "{function}: [package.metadata.lambda.env] (left) and template.yaml (right) disagree: only in the manifest {:?}, only in the template {:?}",
+            watch.difference(&template).collect::<Vec<_>>(),
+            template.difference(&watch).collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_watch_env_reader_reads_only_its_table() {
+    let manifest = "[package]\nname = \"x\"\n\n[package.metadata.lambda.env]\nA = \"1\"\nB_C = \"http://x=y\"\n# note\n\n[features]\nD = []\n";
+    assert_eq!(lambda_watch_variables(manifest), BTreeSet::from(["A".to_string(), "B_C".to_string()]));
+}
+
+/// Every function logs JSON lines, and Lambda's application log level (`AWS_LAMBDA_LOG_LEVEL`,
+/// which the functions honour before `LOG_LEVEL`) is the same level as `LOG_LEVEL`, for every
+/// value of the `LogLevel` parameter.
+#[test]
+fn every_function_logs_json_at_the_level_log_level_names() {
+    let template = load_template();
+    for level in ["error", "warn", "info", "debug", "trace"] {
+        let mut params = fresh_deployment();
+        params.insert("LogLevel".into(), level.into());
+        let resolved = resolve(&template, "fresh deployment", &params);
+        for (id, _) in functions(&template) {
+            let env = resolved.function_env(&id).unwrap_or_else(|e| panic!("{id}: {e:#}"));
+            assert_eq!(env.get("LOG_LEVEL").map(String::as_str), Some(level), "{id}");
+            let logging =
+                resolved.function_property(&id, "LoggingConfig").unwrap_or_else(|| panic!("{id}: no LoggingConfig"));
+            assert_eq!(logging["LogFormat"], "JSON", "{id}");
+            assert_eq!(logging["ApplicationLogLevel"], level.to_uppercase(), "{id}");
+        }
+    }
+}

@@ -341,6 +341,7 @@ impl Parser {
         &self.tokens[self.pos.min(self.tokens.len() - 1)]
     }
 
+    #[allow(clippy::should_implement_trait)] // a cursor that stays on the end token, not an iterator
     pub fn next(&mut self) -> Token {
         let token = self.peek().clone();
         if self.pos < self.tokens.len() - 1 {

@@ -328,6 +328,7 @@ async fn sobjects_crud_and_errors() {
     assert_eq!(v50.status, 200, "{}", v50.body);
     assert_eq!(v50.body["attributes"]["url"], format!("/services/data/v50.0/sobjects/Account/{id}"));
 
+    #[allow(clippy::type_complexity)] // one row per case: name, path, body, status, errorCode, message part
     let errors: Vec<(&str, &str, Option<Value>, u16, &str, &str)> = vec![
         (
             "unknown object",

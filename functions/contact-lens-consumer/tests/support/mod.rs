@@ -40,7 +40,7 @@ impl Stack {
 
     /// A consumer whose Lambda client reaches `endpoint` (the processor's Invoke API by default).
     pub async fn consumer(&self, endpoint: Option<&str>) -> contact_lens_consumer::Deps {
-        let endpoint = endpoint.map(str::to_string).unwrap_or_else(|| self.processor.endpoint().to_string());
+        let endpoint = endpoint.map_or_else(|| self.processor.endpoint().to_string(), str::to_string);
         let lambda = aws_sdk_lambda::Client::new(&aws_sdk_config(&endpoint).await);
         contact_lens_consumer::Deps::new(lambda, self.processor.arn().to_string())
     }
