@@ -282,7 +282,7 @@ pub fn decide(payload: &Value) -> Result<Decision, HandleError> {
             .clone()
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| HandleError::MissingContactId { event_type: event_type.clone() })?;
-        PathId::parse("detail.contactId", &id).map_err(|e| HandleError::BadContactId(e))?;
+        PathId::parse("detail.contactId", &id).map_err(HandleError::BadContactId)?;
         Ok::<_, HandleError>(id)
     };
     match event_type.as_str() {
