@@ -8,6 +8,8 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use serde_json::json;
 use thiserror::Error;
 
+use crate::ids::{IdError, PathId};
+
 pub use crate::config::BackupConfig;
 
 pub use aws_sdk_s3::Client as S3Client;
@@ -18,6 +20,26 @@ pub enum BackupError {
     Write { bucket: String, key: String, message: String },
     #[error("could not read s3://{bucket}/{key}: {message}")]
     Read { bucket: String, key: String, message: String },
+    /// The contact id cannot name a key: nothing was read or written.
+    #[error("no CTR backup for this contact: {0}")]
+    Id(#[from] IdError),
+}
+
+impl BackupError {
+    /// Whether the same call may succeed later: an S3 failure may, an invalid id never.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, BackupError::Id(_))
+    }
+}
+
+/// The key segment of a quarantined record's contact or sequence number: the value when it is a
+/// valid id, else a fixed word (the value itself is kept in the object), so a forged id such as
+/// `../x` or `quarantine/forged/1` cannot place the object anywhere else.
+fn key_segment(value: Option<&str>, missing: &'static str, invalid: &'static str) -> String {
+    match value {
+        None => missing.to_string(),
+        Some(v) => PathId::parse("key segment", v).map_or_else(|_| invalid.to_string(), |id| id.to_string()),
+    }
 }
 
 /// What is kept of a record that cannot succeed.
@@ -49,19 +71,22 @@ impl CtrBackup {
         &self.config.bucket
     }
 
-    /// The backup of one CTR, named by its ContactId; re-writing it is harmless (idempotent).
+    /// The backup of one CTR, named by its ContactId; re-writing it is harmless (idempotent). The
+    /// ContactId must be a valid id ([`PathId`]): it is the whole key.
     pub async fn store(&self, contact_id: &str, ctr_json: &str) -> Result<(), BackupError> {
-        self.put(contact_id.to_string(), ctr_json.as_bytes().to_vec()).await
+        let key = PathId::parse("ContactId", contact_id)?;
+        self.put(key.to_string(), ctr_json.as_bytes().to_vec()).await
     }
 
     /// The backup of a contact's CTR, or `None` when there is none.
     pub async fn fetch(&self, contact_id: &str) -> Result<Option<String>, BackupError> {
+        let key = PathId::parse("ContactId", contact_id)?;
         let read_error = |message: String| BackupError::Read {
             bucket: self.config.bucket.clone(),
             key: contact_id.to_string(),
             message,
         };
-        match self.s3.get_object().bucket(&self.config.bucket).key(contact_id).send().await {
+        match self.s3.get_object().bucket(&self.config.bucket).key(key.as_str()).send().await {
             Ok(out) => {
                 let bytes = out.body.collect().await.map_err(|e| read_error(e.to_string()))?.into_bytes();
                 Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
@@ -77,13 +102,14 @@ impl CtrBackup {
     }
 
     /// Keeps a record that cannot succeed under the quarantine prefix, with the reason. The key
-    /// holds the contact (or `unknown`) and the sequence number, so a replay overwrites, not adds.
+    /// holds the contact (or `unknown`, or `invalid-contact-id`) and the sequence number, so a
+    /// replay overwrites, not adds.
     pub async fn quarantine(&self, item: &Quarantined<'_>) -> Result<String, BackupError> {
         let key = format!(
             "{}{}/{}.json",
             self.config.quarantine_prefix,
-            item.contact_id.unwrap_or("unknown"),
-            item.sequence_number
+            key_segment(item.contact_id, "unknown", "invalid-contact-id"),
+            key_segment(Some(item.sequence_number), "unknown", "invalid-sequence-number")
         );
         let body = json!({
             "reason": item.reason,
@@ -115,5 +141,19 @@ impl CtrBackup {
                 key,
                 message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarantine_key_segments_cannot_leave_their_place() {
+        assert_eq!(key_segment(Some("c-1"), "unknown", "invalid"), "c-1");
+        assert_eq!(key_segment(None, "unknown", "invalid"), "unknown");
+        for id in crate::ids::HOSTILE {
+            assert_eq!(key_segment(Some(id), "unknown", "invalid"), "invalid", "{id:?}");
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod ctr_backup;
 pub mod error;
 pub mod flow;
 pub mod http;
+pub mod ids;
 pub mod jwt;
 pub mod keys;
 pub mod kinesis;

@@ -15,9 +15,10 @@ use thiserror::Error;
 
 use crate::config::RestConfig;
 use crate::http::{Answer, Context, Exchange, send_with_retries};
+use crate::ids::PathId;
 use crate::oauth::{AuthError, SalesforceAuth};
 use crate::retry::{Deadline, RetryPolicy};
-use crate::soql::{is_valid_object_name, is_valid_record_id};
+use crate::soql::is_valid_object_name;
 
 #[derive(Debug, Error)]
 pub enum RestError {
@@ -145,16 +146,13 @@ impl SalesforceRest {
         }
     }
 
-    fn id_checked(&self, operation: &'static str, object: &str, id: &str) -> Result<(), RestError> {
-        if is_valid_record_id(id) {
-            Ok(())
-        } else {
-            Err(RestError::Invalid {
-                operation,
-                object: object.into(),
-                message: format!("{id:?} is not a Salesforce record id (15 or 18 letters and digits)"),
-            })
-        }
+    /// The one way a record id reaches a path (issue 13 item 1): 15 or 18 letters and digits.
+    fn id_checked(&self, operation: &'static str, object: &str, id: &str) -> Result<PathId, RestError> {
+        PathId::record_id("record id", id).map_err(|e| RestError::Invalid {
+            operation,
+            object: object.into(),
+            message: e.to_string(),
+        })
     }
 
     /// POST /sobjects/{object}.
@@ -188,7 +186,7 @@ impl SalesforceRest {
         deadline: Deadline,
     ) -> Result<(), RestError> {
         self.object_checked("update", object)?;
-        self.id_checked("update", object, id)?;
+        let id = self.id_checked("update", object, id)?;
         self.send(
             "update",
             object,
@@ -205,7 +203,7 @@ impl SalesforceRest {
     /// GET /sobjects/{object}/{id}.
     pub async fn get(&self, object: &str, id: &str, deadline: Deadline) -> Result<Value, RestError> {
         self.object_checked("get", object)?;
-        self.id_checked("get", object, id)?;
+        let id = self.id_checked("get", object, id)?;
         let answer = self
             .send(
                 "get",
@@ -269,9 +267,11 @@ impl SalesforceRest {
     pub async fn query_all(&self, soql: &str, max_records: usize, deadline: Deadline) -> Result<Vec<Value>, RestError> {
         let mut page = self.query(soql, deadline).await?;
         let mut records = std::mem::take(&mut page.records);
+        let mut followed = Followed::default();
         while records.len() < max_records {
             match page.next_records_url.take() {
                 Some(next) if !page.done => {
+                    followed.first_time(&next)?;
                     page = self.query_more(&next, deadline).await?;
                     records.append(&mut page.records);
                 }
@@ -372,6 +372,25 @@ impl SalesforceRest {
     }
 }
 
+/// The `nextRecordsUrl`s a query has followed: Salesforce answering one again would page forever
+/// (issue 13 item 8), so paging stops with an error naming the URL.
+#[derive(Debug, Default)]
+struct Followed(std::collections::HashSet<String>);
+
+impl Followed {
+    fn first_time(&mut self, next_records_url: &str) -> Result<(), RestError> {
+        if self.0.insert(next_records_url.to_string()) {
+            Ok(())
+        } else {
+            Err(RestError::Decode {
+                operation: "query",
+                object: String::new(),
+                message: format!("Salesforce repeated nextRecordsUrl {next_records_url:?}; paging stopped"),
+            })
+        }
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(operation: &'static str, object: &str, body: &str) -> Result<T, RestError> {
     serde_json::from_str(body).map_err(|e| RestError::Decode {
         operation,
@@ -395,6 +414,16 @@ mod tests {
             ("invalid_grant".to_string(), "audience is invalid".to_string())
         );
         assert_eq!(first_error("Bad Gateway"), (String::new(), "Bad Gateway".to_string()));
+    }
+
+    #[test]
+    fn a_repeated_next_records_url_stops_paging_naming_it() {
+        let mut followed = Followed::default();
+        assert!(followed.first_time("/services/data/v60.0/query/01g-2000").is_ok());
+        assert!(followed.first_time("/services/data/v60.0/query/01g-4000").is_ok());
+        let e = followed.first_time("/services/data/v60.0/query/01g-2000").unwrap_err();
+        assert!(e.to_string().contains("repeated nextRecordsUrl \"/services/data/v60.0/query/01g-2000\""), "{e}");
+        assert!(!e.is_retryable());
     }
 
     #[test]

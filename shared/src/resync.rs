@@ -13,6 +13,7 @@ pub use crate::config::ResyncSettings;
 use crate::config::{ConfigError, Env, ScrtConfig};
 use crate::ctr::{Ctr, to_voice_call_fields};
 use crate::ctr_backup::{CtrBackup, S3Client};
+use crate::ids::PathId;
 use crate::keys::SsmClient;
 use crate::rest::{RestError, SalesforceRest};
 use crate::retry::Deadline;
@@ -161,6 +162,12 @@ impl Resync<'_> {
     }
 
     async fn replay(&self, contact_id: &str, deadline: Deadline) -> Outcome {
+        // The VendorCallKey names the backup object and the VoiceCall path: a forged one (`..`,
+        // `a/b`) reaches neither (issue 13 item 1).
+        if let Err(e) = PathId::parse("VendorCallKey", contact_id) {
+            tracing::error!(contactId = contact_id, error = %e, "the VoiceCall cannot be resynced");
+            return Outcome::Failed;
+        }
         let backup = match self.backup.fetch(contact_id).await {
             Ok(Some(text)) => text,
             Ok(None) => {

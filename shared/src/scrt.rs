@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use crate::config::ScrtConfig;
 use crate::http::{Context, Exchange, send_with_retries};
+use crate::ids::PathId;
 use crate::jwt::{Claims, Clock, SystemClock, sign};
 use crate::keys::{KeyCache, KeyError};
 use crate::retry::{Deadline, RetryPolicy};
@@ -26,6 +27,10 @@ use crate::retry::{Deadline, RetryPolicy};
 /// the official code sends, so this does too (docs/differences.md#provider-header).
 pub const PROVIDER_HEADER: &str = "Telephony-Provider-Name";
 pub const PROVIDER_NAME: &str = "amazon-connect";
+
+/// The field a call id in the path is named by in errors: the VoiceCall id or the vendor call key
+/// (the contact id), as each endpoint documents (Telephony Integration API, "Update Voice Call").
+pub const CALL_ID_FIELD: &str = "call id (VoiceCall id or vendor call key)";
 
 /// The log prefix Implementation Guide ch. 9 ("Monitor VoiceCall Limit Errors") tells admins to search CloudWatch for.
 pub const LIMITS_ERROR_PREFIX: &str = "SCV_LIMITS_ERROR";
@@ -74,9 +79,11 @@ impl Operation {
         }
     }
 
-    /// The path below `SCRT_ENDPOINT_BASE`; `call_id` is percent-encoded as one path segment.
-    pub fn path(self, call_id: &str) -> String {
-        let id = utf8_percent_encode(call_id, PATH_SEGMENT);
+    /// The path below `SCRT_ENDPOINT_BASE`: fixed segments and the call id appended as one segment.
+    /// A [`PathId`] holds no dot segment, separator or control character, so nothing can change the
+    /// path; it is percent-encoded all the same.
+    pub fn path(self, call_id: &PathId) -> String {
+        let id = utf8_percent_encode(call_id.as_str(), PATH_SEGMENT);
         match self {
             Operation::CreateVoiceCall => "/voiceCalls".to_string(),
             Operation::CreateTranscriptsBulk => "/voiceCalls/messages".to_string(),
@@ -87,6 +94,14 @@ impl Operation {
             Operation::PostConversationEvents => format!("/voiceCalls/{id}/postConversationEvents"),
             Operation::Reroute => format!("/voiceCalls/{id}/reroute"),
             Operation::ClearRouting => format!("/voiceCalls/{id}/clearRouting"),
+        }
+    }
+
+    /// The path of an operation without a call id.
+    fn fixed_path(self) -> &'static str {
+        match self {
+            Operation::CreateTranscriptsBulk => "/voiceCalls/messages",
+            _ => "/voiceCalls",
         }
     }
 
@@ -509,10 +524,14 @@ impl TelephonyClient {
         let contact = contact_id.to_string();
         let invalid =
             |message: &str| ScrtError::Invalid { operation, contact_id: contact.clone(), message: message.into() };
-        if operation.takes_call_id() && call_id.trim().is_empty() {
-            return Err(invalid("the call id (contactId) is empty"));
-        }
-        let url = format!("{}{}", self.base, operation.path(call_id));
+        // The one way a call id reaches the path (issue 13 item 1): `..` or `a/b` would walk to
+        // another endpoint once the URL is parsed.
+        let url = if operation.takes_call_id() {
+            let id = PathId::parse(CALL_ID_FIELD, call_id).map_err(|e| invalid(&e.to_string()))?;
+            format!("{}{}", self.base, operation.path(&id))
+        } else {
+            format!("{}{}", self.base, operation.fixed_path())
+        };
         let payload = match body {
             Some(b) => {
                 Some(serde_json::to_vec(b).map_err(|e| invalid(&format!("the request cannot be encoded: {e}")))?)
@@ -646,11 +665,12 @@ mod tests {
 
     #[test]
     fn paths_encode_the_call_id_as_one_segment() {
-        assert_eq!(Operation::UpdateVoiceCall.path("abc-123"), "/voiceCalls/abc-123");
-        assert_eq!(Operation::ExecuteOmniFlow.path("a/b?c#d e"), "/voiceCalls/a%2Fb%3Fc%23d%20e/omniFlow");
-        assert_eq!(Operation::ClearRouting.path("../x"), "/voiceCalls/..%2Fx/clearRouting");
-        assert_eq!(Operation::CreateVoiceCall.path("ignored"), "/voiceCalls");
-        assert_eq!(Operation::CreateTranscriptsBulk.path(""), "/voiceCalls/messages");
+        let id = |s| PathId::parse("contactId", s).unwrap();
+        assert_eq!(Operation::UpdateVoiceCall.path(&id("abc-123")), "/voiceCalls/abc-123");
+        assert_eq!(Operation::ClearRouting.path(&id("0LQ5g000000abcD")), "/voiceCalls/0LQ5g000000abcD/clearRouting");
+        assert_eq!(Operation::CreateVoiceCall.path(&id("ignored")), "/voiceCalls");
+        assert_eq!(Operation::CreateVoiceCall.fixed_path(), "/voiceCalls");
+        assert_eq!(Operation::CreateTranscriptsBulk.fixed_path(), "/voiceCalls/messages");
     }
 
     #[test]

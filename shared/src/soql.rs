@@ -36,6 +36,21 @@ pub fn escape_literal(value: &str) -> String {
     out
 }
 
+/// Escapes the LIKE wildcards of an (already escaped) literal: `%` and `_` match themselves
+/// (SOQL and SOSL Reference, "Comparison Operators", LIKE: `\%` and `\_`).
+pub fn escape_like(escaped_literal: &str) -> String {
+    escaped_literal.replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Whether the query so far ends with the LIKE operator (a whole word, any case).
+fn follows_like(query: &str) -> bool {
+    let trimmed = query.trim_end();
+    let Some(start) = trimmed.len().checked_sub(4) else { return false };
+    trimmed.is_char_boundary(start)
+        && trimmed[start..].eq_ignore_ascii_case("like")
+        && !trimmed[..start].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -66,6 +81,7 @@ fn text_of(value: &Value) -> String {
 pub fn render(template: &str, params: &Map<String, Value>) -> Result<String, SoqlError> {
     let mut out = String::with_capacity(template.len());
     let mut in_string = false;
+    let mut in_like = false;
     let mut chars = template.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         match c {
@@ -77,6 +93,8 @@ pub fn render(template: &str, params: &Map<String, Value>) -> Result<String, Soq
             }
             '\'' => {
                 in_string = !in_string;
+                // A literal right after LIKE is a pattern: its values escape `%` and `_` too.
+                in_like = in_string && follows_like(&out);
                 out.push(c);
             }
             '{' => {
@@ -85,7 +103,9 @@ pub fn render(template: &str, params: &Map<String, Value>) -> Result<String, Soq
                     Some(name) if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
                         let value = params.get(name).ok_or_else(|| SoqlError::UnknownPlaceholder(name.to_string()))?;
                         let text = text_of(value);
-                        if in_string {
+                        if in_like {
+                            out.push_str(&escape_like(&escape_literal(&text)));
+                        } else if in_string {
                             out.push_str(&escape_literal(&text));
                         } else if is_safe_bare(&text) {
                             out.push_str(text.trim());
@@ -202,6 +222,25 @@ mod tests {
         assert_eq!(
             render(r"SELECT Id FROM Account WHERE Name = 'it\'s {not a key}'", &p).unwrap(),
             r"SELECT Id FROM Account WHERE Name = 'it\'s {not a key}'"
+        );
+    }
+
+    /// Issue 13 item 8: `%` and `_` in a value inside a LIKE pattern match themselves; elsewhere
+    /// (and in the template's own wildcards) they are left as they are.
+    #[test]
+    fn like_patterns_escape_wildcards_in_values_only() {
+        let p = params(json!({"name": "50%_off", "any": "%"}));
+        assert_eq!(
+            render("SELECT Id FROM Account WHERE Name LIKE '{name}'", &p).unwrap(),
+            r"SELECT Id FROM Account WHERE Name LIKE '50\%\_off'"
+        );
+        assert_eq!(
+            render("SELECT Id FROM Account WHERE Name like '%{any}%' AND Site = '{name}'", &p).unwrap(),
+            r"SELECT Id FROM Account WHERE Name like '%\%%' AND Site = '50%_off'"
+        );
+        assert_eq!(
+            render("SELECT Id FROM Account WHERE Unlike = '{name}'", &p).unwrap(),
+            "SELECT Id FROM Account WHERE Unlike = '50%_off'"
         );
     }
 

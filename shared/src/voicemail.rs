@@ -32,14 +32,11 @@ pub fn packaged_key(contact_id: &str) -> String {
     format!("{PACKAGED_PREFIX}{contact_id}.json")
 }
 
-/// A contact id that can be used as it is in an S3 key and as a Transcribe job name
-/// (`^[0-9a-zA-Z._-]+$`, at most 200 characters). Amazon Connect contact ids are UUIDs.
+/// A contact id that can be used as it is in an S3 key and as a Transcribe job name: a
+/// [`crate::ids::PathId`] (letters, digits, `-`, `_`; within Transcribe's `^[0-9a-zA-Z._-]+$`,
+/// 200 characters). Amazon Connect contact ids are UUIDs.
 pub fn is_safe_contact_id(contact_id: &str) -> bool {
-    !contact_id.is_empty()
-        && contact_id.len() <= 200
-        && contact_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && contact_id != "."
-        && contact_id != ".."
+    crate::ids::PathId::parse("ContactId", contact_id).is_ok()
 }
 
 /// The contact of `prefix<ContactId><extension>`, when the key has that shape.

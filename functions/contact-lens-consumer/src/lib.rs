@@ -98,6 +98,15 @@ impl ReadRecords for HandOver<'_> {
 
     /// A record names its contact by the segment's `ContactId`, else by its partition key.
     fn parse(&self, record: &Record<'_>) -> Result<Forward, Settle> {
+        // A record that alone exceeds the asynchronous payload limit can never be handed over:
+        // kept (logged at ERROR with the reason) and reported done, not retried until it expires.
+        let size = serde_json::to_vec(record.raw).map_or(0, |b| b.len());
+        if payload_size(&[size]) > self.deps.max_payload_bytes {
+            return Err(Settle::Quarantine(format!(
+                "the record is {size} bytes: it can never fit the {} byte payload of an asynchronous invocation",
+                self.deps.max_payload_bytes
+            )));
+        }
         let unreadable = |reason: String| Settle::Quarantine(format!("the record cannot be read: {reason}"));
         let text = record.text.as_ref().map_err(|e| unreadable(e.to_string()))?;
         let segment = SegmentRecord::parse(text).map_err(|e| unreadable(e.to_string()))?;

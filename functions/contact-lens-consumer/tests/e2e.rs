@@ -184,3 +184,42 @@ async fn a_failed_hand_over_reports_exactly_its_records() {
     all.sort();
     assert_eq!(everything, all, "each record is either delivered or reported, never both, never neither");
 }
+
+/// Issue 13 item 8: a single record that can never fit the asynchronous payload is kept (ERROR log
+/// with the reason) and reported done, not retried until it expires; the others are handed over.
+#[tokio::test]
+async fn a_record_that_can_never_fit_is_quarantined_not_retried() {
+    let stack = Stack::start().await;
+    let recorder = InvokeRecorder::start().await.expect("recorder");
+    let mut deps = stack.consumer(Some(recorder.endpoint())).await;
+    deps.max_payload_bytes = 12_000;
+    let mut batch = event("02-forty-records-seven-contacts.json");
+    let mut data = local_stack::records::data_of(&batch["Records"][3]).expect("data");
+    data["Padding"] = json!("x".repeat(20_000));
+    batch["Records"][3] = local_stack::records::with_data(&batch["Records"][3], &data);
+    let huge_seq = batch["Records"][3]["kinesis"]["sequenceNumber"].as_str().unwrap().to_string();
+    let response = handle(batch.clone(), &deps).await.expect("handled");
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+    let delivered: Vec<String> = recorder
+        .invokes()
+        .iter()
+        .flat_map(|i| {
+            i.payload["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["kinesis"]["sequenceNumber"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(delivered.len(), 39, "every other record is handed over");
+    assert!(!delivered.contains(&huge_seq));
+    assert!(
+        stack
+            .logs
+            .lines()
+            .iter()
+            .any(|l| l.contains("\"level\":\"ERROR\"") && l.contains(&huge_seq) && l.contains("can never fit")),
+        "logged at ERROR with its sequence number and the reason"
+    );
+}

@@ -109,6 +109,18 @@ pub fn build(records: &[KinesisRecord], now_ms: i64) -> Built {
             );
             continue;
         };
+        // The contact id is the path of the Salesforce calls: a forged one (`..`, `a/b`) is never
+        // sent (issue 13 item 1).
+        if let Err(e) = scv_shared::ids::PathId::parse("ContactId", &contact_id) {
+            built.skipped_records += 1;
+            tracing::error!(
+                sequenceNumber = %record.sequence_number,
+                reason = %e,
+                "Contact Lens record {} is skipped (it cannot succeed on retry): {e}",
+                record.sequence_number
+            );
+            continue;
+        }
         let arrival = arrival_ms(record, now_ms);
         log_lifecycle(&parsed, &contact_id, &record.sequence_number);
         decoded.push((arrival, Decoded { contact_id, arrival_ms: arrival.unwrap_or(now_ms), record: parsed }));

@@ -252,3 +252,29 @@ async fn the_key_can_come_through_the_parameters_and_secrets_extension() {
     assert_eq!(stack.message_ids(OFFICIAL_CONTACT).len(), 5);
     assert!(extension.request_count() >= 1, "the key came through the extension");
 }
+
+/// Issue 13 item 1: a segment whose ContactId (or partition key) is a dot segment, holds a
+/// separator or a control character, or is over-long is skipped with the reason and never sent.
+#[tokio::test]
+async fn hostile_contact_ids_reach_no_endpoint() {
+    let stack = Stack::start().await;
+    // The segment reader trims the ContactId, so `c-1\n` is the valid `c-1`.
+    let hostile = scv_shared::ids::hostile_ids().into_iter().filter(|id| id.trim() != "c-1");
+    for id in hostile {
+        let mut batch = event("01-utterances.json");
+        let records = batch["Records"].as_array_mut().unwrap();
+        let count = records.len();
+        for record in records.iter_mut() {
+            let mut data = local_stack::records::data_of(record).expect("data");
+            data["ContactId"] = json!(id);
+            *record = local_stack::records::with_data(record, &data);
+            record["kinesis"]["partitionKey"] = json!(id);
+        }
+        let summary = stack.invoke(batch).await.unwrap_or_else(|e| panic!("{id:?}: {e}"));
+        assert_eq!(summary.skipped_records, count, "{id:?}");
+        assert_eq!(summary.messages_sent + summary.events_sent, 0, "{id:?}");
+    }
+    let requests: Vec<String> =
+        stack.emulator().requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert!(requests.is_empty(), "no request may reach Salesforce: {requests:?}");
+}

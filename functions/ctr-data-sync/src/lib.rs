@@ -14,6 +14,7 @@ use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv, ScrtConfig
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
 use scv_shared::error::ErrorKind;
+use scv_shared::ids::PathId;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
 use scv_shared::retry::Deadline;
@@ -134,6 +135,11 @@ impl ReadRecords for CtrSync<'_> {
     fn parse(&self, record: &Record<'_>) -> Result<ParsedCtr, Settle> {
         let value = record.json().map_err(Settle::Quarantine)?;
         let ctr = Ctr::from_value(value.clone()).map_err(Settle::Quarantine)?;
+        // The ContactId names the backup object and the VoiceCall path: a forged one (`..`,
+        // `quarantine/forged/1`) is kept with the reason, never sent nor backed up (issue 13 item 1).
+        if let Some(id) = ctr.contact_id.as_deref().filter(|c| !c.is_empty()) {
+            PathId::parse("ContactId", id).map_err(|e| Settle::Quarantine(e.to_string()))?;
+        }
         Ok(ParsedCtr { ctr, value })
     }
 

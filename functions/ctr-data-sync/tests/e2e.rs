@@ -204,3 +204,56 @@ fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// Issue 13 item 1: a ContactId of `..` once sent `PATCH /telephony/v1/` and wrote the S3 keys `..`
+/// and `quarantine/../<seq>.json`; `quarantine/forged/1` wrote a backup inside the quarantine
+/// prefix. Every hostile ContactId is quarantined with the reason under `quarantine/unknown/`,
+/// never sent nor backed up, and the good records of the batch still sync.
+#[tokio::test]
+async fn hostile_contact_ids_are_quarantined_never_sent_nor_written_elsewhere() {
+    let stack = Stack::start().await;
+    let batch = event("batch-100.json");
+    let records = batch["Records"].as_array().unwrap();
+    let hostile = scv_shared::ids::hostile_ids();
+    let mut mutated = Vec::new();
+    let mut hostile_seqs = HashSet::new();
+    for (record, id) in records.iter().zip(&hostile) {
+        let mut ctr = ctr_of(record);
+        ctr["ContactId"] = json!(id);
+        mutated.push(local_stack::records::with_data(record, &ctr));
+        hostile_seqs.insert(seq_of(record));
+    }
+    let good: Vec<String> = records[hostile.len()..hostile.len() + 3]
+        .iter()
+        .map(|r| ctr_of(r)["ContactId"].as_str().unwrap().to_string())
+        .collect();
+    mutated.extend(records[hostile.len()..hostile.len() + 3].iter().cloned());
+    let (response, outcomes) = stack.run(&json!({ "Records": mutated })).await;
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+    for (seq, outcome) in &outcomes {
+        if hostile_seqs.contains(seq) {
+            match outcome {
+                Outcome::Quarantined(reason) => assert!(reason.contains("ContactId"), "{reason}"),
+                // An empty ContactId is no contact at all: skipped as the sync always did.
+                Outcome::Skipped(_) => {}
+                other => panic!("record {seq} with a hostile ContactId: {other:?}"),
+            }
+        } else {
+            assert_eq!(*outcome, Outcome::Synced, "{seq}");
+        }
+    }
+    let mut keys = stack.keys_under("").await;
+    keys.sort();
+    let mut expected: Vec<String> = good.clone();
+    for (seq, outcome) in &outcomes {
+        if matches!(outcome, Outcome::Quarantined(_)) {
+            expected.push(format!("quarantine/unknown/{seq}.json"));
+        }
+    }
+    expected.sort();
+    assert_eq!(keys, expected, "backups of the good contacts and quarantined records only");
+    let paths: Vec<String> = stack.emulator().requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let allowed: Vec<String> = good.iter().map(|id| format!("PATCH /telephony/v1/voiceCalls/{id}")).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths.iter().all(|p| allowed.contains(p)), "only the good contacts' paths: {paths:?}");
+}

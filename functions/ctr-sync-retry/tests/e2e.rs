@@ -128,3 +128,31 @@ async fn a_failed_query_fails_the_run_and_update_failures_are_counted() {
             .expect("run");
     assert_eq!(counts, ResyncCounts { found: 1, resynced: 0, no_backup: 0, failed: 1 });
 }
+
+/// Issue 13 item 1: a VoiceCall whose VendorCallKey is a dot segment, holds a separator or a
+/// control character, or is over-long is counted as failed: its backup is not read and no update
+/// is sent (`..` once reached `PATCH /telephony/v1/`).
+#[tokio::test]
+async fn hostile_vendor_call_keys_reach_no_endpoint() {
+    let stack = Stack::start().await;
+    let mut created = 0;
+    for id in scv_shared::ids::hostile_ids().into_iter().filter(|id| !id.trim().is_empty()) {
+        let mut request = local_stack::stack::inbound_call(&id, "2026-11-21T09:15:02Z");
+        request.call_center_api_name = stack.deps.resync.telephony.call_center_api_name().to_string();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        if stack.deps.resync.telephony.create_voice_call(&request, deadline).await.is_ok() {
+            created += 1;
+            // A backup where S3 takes the key: without the check, the update would be replayed.
+            let _ = stack.put_object(&id, ctr(&id, 4).to_string()).await;
+        }
+    }
+    assert!(created >= 8, "the emulator keeps most hostile keys ({created})");
+    let counts =
+        handle(json!({"detail-type": "Scheduled Event"}), Deadline::after(Duration::from_secs(60)), &stack.deps)
+            .await
+            .expect("run");
+    assert_eq!(counts, ResyncCounts { found: created, resynced: 0, no_backup: 0, failed: created });
+    let patches: Vec<String> =
+        stack.emulator().requests().iter().filter(|r| r.method == "PATCH").map(|r| r.path.clone()).collect();
+    assert!(patches.is_empty(), "no update may be sent: {patches:?}");
+}

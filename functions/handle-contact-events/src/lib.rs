@@ -26,6 +26,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
 use scv_shared::error::ErrorKind;
+use scv_shared::ids::{IdError, PathId};
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ScrtError, TelephonyClient};
@@ -75,6 +76,8 @@ pub enum HandleError {
     MissingContactId { event_type: String },
     #[error("the contact event for contact {contact_id}: {field} is malformed: {reason}")]
     Malformed { contact_id: String, field: &'static str, reason: String },
+    #[error("the contact event: {0}")]
+    BadContactId(IdError),
     #[error(transparent)]
     Salesforce(#[from] ScrtError),
 }
@@ -84,6 +87,7 @@ impl HandleError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             HandleError::NotAnEvent(_) | HandleError::Malformed { .. } => ErrorKind::InvalidEvent,
+            HandleError::BadContactId(e) => e.kind(),
             HandleError::MissingDetail | HandleError::MissingContactId { .. } => ErrorKind::MissingField,
             HandleError::Salesforce(e) if e.is_retryable() => ErrorKind::SalesforceUnavailable,
             HandleError::Salesforce(_) => ErrorKind::SalesforceError,
@@ -270,12 +274,16 @@ pub fn decide(payload: &Value) -> Result<Decision, HandleError> {
             "{event_type} of a contact with initiation method {method:?}: not routed by Salesforce"
         ));
     }
+    // The contact id is the path of the Salesforce call: only a valid id gets there (issue 13
+    // item 1; `.` would reach `/voiceCalls/clearRouting`).
     let contact_id = || {
-        detail
+        let id = detail
             .contact_id
             .clone()
             .filter(|c| !c.trim().is_empty())
-            .ok_or_else(|| HandleError::MissingContactId { event_type: event_type.clone() })
+            .ok_or_else(|| HandleError::MissingContactId { event_type: event_type.clone() })?;
+        PathId::parse("detail.contactId", &id).map_err(HandleError::BadContactId)?;
+        Ok::<_, HandleError>(id)
     };
     match event_type.as_str() {
         "DISCONNECTED" if truthy(&detail.agent_info) => ignore("DISCONNECTED after reaching an agent".into()),
@@ -565,6 +573,8 @@ mod tests {
             ("missing contactId", without(disconnected(), "/detail", "contactId"), Out::Invalid),
             ("blank contactId", with(disconnected(), "/detail/contactId", json!(" ")), Out::Invalid),
             ("contactId a number", with(disconnected(), "/detail/contactId", json!(42)), Out::Invalid),
+            ("contactId a dot segment", with(disconnected(), "/detail/contactId", json!(".")), Out::Invalid),
+            ("contactId walks up", with(expired(), "/detail/contactId", json!("../x")), Out::Invalid),
             ("missing detail", without(disconnected(), "", "detail"), Out::Invalid),
             ("not an object", json!(["DISCONNECTED"]), Out::Invalid),
             (

@@ -245,3 +245,29 @@ fn sample_events_round_trip_through_the_types() {
         assert_eq!(envelope["detail"], raw["detail"], "{name}");
     }
 }
+
+/// Issue 13 item 1: `contactId "."` once sent `PATCH /voiceCalls/clearRouting` and reported success
+/// for a call it never touched. Every hostile id fails naming the field and the value, and nothing
+/// reaches Salesforce.
+#[tokio::test]
+async fn hostile_contact_ids_reach_no_endpoint() {
+    let stack = Stack::start().await;
+    for name in ["01-abandoned-inbound.json", "03-preferred-agent-step-expired.json"] {
+        for id in scv_shared::ids::hostile_ids() {
+            let mut event = event(name);
+            event["detail"]["contactId"] = json!(id);
+            let err = stack.invoke(event).await.expect_err(&format!("{name} with contactId {id:?}"));
+            let text = err.to_string();
+            if id.trim().is_empty() {
+                assert_eq!(err.kind(), "MissingField", "{name} {id:?}: {text}");
+            } else {
+                assert_eq!(err.kind(), "InvalidEvent", "{name} {id:?}: {text}");
+                assert!(text.contains("detail.contactId"), "{text}");
+                assert!(text.len() < 400, "the message clips the value: {text}");
+            }
+        }
+    }
+    let requests: Vec<String> =
+        stack.emulator().requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert!(requests.is_empty(), "no request may reach Salesforce: {requests:?}");
+}

@@ -13,6 +13,7 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
 use scv_shared::error::ErrorKind;
 use scv_shared::flow::{ContactData, FlowEvent, FlowOutput, call_attributes, flatten_top_level, strip_prefixed};
+use scv_shared::ids::{IdError, PathId};
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{
@@ -66,6 +67,8 @@ pub enum InvokeError {
     MissingField { method: String, contact_id: String, field: &'static str, hint: &'static str },
     #[error("{method} for contact {contact_id}: {field} is malformed: {reason}")]
     Malformed { method: String, contact_id: String, field: &'static str, reason: String },
+    #[error("{method}: {source}")]
+    BadContactId { method: String, source: IdError },
     #[error(transparent)]
     Salesforce(#[from] ScrtError),
 }
@@ -79,6 +82,7 @@ impl InvokeError {
                 ErrorKind::MissingField
             }
             InvokeError::UnsupportedMethod(_) => ErrorKind::UnsupportedMethod,
+            InvokeError::BadContactId { source, .. } => source.kind(),
             InvokeError::Salesforce(e) if e.is_retryable() => ErrorKind::SalesforceUnavailable,
             InvokeError::Salesforce(_) => ErrorKind::SalesforceError,
         }
@@ -103,6 +107,14 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
     }
     let method = event.parameter("methodName").ok_or(InvokeError::MissingMethod)?;
     let contact_id = event.contact_id().ok_or_else(|| InvokeError::MissingContactId { method: method.clone() })?;
+    // The contact id is the path of every call but createVoiceCall: only a valid id gets there
+    // (issue 13 item 1; `..` would reach `/telephony/v1/clearRouting`).
+    let field = if event.parameter("contactId").is_some() {
+        "Details.Parameters.contactId"
+    } else {
+        "Details.ContactData.ContactId"
+    };
+    PathId::parse(field, &contact_id).map_err(|source| InvokeError::BadContactId { method: method.clone(), source })?;
     tracing::Span::current().record("contactId", contact_id.as_str());
     tracing::debug!(method = %method, "flow event received");
     tracing::info!(method = %method, "Invoke {method} request with {contact_id}");

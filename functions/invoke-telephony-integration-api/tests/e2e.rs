@@ -471,3 +471,31 @@ async fn the_key_can_come_through_the_parameters_and_secrets_extension() {
     assert!(err.to_string().contains("extension answered HTTP 401"), "{err}");
     stack.assert_logs_clean();
 }
+
+/// Issue 13 item 1: an id that is a dot segment, holds a separator, a control character or is
+/// over-long fails the invocation naming the field and the value, and nothing reaches Salesforce
+/// (`..` once reached `PATCH /telephony/v1/clearRouting`).
+#[tokio::test]
+async fn hostile_contact_ids_reach_no_endpoint() {
+    let stack = Stack::start().await;
+    let methods = ["07-cancel-omni-flow-execution.json", "06-reroute-flow-execution.json", "08-update-voice-call.json"];
+    for name in methods {
+        for id in scv_shared::ids::hostile_ids() {
+            let mut event = event(name);
+            event["Details"]["Parameters"]["contactId"] = json!(id);
+            event["Details"]["ContactData"]["ContactId"] = json!(id);
+            let err = stack.invoke(event).await.expect_err(&format!("{name} with contactId {id:?}"));
+            let text = err.to_string();
+            if id.trim().is_empty() {
+                assert!(matches!(err, InvokeError::MissingContactId { .. }), "{name} {id:?}: {text}");
+            } else {
+                assert!(matches!(err, InvokeError::BadContactId { .. }), "{name} {id:?}: {text}");
+                assert!(text.contains("Details.Parameters.contactId"), "{text}");
+                assert!(text.len() < 400, "the message clips the value: {text}");
+            }
+        }
+    }
+    let requests: Vec<String> =
+        stack.emulator().requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert!(requests.is_empty(), "no request may reach Salesforce: {requests:?}");
+}

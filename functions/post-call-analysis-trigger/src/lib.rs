@@ -42,6 +42,7 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::aws::sdk_retryable;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
 use scv_shared::error::ErrorKind;
+use scv_shared::ids::{IdError, PathId};
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ConversationEvents, ScrtError, TelephonyClient};
@@ -123,6 +124,8 @@ pub enum TriggerError {
     BadFile { bucket: String, key: String, reason: String },
     #[error("s3://{bucket}/{key}: {field} is missing")]
     MissingField { bucket: String, key: String, field: &'static str },
+    #[error("s3://{bucket}/{key}: {source}")]
+    BadId { bucket: String, key: String, source: IdError },
     #[error("DescribeContact for contact {contact_id} (instance {instance_id}) failed: {message}")]
     DescribeContact { contact_id: String, instance_id: String, message: String, retryable: bool },
     #[error("contact {contact_id}: {reason}")]
@@ -137,7 +140,9 @@ impl TriggerError {
     /// A short name for the Lambda error type (`errorType`), by kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            TriggerError::NotAnEvent(_) | TriggerError::BadFile { .. } => ErrorKind::InvalidEvent,
+            TriggerError::NotAnEvent(_) | TriggerError::BadFile { .. } | TriggerError::BadId { .. } => {
+                ErrorKind::InvalidEvent
+            }
             TriggerError::MissingField { .. } | TriggerError::Timing { .. } => ErrorKind::MissingField,
             TriggerError::ReadObject { retryable, .. } | TriggerError::DescribeContact { retryable, .. } => {
                 ErrorKind::aws(*retryable)
@@ -210,6 +215,9 @@ async fn process(
         .clone()
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| missing("CustomerMetadata.ContactId"))?;
+    // Ids reach DescribeContact and the Salesforce path: only valid ones (issue 13 item 1).
+    let bad_id = |source: IdError| TriggerError::BadId { bucket: bucket.into(), key: key.into(), source };
+    PathId::parse("CustomerMetadata.ContactId", &contact_id).map_err(bad_id)?;
     let instance_id = metadata
         .instance_id
         .clone()
@@ -237,6 +245,7 @@ async fn process(
         );
     }
     let vendor_call_key = times.initial_contact_id.clone().unwrap_or_else(|| contact_id.clone());
+    PathId::parse("InitialContactId (DescribeContact)", &vendor_call_key).map_err(bad_id)?;
 
     let Signals { events, skipped } = signals(&file, base_ms, times.disconnect);
     for reason in &skipped {

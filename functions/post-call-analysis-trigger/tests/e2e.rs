@@ -342,3 +342,43 @@ fn sample_events_and_fixture_round_trip_through_the_types() {
     let parsed = AnalysisFile::deserialize(&file).expect("fixture");
     assert_eq!(serde_json::to_value(&parsed).unwrap(), file, "nothing lost on the way through the type");
 }
+
+/// Issue 13 item 1: a hostile CustomerMetadata.ContactId (the file) or InitialContactId
+/// (DescribeContact) fails naming the field and the value; no post-call request reaches Salesforce.
+#[tokio::test]
+async fn hostile_contact_ids_reach_no_endpoint() {
+    let stack = Stack::start().await;
+    stack.voice_call(CONTACT).await;
+    stack.put_contact(sample_contact());
+    for id in scv_shared::ids::hostile_ids() {
+        let mut file = analysis_fixture();
+        file["CustomerMetadata"]["ContactId"] = json!(id);
+        stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&file).unwrap()).await;
+        let err = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect_err(&format!("{id:?}"));
+        let text = err.to_string();
+        if id.trim().is_empty() {
+            assert_eq!(err.kind(), "MissingField", "{id:?}: {text}");
+        } else {
+            assert_eq!(err.kind(), "InvalidEvent", "{id:?}: {text}");
+            assert!(text.contains("CustomerMetadata.ContactId"), "{text}");
+            assert!(text.len() < 600, "the message clips the value: {text}");
+        }
+    }
+    stack.put_object(ANALYSIS_KEY, &serde_json::to_vec(&analysis_fixture()).unwrap()).await;
+    for id in scv_shared::ids::hostile_ids().into_iter().filter(|id| !id.trim().is_empty()) {
+        let mut contact = sample_contact();
+        contact["InitialContactId"] = json!(id);
+        stack.put_contact(contact);
+        let err = stack.invoke(stack.event("01-analysis-file-created.json")).await.expect_err(&format!("{id:?}"));
+        assert!(err.to_string().contains("InitialContactId"), "{err}");
+    }
+    assert!(stack.posts().is_empty(), "no post-call request may reach Salesforce");
+    let other: Vec<String> = stack
+        .emulator()
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .filter(|p| p != "POST /telephony/v1/voiceCalls")
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
+}

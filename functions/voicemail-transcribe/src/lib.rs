@@ -57,6 +57,10 @@ pub enum TranscribeError {
     Tag(#[from] TagError),
     #[error("contact {contact_id}: starting transcription job {job} (vm_lang {language}): {message}")]
     Start { contact_id: String, job: String, language: String, message: String, retryable: bool },
+    #[error(
+        "contact {contact_id}: vm_lang {language:?} is not an Amazon Transcribe batch language code (e.g. en-US, es-US)"
+    )]
+    Language { contact_id: String, language: String },
     #[error("contact {contact_id}: transcription job {job} already exists for another recording ({media})")]
     OtherMedia { contact_id: String, job: String, media: String },
 }
@@ -68,7 +72,7 @@ impl TranscribeError {
             TranscribeError::Tags { retryable, .. } | TranscribeError::Start { retryable, .. } => {
                 ErrorKind::aws(*retryable)
             }
-            TranscribeError::Tag(_) => ErrorKind::InvalidEvent,
+            TranscribeError::Tag(_) | TranscribeError::Language { .. } => ErrorKind::InvalidEvent,
             // Amazon Transcribe holds a job of this name for another recording: retrying will not change it.
             TranscribeError::OtherMedia { .. } => ErrorKind::AwsError,
         }
@@ -135,6 +139,10 @@ pub async fn handle(event: &Value, deps: &Deps) -> Result<Output, TranscribeErro
     let pairs: Vec<(&str, &str)> = tagging.tag_set().iter().map(|t| (t.key(), t.value())).collect();
     let tags = RecordingTags::from_pairs(contact_id, pairs)?;
     let language = tags.language().to_string();
+    // Only a language Amazon Transcribe's batch API knows (its `LanguageCode` values) is passed on.
+    if !LanguageCode::values().contains(&language.as_str()) {
+        return Err(TranscribeError::Language { contact_id: contact_id.to_string(), language });
+    }
     let job = transcription_job_name(contact_id);
     let media_uri = format!("s3://{}/{}", object.bucket, object.key);
     let started = deps

@@ -109,3 +109,16 @@ async fn other_objects_and_other_events_are_not_transcribed() {
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "InvalidEvent");
     assert_eq!(stack.jobs_of_this_contact().await, 0);
 }
+
+/// Issue 13 item 8: `vm_lang` is checked against the Amazon Transcribe batch language codes; an
+/// unknown one fails naming the contact and the value, and no job is started.
+#[tokio::test]
+async fn an_unknown_vm_lang_is_refused_naming_the_contact_and_the_value() {
+    let stack = Stack::start("vm_lang=xx-NOPE&vm_dialedNumber=%2B15555550100").await;
+    let err = handle(&stack.event(), &stack.deps).await.expect_err("an unknown language");
+    assert!(matches!(err, TranscribeError::Language { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&stack.contact_id) && text.contains("\"xx-NOPE\""), "{text}");
+    assert_eq!(err.kind(), "InvalidEvent");
+    assert_eq!(stack.jobs_of_this_contact().await, 0, "no job started");
+}
