@@ -107,6 +107,34 @@ impl PartialEq<ErrorKind> for &str {
     }
 }
 
+/// What a JSON value is, for error messages about an event: its type and, for scalars, the value
+/// (a string's content is never shown: it may be long or private).
+pub fn describe_json(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.trim().is_empty() => "a blank string".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(items) => format!("an array of {} item(s)", items.len()),
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().take(5).map(String::as_str).collect();
+            if keys.is_empty() { "an empty object".into() } else { format!("an object with keys {}", keys.join(", ")) }
+        }
+    }
+}
+
+/// Decodes `value` as `T`; the error starts with the JSON path of the field that failed
+/// (`detail.channel: invalid type: integer `12345`, expected a string`), `the event` at the root.
+pub fn decode_json<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { "the event".to_string() } else { path };
+        format!("{path}: {}", e.into_inner())
+    })
+}
+
 /// An error that knows its [`ErrorKind`].
 pub trait Classify: std::error::Error {
     fn kind(&self) -> ErrorKind;
@@ -183,6 +211,25 @@ mod tests {
             assert!(kind.as_str() == kind);
         }
         assert_ne!(ErrorKind::AwsError, "AwsUnavailable");
+    }
+
+    #[test]
+    fn decoding_names_the_json_path() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            channel: Option<String>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            detail: Inner,
+        }
+        let err = decode_json::<Outer>(&serde_json::json!({"detail": {"channel": 12345}})).unwrap_err();
+        assert_eq!(err, "detail.channel: invalid type: integer `12345`, expected a string");
+        let err = decode_json::<Outer>(&serde_json::json!(null)).unwrap_err();
+        assert!(err.starts_with("the event: invalid type: null"), "{err}");
+        assert_eq!(describe_json(&serde_json::json!({"a": 1})), "an object with keys a");
     }
 
     #[test]

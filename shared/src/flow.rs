@@ -5,25 +5,78 @@
 //! `Attributes` map loses the order the `sfdc-` rule must keep, and it has no `SegmentAttributes`
 //! (WebRTC detection) or `InitiationTimestamp`. Every field here is optional: a missing field is a
 //! documented default or an error that names it, never a panic.
+//!
+//! A method validates only what it uses: the contact data is read leniently (a field of the wrong
+//! type reads as absent, so `ContactData.Channel: 12345` fails no method), and a method that needs
+//! a field asks [`FlowEvent::field_error`] why it is absent, which names the JSON path and what
+//! was there instead. Only `Details` and `Details.Parameters` must have their type: a decoding
+//! error ([`FlowEventError`]) names the JSON path and the contact.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 /// `{"Name":"ContactFlowEvent","Details":{"ContactData":{...},"Parameters":{...}}}`, or an
 /// EventBridge scheduled event (`detail-type: Scheduled Event`) for keep-warm.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct FlowEvent {
-    #[serde(rename = "Name", default)]
+    #[serde(rename = "Name", default, deserialize_with = "lenient")]
     pub name: Option<String>,
     #[serde(rename = "Details", default)]
     pub details: Option<FlowDetails>,
-    #[serde(rename = "detail-type", default)]
+    #[serde(rename = "detail-type", default, deserialize_with = "lenient")]
     pub detail_type: Option<String>,
+    /// The event as received, to say why a field a method needs is absent.
+    #[serde(skip)]
+    raw: Value,
+}
+
+/// A flow event that cannot be decoded: the JSON path, what was wrong, and the contact when the
+/// event names one (`Details.Parameters.contactId`, else `Details.ContactData.ContactId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowEventError {
+    pub path: String,
+    pub message: String,
+    pub contact_id: Option<String>,
+}
+
+impl fmt::Display for FlowEventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} ({})", self.path, self.message, contact_label(self.contact_id.as_deref()))
+    }
+}
+
+impl std::error::Error for FlowEventError {}
+
+/// `contact <id>`, or says the event names none: the tail of every error about a flow event.
+pub fn contact_label(contact_id: Option<&str>) -> String {
+    match contact_id {
+        Some(id) => format!("contact {id}"),
+        None => "no contact id in the event".to_string(),
+    }
 }
 
 impl FlowEvent {
+    /// Decodes a flow event; an error names the JSON path of the bad field and the contact.
+    pub fn from_value(value: Value) -> Result<FlowEvent, FlowEventError> {
+        match serde_path_to_error::deserialize::<_, FlowEvent>(&value) {
+            Ok(mut event) => {
+                event.raw = value;
+                Ok(event)
+            }
+            Err(e) => {
+                let path = e.path().to_string();
+                Err(FlowEventError {
+                    path: if path == "." { "the event".into() } else { path },
+                    message: e.into_inner().to_string(),
+                    contact_id: raw_contact_id(&value),
+                })
+            }
+        }
+    }
+
     pub fn is_scheduled(&self) -> bool {
         self.detail_type.as_deref() == Some("Scheduled Event")
     }
@@ -47,11 +100,60 @@ impl FlowEvent {
         self.parameter("contactId")
             .or_else(|| self.contact_data().and_then(|c| c.contact_id.clone()).filter(|s| !s.trim().is_empty()))
     }
+
+    /// Why the field at `path` (dotted, from the event's root: `Details.ContactData.Channel`) is
+    /// absent although the event has something there: `None` when it is missing, null or
+    /// blank; else the path and what was found, e.g. `Details.ContactData.CustomerEndpoint is the
+    /// number 5, expected an object` (`expected` says what the last segment should be).
+    pub fn field_error(&self, path: &str, expected: &str) -> Option<String> {
+        let mut current = &self.raw;
+        let mut walked: Vec<&str> = Vec::new();
+        let segments: Vec<&str> = path.split('.').collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            match current {
+                Value::Null => return None,
+                Value::Object(map) => match map.get(*segment) {
+                    None | Some(Value::Null) => return None,
+                    Some(next) => {
+                        walked.push(segment);
+                        current = next;
+                        if last {
+                            return match next {
+                                Value::String(s) if s.trim().is_empty() => None,
+                                Value::String(_) if expected == "a string" => None,
+                                Value::Object(_) if expected == "an object" => None,
+                                other => Some(format!(
+                                    "{} is {}, expected {expected}",
+                                    walked.join("."),
+                                    crate::error::describe_json(other)
+                                )),
+                            };
+                        }
+                    }
+                },
+                other => {
+                    return Some(format!(
+                        "{} is {}, expected an object",
+                        walked.join("."),
+                        crate::error::describe_json(other)
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The contact id of an event that could not be decoded, when it has a readable one.
+fn raw_contact_id(value: &Value) -> Option<String> {
+    let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+    text("/Details/Parameters/contactId").or_else(|| text("/Details/ContactData/ContactId")).map(str::to_string)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct FlowDetails {
-    #[serde(rename = "ContactData", default)]
+    #[serde(rename = "ContactData", default, deserialize_with = "lenient")]
     pub contact_data: Option<ContactData>,
     #[serde(rename = "Parameters", default, deserialize_with = "null_as_empty")]
     pub parameters: Map<String, Value>,
@@ -60,32 +162,31 @@ pub struct FlowDetails {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContactData {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub contact_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub initial_contact_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub previous_contact_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub channel: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub initiation_method: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub initiation_timestamp: Option<String>,
-    #[serde(default, rename = "InstanceARN")]
+    #[serde(default, rename = "InstanceARN", deserialize_with = "lenient")]
     pub instance_arn: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub customer_endpoint: Option<Endpoint>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub system_endpoint: Option<Endpoint>,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub attributes: Map<String, Value>,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub segment_attributes: Map<String, Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub queue: Option<Queue>,
 }
-
 impl ContactData {
     pub fn customer_address(&self) -> Option<String> {
         self.customer_endpoint.as_ref().and_then(Endpoint::address)
@@ -108,9 +209,9 @@ impl ContactData {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Endpoint {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub address: Option<String>,
-    #[serde(default, rename = "Type")]
+    #[serde(default, rename = "Type", deserialize_with = "lenient")]
     pub kind: Option<String>,
 }
 
@@ -123,14 +224,27 @@ impl Endpoint {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Queue {
-    #[serde(default, rename = "ARN")]
+    #[serde(default, rename = "ARN", deserialize_with = "lenient")]
     pub arn: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub name: Option<String>,
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     Ok(Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A field of the wrong type reads as absent (a method that needs it asks
+/// [`FlowEvent::field_error`] what was there).
+fn lenient<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
+fn lenient_map<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Object(map) => Ok(map),
+        _ => Ok(Map::new()),
+    }
 }
 
 /// Strings as they are, numbers and booleans printed, anything else absent; blank is absent.
@@ -214,6 +328,68 @@ mod tests {
             assert!(event.contact_id().is_none());
             assert!(event.parameters().is_empty());
         }
+    }
+
+    #[test]
+    fn decoding_errors_name_the_path_and_the_contact() {
+        let cases = [
+            (
+                json!({"Details": {"ContactData": {"ContactId": "abc-123"}, "Parameters": "x"}}),
+                r#"Details.Parameters: invalid type: string "x", expected a map (contact abc-123)"#,
+            ),
+            (json!({"Details": {"Parameters": {"contactId": "p-1"}, "ContactData": {"ContactId": "c-1"}}, "x": 1}), ""),
+            (
+                json!({"Details": 7}),
+                "Details: invalid type: integer `7`, expected struct FlowDetails (no contact id in the event)",
+            ),
+            (json!(null), "the event: invalid type: null, expected struct FlowEvent (no contact id in the event)"),
+        ];
+        for (raw, expected) in cases {
+            match FlowEvent::from_value(raw.clone()) {
+                Ok(_) => assert!(expected.is_empty(), "{raw} decoded"),
+                Err(e) => assert_eq!(e.to_string(), expected, "{raw}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_types_read_as_absent_and_say_why_when_asked() {
+        let event = FlowEvent::from_value(json!({
+            "Name": 5,
+            "Details": {
+                "ContactData": {
+                    "ContactId": "abc-123", "Channel": 12345, "CustomerEndpoint": {"Address": 5},
+                    "SystemEndpoint": "+1800", "Attributes": "x", "Queue": [1], "PreviousContactId": ""
+                },
+                "Parameters": {"methodName": "createVoiceCall"}
+            }
+        }))
+        .expect("only Details and Parameters must have their type");
+        let contact = event.contact_data().expect("contact data");
+        assert_eq!(contact.contact_id.as_deref(), Some("abc-123"));
+        assert_eq!(
+            (contact.channel.as_deref(), contact.customer_address(), contact.system_address()),
+            (None, None, None)
+        );
+        assert!(contact.attributes.is_empty() && contact.queue.as_ref().and_then(|q| q.arn.clone()).is_none());
+        assert_eq!(
+            event.field_error("Details.ContactData.Channel", "a string").as_deref(),
+            Some("Details.ContactData.Channel is the number 12345, expected a string")
+        );
+        assert_eq!(
+            event.field_error("Details.ContactData.CustomerEndpoint.Address", "a string").as_deref(),
+            Some("Details.ContactData.CustomerEndpoint.Address is the number 5, expected a string")
+        );
+        assert_eq!(
+            event.field_error("Details.ContactData.SystemEndpoint.Address", "a string").as_deref(),
+            Some("Details.ContactData.SystemEndpoint is a string, expected an object")
+        );
+        for absent in
+            ["Details.ContactData.ContactId", "Details.ContactData.PreviousContactId", "Details.ContactData.Nope"]
+        {
+            assert_eq!(event.field_error(absent, "a string"), None, "{absent}");
+        }
+        assert_eq!(event.field_error("Details.ContactData", "an object"), None);
     }
 
     #[test]

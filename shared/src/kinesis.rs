@@ -38,43 +38,120 @@ pub struct KinesisRecord {
     pub event_id: Option<String>,
 }
 
+/// Why a batch cannot be read at all: the invocation fails (and Lambda retries the whole batch).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum BatchError {
-    #[error("the event has no Records array: not a Kinesis event")]
-    NotKinesis,
+    /// Anything but a Kinesis event (`null`, `[]`, `42`, `{}`, an SNS or S3 event): says what it got.
+    #[error("not a Kinesis event: {0}")]
+    NotKinesis(String),
+    /// A record with neither `kinesis.sequenceNumber` nor an `eventID` to recover it from.
+    #[error(
+        "Records[{index}] ({what}) has no kinesis.sequenceNumber and no eventID: it cannot be reported in batchItemFailures, so the whole batch fails and is delivered again"
+    )]
+    Unidentifiable { index: usize, what: String },
 }
 
-/// A record Lambda sent without a sequence number cannot be reported or retried; it is logged and
-/// left out (Lambda never sends one).
+/// One record as Lambda delivered it, read as far as its envelope allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope<'e> {
+    /// The record exactly as delivered.
+    pub raw: &'e Value,
+    pub record: KinesisRecord,
+    /// What is wrong with the envelope (`kinesis` not an object, no `sequenceNumber` but an
+    /// `eventID`, `data` not a string): such a record is reported for retry, never dropped.
+    pub malformed: Option<String>,
+}
+
+/// What a JSON value is, for error messages ([`crate::error::describe_json`]).
+pub use crate::error::describe_json as describe;
+
+/// The `eventSource` a record declares (`aws:kinesis`, `aws:sns`, `aws:s3`...), if any.
+fn event_source(record: &Value) -> Option<&str> {
+    record.get("eventSource").or_else(|| record.get("EventSource")).and_then(Value::as_str)
+}
+
+/// Lambda's Kinesis `eventID` is `shardId-<shard>:<sequenceNumber>`.
+fn sequence_from_event_id(event_id: &str) -> Option<String> {
+    let (_, seq) = event_id.rsplit_once(':')?;
+    (!seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit())).then(|| seq.to_string())
+}
+
+/// The records of a Kinesis event (see [`read_envelopes`]).
 pub fn records(event: &Value) -> Result<Vec<KinesisRecord>, BatchError> {
     Ok(records_as_sent(event)?.into_iter().map(|(_, record)| record).collect())
 }
 
 /// [`records`], each beside the record exactly as Lambda delivered it.
 pub fn records_as_sent(event: &Value) -> Result<Vec<(&Value, KinesisRecord)>, BatchError> {
-    let items = event.get("Records").and_then(Value::as_array).ok_or(BatchError::NotKinesis)?;
+    Ok(read_envelopes(event)?.into_iter().map(|e| (e.raw, e.record)).collect())
+}
+
+/// Every record of a Kinesis event, checked at the boundary: the event must be an object with a
+/// `Records` array whose records are Kinesis records (a record declaring another `eventSource`
+/// makes it [`BatchError::NotKinesis`]). A record whose envelope is malformed but which still has
+/// a sequence number (its own, or the one its `eventID` carries) is kept, marked
+/// [`Envelope::malformed`]. A record with no sequence number at all fails the whole batch
+/// ([`BatchError::Unidentifiable`]): `batchItemFailures` can only name a record by its sequence
+/// number, and dropping it would lose it, so the invocation fails and Lambda delivers the batch
+/// again (then bisects it, and after its retries hands it to the on-failure destination).
+pub fn read_envelopes(event: &Value) -> Result<Vec<Envelope<'_>>, BatchError> {
+    let items = match event.get("Records") {
+        Some(Value::Array(items)) => items,
+        Some(other) => return Err(BatchError::NotKinesis(format!("Records is {}", describe(other)))),
+        None => return Err(BatchError::NotKinesis(format!("the event is {} (no Records)", describe(event)))),
+    };
+    if let Some((index, source)) =
+        items.iter().enumerate().find_map(|(i, r)| event_source(r).filter(|s| *s != "aws:kinesis").map(|s| (i, s)))
+    {
+        return Err(BatchError::NotKinesis(format!("Records[{index}] comes from {source}")));
+    }
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let kinesis = item.get("kinesis").unwrap_or(&Value::Null);
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let Some(sequence_number) = text(kinesis, "sequenceNumber").filter(|s| !s.is_empty()) else {
-            tracing::error!(
-                index,
-                "a Kinesis record without kinesis.sequenceNumber was left out: it cannot be reported for retry"
-            );
-            continue;
+        let event_id = text(item, "eventID");
+        let mut problems: Vec<String> = Vec::new();
+        let kinesis = match item.get("kinesis") {
+            Some(k @ Value::Object(_)) => k,
+            Some(other) => {
+                problems.push(format!("kinesis is {}", describe(other)));
+                &Value::Null
+            }
+            None => {
+                problems.push("kinesis is missing".into());
+                &Value::Null
+            }
         };
-        out.push((
-            item,
-            KinesisRecord {
+        let sequence_number = match text(kinesis, "sequenceNumber").filter(|s| !s.is_empty()) {
+            Some(seq) => seq,
+            None => {
+                let recovered = event_id.as_deref().and_then(sequence_from_event_id);
+                let Some(seq) = recovered else {
+                    let what = if item.is_object() { problems.join(", ") } else { describe(item) };
+                    let what = if what.is_empty() { "kinesis.sequenceNumber is missing".into() } else { what };
+                    return Err(BatchError::Unidentifiable { index, what });
+                };
+                problems.push("kinesis.sequenceNumber is missing (taken from eventID)".into());
+                seq
+            }
+        };
+        match kinesis.get("data") {
+            Some(Value::String(_)) => {}
+            Some(other) if kinesis.is_object() => problems.push(format!("kinesis.data is {}", describe(other))),
+            None if kinesis.is_object() => problems.push("kinesis.data is missing".into()),
+            _ => {}
+        }
+        out.push(Envelope {
+            raw: item,
+            record: KinesisRecord {
                 data: text(kinesis, "data").unwrap_or_default(),
                 partition_key: text(kinesis, "partitionKey"),
                 approximate_arrival_timestamp: kinesis.get("approximateArrivalTimestamp").and_then(Value::as_f64),
                 event_source_arn: text(item, "eventSourceARN"),
-                event_id: text(item, "eventID"),
+                event_id,
                 sequence_number,
             },
-        ));
+            malformed: (!problems.is_empty()).then(|| format!("malformed Kinesis record: {}", problems.join(", "))),
+        });
     }
     Ok(out)
 }
@@ -242,16 +319,56 @@ mod tests {
     fn records_are_read_one_by_one() {
         let event = json!({"Records": [
             {"kinesis": {"sequenceNumber": "1", "data": "e30=", "partitionKey": "a", "approximateArrivalTimestamp": 1700000000.5}, "eventSourceARN": "arn:x"},
-            {"kinesis": {"data": "e30="}},
+            {"kinesis": {"data": "e30="}, "eventID": "shardId-000000000000:2"},
             {"kinesis": {"sequenceNumber": "3", "data": 42}},
-            "nonsense"
+            {"kinesis": null, "eventID": "shardId-000000000001:4", "eventSource": "aws:kinesis"},
         ]});
-        let records = records(&event).unwrap();
-        assert_eq!(records.len(), 2);
-        assert_eq!(records[0].approximate_arrival_timestamp, Some(1700000000.5));
-        assert_eq!(records[1].sequence_number, "3");
-        assert_eq!(records[1].data, "");
-        assert_eq!(super::records(&json!({"detail": {}})), Err(BatchError::NotKinesis));
+        let envelopes = read_envelopes(&event).unwrap();
+        let seqs: Vec<&str> = envelopes.iter().map(|e| e.record.sequence_number.as_str()).collect();
+        assert_eq!(seqs, ["1", "2", "3", "4"], "no record is dropped");
+        assert_eq!(envelopes[0].record.approximate_arrival_timestamp, Some(1700000000.5));
+        assert_eq!(envelopes[0].malformed, None);
+        let malformed = |i: usize| envelopes[i].malformed.clone().unwrap_or_default();
+        assert!(malformed(1).contains("sequenceNumber is missing (taken from eventID)"), "{}", malformed(1));
+        assert!(malformed(2).contains("kinesis.data is the number 42"), "{}", malformed(2));
+        assert!(malformed(3).contains("kinesis is null"), "{}", malformed(3));
+        assert_eq!(envelopes[2].record.data, "");
+        assert_eq!(records(&event).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn anything_but_a_kinesis_event_says_what_it_got() {
+        let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{}"}}]});
+        let s3 = json!({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "b"}}}]});
+        for (event, got) in [
+            (json!(null), "the event is null"),
+            (json!([]), "the event is an array of 0 item(s)"),
+            (json!(42), "the event is the number 42"),
+            (json!({}), "the event is an empty object"),
+            (json!({"detail": {}}), "an object with keys detail"),
+            (json!({"Records": "x"}), "Records is a string"),
+            (sns, "Records[0] comes from aws:sns"),
+            (s3, "Records[0] comes from aws:s3"),
+        ] {
+            let err = records(&event).expect_err(got);
+            assert!(matches!(err, BatchError::NotKinesis(_)), "{event}: {err:?}");
+            assert!(err.to_string().contains(got), "{event}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_record_without_any_sequence_number_fails_the_batch() {
+        for (record, what) in [
+            (json!("nonsense"), "a string"),
+            (json!({"kinesis": null}), "kinesis is null"),
+            (json!({"kinesis": {"data": "e30="}}), "kinesis.sequenceNumber is missing"),
+            (json!({"kinesis": {"data": "e30="}, "eventID": "no-sequence-here"}), "sequenceNumber is missing"),
+        ] {
+            let event = json!({"Records": [{"kinesis": {"sequenceNumber": "1", "data": "e30="}}, record]});
+            let err = records(&event).expect_err(what);
+            assert!(matches!(err, BatchError::Unidentifiable { index: 1, .. }), "{err:?}");
+            assert!(err.to_string().contains(what), "{err}");
+        }
     }
 
     #[test]

@@ -69,26 +69,24 @@ impl RestError {
     }
 }
 
-/// The answer to a create or a platform event publish.
+/// The answer to a create or a platform event publish. `id` and `success` are required: a 2xx
+/// without them is an error naming the missing field, not a record without an id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SaveResult {
-    #[serde(default)]
     pub id: String,
-    #[serde(default)]
     pub success: bool,
     #[serde(default)]
     pub errors: Vec<Value>,
 }
 
-/// One page of a SOQL query.
+/// One page of a SOQL query. `done` and `records` are required: a 2xx without them is an error
+/// naming the missing field, never read as "no match".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryPage {
     #[serde(default)]
     pub total_size: u64,
-    #[serde(default)]
     pub done: bool,
-    #[serde(default)]
     pub records: Vec<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_records_url: Option<String>,
@@ -290,7 +288,7 @@ impl SalesforceRest {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct SearchAnswer {
-            #[serde(default)]
+            // Required: an answer without it is an error, not "nothing found".
             search_records: Vec<Value>,
         }
         // Older API versions answer a bare array.

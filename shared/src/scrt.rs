@@ -105,6 +105,21 @@ impl Operation {
         }
     }
 
+    /// What a 2xx answer of this operation must hold, when it is not the documented shape
+    /// (`docs/telephony-integration-api.md#endpoints`): `None` when `answer` has it. A success
+    /// without it would hand the caller nothing (no `voiceCallId` for the flow) and no error.
+    pub fn missing_in_answer(self, answer: &Map<String, Value>) -> Option<&'static str> {
+        let text = |key: &str| answer.get(key).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty());
+        match self {
+            Operation::CreateVoiceCall if !text("voiceCallId") => Some("voiceCallId"),
+            Operation::CreateTranscript | Operation::CreateTranscriptsBulk if !text("result") => Some("result"),
+            Operation::ExecuteOmniFlow if !["agent", "queue", "errors"].iter().any(|k| answer.contains_key(*k)) => {
+                Some("agent, queue or errors")
+            }
+            _ => None,
+        }
+    }
+
     fn takes_call_id(self) -> bool {
         !matches!(self, Operation::CreateVoiceCall | Operation::CreateTranscriptsBulk)
     }
@@ -172,6 +187,22 @@ impl ScrtError {
             _ => None,
         }
     }
+}
+
+/// A 2xx answer read as `R` once it has the documented shape ([`Operation::missing_in_answer`]);
+/// an empty body reads as `{}`. The error says what was wrong, with the start of the body.
+fn decode_answer<R: DeserializeOwned>(operation: Operation, status: u16, body: &str) -> Result<R, String> {
+    let text = if body.trim().is_empty() { "{}" } else { body };
+    let shown: String = text.chars().take(200).collect();
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| format!("HTTP {status} with a body that does not parse: {e}: {shown}"))?;
+    let Value::Object(map) = &value else {
+        return Err(format!("HTTP {status} with a body that is not a JSON object: {shown}"));
+    };
+    if let Some(missing) = operation.missing_in_answer(map) {
+        return Err(format!("HTTP {status} without {missing} in the answer: {shown}"));
+    }
+    serde_json::from_value(value).map_err(|e| format!("HTTP {status} with an answer of the wrong shape: {e}: {shown}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -570,12 +601,8 @@ impl TelephonyClient {
                     .await;
             match exchange {
                 Exchange::Answered { answer, .. } if answer.is_success() => {
-                    let text = if answer.body.trim().is_empty() { "{}" } else { answer.body.as_str() };
-                    return serde_json::from_str(text).map_err(|e| ScrtError::Decode {
-                        operation,
-                        contact_id: contact.clone(),
-                        message: format!("HTTP {} with a body that does not parse: {e}", answer.status),
-                    });
+                    return decode_answer(operation, answer.status, &answer.body)
+                        .map_err(|message| ScrtError::Decode { operation, contact_id: contact.clone(), message });
                 }
                 Exchange::Answered { answer, attempts } if answer.status == 401 && !refreshed => {
                     // The key may have been rotated: fetch it again, once, and retry at once.
@@ -671,6 +698,39 @@ mod tests {
         assert_eq!(Operation::CreateVoiceCall.path(&id("ignored")), "/voiceCalls");
         assert_eq!(Operation::CreateVoiceCall.fixed_path(), "/voiceCalls");
         assert_eq!(Operation::CreateTranscriptsBulk.fixed_path(), "/voiceCalls/messages");
+    }
+
+    #[test]
+    fn a_2xx_must_have_the_documented_answer() {
+        let decode = |op, body: &str| decode_answer::<Value>(op, 200, body);
+        let created: CreateVoiceCallResponse =
+            decode_answer(Operation::CreateVoiceCall, 200, r#"{"voiceCallId":"0LQ1","errors":[]}"#)
+                .expect("documented");
+        assert_eq!(created.voice_call_id.as_deref(), Some("0LQ1"));
+        for (op, body, missing) in [
+            (Operation::CreateVoiceCall, r#"{"foo":1}"#, "without voiceCallId"),
+            (Operation::CreateVoiceCall, "", "without voiceCallId"),
+            (Operation::CreateVoiceCall, r#"{"voiceCallId":""}"#, "without voiceCallId"),
+            (Operation::CreateVoiceCall, r#"{"voiceCallId":12}"#, "without voiceCallId"),
+            (Operation::CreateTranscript, r#"{"foo":1}"#, "without result"),
+            (Operation::CreateTranscriptsBulk, "{}", "without result"),
+            (Operation::ExecuteOmniFlow, r#"{"foo":1}"#, "without agent, queue or errors"),
+            (Operation::UpdateVoiceCall, "[1]", "not a JSON object"),
+            (Operation::Reroute, "42", "not a JSON object"),
+            (Operation::ClearRouting, "{", "does not parse"),
+        ] {
+            let err = decode(op, body).expect_err(body);
+            assert!(err.contains(missing), "{op} {body}: {err}");
+        }
+        for (op, body) in [
+            (Operation::ExecuteOmniFlow, r#"{"errors":["no flow"]}"#),
+            (Operation::ExecuteOmniFlow, r#"{"queue":"Q"}"#),
+            (Operation::CreateTranscriptsBulk, r#"{"result":"Accepted"}"#),
+            (Operation::UpdateVoiceCall, r#"{"status":"pending"}"#),
+            (Operation::ClearRouting, ""),
+        ] {
+            decode(op, body).unwrap_or_else(|e| panic!("{op} {body}: {e}"));
+        }
     }
 
     #[test]

@@ -49,6 +49,11 @@ impl Deps {
 
 #[derive(Debug, Error)]
 pub enum RetryError {
+    /// Neither the schedule event nor the documented `retryCTRSync` shape: nothing is resynced.
+    #[error(
+        "not a CTR resync event: {0}; expected an EventBridge \"Scheduled Event\" or {{\"Details\":{{\"Parameters\":{{\"soql\":\"SELECT ...\"}}}}}}; nothing was resynced"
+    )]
+    NotResyncEvent(String),
     #[error("retryCTRSync: {0}")]
     Query(#[from] SoqlError),
     #[error(transparent)]
@@ -58,7 +63,7 @@ pub enum RetryError {
 impl RetryError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            RetryError::Query(_) => ErrorKind::InvalidEvent,
+            RetryError::NotResyncEvent(_) | RetryError::Query(_) => ErrorKind::InvalidEvent,
             RetryError::Resync(_) => ErrorKind::SalesforceError,
         }
     }
@@ -74,12 +79,87 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<ResyncCou
 }
 
 /// A scheduled event runs the window query; the documented `retryCTRSync` shape runs its `soql`
-/// (with `{key}` placeholders filled from the other parameters, escaped).
+/// (with `{key}` placeholders filled from the other parameters, escaped). Anything else (`null`,
+/// `[]`, `42`, `{}`, another event) fails with `InvalidEvent` before any query: a full resync is
+/// never started by an event that did not ask for one.
 pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<ResyncCounts, RetryError> {
-    let params = payload.pointer("/Details/Parameters").and_then(Value::as_object);
-    let soql = match params.and_then(|p| p.get("soql")).and_then(Value::as_str) {
-        Some(template) => Some(render(template, params.unwrap_or(&serde_json::Map::new()))?),
-        None => None,
+    let soql = match resync_request(&payload)? {
+        Request::Window => None,
+        Request::Query { template, params } => Some(render(template, params)?),
     };
     Ok(deps.resync.run(&deps.rest, soql.as_deref(), deadline).await?)
+}
+
+/// What a resync event asks for.
+#[derive(Debug, PartialEq)]
+pub enum Request<'e> {
+    /// The schedule: the look-back window query.
+    Window,
+    /// `retryCTRSync`: its `soql`, filled from the other parameters.
+    Query { template: &'e str, params: &'e serde_json::Map<String, Value> },
+}
+
+/// Checks the event at the boundary: an EventBridge `Scheduled Event`, or `Details.Parameters.soql`
+/// as a non-blank string (seed 001 ch. 2, "Retry CTR Sync for Voice Call Records").
+pub fn resync_request(payload: &Value) -> Result<Request<'_>, RetryError> {
+    if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+        return Ok(Request::Window);
+    }
+    let not = |what: String| Err(RetryError::NotResyncEvent(what));
+    let Some(details) = payload.get("Details") else {
+        return match payload.get("detail-type") {
+            Some(Value::String(kind)) => not(format!("an EventBridge {kind:?} event")),
+            Some(other) => not(format!("detail-type is {}", scv_shared::kinesis::describe(other))),
+            None => not(format!("the event is {}", scv_shared::kinesis::describe(payload))),
+        };
+    };
+    let Some(params) = details.get("Parameters").and_then(Value::as_object) else {
+        let got = details.get("Parameters").map_or_else(|| "missing".into(), scv_shared::kinesis::describe);
+        return not(format!("Details.Parameters is {got}"));
+    };
+    match params.get("soql") {
+        Some(Value::String(template)) if !template.trim().is_empty() => Ok(Request::Query { template, params }),
+        Some(Value::String(_)) => not("Details.Parameters.soql is blank".into()),
+        Some(other) => {
+            not(format!("Details.Parameters.soql is {}, expected a string", scv_shared::kinesis::describe(other)))
+        }
+        None => not("Details.Parameters.soql is missing".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_schedule_and_the_documented_shape_are_accepted() {
+        assert_eq!(
+            resync_request(&json!({"detail-type": "Scheduled Event", "source": "aws.events"})).ok(),
+            Some(Request::Window)
+        );
+        let documented =
+            json!({"Details": {"Parameters": {"methodName": "retryCTRSync", "soql": "SELECT Id FROM VoiceCall"}}});
+        assert!(matches!(resync_request(&documented), Ok(Request::Query { template: "SELECT Id FROM VoiceCall", .. })));
+        for (event, says) in [
+            (json!(null), "the event is null"),
+            (json!([]), "the event is an array of 0 item(s)"),
+            (json!(42), "the event is the number 42"),
+            (json!({}), "the event is an empty object"),
+            (json!({"detail-type": "Object Created", "source": "aws.s3"}), "an EventBridge \"Object Created\" event"),
+            (json!({"Records": [{"EventSource": "aws:sns"}]}), "an object with keys Records"),
+            (json!({"Details": {}}), "Details.Parameters is missing"),
+            (json!({"Details": {"Parameters": {"methodName": "retryCTRSync"}}}), "Details.Parameters.soql is missing"),
+            (
+                json!({"Details": {"Parameters": {"soql": 12}}}),
+                "Details.Parameters.soql is the number 12, expected a string",
+            ),
+            (json!({"Details": {"Parameters": {"soql": " "}}}), "soql is blank"),
+        ] {
+            let err = resync_request(&event).expect_err(says);
+            assert_eq!(err.kind(), ErrorKind::InvalidEvent);
+            assert!(err.to_string().contains(says), "{event}: {err}");
+            assert!(err.to_string().contains("nothing was resynced"), "{err}");
+        }
+    }
 }

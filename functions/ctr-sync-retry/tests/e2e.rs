@@ -156,3 +156,20 @@ async fn hostile_vendor_call_keys_reach_no_endpoint() {
         stack.emulator().requests().iter().filter(|r| r.method == "PATCH").map(|r| r.path.clone()).collect();
     assert!(patches.is_empty(), "no update may be sent: {patches:?}");
 }
+
+#[tokio::test]
+async fn any_other_event_fails_with_invalid_event_and_runs_no_resync() {
+    let stack = Stack::start().await;
+    create_call(&stack, "c-missed").await;
+    stack.back_up("c-missed", &ctr("c-missed", 12)).await;
+    let before = stack.emulator().requests().len();
+    let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{}"}}]});
+    for event in [json!(null), json!([]), json!(42), json!({}), sns] {
+        let err = handle(event.clone(), Deadline::after(Duration::from_secs(10)), &stack.deps)
+            .await
+            .expect_err(&event.to_string());
+        assert_eq!(err.kind(), scv_shared::error::ErrorKind::InvalidEvent, "{event}: {err}");
+    }
+    assert_eq!(stack.emulator().requests().len(), before, "nothing reached Salesforce");
+    assert!(stack.emulator().voice_call("c-missed").unwrap().fields.get("totalHoldDuration").is_none());
+}

@@ -250,17 +250,20 @@ pub enum Decision {
 /// what was wrong; a contact event this function has no business with is [`Decision::Ignore`].
 pub fn decide(payload: &Value) -> Result<Decision, HandleError> {
     let ignore = |reason: String| Ok(Decision::Ignore { reason });
-    let event = ContactEvent::deserialize(payload).map_err(|e| HandleError::NotAnEvent(e.to_string()))?;
+    let event: ContactEvent = scv_shared::error::decode_json(payload).map_err(HandleError::NotAnEvent)?;
     if event.detail_type != CONTACT_EVENT {
         return ignore(format!("detail-type is {:?}, not {CONTACT_EVENT:?}", event.detail_type));
     }
     if !truthy(&event.detail) {
         return Err(HandleError::MissingDetail);
     }
-    let detail = ContactEventDetail::deserialize(&event.detail).map_err(|e| HandleError::Malformed {
-        contact_id: event.detail.get("contactId").and_then(Value::as_str).unwrap_or("(unknown)").to_string(),
-        field: "detail",
-        reason: e.to_string(),
+    let detail: ContactEventDetail = scv_shared::error::decode_json(&event.detail).map_err(|reason| {
+        HandleError::Malformed {
+            contact_id: event.detail.get("contactId").and_then(Value::as_str).unwrap_or("(unknown)").to_string(),
+            field: "detail",
+            // The path inside `detail` of the field that failed, e.g. `channel: invalid type: ...`.
+            reason,
+        }
     })?;
     let event_type = detail.event_type.clone().unwrap_or_default();
     let method = detail.initiation_method.as_deref().unwrap_or_default();
@@ -602,6 +605,16 @@ mod tests {
         assert_eq!(err.kind(), "InvalidEvent");
         let err = decide(&Value::Null).unwrap_err();
         assert!(err.to_string().starts_with("the event is not an EventBridge event"), "{err}");
+        // The JSON path of the bad field, inside `detail` and at the top.
+        let err = decide(&with(disconnected(), "/detail/channel", json!(12345))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the contact event for contact {CONTACT}: detail is malformed: channel: invalid type: integer `12345`, expected a string"
+            )
+        );
+        let err = decide(&json!({"detail-type": 5, "detail": {}})).unwrap_err();
+        assert!(err.to_string().contains("detail-type: invalid type: integer `5`"), "{err}");
     }
 
     #[test]

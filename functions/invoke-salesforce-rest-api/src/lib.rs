@@ -12,7 +12,7 @@ use std::sync::Arc;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{BackupConfig, ConfigError, Env, ProcessEnv, RestConfig};
 use scv_shared::error::ErrorKind;
-use scv_shared::flow::{FlowEvent, FlowOutput};
+use scv_shared::flow::{FlowEvent, FlowOutput, contact_label};
 use scv_shared::keys::SsmClient;
 use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::{RestError, SalesforceRest};
@@ -73,14 +73,14 @@ pub fn resync_from_env(
 pub enum InvokeError {
     #[error("the event is not an Amazon Connect flow event: {0}")]
     BadEvent(String),
-    #[error("Details.Parameters.methodName is missing")]
-    MissingMethod,
+    #[error("Details.Parameters.methodName is missing ({contact})")]
+    MissingMethod { contact: String },
     #[error("Unsupported method: {0}")]
     UnsupportedMethod(String),
-    #[error("{method}: Details.Parameters.{parameter} is missing")]
-    MissingParameter { method: String, parameter: &'static str },
-    #[error("{method}: Details.Parameters.{parameter} is malformed: {reason}")]
-    Malformed { method: String, parameter: &'static str, reason: String },
+    #[error("{method} for {contact}: Details.Parameters.{parameter} is missing")]
+    MissingParameter { method: String, parameter: &'static str, contact: String },
+    #[error("{method} for {contact}: Details.Parameters.{parameter} is malformed: {reason}")]
+    Malformed { method: String, parameter: &'static str, reason: String, contact: String },
     #[error("{method}: {source}")]
     Query { method: String, source: SoqlError },
     #[error("{method}: {source}")]
@@ -99,7 +99,7 @@ impl InvokeError {
             InvokeError::BadEvent(_) | InvokeError::Malformed { .. } | InvokeError::Query { .. } => {
                 ErrorKind::InvalidEvent
             }
-            InvokeError::MissingMethod | InvokeError::MissingParameter { .. } => ErrorKind::MissingField,
+            InvokeError::MissingMethod { .. } | InvokeError::MissingParameter { .. } => ErrorKind::MissingField,
             InvokeError::UnsupportedMethod(_) => ErrorKind::UnsupportedMethod,
             InvokeError::ResyncNotAvailable => ErrorKind::NotConfigured,
             InvokeError::Salesforce { source, .. } if source.is_retryable() => ErrorKind::SalesforceUnavailable,
@@ -120,13 +120,27 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, In
 
 /// The testable handler.
 pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, InvokeError> {
-    let event: FlowEvent = serde_json::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
-    let method = event.parameter("methodName").ok_or(InvokeError::MissingMethod)?;
+    let event = FlowEvent::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
+    let contact = contact_label(event.contact_id().as_deref());
+    let method = match event.parameter("methodName") {
+        Some(method) => method,
+        None => {
+            return Err(match event.parameters().get("methodName").filter(|v| !v.is_null()) {
+                Some(other) if !other.as_str().is_some_and(|s| s.trim().is_empty()) => InvokeError::Malformed {
+                    method: "the flow event".into(),
+                    parameter: "methodName",
+                    reason: format!("it is {}, expected a string", scv_shared::error::describe_json(other)),
+                    contact,
+                },
+                _ => InvokeError::MissingMethod { contact },
+            });
+        }
+    };
     if let Some(contact_id) = event.contact_data().and_then(|c| c.contact_id.clone()) {
         tracing::Span::current().record("contactId", contact_id.as_str());
     }
     tracing::info!(method = %method, "invoke {method}");
-    let call = Call { params: event.parameters(), method: &method, deadline, deps };
+    let call = Call { params: event.parameters(), method: &method, contact: &contact, deadline, deps };
     let result = match method.as_str() {
         "createRecord" => call.create().await,
         "updateRecord" => call.update().await,
@@ -154,16 +168,28 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
 struct Call<'a> {
     params: &'a Map<String, Value>,
     method: &'a str,
+    /// `contact <id>` (or that the event names none), for error messages.
+    contact: &'a str,
     deadline: Deadline,
     deps: &'a Deps,
 }
 
 impl Call<'_> {
+    /// A parameter as text; an object or array there is malformed, not missing.
     fn required(&self, parameter: &'static str) -> Result<String, InvokeError> {
-        self.params
-            .get(parameter)
-            .and_then(scv_shared::flow::value_text)
-            .ok_or(InvokeError::MissingParameter { method: self.method.into(), parameter })
+        let value = self.params.get(parameter).unwrap_or(&Value::Null);
+        if let Some(text) = scv_shared::flow::value_text(value) {
+            return Ok(text);
+        }
+        if value.is_object() || value.is_array() {
+            let reason = format!("it is {}, expected text", scv_shared::error::describe_json(value));
+            return Err(self.malformed(parameter, reason));
+        }
+        Err(InvokeError::MissingParameter { method: self.method.into(), parameter, contact: self.contact.into() })
+    }
+
+    fn malformed(&self, parameter: &'static str, reason: String) -> InvokeError {
+        InvokeError::Malformed { method: self.method.into(), parameter, reason, contact: self.contact.into() }
     }
 
     fn object(&self) -> Result<String, InvokeError> {
@@ -171,11 +197,7 @@ impl Call<'_> {
         if is_valid_object_name(&object) {
             Ok(object)
         } else {
-            Err(InvokeError::Malformed {
-                method: self.method.into(),
-                parameter: "objectApiName",
-                reason: format!("{object:?} is not a Salesforce object API name"),
-            })
+            Err(self.malformed("objectApiName", format!("{object:?} is not a Salesforce object API name")))
         }
     }
 
@@ -184,11 +206,7 @@ impl Call<'_> {
         if is_valid_record_id(&id) {
             Ok(id)
         } else {
-            Err(InvokeError::Malformed {
-                method: self.method.into(),
-                parameter: "recordId",
-                reason: format!("{id:?} is not a 15- or 18-character record id"),
-            })
+            Err(self.malformed("recordId", format!("{id:?} is not a 15- or 18-character record id")))
         }
     }
 

@@ -135,13 +135,25 @@ async fn bad_names_and_missing_parameters_never_reach_salesforce() {
             with_params(event("02-create-record.json"), |p| {
                 p.remove("objectApiName");
             }),
-            "createRecord: Details.Parameters.objectApiName is missing",
+            "createRecord for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.Parameters.objectApiName is missing",
         ),
         (
             with_params(event("03-update-record.json"), |p| {
                 p.insert("recordId".into(), json!("500/../001"));
             }),
             "recordId is malformed",
+        ),
+        (
+            with_params(event("02-create-record.json"), |p| {
+                p.insert("objectApiName".into(), json!({"name": "Case"}));
+            }),
+            "createRecord for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.Parameters.objectApiName is malformed: it is an object with keys name, expected text",
+        ),
+        (
+            with_params(event("02-create-record.json"), |p| {
+                p.remove("methodName");
+            }),
+            "Details.Parameters.methodName is missing (contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21)",
         ),
         (
             with_params(event("01-query-record.json"), |p| {
@@ -342,4 +354,35 @@ async fn retry_ctr_sync_replays_unsynced_calls_from_the_backup_bucket() {
     let out = stack.invoke(event("06-retry-ctr-sync.json")).await.expect("resync");
     assert_eq!(out, json!({"found": "1", "resynced": "1", "noBackup": "0", "failed": "0"}));
     assert_eq!(stack.emulator().voice_call("c-missed").expect("call").fields["totalHoldDuration"], 42);
+}
+
+#[tokio::test]
+async fn a_200_without_the_documented_answer_is_an_error_not_no_match() {
+    let stack = Stack::start(false).await;
+    seed_contact(&stack).await;
+    let create = event("02-create-record.json");
+    for (name, event, missing) in [
+        ("query", event("01-query-record.json"), "missing field `done`"),
+        ("search", event("04-search-record.json"), "missing field `searchRecords`"),
+        ("create", create, "missing field `id`"),
+    ] {
+        stack.emulator().inject(Fault::body(json!({"foo": 1}), 1).on("", "/services/data"));
+        let err = stack.invoke(event).await.expect_err(name);
+        assert_eq!(err.kind(), scv_shared::error::ErrorKind::SalesforceError, "{name}: {err}");
+        assert!(err.to_string().contains(missing), "{name}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_type_the_method_does_not_read_is_no_error() {
+    let stack = Stack::start(false).await;
+    seed_contact(&stack).await;
+    let mut odd = event("01-query-record.json");
+    odd["Details"]["ContactData"]["Channel"] = json!(12345);
+    odd["Details"]["ContactData"]["CustomerEndpoint"] = json!(7);
+    odd["Details"]["ContactData"]["Attributes"] = json!("x");
+    let out = stack.invoke(odd).await.expect("queryRecord reads none of these");
+    assert_eq!(out["LastName"], "Doe", "{out}");
+    let err = stack.invoke(json!({"Details": {"Parameters": [1]}})).await.expect_err("Parameters");
+    assert!(err.to_string().contains("Details.Parameters: invalid type: sequence"), "{err}");
 }

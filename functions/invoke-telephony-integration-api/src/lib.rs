@@ -12,7 +12,9 @@ use std::time::Duration;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
 use scv_shared::error::ErrorKind;
-use scv_shared::flow::{ContactData, FlowEvent, FlowOutput, call_attributes, flatten_top_level, strip_prefixed};
+use scv_shared::flow::{
+    ContactData, FlowEvent, FlowOutput, call_attributes, contact_label, flatten_top_level, strip_prefixed,
+};
 use scv_shared::ids::{IdError, PathId};
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
@@ -57,12 +59,15 @@ impl Deps {
 pub enum InvokeError {
     #[error("the event is not an Amazon Connect flow event: {0}")]
     BadEvent(String),
-    #[error("Details.Parameters.methodName is missing")]
-    MissingMethod,
+    #[error("Details.Parameters.methodName is missing ({contact})")]
+    MissingMethod { contact: String },
     #[error("Unsupported method: {0}")]
     UnsupportedMethod(String),
     #[error("{method}: the contact id is missing (set Details.Parameters.contactId or Details.ContactData.ContactId)")]
     MissingContactId { method: String },
+    /// A field the method reads has the wrong type: `problem` names its JSON path and what was there.
+    #[error("{method} for {contact}: {problem}")]
+    WrongType { method: String, contact: String, problem: String },
     #[error("{method} for contact {contact_id}: {field} is missing{hint}")]
     MissingField { method: String, contact_id: String, field: &'static str, hint: &'static str },
     #[error("{method} for contact {contact_id}: {field} is malformed: {reason}")]
@@ -77,10 +82,12 @@ impl InvokeError {
     /// A short name for the Lambda error type (`errorType`), by kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } => ErrorKind::InvalidEvent,
-            InvokeError::MissingMethod | InvokeError::MissingContactId { .. } | InvokeError::MissingField { .. } => {
-                ErrorKind::MissingField
+            InvokeError::BadEvent(_) | InvokeError::Malformed { .. } | InvokeError::WrongType { .. } => {
+                ErrorKind::InvalidEvent
             }
+            InvokeError::MissingMethod { .. }
+            | InvokeError::MissingContactId { .. }
+            | InvokeError::MissingField { .. } => ErrorKind::MissingField,
             InvokeError::UnsupportedMethod(_) => ErrorKind::UnsupportedMethod,
             InvokeError::BadContactId { source, .. } => source.kind(),
             InvokeError::Salesforce(e) if e.is_retryable() => ErrorKind::SalesforceUnavailable,
@@ -101,12 +108,31 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, In
 
 /// The testable handler.
 pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, InvokeError> {
-    let event: FlowEvent = serde_json::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
+    let event = FlowEvent::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
     if event.is_scheduled() {
         return Ok(keep_warm(deps).await);
     }
-    let method = event.parameter("methodName").ok_or(InvokeError::MissingMethod)?;
-    let contact_id = event.contact_id().ok_or_else(|| InvokeError::MissingContactId { method: method.clone() })?;
+    let contact = || contact_label(event.contact_id().as_deref());
+    let method = match event.parameter("methodName") {
+        Some(method) => method,
+        None => {
+            return Err(match event.field_error("Details.Parameters.methodName", "a string") {
+                Some(problem) => {
+                    InvokeError::WrongType { method: "the flow event".into(), contact: contact(), problem }
+                }
+                None => InvokeError::MissingMethod { contact: contact() },
+            });
+        }
+    };
+    let contact_id = event.contact_id().ok_or_else(|| {
+        let problem = event
+            .field_error("Details.Parameters.contactId", "a string")
+            .or_else(|| event.field_error("Details.ContactData.ContactId", "a string"));
+        match problem {
+            Some(problem) => InvokeError::WrongType { method: method.clone(), contact: contact(), problem },
+            None => InvokeError::MissingContactId { method: method.clone() },
+        }
+    })?;
     // The contact id is the path of every call but createVoiceCall: only a valid id gets there
     // (issue 13 item 1; `..` would reach `/telephony/v1/clearRouting`).
     let field = if event.parameter("contactId").is_some() {
@@ -230,8 +256,23 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// The field is absent: missing, or of a type the method cannot use (then the error says
+    /// what was there, at which JSON path).
     fn missing(&self, field: &'static str, hint: &'static str) -> InvokeError {
-        InvokeError::MissingField { method: self.method.into(), contact_id: self.contact_id.into(), field, hint }
+        let expected = if field == "Details.ContactData" { "an object" } else { "a string" };
+        match self.event.field_error(field, expected) {
+            Some(problem) => InvokeError::WrongType {
+                method: self.method.into(),
+                contact: contact_label(Some(self.contact_id)),
+                problem,
+            },
+            None => InvokeError::MissingField {
+                method: self.method.into(),
+                contact_id: self.contact_id.into(),
+                field,
+                hint,
+            },
+        }
     }
 
     fn contact_data(&self) -> Result<&ContactData, InvokeError> {

@@ -255,7 +255,10 @@ async fn missing_fields_fail_with_a_message_naming_field_and_contact_and_send_no
             "executeOmniFlow for contact x-4: dialed number is missing",
         ),
         (json!({"Details": {"Parameters": {"methodName": "sendMessage"}}}), "sendMessage: the contact id is missing"),
-        (json!({"Details": {"Parameters": {"contactId": "x-5"}}}), "Details.Parameters.methodName is missing"),
+        (
+            json!({"Details": {"Parameters": {"contactId": "x-5"}}}),
+            "Details.Parameters.methodName is missing (contact x-5)",
+        ),
         (
             json!({"Details": {"Parameters": {"methodName": "deleteVoiceCall", "contactId": "x-6"}}}),
             "Unsupported method: deleteVoiceCall",
@@ -498,4 +501,74 @@ async fn hostile_contact_ids_reach_no_endpoint() {
     let requests: Vec<String> =
         stack.emulator().requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     assert!(requests.is_empty(), "no request may reach Salesforce: {requests:?}");
+}
+
+#[tokio::test]
+async fn a_200_without_the_documented_answer_fails_the_invocation_naming_what_was_missing() {
+    let stack = Stack::start().await;
+    for (name, missing) in
+        [("01-create-voice-call.json", "voiceCallId"), ("02-execute-omni-flow.json", "agent, queue or errors")]
+    {
+        stack.emulator().reset();
+        stack.emulator().inject(Fault::body(json!({"foo": 1}), 1));
+        let err = stack.invoke(event(name)).await.expect_err(name);
+        assert!(matches!(err, InvokeError::Salesforce(ScrtError::Decode { .. })), "{name}: {err:?}");
+        assert_eq!(err.kind(), scv_shared::error::ErrorKind::SalesforceError, "{name}");
+        let message = err.to_string();
+        assert!(message.contains(&format!("without {missing}")), "{name}: {message}");
+        assert!(message.contains("for contact "), "{name}: {message}");
+        assert_eq!(stack.emulator().requests().len(), 1, "{name}: a 200 is not retried");
+    }
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn a_wrong_type_fails_only_the_method_that_reads_it_naming_its_path_and_the_contact() {
+    let stack = Stack::start().await;
+    // Fields createVoiceCall does not read may have any type.
+    let unread = with_contact(event("01-create-voice-call.json"), |cd| {
+        cd.insert("Channel".into(), json!(12345));
+        cd.insert("InitialContactId".into(), json!({"not": "a string"}));
+        cd.insert("InstanceARN".into(), json!([1, 2]));
+        cd.insert("Name".into(), json!(true));
+    });
+    let out = stack.invoke(unread).await.expect("Channel is not read by createVoiceCall");
+    assert!(out["voiceCallId"].as_str().unwrap().starts_with("0LQ"));
+    let sent = stack.emulator().requests().len();
+
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with_contact(event("01-create-voice-call.json"), |cd| {
+                cd.insert("CustomerEndpoint".into(), json!({"Address": 5}));
+            }),
+            "createVoiceCall for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.ContactData.CustomerEndpoint.Address is the number 5, expected a string",
+        ),
+        (
+            with_contact(event("01-create-voice-call.json"), |cd| {
+                cd.insert("SystemEndpoint".into(), json!("+15555550100"));
+            }),
+            "Details.ContactData.SystemEndpoint is a string, expected an object",
+        ),
+        (
+            with_contact(event("01-create-voice-call.json"), |cd| {
+                cd.insert("ContactId".into(), json!(12345));
+            }),
+            "createVoiceCall for no contact id in the event: Details.ContactData.ContactId is the number 12345, expected a string",
+        ),
+        (
+            json!({"Details": {"ContactData": {"ContactId": "abc-123"}, "Parameters": "methodName=createVoiceCall"}}),
+            "Details.Parameters: invalid type: string \"methodName=createVoiceCall\", expected a map (contact abc-123)",
+        ),
+        (
+            json!({"Details": {"ContactData": {"ContactId": "abc-123"}, "Parameters": {"methodName": {"x": 1}}}}),
+            "Details.Parameters.methodName is an object with keys x, expected a string",
+        ),
+        (json!(42), "the event: invalid type: integer `42`"),
+    ];
+    for (event, expected) in cases {
+        let err = stack.invoke(event).await.expect_err(expected);
+        assert!(err.to_string().contains(expected), "got {err}, want {expected}");
+        assert_eq!(err.kind(), scv_shared::error::ErrorKind::InvalidEvent, "{err}");
+    }
+    assert_eq!(stack.emulator().requests().len(), sent, "bad input never reaches Salesforce");
 }

@@ -46,7 +46,6 @@ use scv_shared::ids::{IdError, PathId};
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::{ConversationEvents, ScrtError, TelephonyClient};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::Instrument;
@@ -169,8 +168,8 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Tr
 /// file, `{"result": "NoSignals", ...}` when the file has none, or `{"result": "NoVoiceCall", ...}`
 /// when Salesforce has no conversation for the contact.
 pub async fn handle(payload: Value, lambda_deadline: SystemTime, deps: &Deps) -> Result<Value, TriggerError> {
-    let event = ObjectCreatedEvent::deserialize(&payload).map_err(|e| {
-        let e = TriggerError::NotAnEvent(e.to_string());
+    let event: ObjectCreatedEvent = scv_shared::error::decode_json(&payload).map_err(|e| {
+        let e = TriggerError::NotAnEvent(e);
         tracing::error!(error = %e, "event rejected");
         e
     })?;

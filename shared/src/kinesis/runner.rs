@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use super::{
     BatchError, DecodeError, KinesisEventResponse, KinesisRecord, batch_response, decode_data, process_by_key,
-    records_as_sent,
+    read_envelopes,
 };
 
 /// One record of the batch: what Lambda sent, and its data decoded.
@@ -38,14 +38,22 @@ pub struct Record<'e> {
     pub text: Result<String, DecodeError>,
     /// The record exactly as Lambda delivered it (to hand on or keep unchanged).
     pub raw: &'e Value,
+    /// What is wrong with its envelope, if anything ([`super::Envelope::malformed`]): such a
+    /// record is not parsed and is reported for retry.
+    pub malformed: Option<String>,
 }
 
 impl<'e> Record<'e> {
     /// Every record of a Kinesis event, in batch order (see [`super::records`]).
     pub fn read(event: &'e Value) -> Result<Vec<Self>, BatchError> {
-        Ok(records_as_sent(event)?
+        Ok(read_envelopes(event)?
             .into_iter()
-            .map(|(raw, kinesis)| Record { text: decode_data(&kinesis.data), kinesis, raw })
+            .map(|e| Record {
+                text: decode_data(&e.record.data),
+                kinesis: e.record,
+                raw: e.raw,
+                malformed: e.malformed,
+            })
             .collect())
     }
 
@@ -246,6 +254,10 @@ impl Runner {
         let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
         let mut ready: Vec<(usize, &Record<'_>, &H::Item)> = Vec::new();
         for (position, entry) in entries.iter().enumerate() {
+            if let Some(reason) = &entry.record.malformed {
+                outcomes[position] = Some(self.malformed(&entry.record, reason));
+                continue;
+            }
             match &entry.item {
                 Ok(item) => ready.push((position, &entry.record, item)),
                 Err(settle) => {
@@ -305,7 +317,11 @@ impl Runner {
             .into_iter()
             .enumerate()
             .map(|(position, record)| {
-                let item = handler.parse(&record);
+                // A malformed envelope is not parsed: `one` and `run_in_parts` report it for retry.
+                let item = match &record.malformed {
+                    Some(reason) => Err(Settle::Quarantine(reason.clone())),
+                    None => handler.parse(&record),
+                };
                 let key = match item.as_ref().ok().and_then(|item| handler.key(item)).filter(|k| !k.is_empty()) {
                     Some(key) => Key::Of(key.to_string()),
                     None => Key::Alone(position),
@@ -316,11 +332,24 @@ impl Runner {
     }
 
     async fn one<H: ProcessRecords>(&self, handler: &H, entry: &Entry<'_, H::Item>) -> Outcome<H::Done> {
+        if let Some(reason) = &entry.record.malformed {
+            return self.malformed(&entry.record, reason);
+        }
         let outcome = match &entry.item {
             Ok(item) => handler.process(&entry.record, item).await,
             Err(settle) => settle.clone().into(),
         };
         self.settle(handler, &entry.record, entry.item.as_ref().ok(), outcome).await
+    }
+
+    /// A record whose envelope is malformed (`kinesis: null`, no `sequenceNumber` but an `eventID`,
+    /// `data` not a string) is reported in `batchItemFailures`, never dropped: Lambda delivers it
+    /// again and, after the mapping's retries, hands it to the on-failure destination.
+    fn malformed<T>(&self, record: &Record<'_>, reason: &str) -> Outcome<T> {
+        let name = self.name;
+        let seq = record.sequence_number();
+        tracing::error!(sequenceNumber = seq, eventID = record.kinesis.event_id.as_deref().unwrap_or(""), reason = %reason, "{name} record {seq} cannot be read: {reason}; reported for retry");
+        Outcome::Retry(reason.to_string())
     }
 
     /// Logs a skip; quarantines a record that can never succeed.
@@ -626,17 +655,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn records_without_a_sequence_number_are_left_out_and_no_identifier_is_empty() {
+    async fn a_record_without_any_sequence_number_fails_the_batch_instead_of_being_dropped() {
         let (_logs, _guard) = capture();
         let script = Script::default();
-        let mut batch = steps(&["a/1/retry", "b/1/retry", "c/1/retry"]);
-        batch["Records"][0]["kinesis"]["sequenceNumber"] = json!("");
+        let mut batch = steps(&["a/1/ok", "b/1/ok", "c/1/ok"]);
         batch["Records"][2]["kinesis"].as_object_mut().unwrap().remove("sequenceNumber");
+        let err = RUNNER.run(&batch, &script).await.expect_err("unidentifiable");
+        assert!(matches!(err, BatchError::Unidentifiable { index: 2, .. }), "{err:?}");
+        batch["Records"][2] = json!("nonsense");
+        assert!(RUNNER.run_in_parts(&batch, &script).await.is_err());
+        assert!(script.ran.into_inner().unwrap().is_empty(), "nothing ran: the whole batch is delivered again");
+        assert!(matches!(RUNNER.run(&json!({"detail": {}}), &Script::default()).await, Err(BatchError::NotKinesis(_))));
+        let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{}"}}]});
+        let err = RUNNER.run(&sns, &Script::default()).await.expect_err("an SNS event is not empty work");
+        assert_eq!(err.to_string(), "not a Kinesis event: Records[0] comes from aws:sns");
+    }
+
+    #[tokio::test]
+    async fn malformed_envelopes_with_a_sequence_number_are_reported_never_dropped() {
+        let (logs, _guard) = capture();
+        let mut batch = steps(&["a/1/ok", "b/1/ok", "c/1/ok", "d/1/ok"]);
+        batch["Records"][0]["kinesis"] = json!(null);
+        batch["Records"][0]["eventID"] = json!("shardId-000000000000:1");
+        batch["Records"][1]["kinesis"].as_object_mut().unwrap().remove("sequenceNumber");
+        batch["Records"][1]["eventID"] = json!("shardId-000000000000:2");
+        batch["Records"][2]["kinesis"]["data"] = json!(42);
+        let script = Script::default();
         let result = RUNNER.run(&batch, &script).await.unwrap();
-        assert_eq!(result.outcomes.len(), 1);
-        let response = serde_json::to_value(&result.response).unwrap();
-        assert_eq!(response, json!({"batchItemFailures": [{"itemIdentifier": "2"}]}));
-        assert!(RUNNER.run(&json!({"detail": {}}), &script).await.is_err(), "not a Kinesis event");
+        assert_eq!(failures(&result.response), ["1", "2", "3"]);
+        assert_eq!(result.summary.records, 4);
+        assert_eq!(script.ran.into_inner().unwrap(), ["d1"]);
+        assert!(script.kept.into_inner().unwrap().is_empty(), "reported, not quarantined");
+        let script = Script { size: 2, ..Script::default() };
+        let result = RUNNER.run_in_parts(&batch, &script).await.unwrap();
+        assert_eq!(failures(&result.response), ["1", "2", "3"]);
+        assert_eq!(result.summary.done, 1);
+        let errors: Vec<String> = logs.lines().into_iter().filter(|l| l.contains("\"ERROR\"")).collect();
+        assert!(errors.iter().any(|l| l.contains("kinesis is null")), "{errors:?}");
     }
 
     #[tokio::test]

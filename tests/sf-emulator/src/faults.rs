@@ -1,5 +1,6 @@
 //! Fault injection: throttling (429 + Retry-After), server errors, slow answers, dropped connections,
-//! and failing entries inside an otherwise successful bulk transcript request.
+//! answers with an unexpected body (a 200 `{"foo":1}`), and failing entries inside an otherwise
+//! successful bulk transcript request.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,9 @@ pub struct Fault {
     /// Close the connection without any HTTP response.
     #[serde(default)]
     pub drop_connection: bool,
+    /// Answer this body (with `status`, 200 when unset) instead of handling the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 impl Fault {
@@ -38,6 +42,12 @@ impl Fault {
     /// Delay the next `count` requests by `ms` milliseconds (then handle them normally).
     pub fn delay(ms: u64, count: u32) -> Fault {
         Fault { delay_ms: Some(ms), count, ..Fault::default() }
+    }
+
+    /// Answer `body` with HTTP 200 to the next `count` requests, without handling them (nothing is
+    /// created or changed).
+    pub fn body(body: serde_json::Value, count: u32) -> Fault {
+        Fault { body: Some(body), count, ..Fault::default() }
     }
 
     /// Drop the connection of the next `count` requests.

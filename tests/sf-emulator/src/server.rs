@@ -334,6 +334,12 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
             // Never written: the connection fails the write and closes.
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
+        if let Some(body) = fault.body {
+            record.faulted = true;
+            let status = fault.status.unwrap_or(200);
+            let extra = fault.retry_after_secs.map(|s| (header::RETRY_AFTER, s.to_string())).into_iter().collect();
+            return finish(&shared, record, status, body, extra);
+        }
         if let Some(status) = fault.status {
             record.faulted = true;
             let body = if is_oauth {
