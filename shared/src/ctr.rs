@@ -26,6 +26,9 @@ pub struct Ctr {
     pub initiation_timestamp: Option<String>,
     #[serde(default)]
     pub disconnect_timestamp: Option<String>,
+    /// When Amazon Connect last updated the record: orders two CTRs of one contact.
+    #[serde(default)]
+    pub last_update_timestamp: Option<String>,
     #[serde(default)]
     pub previous_contact_id: Option<String>,
     #[serde(default)]
@@ -106,6 +109,18 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Map<String, V
 }
 
 impl Ctr {
+    /// The CTR's own version: `LastUpdateTimestamp`, else `DisconnectTimestamp`; `None` when it
+    /// has neither (or neither is an ISO 8601 time). Of two CTRs of one contact, the one with the
+    /// later time is the newer (issue 13 item 6, "newest wins").
+    pub fn updated_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let parse = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        parse(&self.last_update_timestamp).or_else(|| parse(&self.disconnect_timestamp))
+    }
+
     /// Reads a CTR; the error names the field with the wrong type.
     pub fn from_value(value: Value) -> Result<Ctr, String> {
         if !value.is_object() {
@@ -276,6 +291,26 @@ mod tests {
 
     fn ctr(v: Value) -> Ctr {
         Ctr::from_value(v).expect("a CTR")
+    }
+
+    #[test]
+    fn a_ctr_is_versioned_by_its_last_update_else_its_disconnect() {
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&chrono::Utc);
+        let cases = [
+            (
+                json!({"LastUpdateTimestamp": "2026-11-21T11:11:40Z", "DisconnectTimestamp": "2026-11-21T11:10:35Z"}),
+                Some(at("2026-11-21T11:11:40Z")),
+            ),
+            (json!({"DisconnectTimestamp": "2026-11-21T11:10:35Z"}), Some(at("2026-11-21T11:10:35Z"))),
+            (
+                json!({"LastUpdateTimestamp": "not a time", "DisconnectTimestamp": "2026-11-21T11:10:35+01:00"}),
+                Some(at("2026-11-21T10:10:35Z")),
+            ),
+            (json!({"InitiationTimestamp": "2026-11-21T11:10:35Z"}), None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(ctr(value.clone()).updated_at(), expected, "{value}");
+        }
     }
 
     /// The official fixture's full TRANSFER CTR (from its unit tests; docs/functions.md#ctrdatasync) and its fields.

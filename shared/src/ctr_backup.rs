@@ -9,6 +9,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::ids::{IdError, PathId};
+use crate::ctr::Ctr;
 
 pub use crate::config::BackupConfig;
 
@@ -23,6 +24,48 @@ pub enum BackupError {
     /// The contact id cannot name a key: nothing was read or written.
     #[error("no CTR backup for this contact: {0}")]
     Id(#[from] IdError),
+    #[error("could not write s3://{bucket}/{key}: it changed under every one of {attempts} conditional writes")]
+    Contended { bucket: String, key: String, attempts: usize },
+}
+
+/// A CTR's version: `LastUpdateTimestamp`, else `DisconnectTimestamp` ([`Ctr::updated_at`]).
+pub type Version = Option<chrono::DateTime<chrono::Utc>>;
+
+/// What [`CtrBackup::store_newest`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// The backup now holds this CTR (it was absent, older, the same version, or unversioned).
+    Written,
+    /// The stored backup is newer: nothing was written.
+    Superseded(Superseded),
+}
+
+/// A CTR older than its contact's stored backup; displays as the skip reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("superseded: this CTR (updated {}) is older than the stored CTR of its contact (updated {})", time(.ours), time(&Some(*.stored)))]
+pub struct Superseded {
+    pub ours: Version,
+    pub stored: chrono::DateTime<chrono::Utc>,
+}
+
+fn time(t: &Version) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_else(|| "never".into())
+}
+
+/// Conditional writes tried before giving up (each conflict means another writer just wrote).
+const CONDITIONAL_ATTEMPTS: usize = 3;
+
+/// Whether a CTR of version `ours` must not replace one of version `stored`: only when both are
+/// known and the stored one is strictly later (the same version replayed is applied again).
+pub fn superseded(ours: Version, stored: Version) -> Option<Superseded> {
+    match (ours, stored) {
+        (Some(o), Some(stored)) if stored > o => Some(Superseded { ours, stored }),
+        _ => None,
+    }
+}
+
+fn version_of(body: &str) -> Version {
+    serde_json::from_str(body).ok().and_then(|v| Ctr::from_value(v).ok()).and_then(|c| c.updated_at())
 }
 
 impl BackupError {
@@ -78,8 +121,77 @@ impl CtrBackup {
         self.put(key.to_string(), ctr_json.as_bytes().to_vec()).await
     }
 
+    /// Backs up a CTR unless the stored backup of its contact is newer ("newest wins", issue 13
+    /// item 6): reads the stored backup, compares versions, and writes only if the object is still
+    /// the one read (`If-Match` its ETag, or `If-None-Match: *` when there was none; S3 conditional
+    /// writes). A write that loses the race reads and compares again.
+    pub async fn store_newest(
+        &self,
+        contact_id: &str,
+        ctr_json: &str,
+        version: Version,
+    ) -> Result<Stored, BackupError> {
+        let key = PathId::parse("ContactId", contact_id)?;
+        for _ in 0..CONDITIONAL_ATTEMPTS {
+            // Without the stored version nothing is written: the write fails, naming the read.
+            let stored = self.fetch_versioned(contact_id).await.map_err(|e| match e {
+                BackupError::Read { bucket, key, message } => BackupError::Write {
+                    bucket,
+                    key,
+                    message: format!("the stored backup to compare with is unreadable: {message}"),
+                },
+                other => other,
+            })?;
+            if let Some((body, _)) = &stored
+                && let Some(newer) = superseded(version, version_of(body))
+            {
+                return Ok(Stored::Superseded(newer));
+            }
+            let etag = stored.and_then(|(_, etag)| etag);
+            let put = self
+                .s3
+                .put_object()
+                .bucket(&self.config.bucket)
+                .key(key.as_str())
+                .body(ByteStream::from(ctr_json.as_bytes().to_vec()))
+                .content_type("application/json")
+                .server_side_encryption(ServerSideEncryption::Aes256);
+            let put = match etag {
+                Some(etag) => put.if_match(etag),
+                None => put.if_none_match("*"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(Stored::Written),
+                // 412: the object is no longer the one read; 409: a concurrent conditional write.
+                Err(e) if e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) => continue,
+                Err(e) => {
+                    return Err(BackupError::Write {
+                        bucket: self.config.bucket.clone(),
+                        key: contact_id.to_string(),
+                        message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                    });
+                }
+            }
+        }
+        Err(BackupError::Contended {
+            bucket: self.config.bucket.clone(),
+            key: contact_id.to_string(),
+            attempts: CONDITIONAL_ATTEMPTS,
+        })
+    }
+
+    /// The version of a contact's stored backup (`None` when there is none or it has no version).
+    pub async fn stored_version(&self, contact_id: &str) -> Result<Version, BackupError> {
+        Ok(self.fetch(contact_id).await?.as_deref().and_then(version_of))
+    }
+
     /// The backup of a contact's CTR, or `None` when there is none.
     pub async fn fetch(&self, contact_id: &str) -> Result<Option<String>, BackupError> {
+        Ok(self.fetch_versioned(contact_id).await?.map(|(body, _)| body))
+    }
+
+    /// The backup of a contact's CTR with its ETag, or `None` when there is none.
+    async fn fetch_versioned(&self, contact_id: &str) -> Result<Option<(String, Option<String>)>, BackupError> {
         let key = PathId::parse("ContactId", contact_id)?;
         let read_error = |message: String| BackupError::Read {
             bucket: self.config.bucket.clone(),
@@ -88,8 +200,9 @@ impl CtrBackup {
         };
         match self.s3.get_object().bucket(&self.config.bucket).key(key.as_str()).send().await {
             Ok(out) => {
+                let etag = out.e_tag.clone();
                 let bytes = out.body.collect().await.map_err(|e| read_error(e.to_string()))?.into_bytes();
-                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+                Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), etag)))
             }
             Err(e)
                 if e.as_service_error()

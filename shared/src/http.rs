@@ -38,6 +38,19 @@ pub enum Exchange {
     OutOfTime { attempts: u32, last: Option<String> },
 }
 
+/// Whether sending a request twice is harmless (issue 13 item 2, "no duplicate side effect").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Reads, updates of named fields, keyed writes: retried on any retryable failure.
+    Idempotent,
+    /// Creates and event publishes: a second send may make a second record. Retried only when the
+    /// first provably did not reach Salesforce: the connection was never established, or the answer
+    /// was a limit (429), which is refused before any work (the caller's `retryable` says which answers
+    /// are limits). A timeout, a cut-off answer or a 5xx may come after the record was made, so they
+    /// end the exchange.
+    NotIdempotent,
+}
+
 /// What to log retries under.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
@@ -52,6 +65,24 @@ pub async fn send_with_retries<F, Fut>(
     policy: &RetryPolicy,
     deadline: Deadline,
     context: Context<'_>,
+    attempt: F,
+    retryable: impl Fn(&Answer) -> bool,
+) -> Exchange
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<reqwest::Response, reqwest::Error>>,
+{
+    send_with_retries_as(Idempotency::Idempotent, policy, deadline, context, attempt, retryable).await
+}
+
+/// [`send_with_retries`] for a request of the given [`Idempotency`]: a non-idempotent one is sent
+/// again only after a transport failure that proves the previous attempt made nothing; the caller's
+/// `retryable` must then accept only answers refused before any work (429, a documented limit).
+pub async fn send_with_retries_as<F, Fut>(
+    idempotency: Idempotency,
+    policy: &RetryPolicy,
+    deadline: Deadline,
+    context: Context<'_>,
     mut attempt: F,
     retryable: impl Fn(&Answer) -> bool,
 ) -> Exchange
@@ -59,6 +90,7 @@ where
     F: FnMut(Duration) -> Fut,
     Fut: Future<Output = Result<reqwest::Response, reqwest::Error>>,
 {
+    let once = idempotency == Idempotency::NotIdempotent;
     let mut attempts = 0u32;
     let mut last: Option<String> = None;
     loop {
@@ -67,14 +99,19 @@ where
             return Exchange::OutOfTime { attempts, last };
         }
         attempts += 1;
+        // Whether the failure proves the request never reached the server.
+        let mut unreached = false;
         let outcome = match attempt(remaining.min(policy.attempt_timeout)).await {
             Ok(response) => read(response).await,
-            Err(e) => Err(describe(&e)),
+            Err(e) => {
+                unreached = e.is_connect();
+                Err(describe(&e))
+            }
         };
         let (retry, retry_after, summary) = match &outcome {
             Ok(answer) if answer.is_success() => return Exchange::Answered { answer: answer.clone(), attempts },
             Ok(answer) => (retryable(answer), answer.retry_after, format!("HTTP {}", answer.status)),
-            Err(error) => (true, None, error.clone()),
+            Err(error) => (!once || unreached, None, error.clone()),
         };
         let delay = policy.next_delay(attempts, retry_after);
         if retry && attempts < policy.max_attempts && deadline.allows(delay, MIN_ATTEMPT) {

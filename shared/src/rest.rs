@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::config::RestConfig;
-use crate::http::{Answer, Context, Exchange, send_with_retries};
+use crate::http::{Answer, Context, Exchange, Idempotency, send_with_retries_as};
 use crate::ids::PathId;
 use crate::oauth::{AuthError, SalesforceAuth};
 use crate::retry::{Deadline, RetryPolicy};
@@ -321,6 +321,8 @@ impl SalesforceRest {
         };
         let mut token = self.auth.token(deadline).await.map_err(auth_error)?;
         let context = Context { operation, contact_id: "" };
+        // POST creates a record or publishes an event: sent again only if the first never arrived.
+        let idempotency = if method == Method::POST { Idempotency::NotIdempotent } else { Idempotency::Idempotent };
         let mut refreshed = false;
         let mut earlier = 0;
         loop {
@@ -336,7 +338,10 @@ impl SalesforceRest {
                 }
                 request.send()
             };
-            match send_with_retries(&self.policy, deadline, context, attempt, |a| a.status >= 500 || is_limit(a)).await
+            match send_with_retries_as(idempotency, &self.policy, deadline, context, attempt, |a| {
+                is_limit(a) || (a.status >= 500 && idempotency == Idempotency::Idempotent)
+            })
+            .await
             {
                 Exchange::Answered { answer, .. } if answer.is_success() => return Ok(answer),
                 Exchange::Answered { answer, attempts } if answer.status == 401 && !refreshed => {

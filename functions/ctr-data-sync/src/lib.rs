@@ -12,7 +12,7 @@ use std::time::Duration;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv, ScrtConfig};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
-use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
+use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client, Stored, Superseded};
 use scv_shared::error::ErrorKind;
 use scv_shared::ids::PathId;
 use scv_shared::keys::SsmClient;
@@ -180,9 +180,28 @@ impl ProcessRecords for CtrSync<'_> {
         }
         let contact_id = item.contact_id().unwrap_or_default();
         let text = record.text.as_deref().unwrap_or_default();
-        if let Err(e) = deps.backup.store(contact_id, text).await {
-            tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
-            return kinesis::Outcome::Retry(e.to_string());
+        // Newest wins (issue 13 item 6): a CTR older than the contact's stored backup changes
+        // neither the backup nor the VoiceCall, in this batch or in a redelivered one.
+        let version = item.ctr.updated_at();
+        match deps.backup.store_newest(contact_id, text, version).await {
+            Ok(Stored::Written) => {}
+            Ok(Stored::Superseded(why)) => return superseded(why),
+            Err(e) => {
+                tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
+                return kinesis::Outcome::Retry(e.to_string());
+            }
+        }
+        // A newer CTR may have been backed up (and applied) since: checked again just before the update.
+        match deps.backup.stored_version(contact_id).await {
+            Ok(stored) => {
+                if let Some(why) = scv_shared::ctr_backup::superseded(version, stored) {
+                    return superseded(why);
+                }
+            }
+            Err(e) => {
+                tracing::error!(sequenceNumber = seq, error = %e, "CTR backup unreadable before the update; the record is retried");
+                return kinesis::Outcome::Retry(e.to_string());
+            }
         }
         let fields = to_voice_call_fields(&item.ctr);
         let update_deadline = Deadline::after(deps.update_budget).min(self.deadline);
@@ -198,6 +217,12 @@ impl ProcessRecords for CtrSync<'_> {
             }
         }
     }
+}
+
+/// A CTR older than the contact's stored backup: skipped, the newer values stay.
+fn superseded(why: Superseded) -> kinesis::Outcome {
+    tracing::info!(reason = %why, "CTR not synced");
+    kinesis::Outcome::Skipped(why.to_string())
 }
 
 /// Answers that will not change on retry: the payload itself is refused. Authorization failures

@@ -148,21 +148,26 @@ async fn the_mixed_sample_skips_quarantines_and_keeps_per_contact_order() {
             Outcome::Failed(_) => "failed",
         })
         .collect();
-    assert_eq!(kinds, vec!["synced", "skipped", "skipped", "skipped", "quarantined", "synced", "synced"]);
+    // The last record is the first contact again with an older LastUpdateTimestamp: superseded.
+    assert_eq!(kinds, vec!["synced", "skipped", "skipped", "skipped", "quarantined", "synced", "skipped"]);
     let reasons: Vec<String> =
         outcomes.iter().filter_map(|(_, o)| if let Outcome::Skipped(r) = o { Some(r.clone()) } else { None }).collect();
     assert!(
-        reasons[0].contains("NoSync") && reasons[1].contains("CHAT") && reasons[2].contains("voicemail"),
+        reasons[0].contains("NoSync")
+            && reasons[1].contains("CHAT")
+            && reasons[2].contains("voicemail")
+            && reasons[3].contains("superseded"),
         "{reasons:?}"
     );
 
-    // The same contact twice: both applied, in order, so the later CTR wins.
+    // The same contact twice, the later record with an older LastUpdateTimestamp: newest wins, so
+    // the VoiceCall keeps the values of the first (newer) CTR.
     let first = ctr_of(&batch["Records"][0]);
     let id = first["ContactId"].as_str().unwrap();
     let call = stack.emulator().voice_call(id).expect("VoiceCall");
-    assert_eq!(call.update_count, 2);
+    assert_eq!(call.update_count, 1);
     let attributes: Value = serde_json::to_value(&call.call_attributes).unwrap();
-    assert_eq!(attributes["Disposition__c"], "Resolved", "the later CTR was applied last: {attributes}");
+    assert!(attributes.get("Disposition__c").is_none(), "the older CTR was not applied: {attributes}");
     // The transfer points at its parent.
     let transfer = ctr_of(&batch["Records"][5]);
     let body = &stack
@@ -198,6 +203,89 @@ async fn a_record_salesforce_refuses_is_quarantined_with_the_ctr() {
     assert_eq!(kept.len(), 1);
     let body: Value = serde_json::from_str(&stack.object(&kept[0]).await.unwrap()).unwrap();
     assert_eq!(body["record"]["ContactId"], id, "the CTR itself is kept for a later replay");
+}
+
+/// A record of `base` carrying its CTR changed by `change` (same contact, same sequence number).
+fn with_ctr(base: &Value, seq: &str, change: impl FnOnce(&mut Value)) -> Value {
+    let mut ctr = ctr_of(base);
+    change(&mut ctr);
+    let mut record = base.clone();
+    record["kinesis"]["data"] = json!(base64_encode(&ctr.to_string()));
+    record["kinesis"]["sequenceNumber"] = json!(seq);
+    record
+}
+
+/// The same contact's CTR at an older and a newer LastUpdateTimestamp, with different values.
+fn older_and_newer() -> (String, Value, Value) {
+    let base = event("batch-100.json")["Records"][0].clone();
+    let id = ctr_of(&base)["ContactId"].as_str().unwrap().to_string();
+    let older = with_ctr(&base, "1001", |c| {
+        c["LastUpdateTimestamp"] = json!("2026-11-21T09:05:00Z");
+        c["Agent"]["CustomerHoldDuration"] = json!(11);
+    });
+    let newer = with_ctr(&base, "1002", |c| {
+        c["LastUpdateTimestamp"] = json!("2026-11-21T09:30:00.250Z");
+        c["Agent"]["CustomerHoldDuration"] = json!(22);
+    });
+    (id, older, newer)
+}
+
+async fn backed_up_hold(stack: &Stack, id: &str) -> Value {
+    let backup: Value = serde_json::from_str(&stack.object(id).await.expect("the backup")).unwrap();
+    backup["Agent"]["CustomerHoldDuration"].clone()
+}
+
+#[tokio::test]
+async fn an_older_ctr_after_a_newer_one_in_one_batch_changes_nothing() {
+    let stack = Stack::start().await;
+    let (id, older, newer) = older_and_newer();
+    let (response, outcomes) = stack.run(&json!({"Records": [newer, older]})).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(outcomes[0].1, Outcome::Synced);
+    assert!(
+        matches!(&outcomes[1].1, Outcome::Skipped(r) if r.contains("superseded") && r.contains("2026-11-21T09:30:00.250Z")),
+        "{outcomes:?}"
+    );
+    let call = stack.emulator().voice_call(&id).expect("VoiceCall");
+    assert_eq!(call.update_count, 1, "the older CTR never reached Salesforce");
+    assert_eq!(call.fields["totalHoldDuration"], 22);
+    assert_eq!(backed_up_hold(&stack, &id).await, 22, "the backup keeps the newer CTR");
+    assert!(
+        stack.logs().lines().iter().any(|l| l.contains("superseded") && l.contains(&id)),
+        "logged with its contact"
+    );
+}
+
+#[tokio::test]
+async fn an_older_batch_redelivered_after_a_newer_one_changes_nothing() {
+    let stack = Stack::start().await;
+    let (id, older, newer) = older_and_newer();
+    let (_, outcomes) = stack.run(&json!({"Records": [older.clone()]})).await;
+    assert_eq!(outcomes[0].1, Outcome::Synced);
+    let (_, outcomes) = stack.run(&json!({"Records": [newer]})).await;
+    assert_eq!(outcomes[0].1, Outcome::Synced, "a newer CTR replaces an older one");
+    // Lambda delivers the older batch again.
+    let (response, outcomes) = stack.run(&json!({"Records": [older]})).await;
+    assert!(failures(&response).is_empty(), "superseded is a success, not retried");
+    assert!(matches!(&outcomes[0].1, Outcome::Skipped(r) if r.contains("superseded")), "{outcomes:?}");
+    let call = stack.emulator().voice_call(&id).expect("VoiceCall");
+    assert_eq!(call.update_count, 2);
+    assert_eq!(call.fields["totalHoldDuration"], 22);
+    assert_eq!(backed_up_hold(&stack, &id).await, 22);
+}
+
+#[tokio::test]
+async fn the_same_ctr_replayed_is_applied_again() {
+    let stack = Stack::start().await;
+    let (id, _, newer) = older_and_newer();
+    let (_, first) = stack.run(&json!({"Records": [newer.clone()]})).await;
+    let (response, again) = stack.run(&json!({"Records": [newer]})).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!((&first[0].1, &again[0].1), (&Outcome::Synced, &Outcome::Synced), "the same version is not older");
+    let call = stack.emulator().voice_call(&id).expect("VoiceCall");
+    assert_eq!(call.update_count, 2);
+    assert_eq!(call.fields["totalHoldDuration"], 22);
+    assert_eq!(backed_up_hold(&stack, &id).await, 22);
 }
 
 fn base64_encode(text: &str) -> String {

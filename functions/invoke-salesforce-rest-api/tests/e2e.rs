@@ -386,3 +386,42 @@ async fn a_wrong_type_the_method_does_not_read_is_no_error() {
     let err = stack.invoke(json!({"Details": {"Parameters": [1]}})).await.expect_err("Parameters");
     assert!(err.to_string().contains("Details.Parameters: invalid type: sequence"), "{err}");
 }
+
+/// Issue 13 item 2: a create that may have reached Salesforce is never sent again.
+#[tokio::test]
+async fn a_create_that_may_have_succeeded_is_not_sent_again() {
+    let stack = Stack::start(false).await;
+    let posts = |stack: &Stack| {
+        stack.emulator().requests().iter().filter(|r| r.method == "POST" && r.path.ends_with("/sobjects/Case")).count()
+    };
+
+    // Salesforce creates the Case, then answers 502.
+    stack.emulator().inject(Fault::applied_then_status(502, 1).on("POST", "/sobjects/Case"));
+    let err = stack.invoke(event("02-create-record.json")).await.expect_err("the 502 reaches the flow");
+    assert!(err.to_string().contains("createRecord") || err.to_string().contains("Case"), "{err}");
+    assert_eq!(posts(&stack), 1, "sent once");
+    assert_eq!(stack.emulator().records("Case").len(), 1, "exactly one Case");
+
+    // Salesforce creates the Case, then answers after the 3 s attempt timeout.
+    stack.emulator().inject(Fault::applied_then_delay(3_500, 1).on("POST", "/sobjects/Case"));
+    let err = stack.invoke(event("02-create-record.json")).await.expect_err("timed out");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    // (The timed-out exchange is never recorded as a request: its answer was not waited for.)
+    assert_eq!(stack.emulator().records("Case").len(), 2, "one Case per invocation: not retried");
+
+    // A limit answer is refused before any work: retried, one Case.
+    stack.emulator().inject(Fault::status(429, 1).with_retry_after(0).on("POST", "/sobjects/Case"));
+    stack.invoke(event("02-create-record.json")).await.expect("retried past a 429");
+    assert_eq!(stack.emulator().records("Case").len(), 3);
+}
+
+/// The same for a platform event publish (`realtimeAlertEvent`).
+#[tokio::test]
+async fn a_publish_answered_502_after_publishing_is_not_sent_again() {
+    let stack = Stack::start(false).await;
+    stack.emulator().inject(Fault::applied_then_status(502, 1).on("POST", "/sobjects/"));
+    stack.invoke(event("05-realtime-alert-event.json")).await.expect_err("the 502 reaches the flow");
+    let posts =
+        stack.emulator().requests().iter().filter(|r| r.method == "POST" && r.path.contains("/sobjects/")).count();
+    assert_eq!(posts, 1, "published once");
+}

@@ -31,6 +31,10 @@ pub struct Fault {
     /// Answer this body (with `status`, 200 when unset) instead of handling the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
+    /// Handle the request first (the org state changes), then delay and/or answer `status`: the
+    /// client cannot tell whether its request took effect.
+    #[serde(default)]
+    pub after_applying: bool,
 }
 
 impl Fault {
@@ -53,6 +57,16 @@ impl Fault {
     /// Drop the connection of the next `count` requests.
     pub fn drop_connection(count: u32) -> Fault {
         Fault { drop_connection: true, count, ..Fault::default() }
+    }
+
+    /// Apply the next `count` requests, then answer `status` instead of their real answer.
+    pub fn applied_then_status(status: u16, count: u32) -> Fault {
+        Fault { status: Some(status), count, after_applying: true, ..Fault::default() }
+    }
+
+    /// Apply the next `count` requests, then wait `ms` milliseconds before their real answer.
+    pub fn applied_then_delay(ms: u64, count: u32) -> Fault {
+        Fault { delay_ms: Some(ms), count, after_applying: true, ..Fault::default() }
     }
 
     /// Adds a `Retry-After` header (seconds).

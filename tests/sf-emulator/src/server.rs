@@ -320,6 +320,11 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
     }
 
     let fault = lock(&shared).faults.take(&method, &path);
+    // A fault "after applying" acts once the request has changed the org state.
+    let (late, fault) = match fault {
+        Some(f) if f.after_applying => (Some(f), None),
+        other => (None, other),
+    };
     if let Some(fault) = fault {
         if let Some(ms) = fault.delay_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -378,10 +383,28 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
         if answer.claims.is_some() {
             record.jwt_claims = answer.claims;
         }
+        if let Some(late) = late {
+            if let Some(ms) = late.delay_ms {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            if let Some(status) = late.status {
+                record.faulted = true;
+                return finish(&shared, record, status, rest::RestError::injected(status).body(), Vec::new());
+            }
+        }
         return finish_rest(&shared, record, answer.status, answer.body, answer.recorded_response, answer.headers);
     }
 
     let outcome = lock(&shared).process(&method, &path, authorization.as_deref(), content_type.as_deref(), &bytes);
+    if let Some(late) = late {
+        if let Some(ms) = late.delay_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if let Some(status) = late.status {
+            record.faulted = true;
+            return finish(&shared, record, status, ApiError::injected(status).body(), Vec::new());
+        }
+    }
     match outcome {
         Ok((status, body)) => finish(&shared, record, status, body, Vec::new()),
         Err(err) => {
