@@ -120,6 +120,8 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, In
 
 /// The testable handler.
 pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, InvokeError> {
+    // Connect waits 8 s: every call below, SSM included, shares one deadline within that.
+    let deadline = deadline.for_flow();
     let event: FlowEvent = serde_json::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
     let method = event.parameter("methodName").ok_or(InvokeError::MissingMethod)?;
     if let Some(contact_id) = event.contact_data().and_then(|c| c.contact_id.clone()) {
