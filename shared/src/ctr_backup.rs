@@ -8,8 +8,8 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::ids::{IdError, PathId};
 use crate::ctr::Ctr;
+use crate::ids::{IdError, PathId};
 
 pub use crate::config::BackupConfig;
 

@@ -3,7 +3,8 @@
 //! and refreshed once when Salesforce rejects a token (key rotation).
 //!
 //! Steady load costs exactly one SSM call per cold start (and one per TTL); concurrent callers
-//! share one fetch. Errors name the parameter and the problem, never the key material.
+//! share one fetch, each waiting no longer than its own deadline; a failed fetch is remembered for
+//! a few seconds so a batch does not wait for a hanging SSM once per record. Errors name the parameter and the problem, never the key material.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use thiserror::Error;
 use tokio::sync::Mutex;
 
 use crate::config::{Env, ScrtConfig};
+use crate::retry::Deadline;
 
 pub use aws_sdk_ssm::Client as SsmClient;
 
@@ -177,11 +179,29 @@ struct Cached {
     fetched: Instant,
 }
 
+/// How long a failed fetch is remembered: the other records of a batch fail at once with the same
+/// error instead of each waiting for SSM again.
+pub const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
+/// The longest one fetch may take, whatever the caller's deadline (the SDK's own operation timeout).
+const MAX_FETCH: Duration = Duration::from_secs(8);
+
+#[derive(Default)]
+struct Slot {
+    cached: Option<Cached>,
+    failure: Option<(KeyError, Instant)>,
+}
+
 /// The process-wide cache of the parsed key. Build it once at cold start and share it.
+///
+/// One caller fetches at a time (`gate`); every other caller waits for it no longer than its own
+/// deadline, then reads what the fetch left in `slot`: the key, or the failure, remembered for
+/// [`FAILURE_MEMORY`]. `slot` is never held across an await.
 pub struct KeyCache {
     source: KeySource,
     ttl: Duration,
-    slot: Mutex<Option<Cached>>,
+    slot: std::sync::Mutex<Slot>,
+    gate: Mutex<()>,
     fetches: AtomicU64,
 }
 
@@ -193,35 +213,26 @@ impl fmt::Debug for KeyCache {
 
 impl KeyCache {
     pub fn new(source: KeySource, ttl: Duration) -> Self {
-        Self { source, ttl, slot: Mutex::new(None), fetches: AtomicU64::new(0) }
+        Self {
+            source,
+            ttl,
+            slot: std::sync::Mutex::new(Slot::default()),
+            gate: Mutex::new(()),
+            fetches: AtomicU64::new(0),
+        }
     }
 
-    /// The cached key, fetched and parsed when absent or older than the TTL. Concurrent callers
-    /// wait for one fetch.
-    pub async fn get(&self) -> Result<SigningKey, KeyError> {
-        let mut slot = self.slot.lock().await;
-        if let Some(cached) = slot.as_ref()
-            && cached.fetched.elapsed() < self.ttl
-        {
-            return Ok(cached.key.clone());
-        }
-        let key = self.load().await?;
-        *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
-        Ok(key)
+    /// The cached key, fetched and parsed when absent or older than the TTL, by `deadline`.
+    /// Concurrent callers share one fetch; a failure is returned again for [`FAILURE_MEMORY`].
+    pub async fn get(&self, deadline: Deadline) -> Result<SigningKey, KeyError> {
+        // Boxed: keeps the callers' future types shallow (the compiler's layout depth limit).
+        Box::pin(self.obtain(None, deadline)).await
     }
 
-    /// Replaces `stale` (the key Salesforce just rejected) with a freshly fetched one. When another
-    /// caller already replaced it, returns that key without fetching again.
-    pub async fn refresh(&self, stale: &SigningKey) -> Result<SigningKey, KeyError> {
-        let mut slot = self.slot.lock().await;
-        if let Some(cached) = slot.as_ref()
-            && !cached.key.same_as(stale)
-        {
-            return Ok(cached.key.clone());
-        }
-        let key = self.load().await?;
-        *slot = Some(Cached { key: key.clone(), fetched: Instant::now() });
-        Ok(key)
+    /// Replaces `stale` (the key Salesforce just rejected) with a freshly fetched one, by
+    /// `deadline`. When another caller already replaced it, returns that key without fetching again.
+    pub async fn refresh(&self, stale: &SigningKey, deadline: Deadline) -> Result<SigningKey, KeyError> {
+        Box::pin(self.obtain(Some(stale), deadline)).await
     }
 
     /// How many times the key was fetched from its source (for tests and benchmarks).
@@ -231,6 +242,59 @@ impl KeyCache {
 
     pub fn param(&self) -> &str {
         self.source.param()
+    }
+
+    /// What the slot already answers: a usable key (fresh, and not `stale`), or a recent failure.
+    fn settled(&self, stale: Option<&SigningKey>) -> Option<Result<SigningKey, KeyError>> {
+        let slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(cached) = &slot.cached {
+            let usable = match stale {
+                Some(stale) => !cached.key.same_as(stale),
+                None => cached.fetched.elapsed() < self.ttl,
+            };
+            if usable {
+                return Some(Ok(cached.key.clone()));
+            }
+        }
+        match &slot.failure {
+            Some((error, at)) if at.elapsed() < FAILURE_MEMORY => Some(Err(error.clone())),
+            _ => None,
+        }
+    }
+
+    async fn obtain(&self, stale: Option<&SigningKey>, deadline: Deadline) -> Result<SigningKey, KeyError> {
+        if let Some(settled) = self.settled(stale) {
+            return settled;
+        }
+        let out_of_time = || KeyError::Fetch {
+            param: self.param().to_string(),
+            message: "no answer before the invocation's deadline".into(),
+        };
+        // Wait for a fetch in progress no longer than this caller may.
+        let _gate = tokio::time::timeout(deadline.remaining(), self.gate.lock()).await.map_err(|_| out_of_time())?;
+        if let Some(settled) = self.settled(stale) {
+            return settled;
+        }
+        let bound = deadline.remaining().min(MAX_FETCH);
+        let result = match tokio::time::timeout(bound, self.load()).await {
+            Ok(result) => result,
+            Err(_) => Err(KeyError::Fetch {
+                param: self.param().to_string(),
+                message: format!("no answer within {} ms (the invocation's deadline)", bound.as_millis()),
+            }),
+        };
+        let mut slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &result {
+            Ok(key) => {
+                slot.cached = Some(Cached { key: key.clone(), fetched: Instant::now() });
+                slot.failure = None;
+            }
+            Err(error) => {
+                tracing::warn!(param = self.param(), error = %error, "private key fetch failed; remembered for {} s", FAILURE_MEMORY.as_secs());
+                slot.failure = Some((error.clone(), Instant::now()));
+            }
+        }
+        result
     }
 
     async fn load(&self) -> Result<SigningKey, KeyError> {

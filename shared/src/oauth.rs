@@ -1,7 +1,7 @@
 //! Salesforce REST authentication: the OAuth 2.0 JWT bearer grant (Implementation Guide ch. 6 "Set Up OAuth in
 //! the AWS Lambda Function", docs/salesforce-rest.md#oauth-jwt-bearer). Credentials come from SSM in one `GetParameters`
 //! call; the access token is kept in memory and shared with other containers through the SSM token
-//! parameter (written, awaited, failures logged); a rejected token is refreshed once, and
+//! parameter (written within the deadline without delaying the answer, failures logged); a rejected token is refreshed once, and
 //! concurrent requests share that one refresh.
 
 use std::collections::HashMap;
@@ -24,6 +24,8 @@ use crate::retry::{Deadline, RetryPolicy};
 const ASSERTION_LIFETIME_SECS: i64 = 150;
 /// Credentials read from SSM are reused this long.
 const CREDENTIALS_TTL: Duration = Duration::from_secs(300);
+/// The longest the answer waits for the token to be shared in SSM.
+const SHARE_WAIT: Duration = Duration::from_millis(300);
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 #[derive(Debug, Error, Clone)]
@@ -140,11 +142,16 @@ impl SalesforceAuth {
 
     /// The current token: from memory, else from the shared SSM parameter, else a new grant.
     pub async fn token(&self, deadline: Deadline) -> Result<AccessToken, AuthError> {
-        let mut state = self.state.lock().await;
+        // Boxed: keeps the callers' future types shallow (the compiler's layout depth limit).
+        Box::pin(self.current(deadline)).await
+    }
+
+    async fn current(&self, deadline: Deadline) -> Result<AccessToken, AuthError> {
+        let mut state = self.lock(deadline).await?;
         if let Some(token) = &state.token {
             return Ok(token.clone());
         }
-        let (credentials, shared) = self.load(&mut state, true).await?;
+        let (credentials, shared) = self.load(&mut state, true, deadline).await?;
         let token = match shared {
             Some(token) => token,
             None => self.grant(&credentials, deadline).await?,
@@ -156,13 +163,17 @@ impl SalesforceAuth {
     /// A replacement for `stale`, which Salesforce just rejected. When another request already
     /// replaced it (here, or another container through SSM), that token is used without a grant.
     pub async fn refresh(&self, stale: &AccessToken, deadline: Deadline) -> Result<AccessToken, AuthError> {
-        let mut state = self.state.lock().await;
+        Box::pin(self.replace(stale, deadline)).await
+    }
+
+    async fn replace(&self, stale: &AccessToken, deadline: Deadline) -> Result<AccessToken, AuthError> {
+        let mut state = self.lock(deadline).await?;
         if let Some(current) = &state.token
             && current != stale
         {
             return Ok(current.clone());
         }
-        let (credentials, shared) = self.load(&mut state, false).await?;
+        let (credentials, shared) = self.load(&mut state, false, deadline).await?;
         let token = match shared.filter(|t| t != stale) {
             Some(token) => token,
             None => self.grant(&credentials, deadline).await?,
@@ -171,12 +182,22 @@ impl SalesforceAuth {
         Ok(token)
     }
 
+    /// The state, waiting for another caller's SSM read or grant no longer than `deadline`.
+    async fn lock(&self, deadline: Deadline) -> Result<tokio::sync::MutexGuard<'_, State>, AuthError> {
+        tokio::time::timeout(deadline.remaining(), self.state.lock()).await.map_err(|_| {
+            AuthError::Unavailable(
+                "no token before the invocation's deadline (another request is obtaining one)".into(),
+            )
+        })
+    }
+
     /// Reads credentials (cached for a while unless `use_cache` is false) and the shared token in
-    /// one SSM call.
+    /// one SSM call, by `deadline`.
     async fn load(
         &self,
         state: &mut State,
         use_cache: bool,
+        deadline: Deadline,
     ) -> Result<(Arc<Credentials>, Option<AccessToken>), AuthError> {
         let cfg = &self.cfg;
         let mut names =
@@ -187,13 +208,12 @@ impl SalesforceAuth {
             }
         }
         self.ssm_reads.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .ssm
-            .get_parameters()
-            .set_names(Some(names))
-            .with_decryption(true)
-            .send()
+        let read = self.ssm.get_parameters().set_names(Some(names.clone())).with_decryption(true).send();
+        let out = tokio::time::timeout(deadline.remaining(), read)
             .await
+            .map_err(|_| {
+                AuthError::Ssm(format!("no answer for {} before the invocation's deadline", names.join(", ")))
+            })?
             .map_err(|e| AuthError::Ssm(aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()))?;
         let values: HashMap<String, String> =
             out.parameters.unwrap_or_default().into_iter().filter_map(|p| Some((p.name?, p.value?))).collect();
@@ -287,27 +307,41 @@ impl SalesforceAuth {
             serde_json::from_str(&answer.body).map_err(|e| AuthError::Malformed(e.to_string()))?;
         let token = AccessToken(Arc::from(parsed.access_token.as_str()));
         tracing::info!(param = %self.cfg.access_token_param, "obtained a new Salesforce access token");
-        self.share(&parsed.access_token).await;
+        self.share(&parsed.access_token, deadline).await;
         Ok(token)
     }
 
     /// Writes the token to SSM for other containers. A failure is logged, not fatal: this
-    /// container has a working token.
-    async fn share(&self, token: &str) {
-        let result = self
+    /// container has a working token. The write never delays the answer much: it is waited for
+    /// at most [`SHARE_WAIT`] (and never past `deadline`), then left to finish in the background,
+    /// bounded by `deadline` too.
+    async fn share(&self, token: &str, deadline: Deadline) {
+        let param = self.cfg.access_token_param.clone();
+        let write = self
             .ssm
             .put_parameter()
-            .name(&self.cfg.access_token_param)
+            .name(&param)
             .value(token)
             .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
             .overwrite(true)
-            .send()
-            .await;
-        if let Err(e) = result {
+            .send();
+        let bound = deadline.remaining();
+        let task = tokio::spawn(async move {
+            let failure = match tokio::time::timeout(bound, write).await {
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) => aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
+                Err(_) => format!("no answer within {} ms (the invocation's deadline)", bound.as_millis()),
+            };
             tracing::error!(
-                param = %self.cfg.access_token_param,
-                error = %aws_sdk_ssm::error::DisplayErrorContext(&e),
+                param = %param,
+                error = %failure,
                 "could not share the new access token in SSM; other containers will request their own"
+            );
+        });
+        if tokio::time::timeout(SHARE_WAIT.min(deadline.remaining()), task).await.is_err() {
+            tracing::warn!(
+                param = %self.cfg.access_token_param,
+                "sharing the access token in SSM is slow; answering without waiting for it"
             );
         }
     }

@@ -54,6 +54,11 @@ impl RetryPolicy {
     }
 }
 
+/// Amazon Connect waits 8 s at the most for a flow Lambda; a flow-facing function answers within
+/// this, errors included, whatever its configured budget (`docs/telephony-integration-api.md`,
+/// the deadline paragraph).
+pub const FLOW_ANSWER_LIMIT: Duration = Duration::from_secs(7);
+
 /// The moment by which an operation must have answered, retries included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline(Instant);
@@ -73,6 +78,12 @@ impl Deadline {
         const MARGIN: Duration = Duration::from_millis(300);
         let left = lambda_deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
         Self::after(budget.min(left.saturating_sub(MARGIN)))
+    }
+
+    /// `self`, but no later than [`FLOW_ANSWER_LIMIT`] from now: the deadline of a flow-facing
+    /// invocation, started when its handler starts.
+    pub fn for_flow(self) -> Deadline {
+        self.min(Deadline::after(FLOW_ANSWER_LIMIT))
     }
 
     /// The earlier of two deadlines.

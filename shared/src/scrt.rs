@@ -570,7 +570,7 @@ impl TelephonyClient {
             None => None,
         };
         let key_error = |source: KeyError| ScrtError::Key { operation, contact_id: contact.clone(), source };
-        let mut key = self.keys.get().await.map_err(key_error)?;
+        let mut key = self.keys.get(deadline).await.map_err(key_error)?;
         let context = Context { operation: operation.name(), contact_id };
         let mut refreshed = false;
         let mut earlier_attempts = 0;
@@ -609,7 +609,7 @@ impl TelephonyClient {
                     refreshed = true;
                     earlier_attempts += attempts;
                     tracing::warn!(contactId = %contact, operation = operation.name(), "Salesforce rejected the token (401); reloading the private key once");
-                    key = self.keys.refresh(&key).await.map_err(key_error)?;
+                    key = self.keys.refresh(&key, deadline).await.map_err(key_error)?;
                 }
                 Exchange::Answered { answer, attempts } if answer.status == 429 => {
                     let message = error_message(&answer.body);

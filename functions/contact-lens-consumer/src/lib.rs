@@ -11,18 +11,22 @@
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, ConsumerConfig, ProcessEnv};
 use scv_shared::contact_lens::SegmentRecord;
 use scv_shared::error::ErrorKind;
 use scv_shared::kinesis::{KinesisEventResponse, ReadRecords, Record, Runner, SendInParts, Settle};
+use scv_shared::retry::Deadline;
 use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::Instrument;
 
 /// The `category` of every log line, as the official function names it.
 pub const CATEGORY: &str = "ContactLensConsumer";
+/// Invocations of the processor in flight at once (for different contacts).
+pub const INVOKE_CONCURRENCY: usize = 8;
 /// Lambda's limit on an asynchronous invocation payload (256 KB).
 pub const ASYNC_PAYLOAD_LIMIT: usize = 256 * 1024;
 
@@ -34,6 +38,8 @@ pub struct Deps {
     pub processor: String,
     /// Payload limit of one invocation (tests lower it).
     pub max_payload_bytes: usize,
+    /// Hand-overs in flight at once, each for different contacts ([`INVOKE_CONCURRENCY`]).
+    pub invoke_concurrency: usize,
 }
 
 impl Deps {
@@ -44,7 +50,7 @@ impl Deps {
     }
 
     pub fn new(lambda: aws_sdk_lambda::Client, processor: String) -> Self {
-        Self { lambda, processor, max_payload_bytes: ASYNC_PAYLOAD_LIMIT }
+        Self { lambda, processor, max_payload_bytes: ASYNC_PAYLOAD_LIMIT, invoke_concurrency: INVOKE_CONCURRENCY }
     }
 }
 
@@ -67,8 +73,9 @@ scv_shared::diagnostic!(ConsumerError);
 /// The Lambda entry point: a span with `requestId` around [`handle`].
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {
     let (payload, context) = event.into_parts();
+    let deadline = Deadline::for_invocation(context.deadline(), Duration::from_secs(15 * 60));
     let span = tracing::info_span!("invocation", requestId = %context.request_id);
-    handle(payload, deps).instrument(span).await
+    handle(payload, deadline, deps).instrument(span).await
 }
 
 /// A readable record, by contact.
@@ -80,17 +87,21 @@ pub struct Forward {
     pub raw: Value,
 }
 
-/// The testable handler.
-pub async fn handle(payload: Value, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {
-    let runner = Runner { name: "Contact Lens", concurrency: 1 };
-    let result =
-        runner.run_in_parts(&payload, &HandOver { deps }).await.map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
+/// The testable handler: every invocation of the processor is made by `deadline`; invocations
+/// for different contacts go at once (at most [`INVOKE_CONCURRENCY`]), a contact's in order.
+pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<KinesisEventResponse, ConsumerError> {
+    let runner = Runner { name: "Contact Lens", concurrency: deps.invoke_concurrency };
+    let result = runner
+        .run_in_parts(&payload, &HandOver { deps, deadline })
+        .await
+        .map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
     Ok(result.response)
 }
 
 /// One batch's hand-over: readable records packed by contact into invocations of the processor.
 struct HandOver<'a> {
     deps: &'a Deps,
+    deadline: Deadline,
 }
 
 impl ReadRecords for HandOver<'_> {
@@ -135,7 +146,7 @@ impl SendInParts for HandOver<'_> {
             let mut seen = HashSet::new();
             part.iter().map(|(_, f)| f.contact_id.as_str()).filter(|c| seen.insert(*c)).collect()
         };
-        match invoke(self.deps, &body).await {
+        match invoke(self.deps, &body, self.deadline).await {
             Ok(()) => {
                 tracing::info!(
                     records = part.len(),
@@ -162,7 +173,7 @@ impl SendInParts for HandOver<'_> {
     }
 }
 
-async fn invoke(deps: &Deps, body: &Value) -> Result<(), String> {
+async fn invoke(deps: &Deps, body: &Value, deadline: Deadline) -> Result<(), String> {
     let bytes = serde_json::to_vec(body).map_err(|e| format!("the payload cannot be encoded: {e}"))?;
     if bytes.len() > deps.max_payload_bytes {
         return Err(format!(
@@ -171,14 +182,19 @@ async fn invoke(deps: &Deps, body: &Value) -> Result<(), String> {
             deps.max_payload_bytes
         ));
     }
-    let answer = deps
+    let call = deps
         .lambda
         .invoke()
         .function_name(&deps.processor)
         .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
         .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
-        .send()
+        .send();
+    let bound = deadline.remaining();
+    let answer = tokio::time::timeout(bound, call)
         .await
+        .map_err(|_| {
+            format!("Lambda did not answer the invocation within {} ms (the batch's deadline)", bound.as_millis())
+        })?
         .map_err(|e| match e.as_service_error() {
             Some(service) => service.to_string(),
             None => aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),

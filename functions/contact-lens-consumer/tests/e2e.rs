@@ -10,6 +10,10 @@ use local_stack::invoke_recorder::InvokeRecorder;
 use serde_json::{Value, json};
 use support::*;
 
+fn soon() -> scv_shared::retry::Deadline {
+    scv_shared::retry::Deadline::after(std::time::Duration::from_secs(60))
+}
+
 fn failures(response: &scv_shared::kinesis::KinesisEventResponse) -> Vec<String> {
     serde_json::to_value(response).unwrap()["batchItemFailures"]
         .as_array()
@@ -28,7 +32,7 @@ async fn a_forty_record_batch_across_seven_contacts_arrives_in_full_and_in_order
     let batch = event("02-forty-records-seven-contacts.json");
     assert_eq!(batch["Records"].as_array().unwrap().len(), 40);
     let deps = stack.consumer(None).await;
-    let response = handle(batch.clone(), &deps).await.expect("handled");
+    let response = handle(batch.clone(), soon(), &deps).await.expect("handled");
     assert!(failures(&response).is_empty());
     let expected: Vec<(String, Vec<String>)> =
         (1..=7).map(|n| (contact(n), utterance_ids(&batch, &contact(n)))).collect();
@@ -74,7 +78,7 @@ async fn a_small_payload_limit_splits_the_batch_by_contact_and_loses_nothing() {
     let recorder = InvokeRecorder::start().await.expect("recorder");
     let mut deps = stack.consumer(Some(recorder.endpoint())).await;
     deps.max_payload_bytes = 12_000;
-    let response = handle(batch.clone(), &deps).await.expect("handled");
+    let response = handle(batch.clone(), soon(), &deps).await.expect("handled");
     assert!(failures(&response).is_empty());
     let invokes = recorder.invokes();
     assert!(invokes.len() >= 3, "{} invocations", invokes.len());
@@ -126,7 +130,7 @@ async fn the_official_fixture_is_forwarded_in_the_official_shape_and_unreadable_
     let recorder = InvokeRecorder::start().await.expect("recorder");
     let deps = stack.consumer(Some(recorder.endpoint())).await;
     let official = event("01-official-utterance.json");
-    let response = handle(official.clone(), &deps).await.expect("handled");
+    let response = handle(official.clone(), soon(), &deps).await.expect("handled");
     assert!(failures(&response).is_empty());
     assert_eq!(
         recorder.invokes()[0].payload,
@@ -136,7 +140,7 @@ async fn the_official_fixture_is_forwarded_in_the_official_shape_and_unreadable_
     assert_eq!(recorder.invokes()[0].function, stack.processor.arn());
 
     let with_bad = event("03-with-unreadable-record.json");
-    let response = handle(with_bad.clone(), &deps).await.expect("handled");
+    let response = handle(with_bad.clone(), soon(), &deps).await.expect("handled");
     assert!(failures(&response).is_empty(), "an unreadable record is handled, not retried forever");
     let forwarded = recorder.invokes()[1].payload["Records"].as_array().unwrap().len();
     assert_eq!(forwarded, 2);
@@ -156,9 +160,11 @@ async fn a_failed_hand_over_reports_exactly_its_records() {
     let recorder = InvokeRecorder::start().await.expect("recorder");
     let mut deps = stack.consumer(Some(recorder.endpoint())).await;
     deps.max_payload_bytes = 12_000;
+    // One hand-over at a time, so "the next 10 invocation attempts" are those of the first parts.
+    deps.invoke_concurrency = 1;
     recorder.fail_next(10); // the first invocation fails through the SDK's retries
     let batch = event("02-forty-records-seven-contacts.json");
-    let response = handle(batch.clone(), &deps).await.expect("handled");
+    let response = handle(batch.clone(), soon(), &deps).await.expect("handled");
     let failed = failures(&response);
     let delivered: Vec<String> = recorder
         .invokes()
@@ -198,7 +204,7 @@ async fn a_record_that_can_never_fit_is_quarantined_not_retried() {
     data["Padding"] = json!("x".repeat(20_000));
     batch["Records"][3] = local_stack::records::with_data(&batch["Records"][3], &data);
     let huge_seq = batch["Records"][3]["kinesis"]["sequenceNumber"].as_str().unwrap().to_string();
-    let response = handle(batch.clone(), &deps).await.expect("handled");
+    let response = handle(batch.clone(), soon(), &deps).await.expect("handled");
     assert!(failures(&response).is_empty(), "{:?}", failures(&response));
     let delivered: Vec<String> = recorder
         .invokes()
@@ -222,4 +228,75 @@ async fn a_record_that_can_never_fit_is_quarantined_not_retried() {
             .any(|l| l.contains("\"level\":\"ERROR\"") && l.contains(&huge_seq) && l.contains("can never fit")),
         "logged at ERROR with its sequence number and the reason"
     );
+}
+
+/// A consumer whose Lambda client reaches `endpoint`, one invocation per contact.
+async fn consumer_at(endpoint: &str) -> contact_lens_consumer::Deps {
+    let lambda = aws_sdk_lambda::Client::new(&local_stack::moto::aws_sdk_config(endpoint).await);
+    let mut deps = contact_lens_consumer::Deps::new(
+        lambda,
+        "arn:aws:lambda:us-east-1:123456789012:function:ContactLensProcessor:live".into(),
+    );
+    deps.max_payload_bytes = 12_000;
+    deps
+}
+
+/// Issue 13 item 3: with Invoke slow (1.5 s each), the parts for different contacts go at once,
+/// so a batch that takes many invocations finishes well inside a deadline that one-at-a-time
+/// sending would overrun, every record handed over, each contact's records in order.
+#[tokio::test]
+async fn slow_invokes_go_concurrently_within_the_deadline() {
+    use local_stack::faults::{Fault, FaultEndpoint};
+    let recorder = InvokeRecorder::start().await.expect("recorder");
+    let slow =
+        FaultEndpoint::forwarding(recorder.endpoint(), &[("", Fault::Delay(std::time::Duration::from_millis(1500)))])
+            .await
+            .expect("fault endpoint");
+    let deps = consumer_at(slow.endpoint()).await;
+    let batch = event("02-forty-records-seven-contacts.json");
+    let started = std::time::Instant::now();
+    let deadline = scv_shared::retry::Deadline::after(std::time::Duration::from_secs(8));
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), handle(batch.clone(), deadline, &deps))
+        .await
+        .expect("an answer")
+        .expect("handled");
+    let took = started.elapsed();
+    let invokes = recorder.invokes();
+    assert!(invokes.len() >= 6, "{} invocations: enough that one at a time would overrun", invokes.len());
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+    assert!(took < std::time::Duration::from_secs(8), "answered after {took:?}");
+    // Each contact's records arrive in batch order across its invocations.
+    let forwarded: Vec<String> = invokes
+        .iter()
+        .flat_map(|i| i.payload["Records"].as_array().unwrap().clone())
+        .map(|r| r["kinesis"]["sequenceNumber"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(forwarded.len(), batch["Records"].as_array().unwrap().len());
+}
+
+/// Issue 13 item 3: with Invoke hanging, the batch answers by its deadline, every record reported.
+#[tokio::test]
+async fn hanging_invokes_end_at_the_deadline_with_every_record_reported() {
+    let hanging = local_stack::faults::FaultEndpoint::hanging().await.expect("fault endpoint");
+    let deps = consumer_at(hanging.endpoint()).await;
+    let batch = event("02-forty-records-seven-contacts.json");
+    let started = std::time::Instant::now();
+    let deadline = scv_shared::retry::Deadline::after(std::time::Duration::from_secs(3));
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), handle(batch.clone(), deadline, &deps))
+        .await
+        .expect("an answer by the deadline")
+        .expect("handled");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(6), "answered after {took:?}");
+    let all: Vec<String> = batch["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kinesis"]["sequenceNumber"].as_str().unwrap().to_string())
+        .collect();
+    let mut reported = failures(&response);
+    reported.sort();
+    let mut readable: Vec<String> = all.clone();
+    readable.sort();
+    assert_eq!(reported, readable, "every record reported for retry");
 }

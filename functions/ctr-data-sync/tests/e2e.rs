@@ -345,3 +345,33 @@ async fn hostile_contact_ids_are_quarantined_never_sent_nor_written_elsewhere() 
     assert_eq!(paths.len(), 3, "{paths:?}");
     assert!(paths.iter().all(|p| allowed.contains(p)), "only the good contacts' paths: {paths:?}");
 }
+
+/// Issue 13 item 3: with SSM hanging (no SDK timeout at all), a 16-record batch under a 20 s
+/// deadline answers before it, every record reported for retry, after a single SSM call: the key
+/// cache remembers the failure instead of letting each record wait again.
+#[tokio::test]
+async fn hanging_ssm_fails_a_batch_within_its_deadline_with_one_ssm_call() {
+    let stack = Stack::start().await;
+    let ssm = local_stack::faults::FaultEndpoint::hanging().await.expect("fault endpoint");
+    let hanging = local_stack::moto::aws_sdk_config(ssm.endpoint()).await;
+    let deps = deps_for(&stack.env, &hanging, stack.s3.clone());
+    let mut batch = event("batch-100.json");
+    batch["Records"].as_array_mut().expect("Records").truncate(16);
+    let started = std::time::Instant::now();
+    let run = ctr_data_sync::handle(
+        batch.clone(),
+        scv_shared::retry::Deadline::after(std::time::Duration::from_secs(20)),
+        &deps,
+    );
+    let (response, outcomes) = tokio::time::timeout(std::time::Duration::from_secs(40), run)
+        .await
+        .expect("an answer before the deadline")
+        .expect("a Kinesis event");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(20), "answered after {took:?}");
+    let seqs: HashSet<String> = batch["Records"].as_array().unwrap().iter().map(seq_of).collect();
+    assert_eq!(failures(&response).into_iter().collect::<HashSet<_>>(), seqs, "every record reported");
+    assert!(outcomes.iter().all(|(_, o)| matches!(o, Outcome::Failed(_))), "{outcomes:?}");
+    assert!(ssm.count("AmazonSSM.GetParameter") <= 2, "{:?}", ssm.requests());
+    assert!(stack.emulator().requests().is_empty());
+}

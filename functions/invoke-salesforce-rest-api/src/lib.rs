@@ -120,6 +120,8 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, In
 
 /// The testable handler.
 pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, InvokeError> {
+    // Connect waits 8 s: every call below, SSM included, shares one deadline within that.
+    let deadline = deadline.for_flow();
     let event = FlowEvent::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
     let contact = contact_label(event.contact_id().as_deref());
     let method = match event.parameter("methodName") {

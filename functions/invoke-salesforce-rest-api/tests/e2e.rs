@@ -425,3 +425,36 @@ async fn a_publish_answered_502_after_publishing_is_not_sent_again() {
         stack.emulator().requests().iter().filter(|r| r.method == "POST" && r.path.contains("/sobjects/")).count();
     assert_eq!(posts, 1, "published once");
 }
+
+/// Issue 13 item 3: with only the token-sharing `PutParameter` hanging (reads answered by moto),
+/// the flow still gets its result, well inside Connect's 8 s.
+#[tokio::test]
+async fn a_hanging_token_share_does_not_delay_the_answer() {
+    let stack = Stack::start(false).await;
+    let (_account, contact) = seed_contact(&stack).await;
+    let moto = stack.sdk.endpoint_url().expect("the local stack's endpoint").to_string();
+    let ssm = local_stack::faults::FaultEndpoint::forwarding(
+        &moto,
+        &[("AmazonSSM.PutParameter", local_stack::faults::Fault::Hang)],
+    )
+    .await
+    .expect("fault endpoint");
+    let sdk = local_stack::moto::aws_sdk_config(ssm.endpoint()).await;
+    let deps = invoke_salesforce_rest_api::Deps::new(&stack.cfg, scv_shared::keys::SsmClient::new(&sdk));
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        invoke_salesforce_rest_api::handle(
+            event("01-query-record.json"),
+            scv_shared::retry::Deadline::after(std::time::Duration::from_secs(20)),
+            &deps,
+        ),
+    )
+    .await
+    .expect("an answer before Connect gives up");
+    let took = started.elapsed();
+    let out = answer.expect("the query result");
+    assert_eq!(out["Id"], json!(contact));
+    assert!(took < std::time::Duration::from_secs(4), "answered after {took:?}");
+    assert_eq!(ssm.count("AmazonSSM.PutParameter"), 1, "the token was offered to SSM: {:?}", ssm.requests());
+}

@@ -108,9 +108,11 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, In
 
 /// The testable handler.
 pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, InvokeError> {
+    // Connect waits 8 s: every call below, SSM included, shares one deadline within that.
+    let deadline = deadline.for_flow();
     let event = FlowEvent::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
     if event.is_scheduled() {
-        return Ok(keep_warm(deps).await);
+        return Ok(keep_warm(deps, deadline).await);
     }
     let contact = || contact_label(event.contact_id().as_deref());
     let method = match event.parameter("methodName") {
@@ -180,8 +182,8 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
 
 /// The keep-warm answer of the official function; the key is loaded on the way so the first
 /// flow call after a cold start does not wait for SSM.
-async fn keep_warm(deps: &Deps) -> Value {
-    if let Err(e) = deps.telephony.keys().get().await {
+async fn keep_warm(deps: &Deps, deadline: Deadline) -> Value {
+    if let Err(e) = deps.telephony.keys().get(deadline).await {
         tracing::warn!(error = %e, "keep-warm could not pre-load the private key");
     }
     json!({"statusCode": 200, "message": "Keep Lambda Warm"})

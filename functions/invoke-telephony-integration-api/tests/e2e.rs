@@ -572,3 +572,31 @@ async fn a_wrong_type_fails_only_the_method_that_reads_it_naming_its_path_and_th
     }
     assert_eq!(stack.emulator().requests().len(), sent, "bad input never reaches Salesforce");
 }
+
+/// Issue 13 item 3: with SSM hanging (no SDK timeout at all), the flow gets an error by 7 s, even
+/// with a configured budget longer than Connect's 8 s, and the error names the key parameter.
+#[tokio::test]
+async fn hanging_ssm_answers_the_flow_by_seven_seconds() {
+    let stack = Stack::start().await;
+    let ssm = local_stack::faults::FaultEndpoint::hanging().await.expect("fault endpoint");
+    let sdk = local_stack::moto::aws_sdk_config(ssm.endpoint()).await;
+    let mut cfg = stack.cfg.clone();
+    cfg.deadline = Duration::from_secs(20);
+    let deps = invoke_telephony_integration_api::Deps::new(&cfg, scv_shared::keys::SsmClient::new(&sdk), &stack.env());
+    let started = Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(15),
+        invoke_telephony_integration_api::handle(
+            event("01-create-voice-call.json"),
+            scv_shared::retry::Deadline::after(Duration::from_secs(20)),
+            &deps,
+        ),
+    )
+    .await
+    .expect("an answer before Connect gives up");
+    let took = started.elapsed();
+    let err = answer.expect_err("no key, no call");
+    assert!(took <= Duration::from_millis(7200), "answered after {took:?}");
+    assert!(err.to_string().contains(&stack.param) && err.to_string().contains("deadline"), "{err}");
+    assert!(stack.emulator().requests().is_empty(), "nothing reached Salesforce");
+}

@@ -22,6 +22,8 @@
 use std::collections::HashSet;
 use std::future::Future;
 
+use futures_util::{StreamExt, stream};
+
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -145,7 +147,7 @@ pub trait ProcessRecords: ReadRecords {
     fn process(&self, record: &Record<'_>, item: &Self::Item) -> impl Future<Output = Outcome<Self::Done>> + Send;
 }
 
-/// Functions that hand records on in parts of several records, one part after another.
+/// Functions that hand records on in parts of several records (parts of one key in order).
 pub trait SendInParts: ReadRecords {
     /// Splits the records to send into parts, as indexes into `items` (in batch order); each
     /// record should be in exactly one part. A record left out of every part is retried.
@@ -161,7 +163,8 @@ pub trait SendInParts: ReadRecords {
 pub struct Runner {
     /// What the function's records are called in log lines ("CTR", "voicemail").
     pub name: &'static str,
-    /// Keys processed at once (at least one). [`Runner::run_in_parts`] sends one part at a time.
+    /// Keys processed at once (at least one); [`Runner::run_in_parts`]: parts sent at once, those
+    /// sharing a key (a contact) one after another in pack order.
     pub concurrency: usize,
 }
 
@@ -218,6 +221,40 @@ impl<I> Entry<'_, I> {
     }
 }
 
+/// Groups parts (numbers into `parts`) into chains: parts that share a key, directly or through
+/// other parts, are in one chain, in pack order; chains share no key.
+fn chains<'k>(parts: &[Vec<usize>], key_of: impl Fn(usize) -> &'k Key) -> Vec<Vec<usize>> {
+    fn root(parent: &mut [usize], mut at: usize) -> usize {
+        while parent[at] != at {
+            parent[at] = parent[parent[at]];
+            at = parent[at];
+        }
+        at
+    }
+    let mut parent: Vec<usize> = (0..parts.len()).collect();
+    let mut first_part_of: std::collections::HashMap<&Key, usize> = std::collections::HashMap::new();
+    for (number, part) in parts.iter().enumerate() {
+        for &index in part {
+            let first = *first_part_of.entry(key_of(index)).or_insert(number);
+            let (a, b) = (root(&mut parent, first), root(&mut parent, number));
+            if a != b {
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    let mut chain_of_root: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for number in 0..parts.len() {
+        let r = root(&mut parent, number);
+        let chain = *chain_of_root.entry(r).or_insert_with(|| {
+            chains.push(Vec::new());
+            chains.len() - 1
+        });
+        chains[chain].push(number);
+    }
+    chains
+}
+
 fn held_back(key: &Key) -> String {
     match key {
         Key::Of(key) => format!("an earlier record of {key} failed; retried after it, in order"),
@@ -244,7 +281,8 @@ impl Runner {
         Ok(self.finish(outcomes.into_iter().map(|(entry, outcome)| (entry.record, outcome)), None))
     }
 
-    /// Sends every record of `event` with `handler`, in the parts it packs, one part at a time.
+    /// Sends every record of `event` with `handler`, in the parts it packs: parts that share no key
+    /// concurrently (at most [`Runner::concurrency`]), the parts of one key in order.
     pub async fn run_in_parts<H: SendInParts>(
         &self,
         event: &Value,
@@ -268,40 +306,63 @@ impl Runner {
             }
         }
         let view: Vec<(&Record<'_>, &H::Item)> = ready.iter().map(|&(_, record, item)| (record, item)).collect();
-        let parts = handler.pack(&view);
+        // Each record goes in the first part that names it.
         let mut placed = vec![false; ready.len()];
-        let mut held: HashSet<&Key> = HashSet::new();
+        let parts: Vec<Vec<usize>> = handler
+            .pack(&view)
+            .into_iter()
+            .map(|part| {
+                part.into_iter().filter(|&i| i < ready.len() && !std::mem::replace(&mut placed[i], true)).collect()
+            })
+            .filter(|part: &Vec<usize>| !part.is_empty())
+            .collect();
+        let key_of = |index: usize| &entries[ready[index].0].key;
+        let chains = chains(&parts, key_of);
+        let parts = &parts;
+        let view = &view;
+        // Chains share no key: they go concurrently. Within one, parts go in order, and a failed
+        // part holds back the later records of its keys.
+        let done: Vec<(Vec<(usize, Outcome)>, usize)> = stream::iter(chains)
+            .map(|chain| async move {
+                let mut held: HashSet<&Key> = HashSet::new();
+                let mut out = Vec::new();
+                let mut sent = 0;
+                for number in chain {
+                    let mut go: Vec<usize> = Vec::new();
+                    for &index in &parts[number] {
+                        let key = key_of(index);
+                        if held.contains(key) {
+                            out.push((index, Outcome::Retry(held_back(key))));
+                        } else {
+                            go.push(index);
+                        }
+                    }
+                    if go.is_empty() {
+                        continue;
+                    }
+                    let part: Vec<(&Record<'_>, &H::Item)> = go.iter().map(|&i| view[i]).collect();
+                    let outcome = match handler.send(&part).await {
+                        Ok(()) => {
+                            sent += 1;
+                            Outcome::Done(())
+                        }
+                        Err(reason) => {
+                            held.extend(go.iter().map(|&i| key_of(i)));
+                            Outcome::Retry(reason)
+                        }
+                    };
+                    out.extend(go.into_iter().map(|i| (i, outcome.clone())));
+                }
+                (out, sent)
+            })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
         let mut sent = 0;
-        for part in parts {
-            let mut go: Vec<usize> = Vec::new();
-            for index in part {
-                let Some(&(position, _, _)) = ready.get(index) else { continue };
-                if std::mem::replace(&mut placed[index], true) {
-                    continue;
-                }
-                let key = &entries[position].key;
-                if held.contains(key) {
-                    outcomes[position] = Some(Outcome::Retry(held_back(key)));
-                } else {
-                    go.push(index);
-                }
-            }
-            if go.is_empty() {
-                continue;
-            }
-            let part: Vec<(&Record<'_>, &H::Item)> = go.iter().map(|&i| view[i]).collect();
-            let outcome = match handler.send(&part).await {
-                Ok(()) => {
-                    sent += 1;
-                    Outcome::Done(())
-                }
-                Err(reason) => {
-                    held.extend(go.iter().map(|&i| &entries[ready[i].0].key));
-                    Outcome::Retry(reason)
-                }
-            };
-            for &i in &go {
-                outcomes[ready[i].0] = Some(outcome.clone());
+        for (chain_outcomes, chain_sent) in done {
+            sent += chain_sent;
+            for (index, outcome) in chain_outcomes {
+                outcomes[ready[index].0] = Some(outcome);
             }
         }
         let result = entries.into_iter().zip(outcomes).map(|(entry, outcome)| {

@@ -13,6 +13,7 @@ pub mod connect;
 pub mod counting_proxy;
 pub mod demo;
 pub mod extension;
+pub mod faults;
 pub mod invoke_recorder;
 pub mod kvs;
 pub mod moto;
