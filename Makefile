@@ -18,6 +18,7 @@ CRITERION_HOME := $(abspath target/criterion)
 
 help:
 	@echo "make demo      run one call's life through the real function binaries against local Salesforce and AWS emulators"
+	@echo "               KEEP=1 keeps the Salesforce emulator and its console up afterwards (Ctrl-C ends it)"
 	@echo "make test      install what the tests need, then run every test (unit, end-to-end, the demo, the console)"
 	@echo "make console-test  the emulator's web console in headless Chromium (installed from Debian if missing)"
 	@echo "make emulator  run the Salesforce emulator on :8787 (ACME_CC, trusting target/local-keys) for trying flows by hand"
@@ -100,7 +101,7 @@ $(CONSOLE_TEST)/node_modules/.package-lock.json: $(CONSOLE_TEST)/package-lock.js
 	@touch $@
 
 demo: venv build-debug
-	$(CARGO) run --quiet -p local-stack --bin scv-demo
+	KEEP=$(KEEP) $(CARGO) run --quiet -p local-stack --bin scv-demo
 
 # Trusts the key pair in target/local-keys for both the Telephony Integration API and the connected
 # app, for contact center ACME_CC: with `make moto`, what each function's [package.metadata.lambda.env]

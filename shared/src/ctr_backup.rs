@@ -49,7 +49,7 @@ pub struct Superseded {
 }
 
 fn time(t: &Version) -> String {
-    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_else(|| "never".into())
+    t.map_or_else(|| "never".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// Conditional writes tried before giving up (each conflict means another writer just wrote).

@@ -127,7 +127,7 @@ mod tests {
             let e = PathId::parse("contactId", id).unwrap_err();
             assert_eq!(e.field, "contactId");
             let text = e.to_string();
-            assert!(text.starts_with(&format!("contactId {:?} is not a valid id", id)), "{text}");
+            assert!(text.starts_with(&format!("contactId {id:?} is not a valid id")), "{text}");
         }
         assert_eq!(PathId::parse("contactId", "").unwrap_err().kind(), ErrorKind::MissingField);
         assert_eq!(PathId::parse("contactId", "..").unwrap_err().kind(), ErrorKind::InvalidEvent);

@@ -124,19 +124,16 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
     let deadline = deadline.for_flow();
     let event = FlowEvent::from_value(payload).map_err(|e| InvokeError::BadEvent(e.to_string()))?;
     let contact = contact_label(event.contact_id().as_deref());
-    let method = match event.parameter("methodName") {
-        Some(method) => method,
-        None => {
-            return Err(match event.parameters().get("methodName").filter(|v| !v.is_null()) {
-                Some(other) if !other.as_str().is_some_and(|s| s.trim().is_empty()) => InvokeError::Malformed {
-                    method: "the flow event".into(),
-                    parameter: "methodName",
-                    reason: format!("it is {}, expected a string", scv_shared::error::describe_json(other)),
-                    contact,
-                },
-                _ => InvokeError::MissingMethod { contact },
-            });
-        }
+    let Some(method) = event.parameter("methodName") else {
+        return Err(match event.parameters().get("methodName").filter(|v| !v.is_null()) {
+            Some(other) if !other.as_str().is_some_and(|s| s.trim().is_empty()) => InvokeError::Malformed {
+                method: "the flow event".into(),
+                parameter: "methodName",
+                reason: format!("it is {}, expected a string", scv_shared::error::describe_json(other)),
+                contact,
+            },
+            _ => InvokeError::MissingMethod { contact },
+        });
     };
     if let Some(contact_id) = event.contact_data().and_then(|c| c.contact_id.clone()) {
         tracing::Span::current().record("contactId", contact_id.as_str());

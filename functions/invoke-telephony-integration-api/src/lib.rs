@@ -115,16 +115,11 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
         return Ok(keep_warm(deps, deadline).await);
     }
     let contact = || contact_label(event.contact_id().as_deref());
-    let method = match event.parameter("methodName") {
-        Some(method) => method,
-        None => {
-            return Err(match event.field_error("Details.Parameters.methodName", "a string") {
-                Some(problem) => {
-                    InvokeError::WrongType { method: "the flow event".into(), contact: contact(), problem }
-                }
-                None => InvokeError::MissingMethod { contact: contact() },
-            });
-        }
+    let Some(method) = event.parameter("methodName") else {
+        return Err(match event.field_error("Details.Parameters.methodName", "a string") {
+            Some(problem) => InvokeError::WrongType { method: "the flow event".into(), contact: contact(), problem },
+            None => InvokeError::MissingMethod { contact: contact() },
+        });
     };
     let contact_id = event.contact_id().ok_or_else(|| {
         let problem = event

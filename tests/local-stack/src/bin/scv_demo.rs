@@ -4,7 +4,8 @@ use local_stack::demo::{DemoOptions, run};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let report = run(&DemoOptions::default(), &mut std::io::stdout()).await?;
+    let keep = std::env::var("KEEP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let report = run(&DemoOptions { keep, ..DemoOptions::default() }, &mut std::io::stdout()).await?;
     if !report.ok() {
         std::process::exit(1);
     }

@@ -52,6 +52,8 @@ pub struct DemoOptions {
     /// Where the function binaries are (`target/debug`).
     pub bin_dir: PathBuf,
     pub report_dir: PathBuf,
+    /// Keep the Salesforce emulator (and its console) up after the demo until Ctrl-C (`KEEP=1`).
+    pub keep: bool,
 }
 
 impl DemoOptions {
@@ -69,6 +71,7 @@ impl Default for DemoOptions {
                 .map(Path::to_path_buf)
                 .unwrap_or_default(),
             report_dir: crate::target_dir().join("demo"),
+            keep: false,
         }
     }
 }
@@ -140,6 +143,11 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
         emulator.base_url()
     )?;
     writeln!(out, "  local AWS (moto)     {}  (private key in SSM SecureString {KEY_PARAM})", moto.endpoint())?;
+    writeln!(
+        out,
+        "  console              {}/console  (the calls, transcripts and requests as they arrive; KEEP=1 keeps it up)",
+        emulator.base_url()
+    )?;
 
     let mut report =
         DemoReport { steps: Vec::new(), voice_calls: Vec::new(), cold_start_ms: None, problems: Vec::new() };
@@ -228,6 +236,11 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
         for p in problems {
             writeln!(out, "  - {p}")?;
         }
+    }
+    if options.keep {
+        writeln!(out, "\nKEEP=1: the console stays up at {}/console; Ctrl-C ends it.", emulator.base_url())?;
+        out.flush()?;
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     }
     Ok(report)
 }
