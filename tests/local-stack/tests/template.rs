@@ -916,29 +916,43 @@ fn lambda_watch_variables(manifest: &str) -> BTreeSet<String> {
 }
 
 /// `cargo lambda watch` starts each function with its `[package.metadata.lambda.env]`: exactly the
-/// variables the template gives the function, plus the local AWS settings. A variable added to the
+/// variables the template gives the function, plus the local AWS settings (credentials, region,
+/// `AWS_ENDPOINT_URL` and its per-service `AWS_ENDPOINT_URL_<SERVICE>`). A variable added to the
 /// template and not to the manifest (or the other way round) fails here, naming both sides.
 #[test]
 fn each_function_s_cargo_lambda_watch_env_names_the_template_s_variables() -> Result<()> {
     const LOCAL_AWS: [&str; 4] = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+    // Left out on purpose: Amazon Connect is not served at a fixed local port, so a function run by
+    // `cargo lambda watch` has no instance to update (ContactLensProcessor then skips the attribute).
+    const NOT_LOCAL: [&str; 1] = ["CONNECT_INSTANCE_ID"];
     let parameters = local_stack::stack::local_parameters(None, "local-bucket", "ACME_CC-scrt-jwt-auth-private-key");
     let functions = local_stack::stack::functions()?;
     assert!(functions.len() >= 12, "{functions:?}");
+    let mut problems = Vec::new();
     for function in functions {
-        let template: BTreeSet<String> =
-            local_stack::stack::template_env(&function, &parameters)?.into_keys().collect();
+        let template: BTreeSet<String> = local_stack::stack::template_env(&function, &parameters)?
+            .into_keys()
+            .filter(|name| !NOT_LOCAL.contains(&name.as_str()))
+            .collect();
         let path = workspace_root().join("functions").join(&function).join("Cargo.toml");
         let manifest = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-        let watch: BTreeSet<String> =
-            lambda_watch_variables(&manifest).into_iter().filter(|name| !LOCAL_AWS.contains(&name.as_str())).collect();
-        assert_eq!(
-            watch,
-            template,
-            "{function}: [package.metadata.lambda.env] (left) and template.yaml (right) disagree: only in the manifest {:?}, only in the template {:?}",
-            watch.difference(&template).collect::<Vec<_>>(),
-            template.difference(&watch).collect::<Vec<_>>()
-        );
+        let watch: BTreeSet<String> = lambda_watch_variables(&manifest)
+            .into_iter()
+            .filter(|name| !LOCAL_AWS.contains(&name.as_str()) && !name.starts_with("AWS_ENDPOINT_URL_"))
+            .collect();
+        if watch != template {
+            problems.push(format!(
+                "{function}: only in [package.metadata.lambda.env] {:?}, only in template.yaml {:?}",
+                watch.difference(&template).collect::<Vec<_>>(),
+                template.difference(&watch).collect::<Vec<_>>()
+            ));
+        }
     }
+    assert!(
+        problems.is_empty(),
+        "the cargo-lambda-watch environments and the template disagree:\n{}",
+        problems.join("\n")
+    );
     Ok(())
 }
 
