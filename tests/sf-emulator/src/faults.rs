@@ -33,7 +33,7 @@ pub struct Fault {
     pub body: Option<serde_json::Value>,
     /// Handle the request first (the org state changes), then delay and/or answer `status`: the
     /// client cannot tell whether its request took effect.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub after_applying: bool,
 }
 
