@@ -100,7 +100,7 @@ pub enum Request<'e> {
 }
 
 /// Checks the event at the boundary: an EventBridge `Scheduled Event`, or `Details.Parameters.soql`
-/// as a non-blank string (seed 001 ch. 2, "Retry CTR Sync for Voice Call Records").
+/// as a non-blank string (Service Cloud Voice Implementation Guide, ch. 2, "Retry CTR Sync for Voice Call Records"; docs/events.md#ctr-resync-events).
 pub fn resync_request(payload: &Value) -> Result<Request<'_>, RetryError> {
     if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         return Ok(Request::Window);
