@@ -10,6 +10,7 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod ids;
+pub mod invoke;
 pub mod jwt;
 pub mod keys;
 pub mod kinesis;
@@ -24,6 +25,7 @@ pub mod scrt;
 pub mod soql;
 pub mod voicemail;
 pub mod wav;
+pub mod wiring;
 
 // The `diagnostic!` macro names `lambda_runtime` through this crate, so a function needs no
 // direct dependency to use it.

@@ -161,6 +161,9 @@ pub enum ScrtError {
     Invalid { operation: Operation, contact_id: String, message: String },
     #[error("{operation} for contact {contact_id}: unexpected answer from Salesforce: {message}")]
     Decode { operation: Operation, contact_id: String, message: String },
+    /// The operation went through InvokeTelephonyIntegrationApi (the official wiring) and failed there.
+    #[error("{operation} for contact {contact_id}: {source}")]
+    Function { operation: Operation, contact_id: String, source: Box<crate::invoke::InvokeError> },
 }
 
 impl ScrtError {
@@ -172,11 +175,16 @@ impl ScrtError {
             ScrtError::Status { status, .. } => *status >= 500,
             ScrtError::Key { source, .. } => source.is_retryable(),
             ScrtError::Invalid { .. } | ScrtError::Decode { .. } => false,
+            ScrtError::Function { source, .. } => source.is_retryable(),
         }
     }
 
     pub fn is_limit(&self) -> bool {
-        matches!(self, ScrtError::Limit { .. })
+        match self {
+            ScrtError::Limit { .. } => true,
+            ScrtError::Function { source, .. } => source.is_limit(),
+            _ => false,
+        }
     }
 
     /// The HTTP status Salesforce answered last, if it answered.

@@ -6,11 +6,19 @@
 //! reported in `batchItemFailures` so Lambda retries it. No Salesforce update happens without its
 //! backup. Records of one contact are applied in order; contacts run concurrently, bounded.
 //! A replayed record re-writes the same backup and the same field values (idempotent).
+//!
+//! Two wirings (docs/migrating.md#two-wirings): with the Telephony Integration API settings the
+//! update goes to Salesforce directly; with only the official `INVOKE_TELEPHONY_INTEGRATION_API_ARN`
+//! it goes through InvokeTelephonyIntegrationApi's `updateVoiceCall`, whose `FunctionError` or error
+//! answer reports the record for retry. Without `CTR_BACKUP_S3_BUCKET` (an official stack's
+//! configuration) nothing is backed up: a cold-start WARN says so, the newest-wins check needs the
+//! backup and is off, and a record that can never succeed is kept only in its ERROR log line.
 
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv, ScrtConfig};
+use scv_shared::config::invoke::INVOKE_TELEPHONY_INTEGRATION_API_ARN;
+use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client, Stored, Superseded};
 use scv_shared::error::ErrorKind;
@@ -18,7 +26,8 @@ use scv_shared::ids::PathId;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{ScrtError, TelephonyClient};
+use scv_shared::scrt::ScrtError;
+use scv_shared::wiring::Telephony;
 use serde_json::Value;
 use thiserror::Error;
 use tracing::Instrument;
@@ -28,12 +37,14 @@ pub const CATEGORY: &str = "ctrDataSync";
 /// Built once at cold start.
 #[derive(Debug)]
 pub struct Deps {
-    pub telephony: TelephonyClient,
-    pub backup: CtrBackup,
+    /// Salesforce directly, or InvokeTelephonyIntegrationApi (the official wiring).
+    pub telephony: Telephony,
+    /// `None` without `CTR_BACKUP_S3_BUCKET`.
+    pub backup: Option<CtrBackup>,
     /// `CTR_SYNC_CONCURRENCY` (default 25): contacts updated at once (a 100-record batch at 50 ms per
     /// Salesforce call then takes four rounds, about 0.5 s; see bench/RESULTS.md).
     pub concurrency: usize,
-    /// The budget of one Salesforce update (`SCRT_DEADLINE_MS`).
+    /// The budget of one Salesforce update (`SCRT_DEADLINE_MS`, or `INVOKE_DEADLINE_MS` through a function).
     pub update_budget: Duration,
 }
 
@@ -41,18 +52,19 @@ impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = ProcessEnv;
         let sdk = scv_shared::aws::load().await;
-        Self::new(&env, SsmClient::new(&sdk), scv_shared::aws::s3_client(&sdk))
+        Self::new(&env, &sdk, scv_shared::aws::s3_client(&sdk))
     }
 
-    pub fn new(env: &dyn Env, ssm: SsmClient, s3: S3Client) -> Result<Self, ConfigError> {
-        let cfg = ScrtConfig::from_env(env)?;
-        let http = scv_shared::aws::http_client();
-        Ok(Self {
-            telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
-            backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
-            concurrency: CtrSyncConfig::from_env(env)?.concurrency,
-            update_budget: cfg.deadline,
-        })
+    pub fn new(env: &dyn Env, sdk: &scv_shared::aws::SdkConfig, s3: S3Client) -> Result<Self, ConfigError> {
+        let (telephony, update_budget) =
+            Telephony::from_env(env, &[INVOKE_TELEPHONY_INTEGRATION_API_ARN], sdk, SsmClient::new(sdk))?;
+        let backup = BackupConfig::from_env_if_set(env)?.map(|cfg| CtrBackup::new(s3, cfg));
+        if backup.is_none() {
+            tracing::warn!(
+                "CTR_BACKUP_S3_BUCKET is not set: CTRs are not backed up, the newest-wins check is off and a record that can never succeed is kept only in its ERROR log line"
+            );
+        }
+        Ok(Self { telephony, backup, concurrency: CtrSyncConfig::from_env(env)?.concurrency, update_budget })
     }
 }
 
@@ -164,7 +176,10 @@ impl ReadRecords for CtrSync<'_> {
             raw_data: if item.is_none() { Some(record.kinesis.data.as_str()) } else { None },
             record: item.map(|i| &i.value),
         };
-        self.deps.backup.quarantine(&entry).await.map(Some).map_err(|e| e.to_string())
+        match &self.deps.backup {
+            Some(backup) => backup.quarantine(&entry).await.map(Some).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
     }
 }
 
@@ -183,25 +198,10 @@ impl ProcessRecords for CtrSync<'_> {
         // Newest wins (issue 13 item 6): a CTR older than the contact's stored backup changes
         // neither the backup nor the VoiceCall, in this batch or in a redelivered one.
         let version = item.ctr.updated_at();
-        match deps.backup.store_newest(contact_id, text, version).await {
-            Ok(Stored::Written) => {}
-            Ok(Stored::Superseded(why)) => return superseded(why),
-            Err(e) => {
-                tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
-                return kinesis::Outcome::Retry(e.to_string());
-            }
-        }
-        // A newer CTR may have been backed up (and applied) since: checked again just before the update.
-        match deps.backup.stored_version(contact_id).await {
-            Ok(stored) => {
-                if let Some(why) = scv_shared::ctr_backup::superseded(version, stored) {
-                    return superseded(why);
-                }
-            }
-            Err(e) => {
-                tracing::error!(sequenceNumber = seq, error = %e, "CTR backup unreadable before the update; the record is retried");
-                return kinesis::Outcome::Retry(e.to_string());
-            }
+        if let Some(backup) = &deps.backup
+            && let Some(outcome) = backed_up(backup, contact_id, text, version, seq).await
+        {
+            return outcome;
         }
         let fields = to_voice_call_fields(&item.ctr);
         let update_deadline = Deadline::after(deps.update_budget).min(self.deadline);
@@ -215,6 +215,33 @@ impl ProcessRecords for CtrSync<'_> {
                 tracing::warn!(sequenceNumber = seq, error = %e, "VoiceCall update failed; the record is reported for retry");
                 kinesis::Outcome::Retry(e.to_string())
             }
+        }
+    }
+}
+
+/// Backs the CTR up (newest wins) and checks it is still the newest just before the update:
+/// `Some(outcome)` when the record ends here (superseded, or the backup failed).
+async fn backed_up(
+    backup: &CtrBackup,
+    contact_id: &str,
+    text: &str,
+    version: scv_shared::ctr_backup::Version,
+    seq: &str,
+) -> Option<kinesis::Outcome> {
+    match backup.store_newest(contact_id, text, version).await {
+        Ok(Stored::Written) => {}
+        Ok(Stored::Superseded(why)) => return Some(superseded(why)),
+        Err(e) => {
+            tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
+            return Some(kinesis::Outcome::Retry(e.to_string()));
+        }
+    }
+    // A newer CTR may have been backed up (and applied) since: checked again just before the update.
+    match backup.stored_version(contact_id).await {
+        Ok(stored) => scv_shared::ctr_backup::superseded(version, stored).map(superseded),
+        Err(e) => {
+            tracing::error!(sequenceNumber = seq, error = %e, "CTR backup unreadable before the update; the record is retried");
+            Some(kinesis::Outcome::Retry(e.to_string()))
         }
     }
 }

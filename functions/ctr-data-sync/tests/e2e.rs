@@ -375,3 +375,79 @@ async fn hanging_ssm_fails_a_batch_within_its_deadline_with_one_ssm_call() {
     assert!(ssm.count("AmazonSSM.GetParameter") <= 2, "{:?}", ssm.requests());
     assert!(stack.emulator().requests().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The official wiring (issue 14): only INVOKE_TELEPHONY_INTEGRATION_API_ARN and LOG_LEVEL.
+
+fn first_records(n: usize) -> Value {
+    let mut batch = event("batch-100.json");
+    let records = batch["Records"].as_array_mut().unwrap();
+    records.truncate(n);
+    batch
+}
+
+#[tokio::test]
+async fn with_the_official_environment_ctrs_sync_through_invoke_telephony_integration_api() {
+    let stack = Stack::official(|_| None).await;
+    let batch = first_records(5);
+    let (response, outcomes) = stack.run(&batch).await;
+    assert!(failures(&response).is_empty(), "{:?}", failures(&response));
+    assert!(outcomes.iter().all(|(_, o)| *o == Outcome::Synced), "{outcomes:?}");
+    let invokes = stack.recorder().invokes();
+    assert_eq!(invokes.len(), 5);
+    for (record, invoke) in batch["Records"].as_array().unwrap().iter().zip(&invokes) {
+        let ctr = ctr_of(record);
+        let id = ctr["ContactId"].as_str().unwrap();
+        assert_eq!(invoke.function, ITIA_ARN);
+        assert_eq!(invoke.invocation_type, "RequestResponse");
+        let params = &invoke.payload["Details"]["Parameters"];
+        assert_eq!(params["methodName"], "updateVoiceCall");
+        assert_eq!(params["contactId"], id);
+        assert_eq!(params["fieldValues"]["startTime"], ctr["InitiationTimestamp"]);
+        let call = stack.emulator().voice_call(id).expect("the VoiceCall, updated through the invoked function");
+        assert_eq!(call.fields["totalHoldDuration"], ctr["Agent"]["CustomerHoldDuration"]);
+    }
+    assert!(stack.keys_under("").await.is_empty(), "no backup bucket in the official environment");
+    stack.assert_logs_clean();
+}
+
+#[tokio::test]
+async fn a_function_error_or_an_error_answer_is_reported_for_retry_never_lost() {
+    use local_stack::invoke_recorder::Answer;
+    let batch = first_records(4);
+    let ids: Vec<String> =
+        batch["Records"].as_array().unwrap().iter().map(|r| ctr_of(r)["ContactId"].as_str().unwrap().into()).collect();
+    let (failing, limited, refused) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let stack = Stack::official(move |payload| {
+        let id = payload["Details"]["Parameters"]["contactId"].as_str().unwrap_or_default();
+        // The official function's failure: a plain Error thrown, reported as Unhandled.
+        (id == failing)
+            .then(|| Answer::error("Error", "Error updating VoiceCall record."))
+            .or_else(|| {
+                (id == limited).then(|| Answer::Ok(json!({"statusCode": "429", "errorType": "SCV_LIMITS_ERROR"})))
+            })
+            .or_else(|| (id == refused).then(|| Answer::error("InvalidEvent", "fieldValues is malformed")))
+    })
+    .await;
+    let (response, outcomes) = stack.run(&batch).await;
+    let seqs: Vec<String> = batch["Records"].as_array().unwrap().iter().map(seq_of).collect();
+    assert_eq!(failures(&response), vec![seqs[0].clone(), seqs[1].clone()], "{outcomes:?}");
+    assert!(matches!(&outcomes[0].1, Outcome::Failed(m) if m.contains("Error updating VoiceCall record.")));
+    assert!(matches!(&outcomes[1].1, Outcome::Failed(m) if m.contains("SCV_LIMITS_ERROR")));
+    assert!(
+        matches!(&outcomes[2].1, Outcome::Quarantined(m) if m.contains("fieldValues is malformed")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[3].1, Outcome::Synced);
+    assert!(stack.emulator().voice_call(&ids[0]).is_none(), "the failed update never reached Salesforce");
+}
+
+#[tokio::test]
+async fn cold_start_names_what_is_missing_when_neither_wiring_is_complete() {
+    let stack = Stack::start().await;
+    let mut env = stack.env.clone();
+    env.remove("SCRT_ENDPOINT_BASE");
+    let lookup = |name: &str| env.get(name).cloned();
+    let err = ctr_data_sync::Deps::new(&lookup, &stack.sdk, stack.s3.clone()).unwrap_err().to_string();
+    assert!(err.contains("SCRT_ENDPOINT_BASE") && err.contains("INVOKE_TELEPHONY_INTEGRATION_API_ARN"), "{err}");
+}

@@ -10,7 +10,10 @@
 //!
 //! Everything else (other event types, other channels, other initiation methods) is ignored and
 //! logged at DEBUG. The Telephony Integration API is called directly through the shared client
-//! (no Lambda-to-Lambda hop through InvokeTelephonyIntegrationApi).
+//! (no Lambda-to-Lambda hop through InvokeTelephonyIntegrationApi) unless only the official
+//! `INVOKE_TELEPHONY_INTEGRATION_API_ARN` is set: then InvokeTelephonyIntegrationApi is invoked with
+//! `cancelOmniFlowExecution` / `rerouteFlowExecution`, and its `FunctionError` fails the invocation
+//! (docs/migrating.md#two-wirings).
 //!
 //! Beyond the official function: a missing `steps` array or a null field is not a crash; a
 //! non-voice contact is never cleared or rerouted as a voice call (docs/differences.md#contact-event-routing); a
@@ -24,12 +27,14 @@ use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, Env, ProcessEnv, ScrtConfig};
+use scv_shared::config::invoke::INVOKE_TELEPHONY_INTEGRATION_API_ARN;
+use scv_shared::config::{ConfigError, Env, ProcessEnv};
 use scv_shared::error::ErrorKind;
 use scv_shared::ids::{IdError, PathId};
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{ScrtError, TelephonyClient};
+use scv_shared::scrt::ScrtError;
+use scv_shared::wiring::Telephony;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
@@ -46,22 +51,23 @@ pub const ROUTED_METHODS: &[&str] = &["INBOUND", "TRANSFER"];
 /// Built once at cold start.
 #[derive(Debug)]
 pub struct Deps {
-    pub telephony: TelephonyClient,
-    /// The longest one invocation spends on Salesforce, retries included (`SCRT_DEADLINE_MS`).
+    /// Salesforce directly, or InvokeTelephonyIntegrationApi (the official wiring).
+    pub telephony: Telephony,
+    /// The longest one invocation spends on Salesforce, retries included (`SCRT_DEADLINE_MS`, or
+    /// `INVOKE_DEADLINE_MS` through a function).
     pub budget: Duration,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let env = ProcessEnv;
-        let cfg = ScrtConfig::from_env(&env)?;
         let sdk = scv_shared::aws::load().await;
-        Ok(Self::new(&cfg, SsmClient::new(&sdk), &env))
+        Self::new(&ProcessEnv, &sdk)
     }
 
-    pub fn new(cfg: &ScrtConfig, ssm: SsmClient, env: &dyn Env) -> Self {
-        let http = scv_shared::aws::http_client();
-        Self { telephony: TelephonyClient::from_config(cfg, ssm, http, env), budget: cfg.deadline }
+    pub fn new(env: &dyn Env, sdk: &scv_shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let (telephony, budget) =
+            Telephony::from_env(env, &[INVOKE_TELEPHONY_INTEGRATION_API_ARN], sdk, SsmClient::new(sdk))?;
+        Ok(Self { telephony, budget })
     }
 }
 

@@ -271,3 +271,45 @@ async fn hostile_contact_ids_reach_no_endpoint() {
         stack.emulator().requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     assert!(requests.is_empty(), "no request may reach Salesforce: {requests:?}");
 }
+
+/// Issue 14: exactly the official template's environment (`INVOKE_TELEPHONY_INTEGRATION_API_ARN`,
+/// `LOG_LEVEL`): the routing reaches Salesforce through InvokeTelephonyIntegrationApi.
+#[tokio::test]
+async fn with_the_official_environment_routing_goes_through_invoke_telephony_integration_api() {
+    let stack = Stack::official(|_| None).await;
+    for contact in [ABANDONED, EXPIRED] {
+        stack.routed_call(contact).await;
+    }
+    let cleared = stack.invoke(event("01-abandoned-inbound.json")).await.expect("cleared");
+    assert_eq!(cleared, json!({"action": "clearRouting", "contactId": ABANDONED, "status": "Success"}));
+    let rerouted = stack.invoke(event("03-preferred-agent-step-expired.json")).await.expect("rerouted");
+    assert_eq!(rerouted["action"], "reroute");
+    let invokes = stack.recorder().invokes();
+    let sent: Vec<(String, Value)> = invokes.iter().map(|i| (i.function.clone(), i.payload.clone())).collect();
+    assert_eq!(
+        sent,
+        vec![
+            (
+                ITIA_ARN.to_string(),
+                json!({"Details": {"Parameters": {"methodName": "cancelOmniFlowExecution", "contactId": ABANDONED}}})
+            ),
+            (
+                ITIA_ARN.to_string(),
+                json!({"Details": {"Parameters": {"methodName": "rerouteFlowExecution", "contactId": EXPIRED}}})
+            ),
+        ]
+    );
+    let call = stack.emulator().voice_call(ABANDONED).expect("call");
+    assert!(call.routing.pending_service_routing.is_none(), "routing cleared through the invoked function");
+    assert_eq!(stack.emulator().voice_call(EXPIRED).expect("call").routing.reroute_count, 1);
+}
+
+#[tokio::test]
+async fn a_function_error_of_the_invoked_function_fails_the_invocation() {
+    use local_stack::invoke_recorder::Answer;
+    let stack = Stack::official(|_| Some(Answer::error("Error", "Error cancelling OmniFlowExecution"))).await;
+    let err = stack.invoke(event("01-abandoned-inbound.json")).await.expect_err("the failure is reported");
+    let text = err.to_string();
+    assert!(text.contains("Error cancelling OmniFlowExecution") && text.contains(ABANDONED), "{text}");
+    assert_eq!(err.kind(), scv_shared::error::ErrorKind::SalesforceUnavailable, "retried by EventBridge/Lambda");
+}

@@ -17,12 +17,14 @@
 //! | [`contact_lens`] | [`ConsumerConfig`], [`ProcessorConfig`] | `CONTACT_LENS_PROCESSOR_FUNCTION_ARN`, `MAX_RETRY_INVOCATIONS`, `AWS_LAMBDA_FUNCTION_NAME` |
 //! | [`connect`] | [`ConnectConfig`] | `CONNECT_INSTANCE_ID` |
 //! | [`logging`] | [`LoggingConfig`] | `LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` |
+//! | [`invoke`] | [`Wiring`], [`InvokeConfig`] | `INVOKE_TELEPHONY_INTEGRATION_API_ARN`, `invoke_telephony_integration_api_arn`, `INVOKE_SALESFORCE_REST_API_ARN`, `INVOKE_DEADLINE_MS` |
 
 use thiserror::Error;
 
 pub mod connect;
 pub mod contact_lens;
 pub mod ctr;
+pub mod invoke;
 pub mod keys;
 pub mod logging;
 pub mod rest;
@@ -32,6 +34,7 @@ pub mod voicemail;
 pub use connect::ConnectConfig;
 pub use contact_lens::{ConsumerConfig, ProcessorConfig};
 pub use ctr::{BackupConfig, CtrSyncConfig, ResyncSettings};
+pub use invoke::{InvokeConfig, Wiring};
 pub use keys::ExtensionConfig;
 pub use logging::{LoggingConfig, log_level};
 pub use rest::RestConfig;
@@ -56,6 +59,7 @@ pub fn vars() -> impl Iterator<Item = &'static Var> {
         contact_lens::VARS,
         connect::VARS,
         logging::VARS,
+        invoke::VARS,
     ]
     .into_iter()
     .flatten()
@@ -69,6 +73,8 @@ pub enum ConfigError {
     Missing { name: &'static str },
     #[error("environment variable {name} is malformed: {reason}")]
     Malformed { name: &'static str, reason: String },
+    #[error("neither the direct settings ({direct}) nor {invoke} is set")]
+    NoWiring { direct: String, invoke: String },
 }
 
 /// Where environment values come from: the process environment in Lambda, a map in tests

@@ -165,6 +165,7 @@ pub struct StackBuilder {
     emulator_tweaks: Vec<EmulatorTweak>,
     kvs_fixtures: Option<Vec<KvsFixture>>,
     category: Option<&'static str>,
+    invoke_endpoint: bool,
 }
 
 impl StackBuilder {
@@ -203,6 +204,13 @@ impl StackBuilder {
         self
     }
 
+    /// Starts the Invoke recorder even if the template's function invokes no function (a test of
+    /// the official wiring, where it invokes InvokeTelephonyIntegrationApi or InvokeSalesforceRestApi).
+    pub fn with_invoke_endpoint(mut self) -> Self {
+        self.invoke_endpoint = true;
+        self
+    }
+
     /// Captures this process's log lines of the function (its `CATEGORY`) into [`Stack::logs`].
     pub fn capture_logs(mut self, category: &'static str) -> Self {
         self.category = Some(category);
@@ -230,7 +238,7 @@ impl StackBuilder {
         let needs_bucket = policies.contains("\"s3:") || policies.contains("[\"s3:");
         let needs_kvs = policies.contains("kinesisvideo:");
         let needs_connect = policies.contains("connect:");
-        let needs_recorder = policies.contains("lambda:InvokeFunction");
+        let needs_recorder = policies.contains("lambda:InvokeFunction") || self.invoke_endpoint;
 
         let moto = Moto::shared().context("moto server (run `make test`, which installs it)")?;
         let moto_endpoint = moto.endpoint();
@@ -423,6 +431,7 @@ impl Stack {
             emulator_tweaks: Vec::new(),
             kvs_fixtures: None,
             category: None,
+            invoke_endpoint: false,
         }
     }
 

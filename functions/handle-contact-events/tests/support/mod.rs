@@ -8,7 +8,7 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::config::ScrtConfig;
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::ExecuteOmniFlow;
+use scv_shared::scrt::{ExecuteOmniFlow, TelephonyClient};
 use serde_json::Value;
 use sf_emulator::keys::TestKeyPair;
 
@@ -30,9 +30,39 @@ impl Stack {
             .start()
             .await
             .expect("the local stack");
-        let cfg = ScrtConfig::from_env(&local.env()).expect("configuration");
-        let deps = Deps::new(&cfg, SsmClient::new(&local.sdk), &local.env());
+        let deps = Deps::new(&local.env(), &local.sdk).expect("configuration");
         Stack { local, deps }
+    }
+
+    /// HandleContactEvents with exactly the official template's environment
+    /// (`INVOKE_TELEPHONY_INTEGRATION_API_ARN`, `LOG_LEVEL`): its invokes reach this suite's
+    /// InvokeTelephonyIntegrationApi in-process (against the emulator), unless `answer` answers first.
+    pub async fn official(
+        answer: impl Fn(&Value) -> Option<local_stack::invoke_recorder::Answer> + Send + Sync + 'static,
+    ) -> Stack {
+        let local = local_stack::stack::Stack::builder(FUNCTION)
+            .capture_logs(CATEGORY)
+            .with_invoke_endpoint()
+            .start()
+            .await
+            .expect("the local stack");
+        route_to_itia(&local, answer);
+        let sdk = local.sdk_for(local.recorder().endpoint()).await;
+        let official = [("INVOKE_TELEPHONY_INTEGRATION_API_ARN", ITIA_ARN), ("LOG_LEVEL", "info")];
+        let lookup = |name: &str| official.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let deps = Deps::new(&lookup, &sdk).expect("the official configuration");
+        Stack { local, deps }
+    }
+
+    /// A Telephony Integration API client of the stack's own (to seed calls).
+    pub fn telephony(&self) -> TelephonyClient {
+        let cfg = ScrtConfig::from_env(&self.local.env()).expect("configuration");
+        TelephonyClient::from_config(
+            &cfg,
+            SsmClient::new(&self.local.sdk),
+            scv_shared::aws::http_client(),
+            &self.local.env(),
+        )
     }
 
     /// The Telephony Integration API key pair.
@@ -54,7 +84,7 @@ impl Stack {
     /// A VoiceCall for `contact_id`, routed by Omni-Channel (so it has a PendingServiceRouting), as
     /// InvokeTelephonyIntegrationApi leaves it when the flow ran createVoiceCall and executeOmniFlow.
     pub async fn routed_call(&self, contact_id: &str) {
-        let telephony = &self.deps.telephony;
+        let telephony = &self.telephony();
         let create = local_stack::stack::inbound_call(contact_id, "2026-11-21T09:15:02.481Z");
         let deadline = Deadline::after(Duration::from_secs(5));
         telephony.create_voice_call(&create, deadline).await.expect("voice call created");
@@ -70,6 +100,37 @@ impl Stack {
 }
 
 pub use local_stack::secrets::assert_clean as assert_logs_clean;
+
+/// The InvokeTelephonyIntegrationApi alias ARN an official stack gives HandleContactEvents.
+pub const ITIA_ARN: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:ACME_CC-InvokeTelephonyIntegrationApi:active";
+
+/// Invokes reach this suite's InvokeTelephonyIntegrationApi handler (built from the stack's direct
+/// settings), unless `answer` answers first.
+pub fn route_to_itia(
+    local: &local_stack::stack::Stack,
+    answer: impl Fn(&Value) -> Option<local_stack::invoke_recorder::Answer> + Send + Sync + 'static,
+) {
+    use local_stack::invoke_recorder::Answer;
+    let lookup = |name: &str| local.env.get(name).cloned();
+    let cfg = ScrtConfig::from_env(&lookup).expect("the direct settings");
+    let itia =
+        std::sync::Arc::new(invoke_telephony_integration_api::Deps::new(&cfg, SsmClient::new(&local.sdk), &lookup));
+    local.recorder().answer_with(move |invoke| {
+        let itia = itia.clone();
+        let early = answer(&invoke.payload);
+        async move {
+            if let Some(early) = early {
+                return early;
+            }
+            let deadline = Deadline::after(Duration::from_secs(7));
+            match invoke_telephony_integration_api::handle(invoke.payload, deadline, &itia).await {
+                Ok(value) => Answer::Ok(value),
+                Err(e) => Answer::error(e.kind().as_str(), &e.to_string()),
+            }
+        }
+    });
+}
 
 pub fn event(name: &str) -> Value {
     local_stack::stack::load_event(FUNCTION, name).expect("sample event")
