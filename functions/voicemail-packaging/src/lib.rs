@@ -3,7 +3,10 @@
 //! Voicemail Support" step 4, ch. 6 "VoiceMailPackagingFunction"; Partner Telephony Developer Guide "Send Voicemails to
 //! Agents", "Sample Sequence of Operations"; docs/functions.md#voicemailpackaging).
 //!
-//! The documented sequence, straight to the Telephony Integration API (no Lambda hop):
+//! The documented sequence, straight to the Telephony Integration API (no Lambda hop), or, with
+//! only the official `invoke_telephony_integration_api_arn` set, through InvokeTelephonyIntegrationApi
+//! (`updateVoiceCall`, `sendMessage`, `executeOmniFlow`), whose `FunctionError` or error answer
+//! fails the step (docs/migrating.md#two-wirings):
 //! 1. Update a Voice Call Record: `callOrigin` Voicemail, `isActiveCall` true, the recording's
 //!    location and duration, start and end time (Update creates the call when it is unknown).
 //! 2. Create a Transcript: the transcript as one END_USER message stamped with real epoch
@@ -22,15 +25,17 @@ use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::aws::sdk_retryable;
-use scv_shared::config::{ConfigError, Env, PackagingConfig, ProcessEnv, ScrtConfig};
+use scv_shared::config::invoke::{INVOKE_TELEPHONY_INTEGRATION_API_ARN, INVOKE_TELEPHONY_INTEGRATION_API_ARN_LOWER};
+use scv_shared::config::{ConfigError, Env, PackagingConfig, ProcessEnv};
 use scv_shared::error::ErrorKind;
 use scv_shared::keys::SsmClient;
 use scv_shared::retry::Deadline;
-use scv_shared::scrt::{ExecuteOmniFlow, ScrtError, TelephonyClient, TranscriptMessage};
+use scv_shared::scrt::{ExecuteOmniFlow, ScrtError, TranscriptMessage};
 use scv_shared::voicemail::{
     EventError, RecordingTags, TRANSCRIPTS_PREFIX, TagError, contact_of, created_object, packaged_key, recording_key,
     tag, transcript_text, transcription_job_name,
 };
+use scv_shared::wiring::Telephony;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
@@ -48,8 +53,9 @@ pub const STEPS: [&str; 5] = ["voiceCallUpdated", "transcriptPosted", "routed", 
 pub struct Deps {
     pub s3: aws_sdk_s3::Client,
     pub transcribe: aws_sdk_transcribe::Client,
-    pub telephony: TelephonyClient,
-    /// `SCRT_DEADLINE_MS`: one Telephony Integration API operation, retries included.
+    /// Salesforce directly, or InvokeTelephonyIntegrationApi (the official wiring).
+    pub telephony: Telephony,
+    /// `SCRT_DEADLINE_MS` (`INVOKE_DEADLINE_MS` through a function): one operation, retries included.
     pub step_budget: Duration,
     /// `delay_before_routing_vm_sec` (default 60, at most [`MAX_ROUTING_DELAY`]).
     pub routing_delay: Duration,
@@ -58,30 +64,20 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = scv_shared::aws::load().await;
-        Self::new(
-            &ProcessEnv,
-            SsmClient::new(&sdk),
-            scv_shared::aws::s3_client(&sdk),
-            aws_sdk_transcribe::Client::new(&sdk),
-        )
+        Self::new(&ProcessEnv, &sdk, scv_shared::aws::s3_client(&sdk), aws_sdk_transcribe::Client::new(&sdk))
     }
 
+    /// The Lambda client of the official wiring comes from `sdk`.
     pub fn new(
         env: &dyn Env,
-        ssm: SsmClient,
+        sdk: &scv_shared::aws::SdkConfig,
         s3: aws_sdk_s3::Client,
         transcribe: aws_sdk_transcribe::Client,
     ) -> Result<Self, ConfigError> {
-        let cfg = ScrtConfig::from_env(env)?;
-        let http = scv_shared::aws::http_client();
+        let variables = [INVOKE_TELEPHONY_INTEGRATION_API_ARN_LOWER, INVOKE_TELEPHONY_INTEGRATION_API_ARN];
+        let (telephony, step_budget) = Telephony::from_env(env, &variables, sdk, SsmClient::new(sdk))?;
         let delay = PackagingConfig::from_env(env)?.routing_delay.min(MAX_ROUTING_DELAY);
-        Ok(Self {
-            s3,
-            transcribe,
-            telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
-            step_budget: cfg.deadline,
-            routing_delay: delay,
-        })
+        Ok(Self { s3, transcribe, telephony, step_budget, routing_delay: delay })
     }
 }
 

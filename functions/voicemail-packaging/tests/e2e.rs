@@ -207,3 +207,77 @@ async fn non_transcripts_are_ignored_and_bad_ones_fail_naming_the_problem() {
     );
     assert!(stack.emulator().requests().is_empty());
 }
+
+/// Issue 14: exactly the official template's environment (`invoke_telephony_integration_api_arn`,
+/// `delay_before_routing_vm_sec`, `LOG_LEVEL`): every Salesforce step goes through
+/// InvokeTelephonyIntegrationApi with the official payloads and the voicemail is delivered.
+#[tokio::test]
+async fn with_the_official_environment_the_voicemail_is_delivered_through_invoke_telephony_integration_api() {
+    let stack = Stack::with_invoke_endpoint().await;
+    let deps = stack.official_deps(|_| None).await;
+    let out = stack.run_with(&deps).await.expect("delivered");
+    assert_eq!(out.status, Status::Delivered);
+    assert_eq!(stack.calls(), call_sequence(), "the documented order, through the invoked function");
+    let methods: Vec<(String, String)> = stack
+        .recorder()
+        .invokes()
+        .iter()
+        .map(|i| {
+            let p = &i.payload["Details"]["Parameters"];
+            assert_eq!(i.function, ITIA_ARN);
+            assert_eq!(p["contactId"], stack.contact_id.as_str());
+            (p["methodName"].as_str().unwrap().to_string(), p["fieldValues"].to_string())
+        })
+        .collect();
+    let names: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(names, ["updateVoiceCall", "sendMessage", "executeOmniFlow", "updateVoiceCall"]);
+    assert!(methods[2].1.contains(DIALED), "executeOmniFlow carries fieldValues.dialedNumber: {}", methods[2].1);
+    let call = &stack.emulator().voice_calls()[0];
+    assert_eq!(call.messages.len(), 1);
+    assert_eq!(call.routing.execute_count, 1);
+    assert!(!call.is_active_call, "closed");
+    assert!(!stack.job_exists().await);
+}
+
+#[tokio::test]
+async fn an_official_send_message_error_answer_or_function_error_fails_the_step_and_the_retry_finishes() {
+    use local_stack::invoke_recorder::Answer;
+    let stack = Stack::with_invoke_endpoint().await;
+    // The official sendMessage swallows its failure into {"result":"Error"}; then routing fails with a FunctionError.
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = attempts.clone();
+    let deps = stack
+        .official_deps(move |payload| {
+            let method = payload["Details"]["Parameters"]["methodName"].as_str().unwrap_or_default();
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match (method, n) {
+                ("sendMessage", 1) => Some(Answer::Ok(json!({"result": "Error"}))),
+                ("executeOmniFlow", 3) => Some(Answer::error("Error", "Error executing Omni Flow")),
+                _ => None,
+            }
+        })
+        .await;
+    let first = stack.run_with(&deps).await.expect_err("the error answer fails the step");
+    assert!(matches!(&first, PackagingError::Salesforce { step: "transcriptPosted", .. }), "{first}");
+    assert!(first.to_string().contains("result Error"), "{first}");
+    let second = stack.run_with(&deps).await.expect_err("the FunctionError fails the step");
+    assert!(matches!(&second, PackagingError::Salesforce { step: "routed", .. }), "{second}");
+    assert!(second.to_string().contains("Error executing Omni Flow"), "{second}");
+    let done = stack.run_with(&deps).await.expect("the third delivery finishes");
+    assert_eq!(done.status, Status::Delivered);
+    let call = &stack.emulator().voice_calls()[0];
+    assert_eq!(call.messages.len(), 1, "one message");
+    assert_eq!(call.routing.execute_count, 1, "one routing");
+}
+
+#[tokio::test]
+async fn cold_start_names_what_is_missing_when_neither_wiring_is_complete() {
+    let stack = Stack::start().await;
+    let mut env = stack.env.clone();
+    env.remove("CALL_CENTER_API_NAME");
+    let lookup = |name: &str| env.get(name).cloned();
+    let err = voicemail_packaging::Deps::new(&lookup, &stack.sdk, stack.s3.clone(), stack.transcribe.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CALL_CENTER_API_NAME") && err.contains("invoke_telephony_integration_api_arn"), "{err}");
+}

@@ -38,14 +38,22 @@ impl Stack {
 
     /// `transcript` replaces the fixture's text.
     pub async fn with_transcript(transcript: Option<&str>) -> Stack {
+        Self::build(transcript, false).await
+    }
+
+    /// A stack whose Invoke endpoint runs (for [`Stack::official_deps`]).
+    pub async fn with_invoke_endpoint() -> Stack {
+        Self::build(None, true).await
+    }
+
+    async fn build(transcript: Option<&str>, invoke_endpoint: bool) -> Stack {
         let routing = RoutingConfig::default().dialed_number(DIALED, RoutingAnswer::queue("VoicemailQueue"));
         let local = local_stack::stack::Stack::builder(FUNCTION)
             .capture_logs(CATEGORY)
             .with_parameter("DelayBeforeRoutingVmSec", "0")
-            .emulator(move |config| config.routing = routing)
-            .start()
-            .await
-            .expect("the local stack");
+            .emulator(move |config| config.routing = routing);
+        let local = if invoke_endpoint { local.with_invoke_endpoint() } else { local };
+        let local = local.start().await.expect("the local stack");
         let s3 = local.s3.clone();
         let transcribe = aws_sdk_transcribe::Client::new(&local.sdk);
         let contact_id = uuid::Uuid::new_v4().to_string();
@@ -137,7 +145,56 @@ pub fn deps_for(
     transcribe: aws_sdk_transcribe::Client,
 ) -> Deps {
     let lookup = |name: &str| env.get(name).cloned();
-    Deps::new(&lookup, SsmClient::new(sdk), s3, transcribe).expect("configuration")
+    Deps::new(&lookup, sdk, s3, transcribe).expect("configuration")
+}
+
+/// The InvokeTelephonyIntegrationApi alias ARN an official stack gives VoiceMailPackaging.
+pub const ITIA_ARN: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:ACME_CC-InvokeTelephonyIntegrationApi:active";
+
+/// Exactly the environment the official template gives VoiceMailPackaging (lower-case names).
+pub fn official_env() -> BTreeMap<String, String> {
+    [("invoke_telephony_integration_api_arn", ITIA_ARN), ("delay_before_routing_vm_sec", "0"), ("LOG_LEVEL", "info")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Stack {
+    /// Deps with [`official_env`]: the invokes reach this suite's InvokeTelephonyIntegrationApi
+    /// in-process (against the emulator) unless `answer` answers first. Needs a stack started
+    /// [`Stack::with_invoke_endpoint`].
+    pub async fn official_deps(
+        &self,
+        answer: impl Fn(&Value) -> Option<local_stack::invoke_recorder::Answer> + Send + Sync + 'static,
+    ) -> Deps {
+        use local_stack::invoke_recorder::Answer;
+        let lookup = |name: &str| self.local.env.get(name).cloned();
+        let cfg = scv_shared::config::ScrtConfig::from_env(&lookup).expect("the direct settings");
+        let itia =
+            std::sync::Arc::new(invoke_telephony_integration_api::Deps::new(&cfg, SsmClient::new(&self.sdk), &lookup));
+        self.recorder().answer_with(move |invoke| {
+            let itia = itia.clone();
+            let early = answer(&invoke.payload);
+            async move {
+                if let Some(early) = early {
+                    return early;
+                }
+                match invoke_telephony_integration_api::handle(
+                    invoke.payload,
+                    Deadline::after(Duration::from_secs(7)),
+                    &itia,
+                )
+                .await
+                {
+                    Ok(value) => Answer::Ok(value),
+                    Err(e) => Answer::error(e.kind().as_str(), &e.to_string()),
+                }
+            }
+        });
+        let sdk = self.sdk_for(self.recorder().endpoint()).await;
+        deps_for(&official_env(), &sdk, self.s3.clone(), self.transcribe.clone())
+    }
 }
 
 pub fn sample(name: &str) -> Value {
