@@ -232,18 +232,28 @@ impl Rest {
                     .invoke(&flow_payload(Value::Object(params)), deadline)
                     .await
                     .map_err(|e| failed(e.to_string(), e.is_retryable()))?;
-                if answer.get("success") == Some(&Value::Bool(false)) {
-                    let message = answer
-                        .get("errorMessage")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| format!("{} answered success false", f.function()), str::to_string);
-                    return Err(RestError::Decode { operation: "publish", object: event.into(), message });
+                // The official function answers `success` as a boolean, this suite's (a flat map for
+                // Connect) as the string "true".
+                let success = match answer.get("success") {
+                    Some(Value::Bool(b)) => Some(*b),
+                    Some(Value::String(s)) => s.parse::<bool>().ok(),
+                    _ => None,
+                };
+                let id = answer.get("id").and_then(Value::as_str).filter(|id| !id.is_empty());
+                match (success, id) {
+                    (Some(true), Some(id)) => Ok(SaveResult {
+                        id: id.to_string(),
+                        success: true,
+                        errors: answer.get("errors").and_then(Value::as_array).cloned().unwrap_or_default(),
+                    }),
+                    _ => {
+                        let message = answer.get("errorMessage").and_then(Value::as_str).map_or_else(
+                            || format!("{} answered without success true and an id", f.function()),
+                            str::to_string,
+                        );
+                        Err(RestError::Decode { operation: "publish", object: event.into(), message })
+                    }
                 }
-                serde_json::from_value(answer.clone()).map_err(|e| RestError::Decode {
-                    operation: "publish",
-                    object: event.into(),
-                    message: format!("{} answered without id/success: {e}", f.function()),
-                })
             }
         }
     }

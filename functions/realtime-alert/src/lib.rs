@@ -11,19 +11,24 @@
 //! Beyond the official function: every SNS record is published, not only the first; input that is
 //! not an alarm notification is an error naming what was wrong (the official publishes an empty or
 //! placeholder event); a failed publish fails the invocation so SNS and Lambda retry it (the
-//! official ignores the failure); no Lambda-to-Lambda hop through InvokeSalesforceRestApi.
+//! official ignores the failure); no Lambda-to-Lambda hop through InvokeSalesforceRestApi, unless
+//! only the official `INVOKE_SALESFORCE_REST_API_ARN` is set: then InvokeSalesforceRestApi is invoked
+//! with `realtimeAlertEvent` and its `FunctionError` or `success: false` fails the record
+//! (docs/migrating.md#two-wirings).
 
 use std::sync::Arc;
 
 use aws_lambda_events::sns::SnsRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
-use scv_shared::config::{ConfigError, ProcessEnv, RestConfig};
+use scv_shared::config::{ConfigError, Env, ProcessEnv, Wiring};
 use scv_shared::error::ErrorKind;
+use scv_shared::invoke::FunctionClient;
 use scv_shared::keys::SsmClient;
 use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::{RestError, SalesforceRest};
 use scv_shared::retry::Deadline;
+use scv_shared::wiring::Rest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
@@ -37,20 +42,29 @@ pub const PLATFORM_EVENT: &str = "RealtimeAlertEvent";
 /// Built once at cold start.
 #[derive(Debug)]
 pub struct Deps {
-    pub rest: SalesforceRest,
+    /// Salesforce directly, or InvokeSalesforceRestApi (the official wiring).
+    pub rest: Rest,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let cfg = RestConfig::from_env(&ProcessEnv)?;
         let sdk = scv_shared::aws::load().await;
-        Ok(Self::new(&cfg, SsmClient::new(&sdk)))
+        Self::new(&ProcessEnv, &sdk)
     }
 
-    pub fn new(cfg: &RestConfig, ssm: SsmClient) -> Self {
-        let http = scv_shared::aws::http_client();
-        let auth = Arc::new(SalesforceAuth::new(cfg, ssm, http.clone()));
-        Self { rest: SalesforceRest::new(cfg, http, auth) }
+    pub fn new(env: &dyn Env, sdk: &scv_shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let rest = match scv_shared::config::invoke::rest(env)? {
+            Wiring::Direct(cfg) => {
+                let http = scv_shared::aws::http_client();
+                let auth = Arc::new(SalesforceAuth::new(&cfg, SsmClient::new(sdk), http.clone()));
+                Rest::Direct(SalesforceRest::new(&cfg, http, auth))
+            }
+            Wiring::Invoke(cfg) => {
+                tracing::info!(function = %cfg.function, "the Salesforce REST API is reached through {}", cfg.function);
+                Rest::Function(FunctionClient::from_sdk(sdk, &cfg))
+            }
+        };
+        Ok(Self { rest })
     }
 }
 

@@ -224,3 +224,52 @@ fn sample_events_round_trip_through_the_types() {
         assert_eq!(alarm, alarm_again, "{name}");
     }
 }
+
+/// Issue 14: exactly the official template's environment (`INVOKE_SALESFORCE_REST_API_ARN`,
+/// `LOG_LEVEL`): the alert is published through InvokeSalesforceRestApi's `realtimeAlertEvent`.
+#[tokio::test]
+async fn with_the_official_environment_alerts_are_published_through_invoke_salesforce_rest_api() {
+    let stack = Stack::official(|_| None).await;
+    let name = "01-lambda-errors-alarm.json";
+    let output = stack.invoke(event(name)).await.expect("published");
+    let expected = expected_fields(name);
+    let invokes = stack.recorder().invokes();
+    assert_eq!(invokes.len(), 1);
+    assert_eq!(invokes[0].function, ISFRA_ARN);
+    let mut parameters = expected.clone();
+    parameters["methodName"] = json!("realtimeAlertEvent");
+    assert_eq!(invokes[0].payload, json!({"Details": {"Parameters": parameters}}), "the official payload");
+    let publishes = stack.emulator().requests_to("POST", PUBLISH_PATH);
+    assert_eq!(publishes.len(), 1);
+    assert_eq!(publishes[0].body, expected, "the exact fields reached Salesforce");
+    let id = publishes[0].response["id"].as_str().expect("id");
+    assert_eq!(output["published"][0]["id"], id);
+    assert_eq!(stack.alerts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_function_error_or_success_false_of_the_invoked_function_fails_the_invocation() {
+    use local_stack::invoke_recorder::Answer;
+    let stack = Stack::official(|_| Some(Answer::error("Error", "REQUIRED_FIELD_MISSING"))).await;
+    let err = stack.invoke(event("01-lambda-errors-alarm.json")).await.expect_err("reported, not lost");
+    assert!(err.to_string().contains("REQUIRED_FIELD_MISSING"), "{err}");
+    assert_eq!(err.kind(), "SalesforceUnavailable", "retried by SNS and Lambda");
+
+    let refused = Stack::official(|_| {
+        Some(Answer::Ok(json!({"success": false, "errorMessage": "The requested resource does not exist"})))
+    })
+    .await;
+    let err = refused.invoke(event("01-lambda-errors-alarm.json")).await.expect_err("success false is a failure");
+    assert!(err.to_string().contains("The requested resource does not exist"), "{err}");
+    assert!(refused.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn cold_start_names_what_is_missing_when_neither_wiring_is_complete() {
+    let stack = Stack::start().await;
+    let mut env = stack.env.clone();
+    env.remove("SALESFORCE_AUTH_ENDPOINT");
+    let lookup = |name: &str| env.get(name).cloned();
+    let err = realtime_alert::Deps::new(&lookup, &stack.sdk).unwrap_err().to_string();
+    assert!(err.contains("SALESFORCE_AUTH_ENDPOINT") && err.contains("INVOKE_SALESFORCE_REST_API_ARN"), "{err}");
+}

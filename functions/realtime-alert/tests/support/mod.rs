@@ -7,10 +7,14 @@ use lambda_runtime::LambdaEvent;
 use realtime_alert::{AlertError, CATEGORY, Deps};
 use scv_shared::config::RestConfig;
 use scv_shared::keys::SsmClient;
+use scv_shared::retry::Deadline;
 use serde_json::Value;
 use sf_emulator::keys::TestKeyPair;
 
 const FUNCTION: &str = "realtime-alert";
+
+/// The InvokeSalesforceRestApi alias ARN an official stack gives RealtimeAlert.
+pub const ISFRA_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ACME_CC-InvokeSalesforceRestApi:active";
 
 local_stack::function_stack! {
     pub struct Stack {
@@ -22,8 +26,43 @@ impl Stack {
     pub async fn start() -> Stack {
         let local =
             local_stack::stack::Stack::builder(FUNCTION).capture_logs(CATEGORY).start().await.expect("the local stack");
-        let cfg = RestConfig::from_env(&local.env()).expect("configuration");
-        let deps = Deps::new(&cfg, SsmClient::new(&local.sdk));
+        let deps = Deps::new(&local.env(), &local.sdk).expect("configuration");
+        Stack { local, deps }
+    }
+
+    /// RealtimeAlert with exactly the official template's environment
+    /// (`INVOKE_SALESFORCE_REST_API_ARN`, `LOG_LEVEL`): its invokes reach this suite's
+    /// InvokeSalesforceRestApi in-process (against the emulator), unless `answer` answers first.
+    pub async fn official(
+        answer: impl Fn(&Value) -> Option<local_stack::invoke_recorder::Answer> + Send + Sync + 'static,
+    ) -> Stack {
+        use local_stack::invoke_recorder::Answer;
+        let local = local_stack::stack::Stack::builder(FUNCTION)
+            .capture_logs(CATEGORY)
+            .with_invoke_endpoint()
+            .start()
+            .await
+            .expect("the local stack");
+        let cfg = RestConfig::from_env(&local.env()).expect("the direct settings");
+        let isfra = std::sync::Arc::new(invoke_salesforce_rest_api::Deps::new(&cfg, SsmClient::new(&local.sdk)));
+        local.recorder().answer_with(move |invoke| {
+            let isfra = isfra.clone();
+            let early = answer(&invoke.payload);
+            async move {
+                if let Some(early) = early {
+                    return early;
+                }
+                let deadline = Deadline::after(Duration::from_secs(7));
+                match invoke_salesforce_rest_api::handle(invoke.payload, deadline, &isfra).await {
+                    Ok(value) => Answer::Ok(value),
+                    Err(e) => Answer::error(e.kind().as_str(), &e.to_string()),
+                }
+            }
+        });
+        let sdk = local.sdk_for(local.recorder().endpoint()).await;
+        let official = [("INVOKE_SALESFORCE_REST_API_ARN", ISFRA_ARN), ("LOG_LEVEL", "info")];
+        let lookup = |name: &str| official.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let deps = Deps::new(&lookup, &sdk).expect("the official configuration");
         Stack { local, deps }
     }
 
