@@ -13,6 +13,7 @@
 pub mod runner;
 
 pub use runner::{BatchResult, Outcome, ProcessRecords, ReadRecords, Record, Runner, SendInParts, Settle, Summary};
+pub use runner::{FailureReporting, RetryWholeBatch};
 
 use std::collections::HashMap;
 use std::future::Future;

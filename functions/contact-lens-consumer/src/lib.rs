@@ -17,7 +17,9 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, ConsumerConfig, ProcessEnv};
 use scv_shared::contact_lens::SegmentRecord;
 use scv_shared::error::ErrorKind;
-use scv_shared::kinesis::{KinesisEventResponse, ReadRecords, Record, Runner, SendInParts, Settle};
+use scv_shared::kinesis::{
+    FailureReporting, KinesisEventResponse, ReadRecords, Record, RetryWholeBatch, Runner, SendInParts, Settle,
+};
 use scv_shared::retry::Deadline;
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -40,17 +42,27 @@ pub struct Deps {
     pub max_payload_bytes: usize,
     /// Hand-overs in flight at once, each for different contacts ([`INVOKE_CONCURRENCY`]).
     pub invoke_concurrency: usize,
+    /// `REPORT_BATCH_ITEM_FAILURES`: whether the mapping reads `batchItemFailures`
+    /// ([`Deps::new`]: it does, as this suite's template wires it).
+    pub reporting: FailureReporting,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let processor = ConsumerConfig::from_env(&ProcessEnv)?.processor_function_arn;
+        let reporting = FailureReporting::from_env(&ProcessEnv)?;
         let sdk = scv_shared::aws::load().await;
-        Ok(Self::new(aws_sdk_lambda::Client::new(&sdk), processor))
+        Ok(Self { reporting, ..Self::new(aws_sdk_lambda::Client::new(&sdk), processor) })
     }
 
     pub fn new(lambda: aws_sdk_lambda::Client, processor: String) -> Self {
-        Self { lambda, processor, max_payload_bytes: ASYNC_PAYLOAD_LIMIT, invoke_concurrency: INVOKE_CONCURRENCY }
+        Self {
+            lambda,
+            processor,
+            max_payload_bytes: ASYNC_PAYLOAD_LIMIT,
+            invoke_concurrency: INVOKE_CONCURRENCY,
+            reporting: FailureReporting::ItemFailures,
+        }
     }
 }
 
@@ -58,12 +70,16 @@ impl Deps {
 pub enum ConsumerError {
     #[error("the event is not a Kinesis event: {0}")]
     BadEvent(String),
+    /// A record must be retried and the mapping does not read `batchItemFailures`.
+    #[error(transparent)]
+    RetryBatch(#[from] RetryWholeBatch),
 }
 
 impl ConsumerError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ConsumerError::BadEvent(_) => ErrorKind::InvalidEvent,
+            ConsumerError::RetryBatch(_) => ErrorKind::AwsUnavailable,
         }
     }
 }
@@ -95,6 +111,7 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<K
         .run_in_parts(&payload, &HandOver { deps, deadline })
         .await
         .map_err(|e| ConsumerError::BadEvent(e.to_string()))?;
+    result.check(runner.name, deps.reporting)?;
     Ok(result.response)
 }
 

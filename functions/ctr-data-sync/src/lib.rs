@@ -24,7 +24,9 @@ use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client, Sto
 use scv_shared::error::ErrorKind;
 use scv_shared::ids::PathId;
 use scv_shared::keys::SsmClient;
-use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
+use scv_shared::kinesis::{
+    self, FailureReporting, KinesisEventResponse, ProcessRecords, ReadRecords, Record, RetryWholeBatch, Runner, Settle,
+};
 use scv_shared::retry::Deadline;
 use scv_shared::scrt::ScrtError;
 use scv_shared::wiring::Telephony;
@@ -44,6 +46,8 @@ pub struct Deps {
     /// `CTR_SYNC_CONCURRENCY` (default 25): contacts updated at once (a 100-record batch at 50 ms per
     /// Salesforce call then takes four rounds, about 0.5 s; see bench/RESULTS.md).
     pub concurrency: usize,
+    /// `REPORT_BATCH_ITEM_FAILURES`: whether the mapping reads `batchItemFailures`.
+    pub reporting: FailureReporting,
     /// The budget of one Salesforce update (`SCRT_DEADLINE_MS`, or `INVOKE_DEADLINE_MS` through a function).
     pub update_budget: Duration,
 }
@@ -64,7 +68,13 @@ impl Deps {
                 "CTR_BACKUP_S3_BUCKET is not set: CTRs are not backed up, the newest-wins check is off and a record that can never succeed is kept only in its ERROR log line"
             );
         }
-        Ok(Self { telephony, backup, concurrency: CtrSyncConfig::from_env(env)?.concurrency, update_budget })
+        Ok(Self {
+            telephony,
+            backup,
+            concurrency: CtrSyncConfig::from_env(env)?.concurrency,
+            reporting: FailureReporting::from_env(env)?,
+            update_budget,
+        })
     }
 }
 
@@ -72,11 +82,17 @@ impl Deps {
 pub enum SyncError {
     #[error("the event is not a Kinesis event: {0}")]
     NotKinesis(String),
+    /// A record must be retried and the mapping does not read `batchItemFailures`.
+    #[error(transparent)]
+    RetryBatch(#[from] RetryWholeBatch),
 }
 
 impl SyncError {
     pub fn kind(&self) -> ErrorKind {
-        ErrorKind::InvalidEvent
+        match self {
+            SyncError::NotKinesis(_) => ErrorKind::InvalidEvent,
+            SyncError::RetryBatch(_) => ErrorKind::SalesforceUnavailable,
+        }
     }
 }
 
@@ -111,7 +127,8 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<KinesisEv
     handle(payload, deadline, deps).instrument(span).await.map(|(response, _)| response)
 }
 
-/// The testable handler: the batch response and each record's outcome (in batch order).
+/// The testable handler: the batch response and each record's outcome (in batch order); without
+/// item-failure reporting, a record to retry fails the whole batch ([`SyncError::RetryBatch`]).
 pub async fn handle(
     payload: Value,
     deadline: Deadline,
@@ -120,6 +137,7 @@ pub async fn handle(
     let runner = Runner { name: "CTR", concurrency: deps.concurrency };
     let result =
         runner.run(&payload, &CtrSync { deps, deadline }).await.map_err(|e| SyncError::NotKinesis(e.to_string()))?;
+    result.check(runner.name, deps.reporting)?;
     Ok(result.map_outcomes(Outcome::from))
 }
 

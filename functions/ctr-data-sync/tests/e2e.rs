@@ -418,7 +418,9 @@ async fn a_function_error_or_an_error_answer_is_reported_for_retry_never_lost() 
     let ids: Vec<String> =
         batch["Records"].as_array().unwrap().iter().map(|r| ctr_of(r)["ContactId"].as_str().unwrap().into()).collect();
     let (failing, limited, refused) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
-    let stack = Stack::official(move |payload| {
+    // As this suite's template wires a mapping with ReportBatchItemFailures.
+    let item_failures = [("REPORT_BATCH_ITEM_FAILURES", "true")];
+    let stack = Stack::official_with(&item_failures, move |payload| {
         let id = payload["Details"]["Parameters"]["contactId"].as_str().unwrap_or_default();
         // The official function's failure: a plain Error thrown, reported as Unhandled.
         (id == failing)
@@ -450,4 +452,48 @@ async fn cold_start_names_what_is_missing_when_neither_wiring_is_complete() {
     let lookup = |name: &str| env.get(name).cloned();
     let err = ctr_data_sync::Deps::new(&lookup, &stack.sdk, stack.s3.clone()).unwrap_err().to_string();
     assert!(err.contains("SCRT_ENDPOINT_BASE") && err.contains("INVOKE_TELEPHONY_INTEGRATION_API_ARN"), "{err}");
+}
+
+/// Issue 14 item 2: under the official mapping (no ReportBatchItemFailures, no
+/// REPORT_BATCH_ITEM_FAILURES) a record to retry fails the whole batch, after the record that can
+/// never succeed was settled; Lambda's redelivery then finishes the batch.
+#[tokio::test]
+async fn without_item_failure_reporting_a_retry_fails_the_whole_batch_and_the_redelivery_finishes_it() {
+    use local_stack::invoke_recorder::Answer;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let batch = first_records(3);
+    let ids: Vec<String> =
+        batch["Records"].as_array().unwrap().iter().map(|r| ctr_of(r)["ContactId"].as_str().unwrap().into()).collect();
+    let seqs: Vec<String> = batch["Records"].as_array().unwrap().iter().map(seq_of).collect();
+    let (busy, refused) = (ids[1].clone(), ids[2].clone());
+    let first_delivery = std::sync::Arc::new(AtomicBool::new(true));
+    let first = first_delivery.clone();
+    let stack = Stack::official(move |payload| {
+        let id = payload["Details"]["Parameters"]["contactId"].as_str().unwrap_or_default();
+        if id == refused {
+            return Some(Answer::error("InvalidEvent", "fieldValues is malformed"));
+        }
+        (id == busy && first.load(Ordering::SeqCst)).then(|| Answer::error("Error", "Error updating VoiceCall record."))
+    })
+    .await;
+    let err = stack.try_run(&batch).await.expect_err("the whole batch fails");
+    assert!(
+        matches!(&err, ctr_data_sync::SyncError::RetryBatch(r) if r.retried == 1 && r.first_sequence_number == seqs[1]),
+        "{err}"
+    );
+    assert_eq!(err.kind(), scv_shared::error::ErrorKind::SalesforceUnavailable);
+    let text = err.to_string();
+    assert!(text.contains("Error updating VoiceCall record.") && text.contains("REPORT_BATCH_ITEM_FAILURES"), "{text}");
+    let settled = lines_with(stack.logs(), &format!("CTR record {} can never succeed", seqs[2]));
+    assert_eq!(settled.len(), 1, "the record that can never succeed was settled before the batch failed");
+    assert_eq!(settled[0]["level"], "ERROR");
+
+    // Lambda delivers the same batch again: now it passes; the refused record stays settled.
+    first_delivery.store(false, Ordering::SeqCst);
+    let (response, outcomes) = stack.run(&batch).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(outcomes[0].1, Outcome::Synced, "applied again (idempotent)");
+    assert_eq!(outcomes[1].1, Outcome::Synced);
+    assert!(matches!(&outcomes[2].1, Outcome::Quarantined(_)), "{outcomes:?}");
+    assert!(stack.emulator().voice_call(&ids[1]).is_some());
 }

@@ -21,7 +21,9 @@ use scv_shared::aws::SdkConfig;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, RecordingsConfig};
 use scv_shared::ctr::Ctr;
 use scv_shared::error::ErrorKind;
-use scv_shared::kinesis::{self, KinesisEventResponse, ProcessRecords, ReadRecords, Record, Runner, Settle};
+use scv_shared::kinesis::{
+    self, FailureReporting, KinesisEventResponse, ProcessRecords, ReadRecords, Record, RetryWholeBatch, Runner, Settle,
+};
 use scv_shared::matroska::{AudioExtractor, ExtractedAudio, FragmentNumber, MkvError, Progress};
 use scv_shared::retry::{Deadline, RetryPolicy};
 use scv_shared::voicemail::{RECORDING_CONTENT_TYPE, RecordingTags, is_safe_contact_id, recording_key};
@@ -49,6 +51,8 @@ pub struct Deps {
     /// `s3_recordings_bucket`.
     pub bucket: String,
     pub idle_timeout: Duration,
+    /// `REPORT_BATCH_ITEM_FAILURES`: whether the mapping reads `batchItemFailures`.
+    pub reporting: FailureReporting,
 }
 
 impl Deps {
@@ -80,6 +84,7 @@ impl Deps {
             s3,
             bucket,
             idle_timeout: IDLE_TIMEOUT,
+            reporting: FailureReporting::from_env(env)?,
         })
     }
 }
@@ -88,11 +93,17 @@ impl Deps {
 pub enum AudioProcessingError {
     #[error("the event is not a Kinesis event: {0}")]
     NotKinesis(String),
+    /// A record must be retried and the mapping does not read `batchItemFailures`.
+    #[error(transparent)]
+    RetryBatch(#[from] RetryWholeBatch),
 }
 
 impl AudioProcessingError {
     pub fn kind(&self) -> ErrorKind {
-        ErrorKind::InvalidEvent
+        match self {
+            AudioProcessingError::NotKinesis(_) => ErrorKind::InvalidEvent,
+            AudioProcessingError::RetryBatch(_) => ErrorKind::AwsUnavailable,
+        }
     }
 }
 
@@ -227,6 +238,7 @@ pub async fn handle(
         .run(&payload, &AudioBatch { deps, deadline })
         .await
         .map_err(|e| AudioProcessingError::NotKinesis(e.to_string()))?;
+    result.check(runner.name, deps.reporting)?;
     Ok(result.map_outcomes(|outcome| match outcome {
         kinesis::Outcome::Done(written) => written,
         kinesis::Outcome::Skipped(reason) => Outcome::Skipped(reason),

@@ -17,6 +17,7 @@
 //! | [`contact_lens`] | [`ConsumerConfig`], [`ProcessorConfig`] | `CONTACT_LENS_PROCESSOR_FUNCTION_ARN`, `MAX_RETRY_INVOCATIONS`, `AWS_LAMBDA_FUNCTION_NAME` |
 //! | [`connect`] | [`ConnectConfig`] | `CONNECT_INSTANCE_ID` |
 //! | [`logging`] | [`LoggingConfig`] | `LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` |
+//! | [`kinesis`] | [`crate::kinesis::FailureReporting`] | `REPORT_BATCH_ITEM_FAILURES` |
 //! | [`invoke`] | [`Wiring`], [`InvokeConfig`] | `INVOKE_TELEPHONY_INTEGRATION_API_ARN`, `invoke_telephony_integration_api_arn`, `INVOKE_SALESFORCE_REST_API_ARN`, `INVOKE_DEADLINE_MS` |
 
 use thiserror::Error;
@@ -26,6 +27,7 @@ pub mod contact_lens;
 pub mod ctr;
 pub mod invoke;
 pub mod keys;
+pub mod kinesis;
 pub mod logging;
 pub mod rest;
 pub mod telephony;
@@ -60,6 +62,7 @@ pub fn vars() -> impl Iterator<Item = &'static Var> {
         connect::VARS,
         logging::VARS,
         invoke::VARS,
+        kinesis::VARS,
     ]
     .into_iter()
     .flatten()

@@ -198,6 +198,67 @@ impl<T> BatchResult<T> {
     }
 }
 
+/// Whether Lambda reads this function's `batchItemFailures`: only when its event source mapping has
+/// `FunctionResponseTypes: [ReportBatchItemFailures]`. The function cannot see its mapping, so the
+/// template says so (`REPORT_BATCH_ITEM_FAILURES=true`, docs/migrating.md#batch-failures). Without it
+/// (an official stack's mapping) a partial answer would be ignored and the records checkpointed as
+/// done, so a batch with a record to retry fails as a whole: Lambda delivers it again (the records
+/// that can never succeed were quarantined first and are settled; done ones are applied again,
+/// which every Kinesis function here tolerates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureReporting {
+    /// The mapping reports item failures: answer `batchItemFailures`.
+    ItemFailures,
+    /// Unknown or not: a record to retry fails the whole batch.
+    #[default]
+    WholeBatch,
+}
+
+impl FailureReporting {
+    /// `REPORT_BATCH_ITEM_FAILURES` (`true`/`false`, default false).
+    pub fn from_env(env: &dyn crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+        let reports = crate::config::flag(env, crate::config::kinesis::REPORT_BATCH_ITEM_FAILURES, false)?;
+        Ok(if reports { FailureReporting::ItemFailures } else { FailureReporting::WholeBatch })
+    }
+}
+
+/// A batch that fails as a whole so Lambda delivers it again ([`FailureReporting::WholeBatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{retried} of {records} {name} record(s) must be retried (first: sequence number {first_sequence_number}: {first_reason}) and this function's mapping does not report item failures (REPORT_BATCH_ITEM_FAILURES is not true): the whole batch fails so Lambda delivers it again"
+)]
+pub struct RetryWholeBatch {
+    pub name: &'static str,
+    pub records: usize,
+    pub retried: usize,
+    pub first_sequence_number: String,
+    pub first_reason: String,
+}
+
+impl<T> BatchResult<T> {
+    /// The answer to Lambda in `reporting` mode: the partial batch response, or the error that
+    /// makes Lambda retry the whole batch when a record must be retried and item failures are not read.
+    pub fn check(&self, name: &'static str, reporting: FailureReporting) -> Result<(), RetryWholeBatch> {
+        if reporting == FailureReporting::ItemFailures {
+            return Ok(());
+        }
+        let mut retries = self.outcomes.iter().filter_map(|(seq, o)| match o {
+            Outcome::Retry(reason) => Some((seq, reason)),
+            _ => None,
+        });
+        let Some((seq, reason)) = retries.next() else { return Ok(()) };
+        let error = RetryWholeBatch {
+            name,
+            records: self.outcomes.len(),
+            retried: 1 + retries.count(),
+            first_sequence_number: seq.clone(),
+            first_reason: reason.clone(),
+        };
+        tracing::warn!(sequenceNumber = %seq, "{error}");
+        Err(error)
+    }
+}
+
 /// Records sharing a key run in order; a record without one stands alone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -648,6 +709,37 @@ mod tests {
             (1..=15).map(|i| (i.to_string(), Outcome::Done((i as u64 - 1) / 5 + 1))).collect();
         assert_eq!(result.outcomes, done, "outcomes in batch order");
         assert!(failures(&result.response).is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_item_failure_reporting_a_retry_fails_the_whole_batch_after_the_quarantine() {
+        let (_logs, _guard) = capture();
+        let script = Script::default();
+        let batch = event(&[Some("a/1/ok"), Some("b/1/poison"), Some("c/1/retry"), Some("d/1/retry")]);
+        let result = RUNNER.run(&batch, &script).await.unwrap();
+        assert_eq!(result.check("test", FailureReporting::ItemFailures), Ok(()));
+        assert_eq!(failures(&result.response), ["3", "4"]);
+        let whole = result.check("test", FailureReporting::WholeBatch).unwrap_err();
+        assert_eq!((whole.records, whole.retried, whole.first_sequence_number.as_str()), (4, 2, "3"));
+        assert!(whole.to_string().contains("REPORT_BATCH_ITEM_FAILURES"), "{whole}");
+        let kept = script.kept.into_inner().unwrap();
+        assert_eq!(kept.len(), 1, "the poison record was quarantined before the batch failed: {kept:?}");
+        assert_eq!(kept[0].0, "2");
+
+        // Nothing to retry: the batch succeeds either way.
+        let clean = RUNNER.run(&steps(&["a/1/ok", "b/1/skip", "c/1/poison"]), &Script::default()).await.unwrap();
+        assert_eq!(clean.check("test", FailureReporting::WholeBatch), Ok(()));
+    }
+
+    #[test]
+    fn the_mode_comes_from_report_batch_item_failures_and_defaults_to_the_whole_batch() {
+        let env = |value: Option<&'static str>| {
+            move |name: &str| (name == "REPORT_BATCH_ITEM_FAILURES").then_some(value).flatten().map(String::from)
+        };
+        assert_eq!(FailureReporting::from_env(&env(None)).unwrap(), FailureReporting::WholeBatch);
+        assert_eq!(FailureReporting::from_env(&env(Some("true"))).unwrap(), FailureReporting::ItemFailures);
+        assert_eq!(FailureReporting::from_env(&env(Some("FALSE"))).unwrap(), FailureReporting::WholeBatch);
+        assert!(FailureReporting::from_env(&env(Some("yes"))).is_err());
     }
 
     #[tokio::test]

@@ -341,6 +341,11 @@ fn check_kinesis_mappings(template: &Template) -> Vec<String> {
         if !as_list(p.get("FunctionResponseTypes")).contains(&json!("ReportBatchItemFailures")) {
             problems.push(format!("{id}: FunctionResponseTypes lacks ReportBatchItemFailures, so the batchItemFailures {target} returns would be ignored"));
         }
+        // The function cannot see its mapping: the template tells it (issue 14 item 2).
+        let reports = resources[&target].pointer("/Properties/Environment/Variables/REPORT_BATCH_ITEM_FAILURES");
+        if reports != Some(&json!("true")) {
+            problems.push(format!("{id}: {target} lacks REPORT_BATCH_ITEM_FAILURES \"true\", so it would fail whole batches although the mapping reads batchItemFailures"));
+        }
         if p.get("BisectBatchOnFunctionError") != Some(&json!(true)) {
             problems.push(format!("{id}: BisectBatchOnFunctionError is not true"));
         }
@@ -412,6 +417,17 @@ fn a_mapping_that_would_ignore_batch_failures_is_reported() {
         "Kinesis mappings",
         &check_kinesis_mappings(&unmapped),
         &["voicemail-audio-processing", "no AWS::Lambda::EventSourceMapping"],
+    );
+    let unflagged = broken(|doc| {
+        doc["Resources"]["VoiceMailAudioProcessingFunction"]["Properties"]["Environment"]["Variables"]
+            .as_object_mut()
+            .unwrap()
+            .remove("REPORT_BATCH_ITEM_FAILURES");
+    });
+    assert_finds(
+        "Kinesis mappings",
+        &check_kinesis_mappings(&unflagged),
+        &["VoiceMailAudioStreamMapping", "VoiceMailAudioProcessingFunction lacks REPORT_BATCH_ITEM_FAILURES"],
     );
     let endless =
         broken(|doc| doc["Resources"]["ContactLensStreamMapping"]["Properties"]["MaximumRetryAttempts"] = json!(-1));

@@ -10,7 +10,7 @@ use scv_shared::retry::Deadline;
 use serde_json::Value;
 
 pub use local_stack::records::{ctr_of, seq_of};
-pub use local_stack::stack::CALL_CENTER;
+pub use local_stack::stack::{CALL_CENTER, lines_with};
 
 local_stack::function_stack! {
     pub struct Stack {
@@ -31,7 +31,14 @@ impl Stack {
     }
 
     pub async fn run(&self, event: &Value) -> (KinesisEventResponse, Vec<(String, Outcome)>) {
-        handle(event.clone(), Deadline::after(Duration::from_secs(60)), &self.deps).await.expect("a Kinesis event")
+        self.try_run(event).await.expect("a Kinesis event")
+    }
+
+    pub async fn try_run(
+        &self,
+        event: &Value,
+    ) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), ctr_data_sync::SyncError> {
+        handle(event.clone(), Deadline::after(Duration::from_secs(60)), &self.deps).await
     }
 }
 
@@ -54,6 +61,14 @@ impl Stack {
     pub async fn official(
         answer: impl Fn(&Value) -> Option<local_stack::invoke_recorder::Answer> + Send + Sync + 'static,
     ) -> Stack {
+        Self::official_with(&[], answer).await
+    }
+
+    /// [`Stack::official`] with `extra` variables added to the official environment.
+    pub async fn official_with(
+        extra: &[(&str, &str)],
+        answer: impl Fn(&Value) -> Option<local_stack::invoke_recorder::Answer> + Send + Sync + 'static,
+    ) -> Stack {
         let local = local_stack::stack::Stack::builder("ctr-data-sync")
             .capture_logs(CATEGORY)
             .with_invoke_endpoint()
@@ -62,7 +77,9 @@ impl Stack {
             .expect("the local stack");
         route_to_itia(&local, answer);
         let sdk = local.sdk_for(local.recorder().endpoint()).await;
-        let deps = deps_for(&official_env(), &sdk, local.s3.clone());
+        let mut env = official_env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let deps = deps_for(&env, &sdk, local.s3.clone());
         Stack { local, deps }
     }
 }
