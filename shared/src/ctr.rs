@@ -47,6 +47,9 @@ pub struct Ctr {
     pub recordings: Option<Vec<Recording>>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub attributes: Map<String, Value>,
+    /// The record as read, for the configured custom fields ([`CustomFields`]) that name any path.
+    #[serde(skip)]
+    pub raw: Value,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -126,7 +129,10 @@ impl Ctr {
         if !value.is_object() {
             return Err("the record is not a JSON object".into());
         }
-        serde_json::from_value(value).map_err(|e| format!("not a contact trace record: {e}"))
+        let mut ctr: Ctr =
+            serde_json::from_value(value.clone()).map_err(|e| format!("not a contact trace record: {e}"))?;
+        ctr.raw = value;
+        Ok(ctr)
     }
 
     fn address(endpoint: &Option<Endpoint>) -> Option<String> {
@@ -284,10 +290,281 @@ pub fn to_voice_call_fields(ctr: &Ctr) -> Map<String, Value> {
     fields
 }
 
+// ---------------------------------------------------------------------------------------------
+// Custom synced fields (Implementation Guide ch. 6, "Customize Synced CTR Fields Using
+// CTRDataSyncFunction"): the guide's customisation is editing `transformCTR` in the console,
+// which a compiled function does not allow; here it is configuration (docs/migrating.md#custom-ctr-fields).
+
+/// How a custom field's value is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// As the CTR has it.
+    AsIs,
+    /// A string (numbers and booleans written out).
+    String,
+    /// A number (a numeric string is read as one).
+    Number,
+    /// A boolean (`"true"`/`"false"` in any case are read as one).
+    Boolean,
+}
+
+/// One custom field: the VoiceCall field (a key of `callAttributes`, as the guide's example adds
+/// `ConnectionAttempts__c`) and the CTR path its value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomField {
+    pub field: String,
+    /// Dot-separated keys into the CTR (`Attributes.ConnectionAttempts`, `DisconnectReason`).
+    pub path: Vec<String>,
+    pub kind: FieldType,
+}
+
+/// The configured custom fields, in configuration order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomFields(pub Vec<CustomField>);
+
+/// A custom-field configuration that cannot be used; the message names the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CustomFieldError {
+    #[error("the custom field mapping is not a JSON object of VoiceCall field to CTR path: {0}")]
+    NotAnObject(String),
+    #[error("custom field {field:?}: {reason}")]
+    Entry { field: String, reason: String },
+}
+
+impl CustomFields {
+    /// Reads `{"ConnectionAttempts__c": "Attributes.ConnectionAttempts", "DisconnectReason__c":
+    /// {"path": "DisconnectReason", "type": "string"}}`. Every entry is checked: the field is a
+    /// Salesforce API name (a letter, then letters, digits and single underscores), the path is
+    /// non-empty dot-separated keys, the type is `string`, `number` or `boolean`.
+    pub fn parse(json: &str) -> Result<Self, CustomFieldError> {
+        let value: Value = serde_json::from_str(json).map_err(|e| CustomFieldError::NotAnObject(e.to_string()))?;
+        let Value::Object(entries) = value else {
+            return Err(CustomFieldError::NotAnObject(format!("got {}", crate::kinesis::describe(&value))));
+        };
+        let mut fields = Vec::with_capacity(entries.len());
+        for (field, spec) in entries {
+            let bad = |reason: String| CustomFieldError::Entry { field: field.clone(), reason };
+            let valid_name = field.len() <= 80
+                && field.starts_with(|c: char| c.is_ascii_alphabetic())
+                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !field.trim_end_matches("__c").contains("__")
+                && !field.ends_with('_');
+            if !valid_name {
+                return Err(bad("not a Salesforce field API name (a letter, then letters, digits and single underscores, e.g. ConnectionAttempts__c)".into()));
+            }
+            let (path, kind) = match &spec {
+                Value::String(path) => (path.as_str(), None),
+                Value::Object(o) => {
+                    if let Some(key) = o.keys().find(|k| *k != "path" && *k != "type") {
+                        return Err(bad(format!("unknown key {key:?} (expected path and optional type)")));
+                    }
+                    let path = o
+                        .get("path")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("path is missing or not a string".into()))?;
+                    let kind = match o.get("type") {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(t)) => Some(t.as_str()),
+                        Some(other) => {
+                            return Err(bad(format!("type is {}, not a string", crate::kinesis::describe(other))));
+                        }
+                    };
+                    (path, kind)
+                }
+                other => {
+                    return Err(bad(format!(
+                        "expected a CTR path or {{\"path\", \"type\"}}, got {}",
+                        crate::kinesis::describe(other)
+                    )));
+                }
+            };
+            let segments: Vec<String> = path.split('.').map(str::to_string).collect();
+            if segments.iter().any(|s| s.trim().is_empty()) {
+                return Err(bad(format!(
+                    "path {path:?} has an empty key (expected e.g. Attributes.ConnectionAttempts)"
+                )));
+            }
+            let kind = match kind {
+                None => FieldType::AsIs,
+                Some("string") => FieldType::String,
+                Some("number") => FieldType::Number,
+                Some("boolean") => FieldType::Boolean,
+                Some(other) => return Err(bad(format!("type {other:?} is not string, number or boolean"))),
+            };
+            fields.push(CustomField { field, path: segments, kind });
+        }
+        Ok(Self(fields))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The custom fields' values for `ctr`, in configuration order. A path the CTR lacks (or holds
+    /// null or an empty string) gives no value, as the guide's `if (...)` does; a value that cannot
+    /// have the configured type is left out and named in a WARN line.
+    pub fn values(&self, ctr: &Ctr) -> Map<String, Value> {
+        let mut out = Map::new();
+        for custom in &self.0 {
+            let found = custom.path.iter().try_fold(&ctr.raw, |at, key| at.get(key));
+            let Some(value) = found.filter(|v| !v.is_null() && v.as_str() != Some("")) else { continue };
+            match convert(value, custom.kind) {
+                Some(v) => {
+                    out.insert(custom.field.clone(), v);
+                }
+                None => tracing::warn!(
+                    field = %custom.field,
+                    path = %custom.path.join("."),
+                    "custom field {} left out: the CTR's {} is {}, not a {:?}",
+                    custom.field,
+                    custom.path.join("."),
+                    crate::kinesis::describe(value),
+                    custom.kind
+                ),
+            }
+        }
+        out
+    }
+
+    /// Adds the custom fields' values to `fields["callAttributes"]` (created when the CTR had no
+    /// attributes). A custom field wins over an `sfdc-` attribute of the same name.
+    pub fn apply(&self, ctr: &Ctr, fields: &mut Map<String, Value>) {
+        let values = self.values(ctr);
+        if values.is_empty() {
+            return;
+        }
+        let mut attributes = fields
+            .get("callAttributes")
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
+            .unwrap_or_default();
+        attributes.extend(values);
+        fields.insert("callAttributes".into(), Value::String(Value::Object(attributes).to_string()));
+    }
+}
+
+fn convert(value: &Value, kind: FieldType) -> Option<Value> {
+    match (kind, value) {
+        (FieldType::AsIs, v) => Some(v.clone()),
+        (FieldType::String, Value::String(_)) => Some(value.clone()),
+        (FieldType::String, Value::Number(_) | Value::Bool(_)) => Some(Value::String(value.to_string())),
+        (FieldType::Number, Value::Number(_)) => Some(value.clone()),
+        (FieldType::Number, Value::String(s)) => {
+            let s = s.trim();
+            s.parse::<i64>()
+                .map(Value::from)
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number)))
+        }
+        (FieldType::Boolean, Value::Bool(_)) => Some(value.clone()),
+        (FieldType::Boolean, Value::String(s)) => s.trim().to_ascii_lowercase().parse::<bool>().ok().map(Value::Bool),
+        _ => None,
+    }
+}
+
+/// The custom-field mapping of this deployment: `CTR_CUSTOM_FIELDS` (the JSON itself), else the
+/// SSM parameter `CTR_CUSTOM_FIELDS_PARAM_NAME` names (read at cold start), else none. An invalid
+/// mapping stops the cold start naming the variable and the bad entry.
+pub async fn custom_fields_from_env(
+    env: &dyn crate::config::Env,
+    ssm: &crate::keys::SsmClient,
+) -> Result<CustomFields, crate::config::ConfigError> {
+    use crate::config::ctr::CTR_CUSTOM_FIELDS_PARAM_NAME;
+    if let Some(fields) = custom_fields_from_variable(env)? {
+        return Ok(fields);
+    }
+    let Some(name) = crate::config::optional(env, CTR_CUSTOM_FIELDS_PARAM_NAME) else {
+        return Ok(CustomFields::default());
+    };
+    let malformed =
+        |reason: String| crate::config::ConfigError::Malformed { name: CTR_CUSTOM_FIELDS_PARAM_NAME, reason };
+    let read = ssm.get_parameter().name(&name).with_decryption(true).send();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .map_err(|_| malformed(format!("SSM parameter {name} did not answer within 5 s")))?
+        .map_err(|e| {
+            malformed(format!("SSM parameter {name} cannot be read: {}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
+        })?;
+    let text = answer.parameter().and_then(|p| p.value()).unwrap_or_default();
+    CustomFields::parse(text).map_err(|e| malformed(format!("SSM parameter {name}: {e}")))
+}
+
+/// `CTR_CUSTOM_FIELDS` alone (no SSM): `None` when unset.
+pub fn custom_fields_from_variable(
+    env: &dyn crate::config::Env,
+) -> Result<Option<CustomFields>, crate::config::ConfigError> {
+    use crate::config::ctr::CTR_CUSTOM_FIELDS;
+    match crate::config::optional(env, CTR_CUSTOM_FIELDS) {
+        None => Ok(None),
+        Some(json) => CustomFields::parse(&json)
+            .map(Some)
+            .map_err(|e| crate::config::ConfigError::Malformed { name: CTR_CUSTOM_FIELDS, reason: e.to_string() }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The guide's example (ch. 6, "Customize Synced CTR Fields Using CTRDataSyncFunction").
+    const GUIDE: &str =
+        r#"{"ConnectionAttempts__c": "Attributes.ConnectionAttempts", "DisconnectReason__c": "DisconnectReason"}"#;
+
+    #[test]
+    fn the_guide_s_custom_fields_are_added_to_call_attributes() {
+        let custom = CustomFields::parse(GUIDE).expect("valid");
+        let c = ctr(json!({"ContactId": "c1", "DisconnectReason": "CUSTOMER_DISCONNECT",
+            "Attributes": {"sfdc-Tier__c": "Gold", "ConnectionAttempts": "3"}}));
+        let mut fields = to_voice_call_fields(&c);
+        custom.apply(&c, &mut fields);
+        assert_eq!(
+            fields["callAttributes"],
+            r#"{"Tier__c":"Gold","ConnectionAttempts__c":"3","DisconnectReason__c":"CUSTOMER_DISCONNECT"}"#
+        );
+        // Absent values are left out; no attributes at all still gets the CTR field.
+        let bare = ctr(json!({"ContactId": "c2", "DisconnectReason": "AGENT_DISCONNECT"}));
+        let mut fields = to_voice_call_fields(&bare);
+        custom.apply(&bare, &mut fields);
+        assert_eq!(fields["callAttributes"], r#"{"DisconnectReason__c":"AGENT_DISCONNECT"}"#);
+        let none = ctr(json!({"ContactId": "c3"}));
+        let mut fields = to_voice_call_fields(&none);
+        custom.apply(&none, &mut fields);
+        assert!(fields.get("callAttributes").is_none());
+    }
+
+    #[test]
+    fn types_convert_or_leave_the_field_out() {
+        let custom = CustomFields::parse(
+            r#"{"Attempts__c": {"path": "Attributes.Attempts", "type": "number"},
+                "Vip__c": {"path": "Attributes.Vip", "type": "boolean"},
+                "Holds__c": {"path": "Agent.NumberOfHolds", "type": "string"},
+                "Bad__c": {"path": "Attributes.Name", "type": "number"}}"#,
+        )
+        .expect("valid");
+        let c =
+            ctr(json!({"Attributes": {"Attempts": "3", "Vip": "TRUE", "Name": "Ann"}, "Agent": {"NumberOfHolds": 2}}));
+        assert_eq!(Value::Object(custom.values(&c)), json!({"Attempts__c": 3, "Vip__c": true, "Holds__c": "2"}));
+    }
+
+    #[test]
+    fn invalid_mappings_name_the_bad_entry() {
+        let cases = [
+            ("[1]", "not a JSON object"),
+            ("{", "not a JSON object"),
+            (r#"{"Ok__c": "A", "bad name": "A"}"#, "custom field \"bad name\": not a Salesforce field API name"),
+            (r#"{"X__c": "Attributes..A"}"#, "custom field \"X__c\": path \"Attributes..A\" has an empty key"),
+            (r#"{"X__c": {"path": "A", "type": "date"}}"#, "custom field \"X__c\": type \"date\" is not string"),
+            (r#"{"X__c": {"type": "string"}}"#, "custom field \"X__c\": path is missing"),
+            (r#"{"X__c": {"path": "A", "as": "string"}}"#, "custom field \"X__c\": unknown key \"as\""),
+            (r#"{"X__c": 5}"#, "custom field \"X__c\": expected a CTR path"),
+            (r#"{"A__b__c": "A"}"#, "custom field \"A__b__c\": not a Salesforce field API name"),
+        ];
+        for (json, expected) in cases {
+            let err = CustomFields::parse(json).expect_err(json).to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
 
     fn ctr(v: Value) -> Ctr {
         Ctr::from_value(v).expect("a CTR")

@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::config::BackupConfig;
 pub use crate::config::ResyncSettings;
 use crate::config::{ConfigError, Env, ScrtConfig};
-use crate::ctr::{Ctr, to_voice_call_fields};
+use crate::ctr::{Ctr, CustomFields, to_voice_call_fields};
 use crate::ctr_backup::{CtrBackup, S3Client};
 use crate::ids::PathId;
 use crate::keys::SsmClient;
@@ -58,6 +58,8 @@ pub struct ResyncClients {
     pub backup: CtrBackup,
     pub settings: ResyncSettings,
     pub update_budget: Duration,
+    /// The configured custom fields (`CTR_CUSTOM_FIELDS`), applied as CTRDataSync applies them.
+    pub custom_fields: CustomFields,
 }
 
 impl ResyncClients {
@@ -68,7 +70,14 @@ impl ResyncClients {
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
             settings: ResyncSettings::from_env(env)?,
             update_budget: cfg.deadline,
+            custom_fields: crate::ctr::custom_fields_from_variable(env)?.unwrap_or_default(),
         })
+    }
+
+    /// The custom fields read at cold start (e.g. from `CTR_CUSTOM_FIELDS_PARAM_NAME`).
+    pub fn with_custom_fields(mut self, custom_fields: CustomFields) -> Self {
+        self.custom_fields = custom_fields;
+        self
     }
 
     /// One run: `soql` when a caller gives one (the documented `retryCTRSync` shape), else the
@@ -99,6 +108,7 @@ impl ResyncClients {
             backup: &self.backup,
             concurrency: self.settings.concurrency,
             update_budget: self.update_budget,
+            custom_fields: &self.custom_fields,
         }
         .run(query, self.settings.max_calls, deadline)
         .await
@@ -114,6 +124,7 @@ pub struct Resync<'a> {
     pub concurrency: usize,
     /// Per-update budget.
     pub update_budget: Duration,
+    pub custom_fields: &'a CustomFields,
 }
 
 impl Resync<'_> {
@@ -186,7 +197,8 @@ impl Resync<'_> {
                 return Outcome::Failed;
             }
         };
-        let fields = to_voice_call_fields(&ctr);
+        let mut fields = to_voice_call_fields(&ctr);
+        self.custom_fields.apply(&ctr, &mut fields);
         let update_deadline = Deadline::after(self.update_budget).min(deadline);
         match self.telephony.update_voice_call(contact_id, &fields, update_deadline).await {
             Ok(_) => {

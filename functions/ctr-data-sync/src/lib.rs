@@ -19,7 +19,7 @@ use std::time::Duration;
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::invoke::INVOKE_TELEPHONY_INTEGRATION_API_ARN;
 use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv};
-use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
+use scv_shared::ctr::{Ctr, CustomFields, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client, Stored, Superseded};
 use scv_shared::error::ErrorKind;
 use scv_shared::ids::PathId;
@@ -48,6 +48,8 @@ pub struct Deps {
     pub concurrency: usize,
     /// `REPORT_BATCH_ITEM_FAILURES`: whether the mapping reads `batchItemFailures`.
     pub reporting: FailureReporting,
+    /// Custom synced fields (`CTR_CUSTOM_FIELDS` or `CTR_CUSTOM_FIELDS_PARAM_NAME`), validated at cold start.
+    pub custom_fields: CustomFields,
     /// The budget of one Salesforce update (`SCRT_DEADLINE_MS`, or `INVOKE_DEADLINE_MS` through a function).
     pub update_budget: Duration,
 }
@@ -56,9 +58,11 @@ impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = ProcessEnv;
         let sdk = scv_shared::aws::load().await;
-        Self::new(&env, &sdk, scv_shared::aws::s3_client(&sdk))
+        let custom_fields = scv_shared::ctr::custom_fields_from_env(&env, &SsmClient::new(&sdk)).await?;
+        Ok(Self { custom_fields, ..Self::new(&env, &sdk, scv_shared::aws::s3_client(&sdk))? })
     }
 
+    /// Reads `CTR_CUSTOM_FIELDS` itself; [`Deps::from_env`] also reads the SSM parameter.
     pub fn new(env: &dyn Env, sdk: &scv_shared::aws::SdkConfig, s3: S3Client) -> Result<Self, ConfigError> {
         let (telephony, update_budget) =
             Telephony::from_env(env, &[INVOKE_TELEPHONY_INTEGRATION_API_ARN], sdk, SsmClient::new(sdk))?;
@@ -73,6 +77,7 @@ impl Deps {
             backup,
             concurrency: CtrSyncConfig::from_env(env)?.concurrency,
             reporting: FailureReporting::from_env(env)?,
+            custom_fields: scv_shared::ctr::custom_fields_from_variable(env)?.unwrap_or_default(),
             update_budget,
         })
     }
@@ -221,7 +226,8 @@ impl ProcessRecords for CtrSync<'_> {
         {
             return outcome;
         }
-        let fields = to_voice_call_fields(&item.ctr);
+        let mut fields = to_voice_call_fields(&item.ctr);
+        deps.custom_fields.apply(&item.ctr, &mut fields);
         let update_deadline = Deadline::after(deps.update_budget).min(self.deadline);
         match deps.telephony.update_voice_call(contact_id, &fields, update_deadline).await {
             Ok(_) => {

@@ -33,7 +33,9 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk = scv_shared::aws::load().await;
-        Self::new(&ProcessEnv, SsmClient::new(&sdk), scv_shared::aws::s3_client(&sdk))
+        let custom_fields = scv_shared::ctr::custom_fields_from_env(&ProcessEnv, &SsmClient::new(&sdk)).await?;
+        let deps = Self::new(&ProcessEnv, SsmClient::new(&sdk), scv_shared::aws::s3_client(&sdk))?;
+        Ok(Self { resync: deps.resync.with_custom_fields(custom_fields), ..deps })
     }
 
     pub fn new(env: &dyn Env, ssm: SsmClient, s3: scv_shared::ctr_backup::S3Client) -> Result<Self, ConfigError> {

@@ -173,3 +173,43 @@ async fn any_other_event_fails_with_invalid_event_and_runs_no_resync() {
     assert_eq!(stack.emulator().requests().len(), before, "nothing reached Salesforce");
     assert!(stack.emulator().voice_call("c-missed").unwrap().fields.get("totalHoldDuration").is_none());
 }
+
+/// Issue 14 item 3: the guide's custom fields (Implementation Guide ch. 6, "Customize Synced CTR
+/// Fields Using CTRDataSyncFunction") are applied by the resync as CTRDataSync applies them.
+#[tokio::test]
+async fn the_resync_applies_the_configured_custom_fields() {
+    let mapping =
+        r#"{"ConnectionAttempts__c": "Attributes.ConnectionAttempts", "DisconnectReason__c": "DisconnectReason"}"#;
+    let stack = Stack::start_with(&[("CTR_CUSTOM_FIELDS", mapping)]).await;
+    create_call(&stack, "c-custom").await;
+    let mut backup = ctr("c-custom", 4);
+    backup["Attributes"]["ConnectionAttempts"] = json!("3");
+    stack.back_up("c-custom", &backup).await;
+    let scheduled = json!({"detail-type": "Scheduled Event"});
+    let counts = handle(scheduled, Deadline::after(Duration::from_secs(60)), &stack.deps).await.expect("a run");
+    assert_eq!(counts, ResyncCounts { found: 1, resynced: 1, no_backup: 0, failed: 0 });
+    let update =
+        stack.emulator().requests_to("PATCH", "/telephony/v1/voiceCalls/c-custom").pop().expect("the resync's update");
+    assert_eq!(
+        update.body["callAttributes"],
+        r#"{"SourceType":"Service","ConnectionAttempts__c":"3","DisconnectReason__c":"CUSTOMER_DISCONNECT"}"#
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_custom_field_mapping_stops_the_cold_start_naming_the_entry() {
+    let stack = Stack::start().await;
+    let mut env = stack.env.clone();
+    env.insert(
+        "CTR_CUSTOM_FIELDS".into(),
+        r#"{"ConnectionAttempts__c": {"path": "Attributes.ConnectionAttempts", "type": "integer"}}"#.into(),
+    );
+    let lookup = |name: &str| env.get(name).cloned();
+    let err = ctr_sync_retry::Deps::new(&lookup, scv_shared::keys::SsmClient::new(&stack.sdk), stack.s3.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CTR_CUSTOM_FIELDS") && err.contains("ConnectionAttempts__c") && err.contains("integer"),
+        "{err}"
+    );
+}

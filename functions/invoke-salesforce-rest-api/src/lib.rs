@@ -42,7 +42,13 @@ impl Deps {
         let cfg = RestConfig::from_env(&ProcessEnv)?;
         let sdk = scv_shared::aws::load().await;
         let deps = Self::new(&cfg, SsmClient::new(&sdk));
-        let resync = resync_from_env(&ProcessEnv, SsmClient::new(&sdk), scv_shared::aws::s3_client(&sdk))?;
+        let resync = match resync_from_env(&ProcessEnv, SsmClient::new(&sdk), scv_shared::aws::s3_client(&sdk))? {
+            Some(resync) => {
+                let custom = scv_shared::ctr::custom_fields_from_env(&ProcessEnv, &SsmClient::new(&sdk)).await?;
+                Some(resync.with_custom_fields(custom))
+            }
+            None => None,
+        };
         Ok(Self { resync, ..deps })
     }
 

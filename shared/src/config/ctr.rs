@@ -10,6 +10,8 @@ pub const CTR_SYNC_CONCURRENCY: &str = "CTR_SYNC_CONCURRENCY";
 pub const CTR_RESYNC_LOOKBACK_MINUTES: &str = "CTR_RESYNC_LOOKBACK_MINUTES";
 pub const CTR_RESYNC_GRACE_MINUTES: &str = "CTR_RESYNC_GRACE_MINUTES";
 pub const CTR_RESYNC_MAX_CALLS: &str = "CTR_RESYNC_MAX_CALLS";
+pub const CTR_CUSTOM_FIELDS: &str = "CTR_CUSTOM_FIELDS";
+pub const CTR_CUSTOM_FIELDS_PARAM_NAME: &str = "CTR_CUSTOM_FIELDS_PARAM_NAME";
 
 pub const VARS: &[Var] = &[
     Var { name: CTR_BACKUP_S3_BUCKET, meaning: "bucket of the CTR backups; set, it also enables retryCTRSync" },
@@ -21,6 +23,14 @@ pub const VARS: &[Var] = &[
     },
     Var { name: CTR_RESYNC_GRACE_MINUTES, meaning: "resync: calls younger than this are left alone (default 15)" },
     Var { name: CTR_RESYNC_MAX_CALLS, meaning: "resync: calls per run (default 200)" },
+    Var {
+        name: CTR_CUSTOM_FIELDS,
+        meaning: "custom synced fields: JSON of VoiceCall field to CTR path (Attributes.X, DisconnectReason), optional type",
+    },
+    Var {
+        name: CTR_CUSTOM_FIELDS_PARAM_NAME,
+        meaning: "SSM parameter holding CTR_CUSTOM_FIELDS' JSON (when it is not set)",
+    },
 ];
 
 /// Where backups and quarantined records go.

@@ -12,11 +12,17 @@ local_stack::function_stack! {
 
 impl Stack {
     pub async fn start() -> Stack {
-        let local = local_stack::stack::Stack::builder("ctr-sync-retry")
-            .with_env("CTR_RESYNC_GRACE_MINUTES", "0")
-            .start()
-            .await
-            .expect("the local stack");
+        Self::start_with(&[]).await
+    }
+
+    /// With `extra` variables added to the template's environment.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Stack {
+        let mut builder =
+            local_stack::stack::Stack::builder("ctr-sync-retry").with_env("CTR_RESYNC_GRACE_MINUTES", "0");
+        for (name, value) in extra {
+            builder = builder.with_env(*name, *value);
+        }
+        let local = builder.start().await.expect("the local stack");
         let deps = Deps::new(&local.env(), SsmClient::new(&local.sdk), local.s3.clone()).expect("configuration");
         Stack { local, deps }
     }
