@@ -998,3 +998,65 @@ fn every_function_logs_json_at_the_level_log_level_names() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 14 item 4: template parity with the official stack.
+
+/// `PermissionBoundaryARN` (the official parameter) bounds every role the stack creates: each
+/// function's SAM role through `Globals.Function.PermissionsBoundary`; no function brings its own
+/// `Role` (which SAM would not bound) and any explicit role has the boundary too. Empty sets none.
+fn check_permission_boundary(template: &Template) -> Vec<String> {
+    const ARN: &str = "arn:aws:iam::123456789012:policy/scv-boundary";
+    let mut problems = Vec::new();
+    if template.doc.pointer("/Parameters/PermissionBoundaryARN/Default") != Some(&json!("")) {
+        problems.push("parameter PermissionBoundaryARN (default empty) is missing".to_string());
+    }
+    for (setup, mut params) in setups() {
+        params.insert("PermissionBoundaryARN".into(), ARN.into());
+        let bounded = resolve(template, setup, &params);
+        let unbounded = resolve(template, setup, &setups().into_iter().find(|(s, _)| *s == setup).unwrap().1);
+        for (id, _) in functions(template) {
+            if bounded.function_property(&id, "PermissionsBoundary") != Some(&json!(ARN)) {
+                problems.push(format!("{setup}: {id}'s role is not bounded by PermissionBoundaryARN"));
+            }
+            if unbounded.function_property(&id, "PermissionsBoundary").is_some() {
+                problems
+                    .push(format!("{setup}: {id} has a permissions boundary although PermissionBoundaryARN is empty"));
+            }
+            if bounded.function_property(&id, "Role").is_some() {
+                problems.push(format!("{setup}: {id} sets its own Role, which the boundary would not reach"));
+            }
+        }
+        for id in bounded.resources_of_type("AWS::IAM::Role") {
+            if bounded.resources[&id].pointer("/Properties/PermissionsBoundary") != Some(&json!(ARN)) {
+                problems.push(format!("{setup}: role {id} is not bounded by PermissionBoundaryARN"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn permission_boundary_arn_bounds_every_role() {
+    assert_no_problems("permission boundary", &check_permission_boundary(&load_template()));
+}
+
+#[test]
+fn a_role_without_the_boundary_is_reported() {
+    let unbounded = broken(|doc| {
+        doc["Globals"]["Function"].as_object_mut().unwrap().remove("PermissionsBoundary");
+    });
+    assert_finds(
+        "permission boundary",
+        &check_permission_boundary(&unbounded),
+        &["CtrDataSyncFunction's role is not bounded"],
+    );
+    let own_role = broken(|doc| {
+        doc["Resources"]["RealtimeAlertFunction"]["Properties"]["Role"] = json!("arn:aws:iam::123456789012:role/x");
+    });
+    assert_finds(
+        "permission boundary",
+        &check_permission_boundary(&own_role),
+        &["RealtimeAlertFunction sets its own Role"],
+    );
+}
