@@ -1060,3 +1060,62 @@ fn a_role_without_the_boundary_is_reported() {
         &["RealtimeAlertFunction sets its own Role"],
     );
 }
+
+/// The Contact Lens stream the stack creates is associated with the instance by CloudFormation's
+/// own `AWS::Connect::InstanceStorageConfig` (real-time contact analysis segments), the same stream
+/// the consumer's mapping reads.
+fn check_contact_lens_association(template: &Template) -> Vec<String> {
+    let resources = template.resources();
+    let configs: Vec<String> = template
+        .resources_of_type("AWS::Connect::InstanceStorageConfig")
+        .into_iter()
+        .filter(|id| {
+            resources[id].pointer("/Properties/ResourceType") == Some(&json!("REAL_TIME_CONTACT_ANALYSIS_SEGMENTS"))
+        })
+        .collect();
+    let [id] = configs.as_slice() else {
+        return vec![format!("expected one REAL_TIME_CONTACT_ANALYSIS_SEGMENTS storage config, found {configs:?}")];
+    };
+    let r = &resources[id];
+    let mut problems = Vec::new();
+    let expect = |pointer: &str, value: Value, problems: &mut Vec<String>| {
+        if r.pointer(pointer) != Some(&value) {
+            problems.push(format!("{id}: {pointer} is {:?}, not {value}", r.pointer(pointer)));
+        }
+    };
+    expect("/Condition", json!("CreateContactLensStream"), &mut problems);
+    expect("/Properties/StorageType", json!("KINESIS_STREAM"), &mut problems);
+    expect("/Properties/InstanceArn", json!({"Ref": "ConnectInstanceArn"}), &mut problems);
+    expect(
+        "/Properties/KinesisStreamConfig/StreamArn",
+        json!({"Fn::GetAtt": ["ContactLensStream", "Arn"]}),
+        &mut problems,
+    );
+    let mapped =
+        resources["ContactLensStreamMapping"].pointer("/Properties/EventSourceArn").cloned().unwrap_or_default();
+    if !mapped.to_string().contains("ContactLensStream") {
+        problems.push(format!("ContactLensStreamMapping reads {mapped}, not the associated stream"));
+    }
+    problems
+}
+
+#[test]
+fn the_contact_lens_stream_is_associated_with_the_instance() {
+    assert_no_problems("Contact Lens association", &check_contact_lens_association(&load_template()));
+}
+
+#[test]
+fn a_missing_contact_lens_association_is_reported() {
+    let none = broken(|doc| {
+        doc["Resources"].as_object_mut().unwrap().remove("ContactLensStreamStorageConfig");
+    });
+    assert_finds(
+        "Contact Lens association",
+        &check_contact_lens_association(&none),
+        &["REAL_TIME_CONTACT_ANALYSIS_SEGMENTS"],
+    );
+    let wrong = broken(|doc| {
+        doc["Resources"]["ContactLensStreamStorageConfig"]["Properties"]["StorageType"] = json!("S3");
+    });
+    assert_finds("Contact Lens association", &check_contact_lens_association(&wrong), &["StorageType"]);
+}
