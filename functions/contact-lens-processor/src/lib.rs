@@ -43,6 +43,10 @@ pub const SERVICE: &str = "AmazonConnectContactLens";
 pub const RETRY_KEY: &str = "scvContactLensRetry";
 /// The contact attribute the CTR sync copies into the VoiceCall (docs/telephony-integration-api.md#transcription-limits).
 pub const TRANSCRIPTION_STATUS_ATTRIBUTE: &str = "sf_realtime_transcription_status";
+/// The contact attribute and VoiceCall custom field Implementation Guide ch. 9 ("Monitor
+/// Transcription-Related Limit Errors") names; written beside the official name, so an org
+/// configured either way gets its field (docs/differences.md#transcription-status-attribute).
+pub const TRANSCRIPTION_STATUS_FIELD: &str = "sf_realtime_transcription_status__c";
 /// The value the official kvsTranscriber writes there (docs/differences.md#transcription-status-attribute).
 pub const TRANSCRIPTION_LIMIT_VALUE: &str = "Exceeded Limits for creating messages in Transcription";
 /// Lambda's limit on an asynchronous invocation payload.

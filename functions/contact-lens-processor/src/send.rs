@@ -12,13 +12,14 @@ use scv_shared::scrt::{
 };
 
 use crate::{
-    ContactWork, Deps, EVENTS_PER_REQUEST, SERVICE, TRANSCRIPTION_LIMIT_VALUE, TRANSCRIPTION_STATUS_ATTRIBUTE, Work,
-    pack,
+    ContactWork, Deps, EVENTS_PER_REQUEST, SERVICE, TRANSCRIPTION_LIMIT_VALUE, TRANSCRIPTION_STATUS_ATTRIBUTE,
+    TRANSCRIPTION_STATUS_FIELD, Work, pack,
 };
 
 /// Records the transcription limit on the contact (Service Cloud Voice Implementation Guide,
-/// ch. 9, limits, `sf_realtime_transcription_status`): the CTR sync copies
-/// `sf_realtime_transcription_status` into the VoiceCall. Logged with `SCV_LIMITS_ERROR` either way.
+/// ch. 9, "Monitor Transcription-Related Limit Errors"): `sf_realtime_transcription_status__c` as the
+/// guide names it and `sf_realtime_transcription_status` as the official function does; the CTR
+/// sync copies both into the VoiceCall. Logged with `SCV_LIMITS_ERROR` either way.
 pub(crate) async fn record_transcription_limit(contact_id: &str, deps: &Deps) {
     tracing::error!(
         contactId = %contact_id,
@@ -30,18 +31,19 @@ pub(crate) async fn record_transcription_limit(contact_id: &str, deps: &Deps) {
         .update_contact_attributes()
         .instance_id(&connect.instance_id)
         .initial_contact_id(contact_id)
+        .attributes(TRANSCRIPTION_STATUS_FIELD, TRANSCRIPTION_LIMIT_VALUE)
         .attributes(TRANSCRIPTION_STATUS_ATTRIBUTE, TRANSCRIPTION_LIMIT_VALUE)
         .send()
         .await;
     match result {
         Ok(_) => tracing::info!(
             contactId = %contact_id,
-            "recorded {TRANSCRIPTION_STATUS_ATTRIBUTE} on the contact"
+            "recorded {TRANSCRIPTION_STATUS_FIELD} and {TRANSCRIPTION_STATUS_ATTRIBUTE} on the contact"
         ),
         Err(e) => tracing::error!(
             contactId = %contact_id,
             error = %aws_sdk_connect::error::DisplayErrorContext(&e),
-            "{LIMITS_ERROR_PREFIX}: could not record {TRANSCRIPTION_STATUS_ATTRIBUTE} on the contact"
+            "{LIMITS_ERROR_PREFIX}: could not record {TRANSCRIPTION_STATUS_FIELD} on the contact"
         ),
     }
 }

@@ -206,6 +206,8 @@ async fn the_transcription_limit_is_logged_and_recorded_on_the_contact() {
     assert_eq!(updates[0].contact_id, OFFICIAL_CONTACT);
     let contact = stack.connect().contact(INSTANCE_ID, OFFICIAL_CONTACT).expect("contact");
     assert_eq!(contact["Attributes"]["sf_realtime_transcription_status"], json!(TRANSCRIPTION_LIMIT_VALUE));
+    // The name Implementation Guide ch. 9 documents, which the CTR sync carries to the VoiceCall field.
+    assert_eq!(contact["Attributes"]["sf_realtime_transcription_status__c"], json!(TRANSCRIPTION_LIMIT_VALUE));
     assert!(stack.logs().lines().iter().any(|l| l.contains("\"level\":\"ERROR\"")
         && l.contains("SCV_LIMITS_ERROR")
         && l.contains(&format!("\"contactId\":\"{OFFICIAL_CONTACT}\""))));

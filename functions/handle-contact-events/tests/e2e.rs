@@ -313,3 +313,32 @@ async fn a_function_error_of_the_invoked_function_fails_the_invocation() {
     assert!(text.contains("Error cancelling OmniFlowExecution") && text.contains(ABANDONED), "{text}");
     assert_eq!(err.kind(), scv_shared::error::ErrorKind::SalesforceUnavailable, "retried by EventBridge/Lambda");
 }
+
+/// Issue 14: the real binary, started with exactly the official template's environment (plus the
+/// local AWS settings), clears an abandoned call through InvokeTelephonyIntegrationApi.
+#[tokio::test]
+async fn the_binary_started_with_the_official_environment_works_through_the_invoke() {
+    use local_stack::runtime::{FunctionProcess, FunctionSpec, binary_path};
+
+    let stack = Stack::official(|_| None).await;
+    stack.routed_call(ABANDONED).await;
+    let mut env = local_stack::moto::aws_env(&stack.moto_endpoint);
+    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), stack.recorder().endpoint().to_string()));
+    env.extend(
+        [("INVOKE_TELEPHONY_INTEGRATION_API_ARN", ITIA_ARN), ("LOG_LEVEL", "info")]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let spec = FunctionSpec::new(stack.name.clone(), binary_path("handle-contact-events"))
+        .with_envs(env)
+        .with_timeout(Duration::from_secs(10));
+    let function = FunctionProcess::spawn(spec).await.expect("spawn");
+    function.wait_ready(Duration::from_secs(10)).await.expect("ready: the official configuration is accepted");
+    let done = function.invoke(event("01-abandoned-inbound.json")).await.expect("invoked");
+    assert_eq!(
+        done.result.expect("success"),
+        json!({"action": "clearRouting", "contactId": ABANDONED, "status": "Success"})
+    );
+    assert_eq!(stack.recorder().invokes().len(), 1);
+    assert!(stack.emulator().voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_none());
+    function.shutdown().await.expect("shutdown");
+}
