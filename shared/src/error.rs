@@ -135,6 +135,20 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(value: &serde_json::Value) ->
     })
 }
 
+/// [`decode_json`] for a value found at `at` inside the event (`Records[0]`, `Records[0].Sns.Message`
+/// for a JSON document held in a string): the error's path starts there.
+pub fn decode_json_at<T: serde::de::DeserializeOwned>(value: &serde_json::Value, at: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = match path.as_str() {
+            "." => at.to_string(),
+            p if p.starts_with('[') => format!("{at}{p}"),
+            p => format!("{at}.{p}"),
+        };
+        format!("{path}: {}", e.into_inner())
+    })
+}
+
 /// An error that knows its [`ErrorKind`].
 pub trait Classify: std::error::Error {
     fn kind(&self) -> ErrorKind;
@@ -168,6 +182,23 @@ macro_rules! diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoding_inside_the_event_names_the_whole_path() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            name: String,
+            tags: Vec<String>,
+        }
+        let at = "Records[0].Sns.Message";
+        let err = decode_json_at::<Inner>(&serde_json::json!({"name": 1, "tags": []}), at).unwrap_err();
+        assert!(err.starts_with("Records[0].Sns.Message.name: invalid type: integer"), "{err}");
+        let err = decode_json_at::<Inner>(&serde_json::json!({"name": "a", "tags": [2]}), at).unwrap_err();
+        assert!(err.starts_with("Records[0].Sns.Message.tags[0]: invalid type"), "{err}");
+        let err = decode_json_at::<Inner>(&serde_json::json!(null), at).unwrap_err();
+        assert!(err.starts_with("Records[0].Sns.Message: invalid type: null"), "{err}");
+    }
 
     #[derive(Debug, thiserror::Error)]
     enum Sample {

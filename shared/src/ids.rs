@@ -87,6 +87,28 @@ impl AsRef<str> for PathId {
     }
 }
 
+/// An S3 bucket name read from an event (`detail.bucket.name`): with path-style addressing it is a
+/// URL path segment, so `..` would reach another resource. Accepted: 1 to 63 lowercase letters,
+/// digits, `.` and `-`, starting and ending with a letter or digit (the bucket naming rules of the
+/// Amazon S3 User Guide, "General purpose bucket naming rules", without their 3-character minimum).
+pub fn bucket_name<'a>(field: &'static str, value: &'a str) -> Result<&'a str, IdError> {
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let valid = (1..=63).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge(value.as_bytes().first())
+        && edge(value.as_bytes().last())
+        && !value.contains("..");
+    if valid {
+        Ok(value)
+    } else {
+        Err(IdError {
+            field,
+            shown: shown(value),
+            reason: "an S3 bucket name is 1 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit",
+        })
+    }
+}
+
 /// Ids no path or key may take, for the hostile-input tests of every function (issue 13 item 1);
 /// add a 10 KB id to these.
 pub const HOSTILE: [&str; 12] =
@@ -119,6 +141,19 @@ mod tests {
         }
         assert!(PathId::record_id("voiceCallId", "0LQ5g000000abcDEAQ").is_ok());
         assert!(PathId::record_id("voiceCallId", "0LQ5g000000abcD").is_ok());
+    }
+
+    #[test]
+    fn bucket_names_are_checked_where_they_enter() {
+        for name in ["acme-cc-123456789012", "b", "my.bucket-2"] {
+            assert_eq!(bucket_name("detail.bucket.name", name), Ok(name));
+        }
+        // `a.b` is a hostile id but a valid bucket name.
+        let hostile = hostile_ids().into_iter().filter(|id| id != "a.b").collect::<Vec<_>>();
+        for name in hostile.iter().map(String::as_str).chain(["Upper", "-a", "a-", "' OR 1=1", "a..b"]) {
+            let e = bucket_name("detail.bucket.name", name).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("detail.bucket.name {}", shown(name))), "{e}");
+        }
     }
 
     #[test]

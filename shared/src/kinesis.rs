@@ -104,7 +104,8 @@ pub fn read_envelopes(event: &Value) -> Result<Vec<Envelope<'_>>, BatchError> {
     if let Some((index, source)) =
         items.iter().enumerate().find_map(|(i, r)| event_source(r).filter(|s| *s != "aws:kinesis").map(|s| (i, s)))
     {
-        return Err(BatchError::NotKinesis(format!("Records[{index}] comes from {source}")));
+        // Names the field too (issue 13 item 4).
+        return Err(BatchError::NotKinesis(format!("Records[{index}] comes from {source} (its eventSource)")));
     }
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
@@ -348,7 +349,7 @@ mod tests {
             (json!({}), "the event is an empty object"),
             (json!({"detail": {}}), "an object with keys detail"),
             (json!({"Records": "x"}), "Records is a string"),
-            (sns, "Records[0] comes from aws:sns"),
+            (sns, "Records[0] comes from aws:sns (its eventSource)"),
             (s3, "Records[0] comes from aws:s3"),
         ] {
             let err = records(&event).expect_err(got);

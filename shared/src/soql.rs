@@ -14,7 +14,14 @@ pub enum SoqlError {
     UnsafeBareValue { name: String, value: String },
     #[error("the query has an unterminated string literal")]
     UnterminatedString,
+    /// Longer than Salesforce accepts: no request could carry it (issue 13, found by the mutation test).
+    #[error("the query is {0} characters long; a SOQL statement is at most 100,000 characters")]
+    TooLong(usize),
 }
+
+/// The longest SOQL statement Salesforce accepts (SOQL and SOSL Reference, "SOQL and SOSL Limits
+/// for Search Queries": 100,000 characters by default); the same bound is applied to SOSL.
+pub const MAX_STATEMENT_CHARS: usize = 100_000;
 
 /// Escapes text for use inside a single-quoted SOQL string literal (the escape sequences of the
 /// SOQL reference: `\'`, `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`).
@@ -124,6 +131,10 @@ pub fn render(template: &str, params: &Map<String, Value>) -> Result<String, Soq
     }
     if in_string {
         return Err(SoqlError::UnterminatedString);
+    }
+    let chars = out.chars().count();
+    if chars > MAX_STATEMENT_CHARS {
+        return Err(SoqlError::TooLong(chars));
     }
     Ok(out)
 }
@@ -276,5 +287,14 @@ mod tests {
         assert!(is_valid_record_id("001R0000005T6wDIAS"));
         assert!(!is_valid_record_id("001R0000005T6w/"));
         assert!(!is_valid_record_id("001"));
+    }
+
+    #[test]
+    fn a_statement_longer_than_salesforce_accepts_is_refused() {
+        let params = Map::new();
+        let long = format!("SELECT Id FROM Case WHERE Subject = '{}'", "a".repeat(MAX_STATEMENT_CHARS));
+        assert_eq!(render(&long, &params), Err(SoqlError::TooLong(long.len())));
+        let fits = format!("SELECT Id FROM Case WHERE Subject = '{}'", "a".repeat(1000));
+        assert_eq!(render(&fits, &params).as_deref(), Ok(fits.as_str()));
     }
 }

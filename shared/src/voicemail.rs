@@ -181,6 +181,9 @@ pub enum EventError {
     NotObjectCreated(String),
     #[error("the event has no {0}")]
     Missing(&'static str),
+    /// A bucket name that could change the request's path (issue 13 item 1).
+    #[error("{0}")]
+    BadBucket(crate::ids::IdError),
 }
 
 /// The object of an EventBridge S3 "Object Created" event (source `aws.s3`).
@@ -203,6 +206,7 @@ pub fn created_object(event: &Value) -> Result<CreatedObject, EventError> {
     let detail = event.get("detail").filter(|d| d.is_object()).ok_or(EventError::Missing("detail"))?;
     let text = |v: &Value| v.as_str().map(str::to_string).filter(|s| !s.is_empty());
     let bucket = detail.pointer("/bucket/name").and_then(text).ok_or(EventError::Missing("detail.bucket.name"))?;
+    crate::ids::bucket_name("detail.bucket.name", &bucket).map_err(EventError::BadBucket)?;
     let key = detail.pointer("/object/key").and_then(text).ok_or(EventError::Missing("detail.object.key"))?;
     let size = detail.pointer("/object/size").and_then(Value::as_u64);
     Ok(CreatedObject { bucket, key, size })
@@ -311,6 +315,10 @@ mod tests {
             (json!({}), "no detail"),
             (json!({"detail": {"object": {"key": "k"}}}), "detail.bucket.name"),
             (json!({"detail": {"bucket": {"name": "b"}}}), "detail.object.key"),
+            (
+                json!({"detail": {"bucket": {"name": ".."}, "object": {"key": "k"}}}),
+                "detail.bucket.name \"..\" is not a valid id",
+            ),
         ];
         for (event, expected) in cases {
             let err = created_object(&event).unwrap_err().to_string();

@@ -53,7 +53,7 @@ impl Deps {
 pub enum RetryError {
     /// Neither the schedule event nor the documented `retryCTRSync` shape: nothing is resynced.
     #[error(
-        "not a CTR resync event: {0}; expected an EventBridge \"Scheduled Event\" or {{\"Details\":{{\"Parameters\":{{\"soql\":\"SELECT ...\"}}}}}}; nothing was resynced"
+        "not a CTR resync event: {0}; expected an EventBridge \"Scheduled Event\" (its detail-type) or {{\"Details\":{{\"Parameters\":{{\"soql\":\"SELECT ...\"}}}}}}; nothing was resynced"
     )]
     NotResyncEvent(String),
     #[error("retryCTRSync: {0}")]

@@ -74,8 +74,9 @@ impl Deps {
 /// Why an invocation failed. Messages name the field and the contact.
 #[derive(Debug, Error)]
 pub enum HandleError {
-    #[error("the event is not an EventBridge event: {0}")]
-    NotAnEvent(String),
+    /// `contact` is [`scv_shared::flow::contact_label`] of `detail.contactId` when the raw event has one.
+    #[error("the event is not an EventBridge event ({contact}): {reason}")]
+    NotAnEvent { reason: String, contact: String },
     #[error("the {CONTACT_EVENT} has no detail")]
     MissingDetail,
     #[error("the {event_type} event has no detail.contactId")]
@@ -92,7 +93,7 @@ impl HandleError {
     /// A short name for the Lambda error type (`errorType`), by kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            HandleError::NotAnEvent(_) | HandleError::Malformed { .. } => ErrorKind::InvalidEvent,
+            HandleError::NotAnEvent { .. } | HandleError::Malformed { .. } => ErrorKind::InvalidEvent,
             HandleError::BadContactId(e) => e.kind(),
             HandleError::MissingDetail | HandleError::MissingContactId { .. } => ErrorKind::MissingField,
             HandleError::Salesforce(e) if e.is_retryable() => ErrorKind::SalesforceUnavailable,
@@ -136,11 +137,12 @@ pub struct ContactEventDetail {
 }
 
 impl ContactEventDetail {
-    pub fn routing_criteria(&self) -> Result<Option<RoutingCriteria>, serde_json::Error> {
+    /// The error starts with the JSON path inside `routingCriteria` (`steps[0].expression: ...`).
+    pub fn routing_criteria(&self) -> Result<Option<RoutingCriteria>, String> {
         if !truthy(&self.routing_criteria) {
             return Ok(None);
         }
-        RoutingCriteria::deserialize(&self.routing_criteria).map(Some)
+        scv_shared::error::decode_json::<RoutingCriteria>(&self.routing_criteria).map(Some)
     }
 }
 
@@ -256,7 +258,11 @@ pub enum Decision {
 /// what was wrong; a contact event this function has no business with is [`Decision::Ignore`].
 pub fn decide(payload: &Value) -> Result<Decision, HandleError> {
     let ignore = |reason: String| Ok(Decision::Ignore { reason });
-    let event: ContactEvent = scv_shared::error::decode_json(payload).map_err(HandleError::NotAnEvent)?;
+    let event: ContactEvent = scv_shared::error::decode_json(payload).map_err(|reason| HandleError::NotAnEvent {
+        reason,
+        // The contact, when the raw event names one (issue 13 item 4).
+        contact: scv_shared::flow::contact_label(payload.pointer("/detail/contactId").and_then(Value::as_str)),
+    })?;
     if event.detail_type != CONTACT_EVENT {
         return ignore(format!("detail-type is {:?}, not {CONTACT_EVENT:?}", event.detail_type));
     }
@@ -301,7 +307,7 @@ pub fn decide(payload: &Value) -> Result<Decision, HandleError> {
             let criteria = detail.routing_criteria().map_err(|e| HandleError::Malformed {
                 contact_id: detail.contact_id.clone().unwrap_or_else(|| "(unknown)".into()),
                 field: "detail.routingCriteria",
-                reason: e.to_string(),
+                reason: e,
             })?;
             let Some(criteria) = criteria else {
                 return ignore("CONTACT_DATA_UPDATED without routing criteria".into());
@@ -611,6 +617,20 @@ mod tests {
         assert_eq!(err.kind(), "InvalidEvent");
         let err = decide(&Value::Null).unwrap_err();
         assert!(err.to_string().starts_with("the event is not an EventBridge event"), "{err}");
+        // A broken envelope still names the contact, and a broken criterion its path (issue 13 item 4).
+        let err = decide(&with(disconnected(), "/detail-type", json!(12345))).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("the event is not an EventBridge event (contact {CONTACT}): detail-type:")),
+            "{err}"
+        );
+        let err = decide(&with(expired(), "/detail/routingCriteria/steps/0/expression/attributeCondition", json!([1])))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("detail.routingCriteria is malformed: steps[0].expression.attributeCondition: invalid type"),
+            "{err}"
+        );
         // The JSON path of the bad field, inside `detail` and at the top.
         let err = decide(&with(disconnected(), "/detail/channel", json!(12345))).unwrap_err();
         assert_eq!(

@@ -81,16 +81,17 @@ pub enum InvokeError {
     BadEvent(String),
     #[error("Details.Parameters.methodName is missing ({contact})")]
     MissingMethod { contact: String },
-    #[error("Unsupported method: {0}")]
-    UnsupportedMethod(String),
+    /// Names the field and the contact (issue 13 item 4).
+    #[error("Unsupported method: {method} (Details.Parameters.methodName, {contact})")]
+    UnsupportedMethod { method: String, contact: String },
     #[error("{method} for {contact}: Details.Parameters.{parameter} is missing")]
     MissingParameter { method: String, parameter: &'static str, contact: String },
     #[error("{method} for {contact}: Details.Parameters.{parameter} is malformed: {reason}")]
     Malformed { method: String, parameter: &'static str, reason: String, contact: String },
-    #[error("{method}: {source}")]
-    Query { method: String, source: SoqlError },
-    #[error("{method}: {source}")]
-    Salesforce { method: String, source: Box<RestError> },
+    #[error("{method} for {contact}: Details.Parameters.soql: {source}")]
+    Query { method: String, contact: String, source: SoqlError },
+    #[error("{method} for {contact}: {source}")]
+    Salesforce { method: String, contact: String, source: Box<RestError> },
     #[error(
         "retryCTRSync is not configured: set CTR_BACKUP_S3_BUCKET, SCRT_PRIVATE_KEY_PARAM_NAME, SALESFORCE_ORG_ID, CALL_CENTER_API_NAME and SCRT_ENDPOINT_BASE; nothing was resynced"
     )]
@@ -106,7 +107,7 @@ impl InvokeError {
                 ErrorKind::InvalidEvent
             }
             InvokeError::MissingMethod { .. } | InvokeError::MissingParameter { .. } => ErrorKind::MissingField,
-            InvokeError::UnsupportedMethod(_) => ErrorKind::UnsupportedMethod,
+            InvokeError::UnsupportedMethod { .. } => ErrorKind::UnsupportedMethod,
             InvokeError::ResyncNotAvailable => ErrorKind::NotConfigured,
             InvokeError::Salesforce { source, .. } if source.is_retryable() => ErrorKind::SalesforceUnavailable,
             InvokeError::Salesforce { .. } | InvokeError::Resync(_) => ErrorKind::SalesforceError,
@@ -155,7 +156,7 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
         "retryCTRSync" => call.retry_ctr_sync().await,
         other => {
             tracing::warn!(method = other, "Unsupported method {other}");
-            return Err(InvokeError::UnsupportedMethod(other.to_string()));
+            return Err(InvokeError::UnsupportedMethod { method: other.to_string(), contact: contact.clone() });
         }
     };
     match result {
@@ -221,7 +222,7 @@ impl Call<'_> {
     }
 
     fn salesforce(&self, source: RestError) -> InvokeError {
-        InvokeError::Salesforce { method: self.method.into(), source: Box::new(source) }
+        InvokeError::Salesforce { method: self.method.into(), contact: self.contact.into(), source: Box::new(source) }
     }
 
     async fn create(&self) -> Result<FlowOutput, InvokeError> {
@@ -249,8 +250,11 @@ impl Call<'_> {
     /// The first record, `attributes` removed, nested objects flattened to dotted keys.
     async fn query(&self) -> Result<FlowOutput, InvokeError> {
         let template = self.required("soql")?;
-        let soql = render(&template, self.params)
-            .map_err(|source| InvokeError::Query { method: self.method.into(), source })?;
+        let soql = render(&template, self.params).map_err(|source| InvokeError::Query {
+            method: self.method.into(),
+            contact: self.contact.into(),
+            source,
+        })?;
         tracing::debug!(soql = %soql, "query");
         let page = self.deps.rest.query(&soql, self.deadline).await.map_err(|e| self.salesforce(e))?;
         Ok(match page.records.into_iter().next() {
@@ -265,6 +269,15 @@ impl Call<'_> {
     /// The first search record (with its `attributes`), flattened.
     async fn search(&self) -> Result<FlowOutput, InvokeError> {
         let sosl = self.required("sosl")?;
+        let chars = sosl.chars().count();
+        if chars > scv_shared::soql::MAX_STATEMENT_CHARS {
+            return Err(InvokeError::Malformed {
+                method: self.method.into(),
+                parameter: "sosl",
+                reason: format!("it is {chars} characters long; a search is at most 100,000 characters"),
+                contact: self.contact.into(),
+            });
+        }
         let records = self.deps.rest.search(&sosl, self.deadline).await.map_err(|e| self.salesforce(e))?;
         Ok(records.first().map(flatten).unwrap_or_default())
     }
@@ -274,8 +287,11 @@ impl Call<'_> {
     async fn retry_ctr_sync(&self) -> Result<FlowOutput, InvokeError> {
         let resync = self.deps.resync.as_ref().ok_or(InvokeError::ResyncNotAvailable)?;
         let template = self.required("soql")?;
-        let soql = render(&template, self.params)
-            .map_err(|source| InvokeError::Query { method: self.method.into(), source })?;
+        let soql = render(&template, self.params).map_err(|source| InvokeError::Query {
+            method: self.method.into(),
+            contact: self.contact.into(),
+            source,
+        })?;
         let counts = resync.run(&self.deps.rest, Some(&soql), self.deadline).await?;
         Ok(FlowOutput::from([
             ("found".into(), counts.found.to_string()),

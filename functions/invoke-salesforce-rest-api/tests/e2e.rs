@@ -159,13 +159,30 @@ async fn bad_names_and_missing_parameters_never_reach_salesforce() {
             with_params(event("01-query-record.json"), |p| {
                 p.remove("phone");
             }),
-            "query placeholder {phone} has no parameter",
+            // issue 13 item 4: the contact too
+            "queryRecord for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.Parameters.soql: query placeholder {phone} has no parameter",
         ),
         (
             with_params(event("01-query-record.json"), |p| {
                 p.insert("methodName".into(), json!("deleteRecord"));
             }),
-            "Unsupported method: deleteRecord",
+            "Unsupported method: deleteRecord (Details.Parameters.methodName, contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21)",
+        ),
+        // A statement no request could carry is refused by name, not retried (the mutation test).
+        (
+            with_params(event("01-query-record.json"), |p| {
+                p.insert(
+                    "soql".into(),
+                    json!(format!("SELECT Id FROM Case WHERE Subject = '{}'", "a".repeat(300_000))),
+                );
+            }),
+            "queryRecord for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.Parameters.soql: the query is 300038 characters long",
+        ),
+        (
+            with_params(event("04-search-record.json"), |p| {
+                p.insert("sosl".into(), json!("a".repeat(300_000)));
+            }),
+            "searchRecord for contact 6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21: Details.Parameters.sosl is malformed: it is 300000 characters long",
         ),
     ];
     for (event, expected) in cases {

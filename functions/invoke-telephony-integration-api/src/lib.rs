@@ -61,8 +61,9 @@ pub enum InvokeError {
     BadEvent(String),
     #[error("Details.Parameters.methodName is missing ({contact})")]
     MissingMethod { contact: String },
-    #[error("Unsupported method: {0}")]
-    UnsupportedMethod(String),
+    /// Names the field and the contact (issue 13 item 4).
+    #[error("Unsupported method: {method} (Details.Parameters.methodName, {contact})")]
+    UnsupportedMethod { method: String, contact: String },
     #[error("{method}: the contact id is missing (set Details.Parameters.contactId or Details.ContactData.ContactId)")]
     MissingContactId { method: String },
     /// A field the method reads has the wrong type: `problem` names its JSON path and what was there.
@@ -88,7 +89,7 @@ impl InvokeError {
             InvokeError::MissingMethod { .. }
             | InvokeError::MissingContactId { .. }
             | InvokeError::MissingField { .. } => ErrorKind::MissingField,
-            InvokeError::UnsupportedMethod(_) => ErrorKind::UnsupportedMethod,
+            InvokeError::UnsupportedMethod { .. } => ErrorKind::UnsupportedMethod,
             InvokeError::BadContactId { source, .. } => source.kind(),
             InvokeError::Salesforce(e) if e.is_retryable() => ErrorKind::SalesforceUnavailable,
             InvokeError::Salesforce(_) => ErrorKind::SalesforceError,
@@ -157,7 +158,7 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
         "sendMessage" => call.send_message().await,
         other => {
             tracing::warn!(method = other, "Unsupported method {other}");
-            return Err(InvokeError::UnsupportedMethod(other.to_string()));
+            return Err(InvokeError::UnsupportedMethod { method: other.to_string(), contact: contact() });
         }
     };
 

@@ -261,7 +261,7 @@ async fn missing_fields_fail_with_a_message_naming_field_and_contact_and_send_no
         ),
         (
             json!({"Details": {"Parameters": {"methodName": "deleteVoiceCall", "contactId": "x-6"}}}),
-            "Unsupported method: deleteVoiceCall",
+            "Unsupported method: deleteVoiceCall (Details.Parameters.methodName, contact x-6)",
         ),
         (json!({"Details": "a string"}), "the event is not an Amazon Connect flow event"),
     ];

@@ -73,6 +73,10 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 25;
 /// The participants the API accepts.
 pub const PARTICIPANTS: &[&str] = &["AGENT", "CUSTOMER"];
 
+/// The longest a Lambda invocation can last (15 minutes): the budget of the calls bounded only by the
+/// invocation's own deadline.
+const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(900);
+
 /// Built once at cold start.
 pub struct Deps {
     pub telephony: TelephonyClient,
@@ -179,6 +183,12 @@ pub async fn handle(payload: Value, lambda_deadline: SystemTime, deps: &Deps) ->
         return Ok(json!({"result": "Skipped", "reason": reason}));
     }
     let bucket = event.detail.bucket.name.clone();
+    // The bucket is a path segment of the S3 request: only a valid name gets there (issue 13 item 1).
+    scv_shared::ids::bucket_name("detail.bucket.name", &bucket).map_err(|source| TriggerError::BadId {
+        bucket: bucket.clone(),
+        key: event.detail.object.key.clone(),
+        source,
+    })?;
     let key = decode_key(&event.detail.object.key).map_err(|reason| TriggerError::BadFile {
         bucket: bucket.clone(),
         key: event.detail.object.key.clone(),
@@ -206,7 +216,14 @@ async fn process(
     lambda_deadline: SystemTime,
     deps: &Deps,
 ) -> Result<Value, TriggerError> {
-    let file = read_analysis(bucket, key, deps).await?;
+    // The S3 read and DescribeContact take the invocation's remaining time, whatever the SDK's own
+    // timeouts allow (issue 13 item 3).
+    let invocation = Deadline::for_invocation(lambda_deadline, LAMBDA_MAX_TIMEOUT);
+    let out_of_time = || format!("no answer within the invocation's remaining time ({:?})", invocation.remaining());
+    let file =
+        tokio::time::timeout(invocation.remaining(), read_analysis(bucket, key, deps)).await.map_err(|_| {
+            TriggerError::ReadObject { bucket: bucket.into(), key: key.into(), message: out_of_time(), retryable: true }
+        })??;
     let missing = |field: &'static str| TriggerError::MissingField { bucket: bucket.into(), key: key.into(), field };
     let metadata = file.customer_metadata.as_ref().ok_or_else(|| missing("CustomerMetadata"))?;
     let contact_id = metadata
@@ -230,7 +247,14 @@ async fn process(
         tracing::Span::current().record("contactId", contact_id.as_str());
     }
 
-    let contact = describe_contact(&contact_id, &instance_id, deps).await?;
+    let contact = tokio::time::timeout(invocation.remaining(), describe_contact(&contact_id, &instance_id, deps))
+        .await
+        .map_err(|_| TriggerError::DescribeContact {
+            contact_id: contact_id.clone(),
+            instance_id: instance_id.clone(),
+            message: out_of_time(),
+            retryable: true,
+        })??;
     let times = ContactTimes::from_contact(&contact);
     let (base_ms, base_from) = times.base().ok_or_else(|| TriggerError::Timing {
         contact_id: contact_id.clone(),

@@ -382,3 +382,65 @@ async fn hostile_contact_ids_reach_no_endpoint() {
         .collect();
     assert!(other.is_empty(), "{other:?}");
 }
+
+/// A hostile bucket name in the event (a path segment of the S3 request with path-style addressing)
+/// fails naming the field before any call (found by tests/local-stack/tests/mutations.rs).
+#[tokio::test]
+async fn hostile_bucket_names_reach_no_endpoint() {
+    let stack = Stack::with_sample_call().await;
+    // `a.b` is a hostile id but a valid bucket name.
+    for name in scv_shared::ids::hostile_ids().into_iter().filter(|n| !n.is_empty() && n != "a.b") {
+        let mut event = stack.event("01-analysis-file-created.json");
+        event["detail"]["bucket"]["name"] = json!(name);
+        let err = stack.invoke(event).await.expect_err(&format!("{name:?}"));
+        assert_eq!(err.kind(), "InvalidEvent", "{name:?}: {err}");
+        assert!(err.to_string().contains("detail.bucket.name"), "{err}");
+    }
+    assert!(stack.connect().requests().is_empty(), "nothing reached DescribeContact");
+    assert!(stack.posts().is_empty(), "no post-call request reached Salesforce");
+}
+
+/// Issue 13 item 3: the S3 read and DescribeContact take the invocation's remaining time; with S3 (then
+/// Connect) hanging, the invocation fails by its own deadline saying so, not after the SDK's timeouts.
+#[tokio::test]
+async fn hanging_s3_and_connect_end_at_the_invocation_deadline() {
+    let stack = Stack::with_sample_call().await;
+    let hanging = local_stack::faults::FaultEndpoint::hanging().await.expect("fault endpoint");
+    let cfg = scv_shared::config::ScrtConfig::from_env(&stack.env()).expect("configuration");
+    let hanging_sdk = stack.sdk_for(hanging.endpoint()).await;
+    let connect = |endpoint: &str| {
+        aws_sdk_connect::Client::from_conf(
+            aws_sdk_connect::config::Builder::from(&stack.sdk).endpoint_url(endpoint).build(),
+        )
+    };
+    let run = |deps: post_call_analysis_trigger::Deps| {
+        let event = stack.event("01-analysis-file-created.json");
+        async move {
+            let context = local_stack::stack::context(Duration::from_millis(1500));
+            let answer = post_call_analysis_trigger::handler(lambda_runtime::LambdaEvent::new(event, context), &deps);
+            tokio::time::timeout(Duration::from_secs(20), answer)
+                .await
+                .expect("an answer, by the invocation's deadline")
+        }
+    };
+    let ssm = || scv_shared::keys::SsmClient::new(&stack.sdk);
+
+    let s3_hangs = post_call_analysis_trigger::Deps::new(
+        &cfg,
+        ssm(),
+        scv_shared::aws::s3_client(&hanging_sdk),
+        connect(stack.connect().endpoint()),
+        &stack.env(),
+    );
+    let err = run(s3_hangs).await.expect_err("S3 never answers");
+    assert_eq!(err.kind(), "AwsUnavailable", "{err}");
+    assert!(err.to_string().contains("no answer within the invocation's remaining time"), "{err}");
+
+    let connect_hangs =
+        post_call_analysis_trigger::Deps::new(&cfg, ssm(), stack.s3.clone(), connect(hanging.endpoint()), &stack.env());
+    let err = run(connect_hangs).await.expect_err("Connect never answers");
+    assert_eq!(err.kind(), "AwsUnavailable", "{err}");
+    assert!(err.to_string().starts_with(&format!("DescribeContact for contact {CONTACT}")), "{err}");
+    assert!(err.to_string().contains("no answer within the invocation's remaining time"), "{err}");
+    assert!(stack.posts().is_empty(), "nothing was stored");
+}

@@ -247,11 +247,11 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Al
 /// `{"published": [{"alarm", "severity", "id"}]}`. Every record is tried; if any failed, the
 /// invocation fails naming each failed record.
 pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<Value, AlertError> {
-    let envelope = Envelope::deserialize(&payload).map_err(|e| {
+    let envelope = scv_shared::error::decode_json::<Envelope>(&payload).map_err(|e| {
         let source = payload.get("source").and_then(Value::as_str);
         let e = AlertError::NotSns(match source {
             Some(source) => format!("an event from {source}, not an SNS notification ({e})"),
-            None => e.to_string(),
+            None => e,
         });
         tracing::error!(error = %e, "alarm notification rejected");
         e
@@ -284,14 +284,17 @@ async fn publish_record(index: usize, record: &Value, deadline: Deadline, deps: 
         message_id: message_id.to_string(),
         reason,
     };
-    let record = SnsRecord::deserialize(record).map_err(|e| {
+    // Errors name the JSON path of the bad field (issue 13 item 4).
+    let record: SnsRecord = scv_shared::error::decode_json_at(record, &format!("Records[{index}]")).map_err(|e| {
         let id = record.pointer("/Sns/MessageId").and_then(Value::as_str).unwrap_or("unknown");
         not_an_alarm(id, format!("not an SNS record: {e}"))
     })?;
     let sns = &record.sns;
     let alarm: AlarmNotification = match serde_json::from_str::<Value>(&sns.message) {
-        Ok(value @ Value::Object(_)) => AlarmNotification::deserialize(&value)
-            .map_err(|e| not_an_alarm(&sns.message_id, format!("Sns.Message: {e}")))?,
+        Ok(value @ Value::Object(_)) => {
+            scv_shared::error::decode_json_at::<AlarmNotification>(&value, &format!("Records[{index}].Sns.Message"))
+                .map_err(|e| not_an_alarm(&sns.message_id, e))?
+        }
         Ok(_) | Err(_) => {
             return Err(not_an_alarm(&sns.message_id, "Sns.Message is not a JSON object".into()));
         }

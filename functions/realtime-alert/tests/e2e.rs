@@ -118,6 +118,14 @@ async fn input_that_is_not_an_alarm_notification_is_rejected_by_name() {
         ),
         (json!({"Records": []}), "the SNS event has no records"),
         (Value::Null, "the event is not an SNS notification"),
+        // Decoding errors name the JSON path (issue 13 item 4, found by tests/local-stack/tests/mutations.rs).
+        (json!({"Records": null}), "the event is not an SNS notification: Records: invalid type: null"),
+        (
+            with_alarm(sample.clone(), |a| {
+                a.insert("Region".into(), json!(12345));
+            }),
+            "SNS record 0 (message 6a1e3c5b-7d9f-4b1d-8e3a-5c7e9b1d3f5a) is not a CloudWatch alarm notification: Records[0].Sns.Message.Region: invalid type",
+        ),
         (
             with_alarm(sample.clone(), |a| {
                 a.remove("AlarmName");
@@ -134,11 +142,11 @@ async fn input_that_is_not_an_alarm_notification_is_rejected_by_name() {
             with_alarm(sample.clone(), |a| {
                 a.insert("AlarmName".into(), json!(42));
             }),
-            "SNS record 0 (message 6a1e3c5b-7d9f-4b1d-8e3a-5c7e9b1d3f5a) is not a CloudWatch alarm notification: Sns.Message: invalid type",
+            "SNS record 0 (message 6a1e3c5b-7d9f-4b1d-8e3a-5c7e9b1d3f5a) is not a CloudWatch alarm notification: Records[0].Sns.Message.AlarmName: invalid type",
         ),
         (
             missing_signature,
-            "SNS record 0 (message 6a1e3c5b-7d9f-4b1d-8e3a-5c7e9b1d3f5a) is not a CloudWatch alarm notification: not an SNS record: missing field `Signature`",
+            "SNS record 0 (message 6a1e3c5b-7d9f-4b1d-8e3a-5c7e9b1d3f5a) is not a CloudWatch alarm notification: not an SNS record: Records[0].Sns: missing field `Signature`",
         ),
     ];
     for (payload, message) in cases {

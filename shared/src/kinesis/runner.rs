@@ -821,7 +821,7 @@ mod tests {
         assert!(matches!(RUNNER.run(&json!({"detail": {}}), &Script::default()).await, Err(BatchError::NotKinesis(_))));
         let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{}"}}]});
         let err = RUNNER.run(&sns, &Script::default()).await.expect_err("an SNS event is not empty work");
-        assert_eq!(err.to_string(), "not a Kinesis event: Records[0] comes from aws:sns");
+        assert_eq!(err.to_string(), "not a Kinesis event: Records[0] comes from aws:sns (its eventSource)");
     }
 
     #[tokio::test]
