@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod config;
 pub mod contact_lens;
+pub mod conversation;
 pub mod ctr;
 pub mod ctr_backup;
 pub mod error;

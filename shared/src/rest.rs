@@ -298,6 +298,52 @@ impl SalesforceRest {
         decode::<SearchAnswer>("search", "", &answer.body).map(|a| a.search_records)
     }
 
+    /// `POST /connect/conversations/upload`: one multipart file part per conversation (see
+    /// [`crate::conversation`]). Sent again after a 5xx or a timeout: Salesforce keeps an entry
+    /// uploaded twice once (docs/contact-data-sync.md#re-uploads), so a repeat adds nothing.
+    pub async fn upload_conversations(
+        &self,
+        body: Vec<u8>,
+        boundary: &str,
+        deadline: Deadline,
+    ) -> Result<Value, RestError> {
+        let answer = self
+            .send_bytes(
+                "conversation upload",
+                "",
+                Method::POST,
+                format!("{}/connect/conversations/upload", self.base),
+                &[],
+                Some((body, format!("multipart/form-data; boundary={boundary}"))),
+                Idempotency::Idempotent,
+                deadline,
+            )
+            .await?;
+        decode("conversation upload", "", &answer.body)
+    }
+
+    /// `GET /connect/conversations/upload?uploadIds=id1,id2`.
+    pub async fn conversation_upload_statuses(
+        &self,
+        upload_ids: &[String],
+        deadline: Deadline,
+    ) -> Result<Value, RestError> {
+        let ids = upload_ids.join(",");
+        let answer = self
+            .send_bytes(
+                "conversation upload status",
+                "",
+                Method::GET,
+                format!("{}/connect/conversations/upload", self.base),
+                &[("uploadIds", ids.as_str())],
+                None,
+                Idempotency::Idempotent,
+                deadline,
+            )
+            .await?;
+        decode("conversation upload status", "", &answer.body)
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn send<B: Serialize + ?Sized>(
         &self,
@@ -309,20 +355,40 @@ impl SalesforceRest {
         body: Option<&B>,
         deadline: Deadline,
     ) -> Result<Answer, RestError> {
-        let label = object.to_string();
-        let auth_error = |source: AuthError| RestError::Auth { operation, object: label.clone(), source };
         let payload = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| RestError::Invalid {
-                operation,
-                object: label.clone(),
-                message: e.to_string(),
-            })?),
+            Some(b) => Some((
+                serde_json::to_vec(b).map_err(|e| RestError::Invalid {
+                    operation,
+                    object: object.to_string(),
+                    message: e.to_string(),
+                })?,
+                "application/json".to_string(),
+            )),
             None => None,
         };
-        let mut token = self.auth.token(deadline).await.map_err(auth_error)?;
-        let context = Context { operation, contact_id: "" };
         // POST creates a record or publishes an event: sent again only if the first never arrived.
         let idempotency = if method == Method::POST { Idempotency::NotIdempotent } else { Idempotency::Idempotent };
+        self.send_bytes(operation, object, method, url, query, payload, idempotency, deadline).await
+    }
+
+    /// One request with a body of the given content type, the retries its [`Idempotency`] allows,
+    /// and one token refresh on 401.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_bytes(
+        &self,
+        operation: &'static str,
+        object: &str,
+        method: Method,
+        url: String,
+        query: &[(&str, &str)],
+        payload: Option<(Vec<u8>, String)>,
+        idempotency: Idempotency,
+        deadline: Deadline,
+    ) -> Result<Answer, RestError> {
+        let label = object.to_string();
+        let auth_error = |source: AuthError| RestError::Auth { operation, object: label.clone(), source };
+        let mut token = self.auth.token(deadline).await.map_err(auth_error)?;
+        let context = Context { operation, contact_id: "" };
         let mut refreshed = false;
         let mut earlier = 0;
         loop {
@@ -333,8 +399,8 @@ impl SalesforceRest {
                 if !query.is_empty() {
                     request = request.query(query);
                 }
-                if let Some(bytes) = &payload {
-                    request = request.header(CONTENT_TYPE, "application/json").body(bytes.clone());
+                if let Some((bytes, content_type)) = &payload {
+                    request = request.header(CONTENT_TYPE, content_type.as_str()).body(bytes.clone());
                 }
                 request.send()
             };

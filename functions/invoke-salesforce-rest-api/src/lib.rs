@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{BackupConfig, ConfigError, Env, ProcessEnv, RestConfig};
+use scv_shared::conversation;
 use scv_shared::error::ErrorKind;
 use scv_shared::flow::{FlowEvent, FlowOutput, contact_label};
 use scv_shared::keys::SsmClient;
@@ -18,7 +19,7 @@ use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::{RestError, SalesforceRest};
 use scv_shared::resync::{ResyncClients, ResyncError};
 use scv_shared::retry::Deadline;
-use scv_shared::soql::{SoqlError, is_valid_object_name, is_valid_record_id, render};
+use scv_shared::soql::{SoqlError, escape_literal, is_valid_object_name, is_valid_record_id, render};
 use serde_json::{Map, Value};
 use thiserror::Error;
 use tracing::Instrument;
@@ -35,6 +36,8 @@ pub struct Deps {
     pub rest: SalesforceRest,
     /// The CTR resync behind `retryCTRSync`, when the backup bucket is configured.
     pub resync: Option<ResyncClients>,
+    /// `CALL_CENTER_API_NAME`: the contact center `fetchOutboundPhoneNumber` looks in.
+    pub call_center_api_name: Option<String>,
 }
 
 impl Deps {
@@ -49,13 +52,14 @@ impl Deps {
             }
             None => None,
         };
-        Ok(Self { resync, ..deps })
+        let call_center_api_name = scv_shared::config::telephony::call_center_api_name(&ProcessEnv);
+        Ok(Self { resync, call_center_api_name, ..deps })
     }
 
     pub fn new(cfg: &RestConfig, ssm: SsmClient) -> Self {
         let http = scv_shared::aws::http_client();
         let auth = Arc::new(SalesforceAuth::new(cfg, ssm, http.clone()));
-        Self { rest: SalesforceRest::new(cfg, http, auth), resync: None }
+        Self { rest: SalesforceRest::new(cfg, http, auth), resync: None, call_center_api_name: None }
     }
 }
 
@@ -146,14 +150,20 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
         tracing::Span::current().record("contactId", contact_id.as_str());
     }
     tracing::info!(method = %method, "invoke {method}");
+    let customer = event.contact_data().and_then(scv_shared::flow::ContactData::customer_address);
     let call = Call { params: event.parameters(), method: &method, contact: &contact, deadline, deps };
+    let flat = |output: FlowOutput| Value::Object(output.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
     let result = match method.as_str() {
-        "createRecord" => call.create().await,
-        "updateRecord" => call.update().await,
-        "queryRecord" => call.query().await,
-        "searchRecord" => call.search().await,
-        "realtimeAlertEvent" => call.publish_alert().await,
-        "retryCTRSync" => call.retry_ctr_sync().await,
+        "createRecord" => call.create().await.map(flat),
+        "updateRecord" => call.update().await.map(flat),
+        "queryRecord" => call.query().await.map(flat),
+        "searchRecord" => call.search().await.map(flat),
+        "realtimeAlertEvent" => call.publish_alert().await.map(flat),
+        "retryCTRSync" => call.retry_ctr_sync().await.map(flat),
+        "uploadTranscript" => call.upload_transcript().await,
+        "fetchUploadIdsStatus" => call.fetch_upload_ids_status().await,
+        "SFSPhoneCallFlowQuery" => Ok(flat(call.sfs_phone_call_flow_query(customer.as_deref()).await)),
+        "fetchOutboundPhoneNumber" => Ok(flat(call.fetch_outbound_phone_number().await)),
         other => {
             tracing::warn!(method = other, "Unsupported method {other}");
             return Err(InvokeError::UnsupportedMethod { method: other.to_string(), contact: contact.clone() });
@@ -161,8 +171,9 @@ pub async fn handle(payload: Value, deadline: Deadline, deps: &Deps) -> Result<V
     };
     match result {
         Ok(output) => {
-            tracing::info!(method = %method, fields = output.len(), "{method} succeeded");
-            Ok(Value::Object(output.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+            let fields = output.as_object().map_or(0, Map::len);
+            tracing::info!(method = %method, fields, "{method} succeeded");
+            Ok(output)
         }
         Err(e) => {
             tracing::error!(method = %method, error = %e, "{method} failed");
@@ -310,6 +321,191 @@ impl Call<'_> {
             .await
             .map_err(|e| self.salesforce(e))?;
         Ok(FlowOutput::from([("success".into(), saved.success.to_string()), ("id".into(), saved.id)]))
+    }
+}
+
+/// The official answers of the two flow look-ups.
+const ANONYMOUS: &str = "ANONYMOUS";
+const PHONE_NOT_FOUND: &str = "PHONE_NOT_FOUND";
+const TRANSFER_CALL: &str = "TRANSFER_CALL";
+const NO_ASSIGNED_RESOURCE: &str = "Assign resource not found or no phone in AssignedResource record";
+/// The appointment assistant's status when the org sets none (the official default).
+const DEFAULT_APPT_ASSISTANT_STATUS: &str = "En Route";
+
+/// A caller number worth looking up: an optional `+` then 7 to 19 digits (8 to 20 characters).
+/// The official check has a character-class slip that refuses `4155551234` and accepts `{1415…`
+/// (docs/differences.md#sfsphonecallflowquery).
+pub fn is_lookup_number(phone: &str) -> bool {
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    (8..=20).contains(&phone.len()) && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Call<'_> {
+    /// `uploadTranscript`: `contactIdsPayloadMap` is `[[conversationId, ndjson], ...]` (a JSON string,
+    /// as ContactDataSync sends it, or the array itself), uploaded through the shared conversation
+    /// upload; answers the documented `conversationBulkUploadsResults`, one per conversation.
+    async fn upload_transcript(&self) -> Result<Value, InvokeError> {
+        let raw = self.params.get("contactIdsPayloadMap").cloned().unwrap_or(Value::Null);
+        let pairs: Value = match raw {
+            Value::String(text) => serde_json::from_str(&text)
+                .map_err(|e| self.malformed("contactIdsPayloadMap", format!("it is not JSON: {e}")))?,
+            Value::Null => {
+                return Err(InvokeError::MissingParameter {
+                    method: self.method.into(),
+                    parameter: "contactIdsPayloadMap",
+                    contact: self.contact.into(),
+                });
+            }
+            other => other,
+        };
+        let shape = || "expected [[conversationId, ndjson], ...]".to_string();
+        let items = pairs
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| self.malformed("contactIdsPayloadMap", shape()))?;
+        let mut files = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let (Some(id), Some(ndjson)) = (item.get(0).and_then(Value::as_str), item.get(1).and_then(Value::as_str))
+            else {
+                return Err(self.malformed("contactIdsPayloadMap", format!("item {i}: {}", shape())));
+            };
+            let conversation_id = scv_shared::ids::PathId::parse("conversationId", id)
+                .map_err(|e| self.malformed("contactIdsPayloadMap", format!("item {i}: {e}")))?;
+            files.push(conversation::ConversationFile { conversation_id, ndjson: ndjson.to_string() });
+        }
+        let deadline = self.deadline;
+        let outcomes = conversation::upload_files(
+            &self.deps.rest,
+            &files,
+            scv_shared::config::transcripts::MAX_BATCH_SIZE,
+            move || deadline,
+        )
+        .await;
+        let results: Vec<Value> = outcomes
+            .into_iter()
+            .map(|(id, outcome, retryable)| match outcome {
+                Ok(upload_id) => serde_json::json!({"conversationIdentifier": id, "errorDetail": null, "status": conversation::SUCCESS, "uploadId": upload_id}),
+                Err(reason) => {
+                    tracing::warn!(conversationId = %id, reason = %reason, "conversation {id} not uploaded: {reason}");
+                    serde_json::json!({"conversationIdentifier": id, "errorDetail": reason, "status": conversation::FAILED, "uploadId": null, "retryable": retryable})
+                }
+            })
+            .collect();
+        Ok(serde_json::json!({"conversationBulkUploadsResults": results}))
+    }
+
+    /// `fetchUploadIdsStatus`: `uploadIds` is a comma-separated list; answers the documented
+    /// `conversationBulkUploadStatuses`.
+    async fn fetch_upload_ids_status(&self) -> Result<Value, InvokeError> {
+        let list = self.required("uploadIds")?;
+        let mut ids = Vec::new();
+        for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let id = scv_shared::ids::PathId::parse("uploadIds", id)
+                .map_err(|e| self.malformed("uploadIds", e.to_string()))?;
+            ids.push(id.to_string());
+        }
+        if ids.is_empty() {
+            return Err(self.malformed("uploadIds", "it lists no upload id".into()));
+        }
+        let deadline = self.deadline;
+        conversation::fetch_statuses(&self.deps.rest, &ids, move || deadline).await.map_err(|e| self.salesforce(e))
+    }
+
+    /// `SFSPhoneCallFlowQuery` (Field Service appointment assistant): the phone of the resource on its
+    /// way to the caller's appointment, so the flow can transfer the call. Answers as the official
+    /// function: `ANONYMOUS` for a withheld or malformed number (no query), `TRANSFER_CALL` with
+    /// `engPhone`, or `PHONE_NOT_FOUND` (also when Salesforce fails: the flow goes on as usual).
+    async fn sfs_phone_call_flow_query(&self, caller: Option<&str>) -> FlowOutput {
+        let answer = |status: &str| {
+            FlowOutput::from([
+                ("success".into(), "true".into()),
+                ("statusCode".into(), "200".into()),
+                ("status".into(), status.to_string()),
+            ])
+        };
+        let phone = caller.map_or("anonymous", str::trim);
+        if phone.eq_ignore_ascii_case("anonymous") || !is_lookup_number(phone) {
+            tracing::info!(
+                "SFSPhoneCallFlowQuery: the caller number is withheld or not a phone number; answering ANONYMOUS"
+            );
+            return answer(ANONYMOUS);
+        }
+        match self.assigned_resource_phone(phone).await {
+            Ok(Some(eng_phone)) => {
+                let mut out = answer(TRANSFER_CALL);
+                out.insert("engPhone".into(), eng_phone);
+                out
+            }
+            Ok(None) => {
+                let mut out = answer(PHONE_NOT_FOUND);
+                out.insert("msg".into(), NO_ASSIGNED_RESOURCE.into());
+                out
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SFSPhoneCallFlowQuery failed; answering PHONE_NOT_FOUND");
+                let mut out = answer(PHONE_NOT_FOUND);
+                out.insert("msg".into(), "getInfo() exception".into());
+                out
+            }
+        }
+    }
+
+    async fn assigned_resource_phone(&self, phone: &str) -> Result<Option<String>, RestError> {
+        let settings =
+            self.deps.rest.query("SELECT ApptAssistantStatus FROM FieldServiceOrgSettings", self.deadline).await?;
+        let status = settings
+            .records
+            .first()
+            .and_then(|r| r.get("ApptAssistantStatus"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or(DEFAULT_APPT_ASSISTANT_STATUS)
+            .to_string();
+        let soql = format!(
+            "SELECT ServiceResource.RelatedRecord.Phone FROM AssignedResource WHERE LocationStatus in ('EnRoute','LastMile') AND ServiceAppointment.Status='{}' AND ServiceAppointment.Contact.Phone='{}' ORDER BY AssignedResourceNumber DESC LIMIT 1",
+            escape_literal(&status),
+            escape_literal(phone)
+        );
+        let page = self.deps.rest.query(&soql, self.deadline).await?;
+        Ok(page
+            .records
+            .first()
+            .and_then(|r| r.pointer("/ServiceResource/RelatedRecord/Phone"))
+            .and_then(Value::as_str)
+            .filter(|p| !p.trim().is_empty())
+            .map(str::to_string))
+    }
+
+    /// `fetchOutboundPhoneNumber`: the number of the active voice messaging channel of this contact
+    /// center routed to the agent `agentARN`. Answers `{success: "true", outboundPhoneNumber}`, or
+    /// `{success: "true"}` alone when there is none or the look-up failed (logged), as the official.
+    async fn fetch_outbound_phone_number(&self) -> FlowOutput {
+        let mut out = FlowOutput::from([("success".into(), "true".into())]);
+        let Some(agent_arn) = scv_shared::flow::value_text(self.params.get("agentARN").unwrap_or(&Value::Null)) else {
+            tracing::error!("fetchOutboundPhoneNumber: Details.Parameters.agentARN is missing; no outbound number");
+            return out;
+        };
+        let Some(call_center) = self.deps.call_center_api_name.as_deref() else {
+            tracing::error!("fetchOutboundPhoneNumber: CALL_CENTER_API_NAME is not set; no outbound number");
+            return out;
+        };
+        let soql = format!(
+            "SELECT MessagingPlatformKey FROM MessagingChannel WHERE MessageType='Voice' AND IsActive = true AND Id in (SELECT ChannelId FROM ContactCenterChannel WHERE ContactCenterChannel.ContactCenter.InternalName='{}') AND SessionHandlerId in (SELECT ReferenceRecordId FROM CallCenterRoutingMap WHERE ExternalId='{}') LIMIT 1",
+            escape_literal(call_center),
+            escape_literal(&agent_arn)
+        );
+        match self.deps.rest.query(&soql, self.deadline).await {
+            Ok(page) => {
+                match page.records.first().and_then(|r| r.get("MessagingPlatformKey")).and_then(Value::as_str) {
+                    Some(number) if !number.trim().is_empty() => {
+                        out.insert("outboundPhoneNumber".into(), number.to_string());
+                    }
+                    _ => tracing::info!("fetchOutboundPhoneNumber: no active voice channel is routed to this agent"),
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "fetchOutboundPhoneNumber failed; no outbound number"),
+        }
+        out
     }
 }
 

@@ -16,6 +16,7 @@
 //! | [`voicemail`] | [`RecordingsConfig`], [`PackagingConfig`] | `s3_recordings_bucket`, `aws_region`, `delay_before_routing_vm_sec` |
 //! | [`contact_lens`] | [`ConsumerConfig`], [`ProcessorConfig`] | `CONTACT_LENS_PROCESSOR_FUNCTION_ARN`, `MAX_RETRY_INVOCATIONS`, `AWS_LAMBDA_FUNCTION_NAME` |
 //! | [`connect`] | [`ConnectConfig`] | `CONNECT_INSTANCE_ID` |
+//! | [`transcripts`] | [`TranscriptConfig`] | `MAX_CONTACT_IDS`, `BATCH_SIZE`, `CONTACT_LENS_ANALYSIS_BUCKET` |
 //! | [`logging`] | [`LoggingConfig`] | `LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` |
 //! | [`kinesis`] | [`crate::kinesis::FailureReporting`] | `REPORT_BATCH_ITEM_FAILURES` |
 //! | [`invoke`] | [`Wiring`], [`InvokeConfig`] | `INVOKE_TELEPHONY_INTEGRATION_API_ARN`, `invoke_telephony_integration_api_arn`, `INVOKE_SALESFORCE_REST_API_ARN`, `INVOKE_DEADLINE_MS` |
@@ -31,6 +32,7 @@ pub mod kinesis;
 pub mod logging;
 pub mod rest;
 pub mod telephony;
+pub mod transcripts;
 pub mod voicemail;
 
 pub use connect::ConnectConfig;
@@ -41,6 +43,7 @@ pub use keys::ExtensionConfig;
 pub use logging::{LoggingConfig, log_level};
 pub use rest::RestConfig;
 pub use telephony::ScrtConfig;
+pub use transcripts::TranscriptConfig;
 pub use voicemail::{PackagingConfig, RecordingsConfig};
 
 /// One environment variable: its name, written once, and what it means.
@@ -63,6 +66,7 @@ pub fn vars() -> impl Iterator<Item = &'static Var> {
         logging::VARS,
         invoke::VARS,
         kinesis::VARS,
+        transcripts::VARS,
     ]
     .into_iter()
     .flatten()

@@ -66,3 +66,9 @@ impl ScrtConfig {
 pub fn specific_key_param(env: &dyn Env) -> Result<String, ConfigError> {
     required(env, SCRT_PRIVATE_KEY_PARAM_NAME)
 }
+
+/// `CALL_CENTER_API_NAME` alone, for a function that needs the name but not the Telephony
+/// Integration API (InvokeSalesforceRestApi's `fetchOutboundPhoneNumber`).
+pub fn call_center_api_name(env: &dyn Env) -> Option<String> {
+    super::optional(env, CALL_CENTER_API_NAME)
+}

@@ -25,17 +25,17 @@ async fn the_demo_runs_every_sample_event_through_the_real_binary() {
         report.problems,
         report.steps.iter().flat_map(|s| &s.problems).collect::<Vec<_>>()
     );
-    assert_eq!(report.steps.len(), 31, "every step of the call's life");
+    assert_eq!(report.steps.len(), 36, "every step of the call's life");
     assert!(report.steps.iter().all(|s| s.error.is_none()));
     assert_eq!(
         report.voice_calls.len(),
         7,
         "inbound, WebRTC, transfer, two abandoned calls, the rerouted call and the voicemail"
     );
-    assert!(text.contains("All 31 steps reached Salesforce as expected"), "{text}");
+    assert!(text.contains("All 36 steps reached Salesforce as expected"), "{text}");
     let timeline: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(options.report_dir.join("timeline.json")).expect("timeline written"),
     )
     .expect("JSON");
-    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(31));
+    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(36));
 }

@@ -279,6 +279,28 @@ impl Emulator {
         lock(&self.shared).org.rest.conversations.conversations.get(conversation_id).cloned()
     }
 
+    /// Seeds an inbound VoiceCall for `vendor_call_key` started at `start` and, when `end` is given,
+    /// closed at `end` (what createVoiceCall and the CTR sync's update do through the Telephony API);
+    /// returns its 0LQ id. For tests of the functions that need a call but not the Telephony API.
+    pub fn seed_voice_call(&self, vendor_call_key: &str, start: &str, end: Option<&str>) -> anyhow::Result<String> {
+        let mut inner = lock(&self.shared);
+        let call_center = inner.call_center_api_name.clone();
+        let create = serde_json::json!({
+            "callCenterApiName": call_center, "vendorCallKey": vendor_call_key, "to": "+15555550100",
+            "from": "+15555550123", "initiationMethod": "Inbound", "startTime": start,
+            "participants": [{"type": "END_USER", "participantKey": "+15555550123"}],
+        });
+        let created = telephony::voice_calls::create(&mut inner.org, &call_center, Some(&create))
+            .map_err(|e| anyhow::anyhow!("seeding VoiceCall {vendor_call_key}: {e:?}"))?;
+        let id = created["voiceCallId"].as_str().unwrap_or_default().to_owned();
+        if let Some(end) = end {
+            let close = serde_json::json!({"startTime": start, "endTime": end, "isActiveCall": false});
+            telephony::voice_calls::update(&mut inner.org, &call_center, &id, Some(&close))
+                .map_err(|e| anyhow::anyhow!("closing VoiceCall {vendor_call_key}: {e:?}"))?;
+        }
+        Ok(id)
+    }
+
     /// Sets the CreatedDate of a VoiceCall (by 0LQ id or vendor call key), e.g. to age it out of a
     /// `LAST_N_DAYS` window. False when there is no such call.
     pub fn set_voice_call_created_date(&self, id_or_vendor_key: &str, at: chrono::DateTime<chrono::Utc>) -> bool {

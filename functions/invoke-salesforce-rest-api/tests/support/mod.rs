@@ -42,7 +42,8 @@ impl Stack {
             put_secure_parameter(&local.sdk, &subject, USERNAME).await.expect("subject");
         }
         let cfg = RestConfig::from_env(&local.env()).expect("configuration");
-        let deps = Deps::new(&cfg, SsmClient::new(&local.sdk));
+        let mut deps = Deps::new(&cfg, SsmClient::new(&local.sdk));
+        deps.call_center_api_name = scv_shared::config::telephony::call_center_api_name(&local.env());
         Stack { local, cfg, deps }
     }
 

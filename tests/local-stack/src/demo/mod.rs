@@ -16,6 +16,7 @@ mod ctr;
 mod post_call;
 mod rest;
 mod steps;
+mod transcripts;
 mod voicemail;
 
 pub use steps::check_logs;
@@ -215,6 +216,8 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
     report.steps.extend(after.alerts(out).await?);
     writeln!(out, "\nPostCallAnalysisTrigger (Contact Lens post-call analysis -> sentiment on the VoiceCall):")?;
     report.steps.extend(after.post_call(out).await?);
+    writeln!(out, "\nContactDataSync (the day's Contact Lens transcripts back-filled, then their upload status):")?;
+    report.steps.extend(after.transcripts(out).await?);
 
     report.voice_calls = emulator.voice_calls();
     check_state(&report.steps, &report.voice_calls, &mut report.problems);

@@ -40,6 +40,9 @@ pub(super) async fn rest_section(
         if name.contains("retry-ctr-sync") {
             continue; // arrives with the CTR resync
         }
+        if name.contains("upload") {
+            continue; // the transcript upload and its status arrive with ContactDataSync, after the call
+        }
         let mut event = read_event(&path)?;
         if let (Some(case), Some(params)) = (&created_case, event["Details"]["Parameters"].as_object_mut())
             && params.get("methodName").and_then(Value::as_str) == Some("updateRecord")
