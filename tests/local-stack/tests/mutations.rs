@@ -314,6 +314,11 @@ const RESYNC: &[&str] = &[
     "GET /services/data/v62.0/query/{}",
     "PATCH /telephony/v1/voiceCalls/{}",
 ];
+const CONVERSATIONS: &[&str] = &[
+    TOKEN,
+    "POST /services/data/v62.0/connect/conversations/upload",
+    "GET /services/data/v62.0/connect/conversations/upload",
+];
 const FLOW_CONTACT: Option<&str> = Some("/Details/ContactData/ContactId");
 
 const TARGETS: &[Target] = &[
@@ -341,6 +346,10 @@ const TARGETS: &[Target] = &[
             ("updateRecord", &[TOKEN, "PATCH /services/data/v62.0/sobjects/{}/{}"]),
             ("realtimeAlertEvent", &[TOKEN, "POST /services/data/v62.0/sobjects/RealtimeAlertEvent"]),
             ("retryCTRSync", RESYNC),
+            ("uploadTranscript", CONVERSATIONS),
+            ("fetchUploadIdsStatus", CONVERSATIONS),
+            ("SFSPhoneCallFlowQuery", QUERY),
+            ("fetchOutboundPhoneNumber", QUERY),
         ],
         kinesis: false,
         contact: FLOW_CONTACT,
@@ -353,6 +362,7 @@ const TARGETS: &[Target] = &[
         contact: None,
         workers: 3,
     },
+    Target { function: "contact-data-sync", allowed: &[("*", CONVERSATIONS)], kinesis: false, contact: None, workers: 1 },
     Target { function: "ctr-sync-retry", allowed: &[("*", RESYNC)], kinesis: false, contact: None, workers: 1 },
     Target { function: "contact-lens-consumer", allowed: &[], kinesis: true, contact: None, workers: 2 },
     Target {
