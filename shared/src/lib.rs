@@ -2,6 +2,7 @@
 //! and logging. One module per concern; nothing specific to one function.
 
 pub mod aws;
+pub mod build;
 pub mod config;
 pub mod contact_lens;
 pub mod ctr;
