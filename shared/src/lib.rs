@@ -23,6 +23,7 @@ pub mod resync;
 pub mod retry;
 pub mod scrt;
 pub mod soql;
+pub mod tls;
 pub mod voicemail;
 pub mod wav;
 
