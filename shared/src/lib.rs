@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod build;
+pub mod concurrency;
 pub mod config;
 pub mod contact_lens;
 pub mod ctr;

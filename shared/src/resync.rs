@@ -2,12 +2,14 @@
 //! sync with SOQL, fetch each CTR backup from S3 by VendorCallKey, and replay the update. A
 //! missing backup is counted, not fatal; each call succeeds or fails on its own.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::concurrency::Aimd;
 use crate::config::BackupConfig;
 pub use crate::config::ResyncSettings;
 use crate::config::{ConfigError, Env, ScrtConfig};
@@ -58,6 +60,9 @@ pub struct ResyncClients {
     pub backup: CtrBackup,
     pub settings: ResyncSettings,
     pub update_budget: Duration,
+    /// Calls replayed at once, adapted to Salesforce's answers (AIMD, `CTR_SYNC_CONCURRENCY` the
+    /// ceiling), kept for the container's life.
+    pub limiter: Arc<Aimd>,
 }
 
 impl ResyncClients {
@@ -68,6 +73,7 @@ impl ResyncClients {
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
             settings: ResyncSettings::from_env(env)?,
             update_budget: cfg.deadline,
+            limiter: Arc::new(Aimd::new(ResyncSettings::from_env(env)?.concurrency)),
         })
     }
 
@@ -99,6 +105,7 @@ impl ResyncClients {
             backup: &self.backup,
             concurrency: self.settings.concurrency,
             update_budget: self.update_budget,
+            limiter: Some(self.limiter.clone()),
         }
         .run(query, self.settings.max_calls, deadline)
         .await
@@ -114,6 +121,8 @@ pub struct Resync<'a> {
     pub concurrency: usize,
     /// Per-update budget.
     pub update_budget: Duration,
+    /// When set, the calls replayed at once adapt to Salesforce's answers (at most `concurrency`).
+    pub limiter: Option<Arc<Aimd>>,
 }
 
 impl Resync<'_> {
@@ -137,7 +146,13 @@ impl Resync<'_> {
             String::clone,
             self.concurrency,
             |key| async move {
-                let outcome = self.replay(&key, deadline).await;
+                let outcome = match &self.limiter {
+                    Some(limiter) => {
+                        let _permit = limiter.acquire().await;
+                        crate::concurrency::scoped(limiter.clone(), self.replay(&key, deadline)).await
+                    }
+                    None => self.replay(&key, deadline).await,
+                };
                 (key, outcome)
             },
             |_| false,

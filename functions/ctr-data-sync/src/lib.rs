@@ -7,9 +7,11 @@
 //! backup. Records of one contact are applied in order; contacts run concurrently, bounded.
 //! A replayed record re-writes the same backup and the same field values (idempotent).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
+use scv_shared::concurrency::Aimd;
 use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv, ScrtConfig};
 use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
 use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client, Stored, Superseded};
@@ -30,9 +32,14 @@ pub const CATEGORY: &str = "ctrDataSync";
 pub struct Deps {
     pub telephony: TelephonyClient,
     pub backup: CtrBackup,
-    /// `CTR_SYNC_CONCURRENCY` (default 25): contacts updated at once (a 100-record batch at 50 ms per
-    /// Salesforce call then takes four rounds, about 0.5 s; see bench/RESULTS.md).
+    /// `CTR_SYNC_CONCURRENCY` (default 50): the most contacts updated at once (a 100-record batch at
+    /// 50 ms per Salesforce call then takes two rounds; see bench/RESULTS.md).
     pub concurrency: usize,
+    /// `CTR_SYNC_ADAPTIVE` (default true): `false` keeps `concurrency` whatever Salesforce answers.
+    pub adaptive: bool,
+    /// Contacts updated at once, adapted to Salesforce's answers (AIMD, `concurrency` the ceiling),
+    /// kept for the container's life (docs/functions.md#adaptive-concurrency).
+    pub limiter: Arc<Aimd>,
     /// The budget of one Salesforce update (`SCRT_DEADLINE_MS`).
     pub update_budget: Duration,
 }
@@ -46,11 +53,14 @@ impl Deps {
 
     pub fn new(env: &dyn Env, ssm: SsmClient, s3: S3Client) -> Result<Self, ConfigError> {
         let cfg = ScrtConfig::from_env(env)?;
+        let sync = CtrSyncConfig::from_env(env)?;
         let http = scv_shared::aws::http_client();
         Ok(Self {
             telephony: TelephonyClient::from_config(&cfg, ssm, http, env),
             backup: CtrBackup::new(s3, BackupConfig::from_env(env)?),
-            concurrency: CtrSyncConfig::from_env(env)?.concurrency,
+            concurrency: sync.concurrency,
+            adaptive: sync.adaptive,
+            limiter: Arc::new(Aimd::new(sync.concurrency)),
             update_budget: cfg.deadline,
         })
     }
@@ -106,8 +116,13 @@ pub async fn handle(
     deps: &Deps,
 ) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), SyncError> {
     let runner = Runner { name: "CTR", concurrency: deps.concurrency };
-    let result =
-        runner.run(&payload, &CtrSync { deps, deadline }).await.map_err(|e| SyncError::NotKinesis(e.to_string()))?;
+    let work = CtrSync { deps, deadline };
+    let result = if deps.adaptive {
+        runner.run_adaptive(&payload, &work, &deps.limiter).await
+    } else {
+        runner.run(&payload, &work).await
+    }
+    .map_err(|e| SyncError::NotKinesis(e.to_string()))?;
     Ok(result.map_outcomes(Outcome::from))
 }
 
