@@ -139,6 +139,12 @@ impl Aimd {
                 state.limit = (state.limit / 2.0).max(1.0);
                 state.last_cut = Some(now);
                 state.cuts += 1;
+                // A slower service is not congestion: after one cut its new latency is the
+                // reference (had the slowness been this container's load, the halving brings the
+                // answers back down and the baseline follows them).
+                if let Signal::Answered(took) = signal {
+                    state.baseline = Some(took);
+                }
                 tracing::debug!(
                     from = before as u64,
                     to = state.limit as u64,
@@ -222,6 +228,11 @@ mod tests {
         assert_eq!(aimd.cuts(), 0);
         aimd.observe_at(Signal::Answered(400 * MS), t0 + 100 * MS);
         assert_eq!((aimd.limit(), aimd.cuts()), (10, 1));
+        // The service stays that slow: one cut, then it is the reference and the limit grows back.
+        for i in 1..=200u32 {
+            aimd.observe_at(Signal::Answered(400 * MS), t0 + 100 * MS + 10 * MS * i);
+        }
+        assert_eq!((aimd.limit(), aimd.cuts()), (20, 1));
     }
 
     #[tokio::test]
