@@ -191,7 +191,8 @@ pub(super) async fn measure_floor(options: &BenchOptions) -> Result<Floor> {
 
 /// CTRDataSync's adaptive concurrency: 100 CTRs of distinct contacts (`batch-100.json`) at 50 ms per
 /// Salesforce call and without latency (the harness's own cost), at the function's default ceiling;
-/// then under a 429 storm (Salesforce refusing requests beyond [`STORM_LIMIT`] in flight) adaptive
+/// then under a 429 storm (Salesforce refusing requests beyond [`STORM_LIMIT`] in flight, 50 ms per
+/// answer) adaptive
 /// against a fixed concurrency of 25 (`CTR_SYNC_ADAPTIVE=false`), each replaying what it reported
 /// until nothing is.
 pub(super) async fn aimd_scenarios(stack: &Stack, options: &BenchOptions) -> Result<Vec<AimdRun>> {
@@ -209,11 +210,12 @@ pub(super) async fn aimd_scenarios(stack: &Stack, options: &BenchOptions) -> Res
             vec![("CTR_SYNC_CONCURRENCY", "25")],
         ),
         (
-            format!("429 storm (at most {STORM_LIMIT} in flight), fixed concurrency 25"),
+            format!("429 storm (at most {STORM_LIMIT} in flight, {INJECTED_LATENCY_MS} ms), fixed concurrency 25"),
             vec![("CTR_SYNC_CONCURRENCY", "25"), ("CTR_SYNC_ADAPTIVE", "false")],
         ),
     ] {
-        out.push(aimd_run(stack, options, SCENARIO, &setting, false, Some(STORM_LIMIT), env).await?);
+        // With the latency too: requests overlap at Salesforce only when its answers take time.
+        out.push(aimd_run(stack, options, SCENARIO, &setting, true, Some(STORM_LIMIT), env).await?);
     }
     Ok(out)
 }
