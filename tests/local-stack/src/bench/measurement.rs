@@ -206,7 +206,7 @@ pub(super) async fn aimd_scenarios(stack: &Stack, options: &BenchOptions) -> Res
     }
     for (setting, env) in [
         (
-            format!("429 storm (at most {STORM_LIMIT} in flight), adaptive, ceiling 25"),
+            format!("429 storm (at most {STORM_LIMIT} in flight, {INJECTED_LATENCY_MS} ms), adaptive, ceiling 25"),
             vec![("CTR_SYNC_CONCURRENCY", "25")],
         ),
         (

@@ -521,6 +521,8 @@ mod tests {
         assert!(floor_row("SlowFat").contains("| 6.67 x | **miss** |"), "{}", floor_row("SlowFat"));
         // 180 ms against 20 ms + 3 x 50 ms: a miss by 10 ms.
         assert!(md.contains("<= 170 ms (3 round trips + the harness's 20 ms): **miss**"), "{md}");
+        let no_latency = md.lines().find(|l| l.contains("| no latency |")).unwrap();
+        assert!(no_latency.ends_with("| (reference) |"), "{no_latency}");
         let svg = chart(&report.functions);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<rect").count(), 1 + 3 * 3);

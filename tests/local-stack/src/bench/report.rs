@@ -249,7 +249,7 @@ fn aimd_section(s: &mut String, report: &BenchReport) {
     );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|");
     let baseline = report.aimd.iter().find(|r| r.setting.starts_with("no latency")).map(|r| r.median_wall_ms);
-    let fixed = report.aimd.iter().find(|r| r.setting.contains("fixed")).map(|r| r.throttled);
+    let fixed = report.aimd.iter().find(|r| r.setting.contains("fixed concurrency")).map(|r| r.throttled);
     for r in &report.aimd {
         let target = if r.setting.starts_with(&format!("{INJECTED_LATENCY_MS} ms")) {
             match baseline {
@@ -263,7 +263,7 @@ fn aimd_section(s: &mut String, report: &BenchReport) {
                 }
                 None => "(no baseline)".to_string(),
             }
-        } else if r.setting.contains("adaptive") {
+        } else if r.setting.starts_with("429 storm") && r.setting.contains("adaptive") {
             let lost = r.records - r.synced;
             match fixed {
                 Some(fixed) => format!(
