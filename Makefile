@@ -53,6 +53,17 @@ build: build-venv
 		$(CARGO) lambda build --release --arm64 --output-format zip --lambda-dir $(abspath target/lambda) \
 		$(foreach f,$(FUNCTIONS),--package $(f))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip | awk '{ printf "%-40s %6.2f MB\n", "'$$f'", $$5 / 1048576 }'; done
+	@$(MAKE) --no-print-directory check-no-jitter BUILD_DIR=target/arm64/$(LAMBDA_TARGET)/release
+
+# The zips' aws-lc was built with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (.cargo/config.toml [env]): the build
+# script of the aws-lc-sys most recently built under BUILD_DIR printed the variable it read (docs/building.md#cpu-jitter-entropy).
+.PHONY: check-no-jitter
+check-no-jitter:
+	@output=$$(ls -t $(BUILD_DIR)/build/aws-lc-sys-*/output 2>/dev/null | head -n 1); \
+	test -n "$$output" || { echo "check-no-jitter: no aws-lc-sys build under $(BUILD_DIR)"; exit 1; }; \
+	grep -q "AWS_LC_SYS_NO_JITTER_ENTROPY': '1'" "$$output" \
+		|| { echo "check-no-jitter: $$output: aws-lc-sys was built without AWS_LC_SYS_NO_JITTER_ENTROPY=1"; exit 1; }; \
+	echo "check-no-jitter: aws-lc-sys under $(BUILD_DIR) built with AWS_LC_SYS_NO_JITTER_ENTROPY=1"
 
 build-release:
 	$(CARGO) build --release --workspace --bins

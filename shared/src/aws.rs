@@ -7,12 +7,27 @@ use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
 
-/// Loads the shared SDK configuration once at cold start, with timeouts on every call.
+use crate::tls::Tls;
+
+/// The SDK's connection timeout (also set on its HTTP client's connector).
+const SDK_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Loads the shared SDK configuration once at cold start, with timeouts on every call, on the
+/// process's one TLS configuration ([`Tls::shared`], also [`http_client`]'s).
 pub async fn load() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    load_on(Tls::shared()).await
+}
+
+/// [`load`] on the given TLS configuration (`None`: the SDK's own HTTPS client and roots).
+pub async fn load_on(tls: Option<&Tls>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(tls) = tls {
+        loader = loader.http_client(tls.sdk_http_client(SDK_CONNECT_TIMEOUT));
+    }
+    loader
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
+                .connect_timeout(SDK_CONNECT_TIMEOUT)
                 .operation_attempt_timeout(Duration::from_secs(3))
                 .operation_timeout(Duration::from_secs(8))
                 .build(),
@@ -21,9 +36,15 @@ pub async fn load() -> aws_config::SdkConfig {
         .await
 }
 
-/// The one HTTP client of a function (connection pool shared by every outbound call).
+/// The one HTTP client of a function (connection pool shared by every outbound call), on the
+/// process's one TLS configuration ([`Tls::shared`], also [`load`]'s).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    http_client_on(Tls::shared())
+}
+
+/// [`http_client`] on the given TLS configuration (`None`: reqwest's own, the platform's roots).
+pub fn http_client_on(tls: Option<&Tls>) -> reqwest::Client {
+    tls.map_or_else(reqwest::Client::builder, Tls::reqwest_builder)
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(50))

@@ -101,6 +101,7 @@ where
         attempts += 1;
         // Whether the failure proves the request never reached the server.
         let mut unreached = false;
+        let started = std::time::Instant::now();
         let outcome = match attempt(remaining.min(policy.attempt_timeout)).await {
             Ok(response) => read(response).await,
             Err(e) => {
@@ -108,6 +109,10 @@ where
                 Err(describe(&e))
             }
         };
+        // The adaptive concurrency of the record being worked on, if any, learns from every answer.
+        if let Ok(answer) = &outcome {
+            crate::concurrency::observe(answer.status, started.elapsed());
+        }
         let (retry, retry_after, summary) = match &outcome {
             Ok(answer) if answer.is_success() => return Exchange::Answered { answer: answer.clone(), attempts },
             Ok(answer) => (retryable(answer), answer.retry_after, format!("HTTP {}", answer.status)),

@@ -5,7 +5,11 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::EncodingKey;
 use serde::{Deserialize, Serialize};
 
 /// The audience the documentation requires for Telephony Integration API tokens.
@@ -110,11 +114,55 @@ impl fmt::Display for BearerToken {
 #[error("could not sign the JWT: {0}")]
 pub struct SignError(String);
 
-/// Signs any claim set with RS256. The error names the failure kind, never the key.
-pub fn sign<C: Serialize>(claims: &C, key: &EncodingKey) -> Result<BearerToken, SignError> {
-    jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, key)
-        .map(BearerToken)
-        .map_err(|e| SignError(format!("{:?}", e.kind())))
+/// The JOSE header of every token: `{"typ":"JWT","alg":"RS256"}` (what `jsonwebtoken::Header::new(RS256)`
+/// serialises to), base64url-encoded once.
+const RS256_HEADER_B64: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9";
+
+/// An RSA private key parsed once into aws-lc's key pair, ready to sign any number of tokens.
+/// `jsonwebtoken::encode` re-parses the key's DER on every call (0.7-1.0 ms per token against
+/// 0.25 ms for the signature itself); this keeps the parsed pair. `Debug` never shows the key.
+pub struct RsaKey {
+    encoding: EncodingKey,
+    pair: RsaKeyPair,
+}
+
+impl RsaKey {
+    /// Parses the key's DER (PKCS#1, what `EncodingKey::from_rsa_pem` keeps of either PEM form).
+    /// The error names the failure kind, never the key.
+    pub fn new(encoding: EncodingKey) -> Result<Self, SignError> {
+        let pair = RsaKeyPair::from_der(encoding.as_bytes())
+            .map_err(|e| SignError(format!("the key is not a usable RSA private key ({e})")))?;
+        Ok(Self { encoding, pair })
+    }
+
+    /// The key as `jsonwebtoken` holds it.
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+}
+
+impl fmt::Debug for RsaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RsaKey([REDACTED])")
+    }
+}
+
+/// Signs any claim set with RS256 (RSASSA-PKCS1-v1_5 with SHA-256, deterministic: the same claims
+/// and key give the same token `jsonwebtoken::encode` would) with the already parsed key. The
+/// error names the failure kind, never the key.
+pub fn sign<C: Serialize>(claims: &C, key: &RsaKey) -> Result<BearerToken, SignError> {
+    let payload = serde_json::to_vec(claims).map_err(|e| SignError(format!("the claims do not serialise ({e})")))?;
+    let mut token = String::with_capacity(RS256_HEADER_B64.len() + 2 + payload.len() * 4 / 3 + 350);
+    token.push_str(RS256_HEADER_B64);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+    let mut signature = vec![0; key.pair.public_modulus_len()];
+    key.pair
+        .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), token.as_bytes(), &mut signature)
+        .map_err(|_| SignError("the RSA signature failed".into()))?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+    Ok(BearerToken(token))
 }
 
 #[cfg(test)]
@@ -132,6 +180,51 @@ mod tests {
         assert_eq!(uuid::Uuid::parse_str(&c.jti).map(|u| u.get_version_num()), Ok(4), "random v4 jti");
         let again = Claims::scrt("00DXX0000000001", "ACME_CC", 1_700_000_000);
         assert_ne!(c.jti, again.jti);
+    }
+
+    #[test]
+    fn the_header_constant_is_what_jsonwebtoken_writes() {
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        let json = serde_json::to_vec(&header).unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.encode(json), RS256_HEADER_B64);
+    }
+
+    /// The cached key pair signs exactly what `jsonwebtoken::encode` signs (RS256 is deterministic),
+    /// the public key verifies it with the documented claims, and every token has its own `jti`.
+    #[test]
+    fn the_parsed_key_signs_the_tokens_jsonwebtoken_would() {
+        let pair = sf_emulator::keys::TestKeyPair::generate().unwrap();
+        let now = chrono::Utc::now().timestamp();
+        for pem in [&pair.private_pkcs1_pem, &pair.private_pkcs8_pem] {
+            let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+            let key = RsaKey::new(encoding.clone()).unwrap();
+            let mut jtis = std::collections::HashSet::new();
+            for _ in 0..3 {
+                let claims = Claims::scrt("00DXX0000000001", "ACME_CC", now);
+                let token = sign(&claims, &key).unwrap();
+                let reference = jsonwebtoken::encode(
+                    &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+                    &claims,
+                    &encoding,
+                )
+                .unwrap();
+                assert_eq!(token.expose(), reference);
+                let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+                validation.set_audience(&[SCRT_AUDIENCE]);
+                validation.set_issuer(&["00DXX0000000001"]);
+                validation.sub = Some("ACME_CC".into());
+                let public = jsonwebtoken::DecodingKey::from_rsa_pem(pair.public_pem.as_bytes()).unwrap();
+                let verified = jsonwebtoken::decode::<Claims>(token.expose(), &public, &validation).unwrap().claims;
+                assert_eq!(verified, claims);
+                assert!(jtis.insert(verified.jti), "a fresh jti per token");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_rsa_is_refused_without_echoing_it() {
+        let err = RsaKey::new(EncodingKey::from_rsa_der(b"secretmaterial-not-a-key")).unwrap_err();
+        assert!(!err.to_string().contains("secretmaterial"), "{err}");
     }
 
     #[test]

@@ -37,12 +37,12 @@ impl KeyError {
     }
 }
 
-/// A parsed RSA private key. `Debug` never shows it.
+/// A parsed RSA private key (parsed once into the signer's key pair). `Debug` never shows it.
 #[derive(Clone)]
-pub struct SigningKey(Arc<EncodingKey>);
+pub struct SigningKey(Arc<crate::jwt::RsaKey>);
 
 impl SigningKey {
-    pub fn encoding_key(&self) -> &EncodingKey {
+    pub fn encoding_key(&self) -> &crate::jwt::RsaKey {
         &self.0
     }
     fn same_as(&self, other: &SigningKey) -> bool {
@@ -77,7 +77,10 @@ pub fn parse_private_key(pem: &str, param: &str) -> Result<SigningKey, KeyError>
     }
     let key = EncodingKey::from_rsa_pem(normalised.as_bytes())
         .map_err(|e| malformed(&format!("not an RSA private key in PKCS#1 or PKCS#8 PEM form ({:?})", e.kind())))?;
-    // EncodingKey does not check the key itself; a trial signature does.
+    // EncodingKey does not check the key itself; parsing it into the signer's key pair and a trial
+    // signature do.
+    let key = crate::jwt::RsaKey::new(key)
+        .map_err(|_| malformed("the PEM block does not contain a valid RSA private key"))?;
     let probe = crate::jwt::Claims::scrt("00D000000000000", "probe", 0);
     crate::jwt::sign(&probe, &key).map_err(|_| malformed("the PEM block does not contain a valid RSA private key"))?;
     Ok(SigningKey(Arc::new(key)))

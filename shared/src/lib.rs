@@ -2,6 +2,8 @@
 //! and logging. One module per concern; nothing specific to one function.
 
 pub mod aws;
+pub mod build;
+pub mod concurrency;
 pub mod config;
 pub mod contact_lens;
 pub mod conversation;
@@ -24,6 +26,7 @@ pub mod resync;
 pub mod retry;
 pub mod scrt;
 pub mod soql;
+pub mod tls;
 pub mod voicemail;
 pub mod wav;
 pub mod wiring;

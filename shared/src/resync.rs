@@ -2,12 +2,14 @@
 //! sync with SOQL, fetch each CTR backup from S3 by VendorCallKey, and replay the update. A
 //! missing backup is counted, not fatal; each call succeeds or fails on its own.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::concurrency::Aimd;
 use crate::config::BackupConfig;
 pub use crate::config::ResyncSettings;
 use crate::config::{ConfigError, Env, ScrtConfig};
@@ -60,6 +62,9 @@ pub struct ResyncClients {
     pub update_budget: Duration,
     /// The configured custom fields (`CTR_CUSTOM_FIELDS`), applied as CTRDataSync applies them.
     pub custom_fields: CustomFields,
+    /// Calls replayed at once, adapted to Salesforce's answers (AIMD, `CTR_SYNC_CONCURRENCY` the
+    /// ceiling), kept for the container's life.
+    pub limiter: Arc<Aimd>,
 }
 
 impl ResyncClients {
@@ -71,6 +76,7 @@ impl ResyncClients {
             settings: ResyncSettings::from_env(env)?,
             update_budget: cfg.deadline,
             custom_fields: crate::ctr::custom_fields_from_variable(env)?.unwrap_or_default(),
+            limiter: Arc::new(Aimd::new(ResyncSettings::from_env(env)?.concurrency)),
         })
     }
 
@@ -109,6 +115,7 @@ impl ResyncClients {
             concurrency: self.settings.concurrency,
             update_budget: self.update_budget,
             custom_fields: &self.custom_fields,
+            limiter: Some(self.limiter.clone()),
         }
         .run(query, self.settings.max_calls, deadline)
         .await
@@ -125,6 +132,8 @@ pub struct Resync<'a> {
     /// Per-update budget.
     pub update_budget: Duration,
     pub custom_fields: &'a CustomFields,
+    /// When set, the calls replayed at once adapt to Salesforce's answers (at most `concurrency`).
+    pub limiter: Option<Arc<Aimd>>,
 }
 
 impl Resync<'_> {
@@ -148,7 +157,13 @@ impl Resync<'_> {
             String::clone,
             self.concurrency,
             |key| async move {
-                let outcome = self.replay(&key, deadline).await;
+                let outcome = match &self.limiter {
+                    Some(limiter) => {
+                        let _permit = limiter.acquire().await;
+                        crate::concurrency::scoped(limiter.clone(), self.replay(&key, deadline)).await
+                    }
+                    None => self.replay(&key, deadline).await,
+                };
                 (key, outcome)
             },
             |_| false,

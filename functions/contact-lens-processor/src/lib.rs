@@ -14,7 +14,10 @@ pub mod pack;
 pub mod send;
 pub mod work;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use scv_shared::concurrency::Aimd;
 
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, ConnectConfig, Env, ProcessEnv, ProcessorConfig, ScrtConfig};
@@ -66,7 +69,8 @@ pub struct Settings {
     pub retry_base_delay: Duration,
     /// Payload limit of a retry invocation.
     pub max_payload_bytes: usize,
-    /// Contacts whose real-time events are sent at once.
+    /// The most contacts whose real-time events are sent at once: the ceiling of the adaptive
+    /// concurrency ([`Deps::limiter`]), which starts there.
     pub event_concurrency: usize,
 }
 
@@ -77,7 +81,7 @@ impl Default for Settings {
             max_retry_invocations: 3,
             retry_base_delay: Duration::from_secs(2),
             max_payload_bytes: ASYNC_PAYLOAD_LIMIT,
-            event_concurrency: 4,
+            event_concurrency: 16,
         }
     }
 }
@@ -99,6 +103,9 @@ pub struct Deps {
     pub function_name: Option<String>,
     pub connect: Option<ConnectTarget>,
     pub settings: Settings,
+    /// Contacts sent at once, adapted to Salesforce's answers (AIMD, `settings.event_concurrency` the
+    /// ceiling), kept for the container's life.
+    pub limiter: Arc<Aimd>,
 }
 
 /// The retry policy of an asynchronous function: more patient than a flow-facing one.
@@ -113,6 +120,12 @@ pub fn retry_policy() -> RetryPolicy {
 }
 
 impl Deps {
+    /// Runs one contact's sending holding a permit of [`Deps::limiter`], which learns from its answers.
+    pub async fn limited<F: std::future::Future>(&self, work: F) -> F::Output {
+        let _permit = self.limiter.acquire().await;
+        scv_shared::concurrency::scoped(self.limiter.clone(), work).await
+    }
+
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = ProcessEnv;
         let cfg = ScrtConfig::from_env(&env)?;
@@ -137,6 +150,7 @@ impl Deps {
             lambda: aws_sdk_lambda::Client::new(sdk),
             function_name: processor.function_name,
             connect,
+            limiter: Arc::new(Aimd::new(settings.event_concurrency)),
             settings,
         })
     }

@@ -259,10 +259,10 @@ struct EventsOutcome {
 /// Real-time events per contact in chunks of [`EVENTS_PER_REQUEST`], ascending by `startTime`;
 /// contacts in parallel (bounded), a contact's chunks one after another.
 async fn send_events(work: &Work, deadline: Deadline, deps: &Deps) -> EventsOutcome {
-    let results: Vec<ContactEventsResult> = stream::iter(
-        work.contacts.iter().enumerate().filter(|(_, c)| !c.events.is_empty()),
-    )
-    .map(|(index, contact)| async move {
+    let results: Vec<ContactEventsResult> =
+        stream::iter(work.contacts.iter().enumerate().filter(|(_, c)| !c.events.is_empty()))
+            .map(|(index, contact)| {
+                deps.limited(async move {
         let (mut sent, mut dropped) = (0, 0);
         let mut retry_after = None;
         let mut last_error = None;
@@ -300,9 +300,10 @@ async fn send_events(work: &Work, deadline: Deadline, deps: &Deps) -> EventsOutc
         }
         (index, sent, dropped, Vec::new(), retry_after, last_error)
     })
-    .buffer_unordered(deps.settings.event_concurrency.max(1))
-    .collect()
-    .await;
+            })
+            .buffer_unordered(deps.settings.event_concurrency.max(1))
+            .collect()
+            .await;
     let mut out = EventsOutcome::default();
     for (index, sent, dropped, unsent, retry_after, last_error) in results {
         out.sent += sent;

@@ -14,9 +14,11 @@
 //! configuration) nothing is backed up: a cold-start WARN says so, the newest-wins check needs the
 //! backup and is off, and a record that can never succeed is kept only in its ERROR log line.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
+use scv_shared::concurrency::Aimd;
 use scv_shared::config::invoke::INVOKE_TELEPHONY_INTEGRATION_API_ARN;
 use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv};
 use scv_shared::ctr::{Ctr, CustomFields, should_sync, to_voice_call_fields};
@@ -43,9 +45,14 @@ pub struct Deps {
     pub telephony: Telephony,
     /// `None` without `CTR_BACKUP_S3_BUCKET`.
     pub backup: Option<CtrBackup>,
-    /// `CTR_SYNC_CONCURRENCY` (default 25): contacts updated at once (a 100-record batch at 50 ms per
-    /// Salesforce call then takes four rounds, about 0.5 s; see bench/RESULTS.md).
+    /// `CTR_SYNC_CONCURRENCY` (default 50): the most contacts updated at once (a 100-record batch at
+    /// 50 ms per Salesforce call then takes two rounds; see bench/RESULTS.md).
     pub concurrency: usize,
+    /// `CTR_SYNC_ADAPTIVE` (default true): `false` keeps `concurrency` whatever Salesforce answers.
+    pub adaptive: bool,
+    /// Contacts updated at once, adapted to Salesforce's answers (AIMD, `concurrency` the ceiling),
+    /// kept for the container's life (docs/functions.md#adaptive-concurrency).
+    pub limiter: Arc<Aimd>,
     /// `REPORT_BATCH_ITEM_FAILURES`: whether the mapping reads `batchItemFailures`.
     pub reporting: FailureReporting,
     /// Custom synced fields (`CTR_CUSTOM_FIELDS` or `CTR_CUSTOM_FIELDS_PARAM_NAME`), validated at cold start.
@@ -72,10 +79,13 @@ impl Deps {
                 "CTR_BACKUP_S3_BUCKET is not set: CTRs are not backed up, the newest-wins check is off and a record that can never succeed is kept only in its ERROR log line"
             );
         }
+        let sync = CtrSyncConfig::from_env(env)?;
         Ok(Self {
             telephony,
             backup,
-            concurrency: CtrSyncConfig::from_env(env)?.concurrency,
+            concurrency: sync.concurrency,
+            adaptive: sync.adaptive,
+            limiter: Arc::new(Aimd::new(sync.concurrency)),
             reporting: FailureReporting::from_env(env)?,
             custom_fields: scv_shared::ctr::custom_fields_from_variable(env)?.unwrap_or_default(),
             update_budget,
@@ -140,8 +150,13 @@ pub async fn handle(
     deps: &Deps,
 ) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), SyncError> {
     let runner = Runner { name: "CTR", concurrency: deps.concurrency };
-    let result =
-        runner.run(&payload, &CtrSync { deps, deadline }).await.map_err(|e| SyncError::NotKinesis(e.to_string()))?;
+    let work = CtrSync { deps, deadline };
+    let result = if deps.adaptive {
+        runner.run_adaptive(&payload, &work, &deps.limiter).await
+    } else {
+        runner.run(&payload, &work).await
+    }
+    .map_err(|e| SyncError::NotKinesis(e.to_string()))?;
     result.check(runner.name, deps.reporting)?;
     Ok(result.map_outcomes(Outcome::from))
 }

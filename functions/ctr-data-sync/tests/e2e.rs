@@ -573,3 +573,38 @@ async fn an_invalid_custom_field_mapping_stops_the_cold_start_naming_the_entry()
     let err = scv_shared::ctr::custom_fields_from_env(&lookup, &ssm).await.unwrap_err().to_string();
     assert!(err.contains(&param) && err.contains("X__c") && err.contains("date"), "{err}");
 }
+
+/// Salesforce refusing every request beyond 4 in flight (429, its concurrent request limit) while
+/// the function starts at its ceiling of 10: the adaptive concurrency halves, nothing is lost (every
+/// record is synced or reported for retry), and the replays of what was reported finish the batch
+/// with each VoiceCall updated once.
+#[tokio::test]
+async fn under_a_concurrency_429_storm_the_limit_adapts_and_nothing_is_lost() {
+    let stack = Stack::start().await;
+    assert_eq!(stack.deps.limiter.limit(), 10, "starts wide, at CTR_SYNC_CONCURRENCY");
+    stack.emulator().limit_concurrency(Some(4));
+    // Each answer takes 30 ms, so requests overlap as they do against Salesforce.
+    stack.emulator().inject(Fault::delay(30, 100_000));
+    let batch = event("batch-100.json");
+    let records = batch["Records"].as_array().unwrap().clone();
+    let mut pending = batch.clone();
+    for round in 0..10 {
+        let (response, outcomes) = stack.run(&pending).await;
+        assert!(outcomes.iter().all(|(_, o)| matches!(o, Outcome::Synced | Outcome::Failed(_))), "{outcomes:?}");
+        let failed: HashSet<String> = failures(&response).into_iter().collect();
+        let reported: HashSet<String> =
+            outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Failed(_))).map(|(s, _)| s.clone()).collect();
+        assert_eq!(failed, reported, "every record not synced is reported for retry (round {round})");
+        if failed.is_empty() {
+            break;
+        }
+        pending =
+            json!({"Records": records.iter().filter(|r| failed.contains(&seq_of(r))).cloned().collect::<Vec<_>>()});
+    }
+    let throttled = stack.emulator().requests().iter().filter(|r| r.status == 429).count();
+    assert!(throttled > 0, "the storm happened");
+    assert!(stack.deps.limiter.cuts() > 0, "429s halved the limit");
+    let calls = stack.emulator().voice_calls();
+    assert_eq!(calls.len(), 100, "none lost");
+    assert!(calls.iter().all(|c| c.update_count == 1), "none applied twice");
+}

@@ -40,6 +40,10 @@ const CONCURRENCY: usize = 4;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads of one recording, the first included.
 const READ_ATTEMPTS: u32 = 3;
+/// Another read of a recording starts only while the record has spent less than this share of the
+/// time the invocation had left when the record started: one bad stream cannot spend the batch's
+/// time (the record is reported for retry instead).
+const RETRY_SHARE: f64 = 0.25;
 
 /// Built once at cold start.
 #[derive(Debug)]
@@ -65,15 +69,19 @@ impl Deps {
     pub fn new(env: &dyn Env, kvs_sdk: &SdkConfig, s3: aws_sdk_s3::Client) -> Result<Self, ConfigError> {
         let RecordingsConfig { bucket, region } = RecordingsConfig::from_env(env)?;
         let region = region.map(aws_sdk_kinesisvideo::config::Region::new);
-        let mut kvs = aws_sdk_kinesisvideo::config::Builder::from(kvs_sdk);
-        let mut media = aws_sdk_kinesisvideomedia::config::Builder::from(kvs_sdk).timeout_config(
-            aws_sdk_kinesisvideomedia::config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                // Until the response headers; the body is bounded by IDLE_TIMEOUT and the deadline.
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(12))
-                .build(),
-        );
+        // No retries inside the SDK: `read_with_retries` decides, within the record's budget.
+        let mut kvs = aws_sdk_kinesisvideo::config::Builder::from(kvs_sdk)
+            .retry_config(aws_sdk_kinesisvideo::config::retry::RetryConfig::standard().with_max_attempts(1));
+        let mut media = aws_sdk_kinesisvideomedia::config::Builder::from(kvs_sdk)
+            .retry_config(aws_sdk_kinesisvideomedia::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(
+                aws_sdk_kinesisvideomedia::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    // Until the response headers; the body is bounded by IDLE_TIMEOUT and the deadline.
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(12))
+                    .build(),
+            );
         if let Some(region) = region {
             kvs = kvs.region(region.clone());
             media = media.region(region);
@@ -116,6 +124,10 @@ pub enum RecordError {
     DataEndpoint { contact_id: String, stream: String, message: String },
     #[error("contact {contact_id}: Kinesis Video GetMedia for {stream} from fragment {start}: {message}")]
     GetMedia { contact_id: String, stream: String, start: String, message: String },
+    /// Kinesis Video answered a server error (5xx): not read again in this invocation, the record
+    /// is reported for retry at once.
+    #[error("contact {contact_id}: Kinesis Video {operation} for {stream} answered HTTP {status}: {message}")]
+    Unavailable { contact_id: String, stream: String, operation: &'static str, status: u16, message: String },
     #[error("contact {contact_id}: reading fragments {start}..={stop} of {stream}: {source}")]
     Media { contact_id: String, stream: String, start: String, stop: String, source: MkvError },
     #[error(
@@ -334,6 +346,8 @@ fn error_text<E: std::error::Error>(e: &E) -> String {
 }
 
 async fn read_with_retries(v: &Voicemail, deadline: Deadline, deps: &Deps) -> Result<ExtractedAudio, RecordError> {
+    let started = std::time::Instant::now();
+    let retry_budget = deadline.remaining().mul_f64(RETRY_SHARE);
     let policy = RetryPolicy {
         max_attempts: READ_ATTEMPTS,
         base_delay: Duration::from_millis(200),
@@ -346,7 +360,8 @@ async fn read_with_retries(v: &Voicemail, deadline: Deadline, deps: &Deps) -> Re
             Ok(audio) => return Ok(audio),
             Err(e) if e.read_again() && attempt < policy.max_attempts => {
                 let wait = policy.next_delay(attempt, None);
-                if !deadline.allows(wait, Duration::from_secs(1)) {
+                if !deadline.allows(wait, Duration::from_secs(1)) || started.elapsed() + wait > retry_budget {
+                    tracing::warn!(attempt, error = %e, "reading the voicemail failed; no time left to read it again");
                     return Err(e);
                 }
                 tracing::warn!(attempt, error = %e, "reading the voicemail failed; reading it again");
@@ -363,12 +378,25 @@ async fn read_with_retries(v: &Voicemail, deadline: Deadline, deps: &Deps) -> Re
 async fn read_audio(v: &Voicemail, deadline: Deadline, deps: &Deps) -> Result<ExtractedAudio, RecordError> {
     let contact_id = v.contact_id.clone();
     let stream = v.stream_arn.clone();
+    let unavailable = |operation: &'static str, status: Option<u16>, message: &str| {
+        status.filter(|s| *s >= 500).map(|status| RecordError::Unavailable {
+            contact_id: contact_id.clone(),
+            stream: stream.clone(),
+            operation,
+            status,
+            message: message.to_string(),
+        })
+    };
     let endpoint =
         deps.kvs.get_data_endpoint().api_name(ApiName::GetMedia).stream_arn(&v.stream_arn).send().await.map_err(
-            |e| RecordError::DataEndpoint {
-                contact_id: contact_id.clone(),
-                stream: stream.clone(),
-                message: error_text(&e),
+            |e| {
+                let message = error_text(&e);
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                unavailable("GetDataEndpoint", status, &message).unwrap_or_else(|| RecordError::DataEndpoint {
+                    contact_id: contact_id.clone(),
+                    stream: stream.clone(),
+                    message,
+                })
             },
         )?;
     let Some(data_endpoint) = endpoint.data_endpoint().filter(|e| !e.is_empty()) else {
@@ -386,13 +414,11 @@ async fn read_audio(v: &Voicemail, deadline: Deadline, deps: &Deps) -> Result<Ex
         .after_fragment_number(v.start.as_str())
         .build()
         .map_err(|e| get_media_error(e.to_string()))?;
-    let output = media
-        .get_media()
-        .stream_arn(&v.stream_arn)
-        .start_selector(selector)
-        .send()
-        .await
-        .map_err(|e| get_media_error(error_text(&e)))?;
+    let output = media.get_media().stream_arn(&v.stream_arn).start_selector(selector).send().await.map_err(|e| {
+        let message = error_text(&e);
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        unavailable("GetMedia", status, &message).unwrap_or_else(|| get_media_error(message))
+    })?;
     let mut body = output.payload;
     let mut extractor = AudioExtractor::new(v.start.clone(), v.stop.clone(), Some(&v.contact_id));
     let media_error = |source: MkvError| RecordError::Media {

@@ -171,3 +171,22 @@ async fn s3_down_reports_the_record_and_an_unknown_stream_too() {
     assert_eq!(failures(&response).len(), 1);
     assert!(matches!(&outcomes[0].1, Outcome::Failed(m) if m.contains("GetDataEndpoint")), "{outcomes:?}");
 }
+
+/// A stream whose GetMedia answers 500 is asked once, not read again in the invocation (nor retried
+/// inside the SDK): the record is reported for retry at once and the batch's time is left to the
+/// other records (issue 18, voicemail reads bounded).
+#[tokio::test]
+async fn a_stream_answering_500_is_reported_after_one_request() {
+    let stack = Stack::start().await;
+    stack.kvs().inject(KvsFault::Status { operation: "getMedia", status: 500, count: 1000 });
+    let batch = event("mixed-batch.json");
+    let voicemail_seq = seq_of(&batch["Records"][1]);
+    let (response, outcomes) = stack.run(&batch).await;
+    assert_eq!(failures(&response), vec![voicemail_seq], "the voicemail is reported for retry");
+    assert!(
+        matches!(&outcomes[1].1, Outcome::Failed(m) if m.contains("GetMedia") && m.contains("HTTP 500")),
+        "{outcomes:?}"
+    );
+    let get_media = stack.kvs().requests().iter().filter(|r| r.operation == "getMedia").count();
+    assert_eq!(get_media, 1, "one GetMedia request, no in-invocation retries of a 500");
+}

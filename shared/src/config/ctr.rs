@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, Env, Var, number, optional, required};
+use super::{ConfigError, Env, Var, flag, number, optional, required};
 
 pub const CTR_BACKUP_S3_BUCKET: &str = "CTR_BACKUP_S3_BUCKET";
 pub const CTR_QUARANTINE_PREFIX: &str = "CTR_QUARANTINE_PREFIX";
 pub const CTR_SYNC_CONCURRENCY: &str = "CTR_SYNC_CONCURRENCY";
+pub const CTR_SYNC_ADAPTIVE: &str = "CTR_SYNC_ADAPTIVE";
 pub const CTR_RESYNC_LOOKBACK_MINUTES: &str = "CTR_RESYNC_LOOKBACK_MINUTES";
 pub const CTR_RESYNC_GRACE_MINUTES: &str = "CTR_RESYNC_GRACE_MINUTES";
 pub const CTR_RESYNC_MAX_CALLS: &str = "CTR_RESYNC_MAX_CALLS";
@@ -16,7 +17,14 @@ pub const CTR_CUSTOM_FIELDS_PARAM_NAME: &str = "CTR_CUSTOM_FIELDS_PARAM_NAME";
 pub const VARS: &[Var] = &[
     Var { name: CTR_BACKUP_S3_BUCKET, meaning: "bucket of the CTR backups; set, it also enables retryCTRSync" },
     Var { name: CTR_QUARANTINE_PREFIX, meaning: "key prefix of records that can never succeed (default quarantine/)" },
-    Var { name: CTR_SYNC_CONCURRENCY, meaning: "Telephony Integration API updates at once (default 25, 1-100)" },
+    Var {
+        name: CTR_SYNC_CONCURRENCY,
+        meaning: "the most Telephony Integration API updates at once (default 50, 1-100); adaptive below it",
+    },
+    Var {
+        name: CTR_SYNC_ADAPTIVE,
+        meaning: "false: always CTR_SYNC_CONCURRENCY updates at once instead of adapting to 429s and latency (default true)",
+    },
     Var {
         name: CTR_RESYNC_LOOKBACK_MINUTES,
         meaning: "resync: calls created this long ago at the most (default 1440)",
@@ -64,13 +72,19 @@ impl BackupConfig {
 /// How many contacts the CTR sync updates at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CtrSyncConfig {
-    /// `CTR_SYNC_CONCURRENCY` (default 25, clamped to 1-100).
+    /// `CTR_SYNC_CONCURRENCY` (default 50, clamped to 1-100): the ceiling of the adaptive
+    /// concurrency (`crate::concurrency`), which starts there.
     pub concurrency: usize,
+    /// `CTR_SYNC_ADAPTIVE` (default true); false: always `concurrency` at once.
+    pub adaptive: bool,
 }
 
 impl CtrSyncConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self { concurrency: number(env, CTR_SYNC_CONCURRENCY, 25)?.clamp(1, 100) as usize })
+        Ok(Self {
+            concurrency: number(env, CTR_SYNC_CONCURRENCY, 50)?.clamp(1, 100) as usize,
+            adaptive: flag(env, CTR_SYNC_ADAPTIVE, true)?,
+        })
     }
 }
 
@@ -84,7 +98,7 @@ pub struct ResyncSettings {
     pub grace: Duration,
     /// `CTR_RESYNC_MAX_CALLS` (default 200): calls per run.
     pub max_calls: usize,
-    /// `CTR_SYNC_CONCURRENCY` (default 25): updates at once.
+    /// `CTR_SYNC_CONCURRENCY` (default 50): the most updates at once.
     pub concurrency: usize,
 }
 

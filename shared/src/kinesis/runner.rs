@@ -342,6 +342,34 @@ impl Runner {
         Ok(self.finish(outcomes.into_iter().map(|(entry, outcome)| (entry.record, outcome)), None))
     }
 
+    /// [`Runner::run`] with the records worked on at once adapted by `limiter` (AIMD, at most
+    /// [`Runner::concurrency`]; [`crate::concurrency`]): each record holds a permit while it is
+    /// worked on, and its HTTP answers (429s, latency) tell the limiter. Records of one key still
+    /// run in batch order.
+    pub async fn run_adaptive<H: ProcessRecords>(
+        &self,
+        event: &Value,
+        handler: &H,
+        limiter: &std::sync::Arc<crate::concurrency::Aimd>,
+    ) -> Result<BatchResult<H::Done>, BatchError> {
+        let entries = Self::entries(event, handler)?;
+        let outcomes = process_by_key(
+            entries,
+            |entry| entry.key.clone(),
+            self.concurrency.min(limiter.ceiling()),
+            |entry| async move {
+                let _permit = limiter.acquire().await;
+                let work = self.one(handler, &entry).instrument(entry.span());
+                let outcome = crate::concurrency::scoped(limiter.clone(), work).await;
+                (entry, outcome)
+            },
+            Outcome::is_retry,
+            |entry| Outcome::Retry(held_back(&entry.key)),
+        )
+        .await;
+        Ok(self.finish(outcomes.into_iter().map(|(entry, outcome)| (entry.record, outcome)), None))
+    }
+
     /// Sends every record of `event` with `handler`, in the parts it packs: parts that share no key
     /// concurrently (at most [`Runner::concurrency`]), the parts of one key in order.
     pub async fn run_in_parts<H: SendInParts>(

@@ -117,6 +117,12 @@ impl Emulator {
         });
     }
 
+    /// Answers 429 at once to every API request beyond `limit` in flight (a concurrent request
+    /// limit); `None` lifts it.
+    pub fn limit_concurrency(&self, limit: Option<usize>) {
+        lock(&self.shared).concurrency_limit = limit;
+    }
+
     /// Removes every pending fault (including bulk entry faults).
     pub fn clear_faults(&self) {
         lock(&self.shared).faults.clear();

@@ -51,6 +51,12 @@ pub struct Inner {
     pub rest: RestState,
     /// Set when the emulator stops: the console's live-update streams end.
     pub closing: bool,
+    /// At most this many API requests in flight: the others are answered 429 at once, as Salesforce
+    /// refuses requests beyond its concurrent request limit (a 429 storm that a client sending fewer
+    /// requests at once escapes). `None`: no limit.
+    pub concurrency_limit: Option<usize>,
+    /// API requests being handled now.
+    pub in_flight: usize,
 }
 
 /// The state shared by the server and the `Emulator` handle.
@@ -77,6 +83,8 @@ impl Inner {
             base_url: String::new(),
             rest: RestState::default(),
             closing: false,
+            concurrency_limit: None,
+            in_flight: 0,
         }
     }
 
@@ -271,6 +279,16 @@ fn json_response(status: u16, body: &Value, extra: &[(header::HeaderName, String
     response
 }
 
+/// Counts a request out of [`Inner::in_flight`] however its handling ends.
+struct InFlight(Shared);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.0);
+        inner.in_flight = inner.in_flight.saturating_sub(1);
+    }
+}
+
 /// Every non-control request: read, fault, authorize, handle, record, log (never the token).
 async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
     let received_us = chrono::Utc::now().timestamp_micros();
@@ -317,6 +335,25 @@ async fn api_entry(State(shared): State<Shared>, request: Request) -> Response {
     record.body = if is_oauth { Value::Null } else { body_for_record(&bytes) };
     if is_oauth {
         record.query = None;
+    }
+
+    // Beyond the concurrency limit: 429 at once (REQUEST_LIMIT_EXCEEDED), nothing handled.
+    let admitted = {
+        let mut inner = lock(&shared);
+        inner.in_flight += 1;
+        inner.concurrency_limit.is_none_or(|limit| inner.in_flight <= limit)
+    };
+    let _in_flight = InFlight(shared.clone());
+    if !admitted {
+        record.faulted = true;
+        let body = if is_oauth {
+            rest::injected_oauth(429)
+        } else if is_rest {
+            rest::RestError::injected(429).body()
+        } else {
+            ApiError::injected(429).body()
+        };
+        return finish(&shared, record, 429, body, Vec::new());
     }
 
     let fault = lock(&shared).faults.take(&method, &path);

@@ -44,6 +44,7 @@ pub(super) async fn measure(
     let mut colds = Vec::with_capacity(COLD_RUNS);
     let mut first_error = None;
     let mut cold_aws = Vec::new();
+    let mut cold_requests = 0;
     let mut cold_end = stack.now();
     let mut last = None;
     for run in 0..COLD_RUNS {
@@ -60,7 +61,9 @@ pub(super) async fn measure(
         colds.push((cold, busy, process.init_duration().unwrap_or_default()));
         if run == 0 {
             first_error = first.result.err().map(|e| e.to_string());
-            cold_aws = stack.requests_between(from, cold_end).0;
+            let (aws, sf) = stack.requests_between(from, cold_end);
+            cold_requests = aws.len() + sf.len();
+            cold_aws = aws;
         }
         if run + 1 < COLD_RUNS {
             process.shutdown().await?;
@@ -135,6 +138,200 @@ pub(super) async fn measure(
         ssm_warm: ssm_reads(&warm_aws),
         uses_ssm: scenario.uses_ssm,
         aws_operations,
+        cold_requests,
+    })
+}
+
+/// The floor: `echo-lambda` (an empty `lambda_runtime` function) measured as [`measure`] measures a
+/// function: [`COLD_RUNS`] fresh processes to their first answer, then `options.invocations` warm
+/// invocations and the peak RSS of the last process.
+pub(super) async fn measure_floor(options: &BenchOptions) -> Result<Floor> {
+    let binary = options.binary_dir.join("echo-lambda");
+    if !binary.exists() {
+        bail!("{} is missing (cargo build --release -p local-stack --bin echo-lambda)", binary.display());
+    }
+    let spec = FunctionSpec::new("echo-lambda", &binary).with_timeout(Duration::from_secs(60));
+    let event = json!({"floor": true});
+    let mut colds = Vec::with_capacity(COLD_RUNS);
+    let mut inits = Vec::with_capacity(COLD_RUNS);
+    let mut last = None;
+    for run in 0..COLD_RUNS {
+        let spawned = Instant::now();
+        let process = FunctionProcess::spawn(spec.clone()).await?;
+        let first = process.invoke(event.clone()).await.context("echo-lambda: cold invocation")?;
+        colds.push(spawned.elapsed());
+        inits.push(process.init_duration().unwrap_or_default());
+        if let Err(e) = first.result {
+            bail!("echo-lambda failed its cold invocation: {e}");
+        }
+        if run + 1 < COLD_RUNS {
+            process.shutdown().await?;
+        } else {
+            last = Some(process);
+        }
+    }
+    let process = last.context("no cold run")?;
+    let mut warm = Vec::with_capacity(options.invocations);
+    for _ in 0..options.invocations {
+        warm.push(process.invoke(event.clone()).await?.duration);
+    }
+    let peak_rss_kb = process.pid().and_then(vm_hwm_kb).unwrap_or(0);
+    process.shutdown().await?;
+    let median = |mut values: Vec<Duration>| {
+        values.sort();
+        values.get(values.len() / 2).copied().map(ms).unwrap_or_default()
+    };
+    Ok(Floor {
+        init_ms: median(inits),
+        cold_start_ms: median(colds),
+        warm_median_ms: median(warm),
+        peak_rss_mb: peak_rss_kb as f64 / 1024.0,
+    })
+}
+
+/// CTRDataSync's adaptive concurrency: 100 CTRs of distinct contacts (`batch-100.json`) at 50 ms per
+/// Salesforce call and without latency (the harness's own cost), at the function's default ceiling;
+/// then under a 429 storm (Salesforce refusing requests beyond [`STORM_LIMIT`] in flight, 50 ms per
+/// answer) adaptive
+/// against a fixed concurrency of 25 (`CTR_SYNC_ADAPTIVE=false`), each replaying what it reported
+/// until nothing is.
+pub(super) async fn aimd_scenarios(stack: &Stack, options: &BenchOptions) -> Result<Vec<AimdRun>> {
+    const SCENARIO: &str = "100 CTRs, distinct contacts";
+    let mut out = Vec::new();
+    for (setting, latency, env) in [
+        (format!("{INJECTED_LATENCY_MS} ms injected, adaptive, default ceiling"), true, vec![]),
+        ("no latency, adaptive, default ceiling".to_string(), false, vec![]),
+    ] {
+        out.push(aimd_run(stack, options, SCENARIO, &setting, latency, None, env).await?);
+    }
+    for (setting, env) in [
+        (
+            format!("429 storm (at most {STORM_LIMIT} in flight, {INJECTED_LATENCY_MS} ms), adaptive, ceiling 25"),
+            vec![("CTR_SYNC_CONCURRENCY", "25")],
+        ),
+        (
+            format!("429 storm (at most {STORM_LIMIT} in flight, {INJECTED_LATENCY_MS} ms), fixed concurrency 25"),
+            vec![("CTR_SYNC_CONCURRENCY", "25"), ("CTR_SYNC_ADAPTIVE", "false")],
+        ),
+    ] {
+        // With the latency too: requests overlap at Salesforce only when its answers take time.
+        out.push(aimd_run(stack, options, SCENARIO, &setting, true, Some(STORM_LIMIT), env).await?);
+    }
+    Ok(out)
+}
+
+/// Salesforce's concurrent requests in the 429 storm.
+const STORM_LIMIT: usize = 8;
+
+async fn aimd_run(
+    stack: &Stack,
+    options: &BenchOptions,
+    scenario: &str,
+    setting: &str,
+    latency: bool,
+    storm: Option<usize>,
+    extra_env: Vec<(&str, &str)>,
+) -> Result<AimdRun> {
+    let package = "ctr-data-sync";
+    let param = stack.scrt_param(package).await?;
+    stack.bucket(CTR_BUCKET).await?;
+    let mut env: Vec<(String, String)> = stack
+        .function_env(package, &param)?
+        .into_iter()
+        .filter(|(name, _)| name != "CTR_SYNC_CONCURRENCY" && name != "CTR_SYNC_ADAPTIVE")
+        .collect();
+    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let events = options.events_root.join(package);
+    let batch = read_json(&events.join("batch-100.json"))?;
+    let warmup = read_json(&events.join("demo-call-ctrs.json"))?;
+    let records = batch["Records"].as_array().map_or(0, Vec::len);
+    let spec = FunctionSpec::new(package, options.binary_dir.join(package))
+        .with_envs(aws_env(stack.aws.endpoint()))
+        .with_envs(env)
+        .with_timeout(Duration::from_secs(120));
+    let mut walls = Vec::new();
+    let (mut throttled, mut first_failures, mut invocations, mut synced) = (0, 0, 0, 0);
+    for run in 0..HOT_RUNS {
+        // A fresh process per run: each starts at its ceiling, as a new container does.
+        let process = FunctionProcess::spawn(spec.clone()).await?;
+        process.invoke(warmup.clone()).await?;
+        let before_count = stack.emulator.requests().len();
+        if latency {
+            stack.emulator.inject(Fault::delay(INJECTED_LATENCY_MS, 1_000_000));
+        }
+        stack.emulator.limit_concurrency(storm);
+        let mut pending = batch.clone();
+        let mut count = 0;
+        let mut reported = Vec::new();
+        while count < 20 {
+            let invocation = process.invoke(pending.clone()).await?;
+            count += 1;
+            let failed: Vec<String> = match &invocation.result {
+                Ok(response) => response["batchItemFailures"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+                Err(e) => bail!("CTRDataSync failed the batch: {e}"),
+            };
+            if count == 1 {
+                walls.push(ms(invocation.duration));
+                reported = failed.clone();
+            }
+            if failed.is_empty() {
+                break;
+            }
+            let again: Vec<Value> = batch["Records"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|r| {
+                            r["kinesis"]["sequenceNumber"].as_str().is_some_and(|s| failed.iter().any(|f| f == s))
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            pending = json!({ "Records": again });
+        }
+        stack.emulator.limit_concurrency(None);
+        stack.emulator.clear_faults();
+        process.shutdown().await?;
+        if run == 0 {
+            let requests = stack.emulator.requests();
+            let new = &requests[before_count.min(requests.len())..];
+            throttled = new.iter().filter(|r| r.status == 429).count();
+            first_failures = reported.len();
+            invocations = count;
+            let contacts: std::collections::HashSet<String> = batch["Records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    let data = r["kinesis"]["data"].as_str()?;
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+                    let ctr: Value = serde_json::from_slice(&bytes).ok()?;
+                    ctr["ContactId"].as_str().map(str::to_string)
+                })
+                .collect();
+            synced = new
+                .iter()
+                .filter(|r| r.method == "PATCH" && r.status == 200)
+                .filter_map(|r| r.path.rsplit('/').next())
+                .filter(|id| contacts.contains(*id))
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+        }
+    }
+    walls.sort_by(f64::total_cmp);
+    Ok(AimdRun {
+        scenario: scenario.to_string(),
+        setting: setting.to_string(),
+        median_wall_ms: walls.get(walls.len() / 2).copied().unwrap_or_default(),
+        throttled,
+        first_failures,
+        invocations,
+        synced,
+        records,
     })
 }
 

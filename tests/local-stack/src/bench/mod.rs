@@ -24,7 +24,7 @@ pub use measurement::{parse_status_kb, read_criterion, vm_hwm_kb};
 pub use report::{chart, markdown};
 pub use scenarios::contact_lens_event;
 
-use measurement::{contact_lens_batch, ctr_batch, machine, measure, proxy_hop};
+use measurement::{aimd_scenarios, contact_lens_batch, ctr_batch, machine, measure, measure_floor, proxy_hop};
 use report::write_outputs;
 use scenarios::{Stack, scenario};
 
@@ -62,6 +62,21 @@ pub const INJECTED_LATENCY_MS: u64 = 50;
 const HOT_RUNS: usize = 3;
 /// How many fresh processes measure each cold start (the medians are reported).
 const COLD_RUNS: usize = 5;
+
+/// The targets of issue 18: against the floor (an empty `lambda_runtime` function measured in the
+/// same run), the adaptive concurrency's.
+pub mod floor_targets {
+    /// Cold own time within this many times the floor's spawn-to-first-answer (plus the function's
+    /// own round trips through the harness's proxies).
+    pub const COLD_RATIO: f64 = 1.5;
+    /// Peak RSS within this many times the floor's.
+    pub const RSS_RATIO: f64 = 2.0;
+    /// Warm own time (median, less the emulators' time and the proxy hops) under this.
+    pub const WARM_OWN_MS: f64 = 1.0;
+    /// 100 CTRs of distinct contacts at the injected latency: within this many round trips of the
+    /// same batch without latency.
+    pub const AIMD_ROUND_TRIPS: f64 = 3.0;
+}
 
 /// The targets of issue 9.
 pub mod targets {
@@ -168,6 +183,41 @@ pub struct FunctionResult {
     pub uses_ssm: bool,
     /// Every AWS operation that reached moto, with counts (cold and warm together).
     pub aws_operations: BTreeMap<String, usize>,
+    /// Emulator requests (moto and Salesforce) during the first cold invocation: its own round trips.
+    #[serde(default)]
+    pub cold_requests: usize,
+}
+
+/// The floor: the local stack's empty `lambda_runtime` function (`echo-lambda`, the event answered
+/// back), measured the same way in the same run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Floor {
+    pub init_ms: f64,
+    /// Spawn to the first invocation answered (median of the fresh processes).
+    pub cold_start_ms: f64,
+    /// Median warm invocation.
+    pub warm_median_ms: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// One run of an adaptive-concurrency scenario.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AimdRun {
+    pub scenario: String,
+    pub setting: String,
+    /// Wall time of the first invocation over the batch (median of the runs).
+    pub median_wall_ms: f64,
+    /// Answers 429 Salesforce gave, until every record was synced (replays of the reported ones included).
+    pub throttled: usize,
+    /// Records reported for retry by the first invocation.
+    pub first_failures: usize,
+    /// Invocations until nothing was reported.
+    pub invocations: usize,
+    /// VoiceCalls updated at the end, of `records`.
+    pub synced: usize,
+    pub records: usize,
 }
 
 /// One run of a hot path.
@@ -207,6 +257,10 @@ pub struct MicroBench {
 #[serde(rename_all = "camelCase")]
 pub struct BenchReport {
     pub machine: Machine,
+    /// The empty function measured in the same run ([`Floor`]).
+    pub floor: Option<Floor>,
+    /// The adaptive-concurrency scenarios.
+    pub aimd: Vec<AimdRun>,
     /// What one request costs more through a proxy than straight to the emulator (median of 200).
     pub proxy_hop_ms: f64,
     pub functions: Vec<FunctionResult>,
@@ -221,6 +275,20 @@ pub async fn run(options: &BenchOptions, out: &mut dyn std::io::Write) -> Result
     let mut notes = Vec::new();
     let hop = proxy_hop(&stack).await?;
     writeln!(out, "proxy hop: {:.3} ms per request", ms(hop))?;
+    let floor = match measure_floor(options).await {
+        Ok(floor) => {
+            writeln!(
+                out,
+                "{:<36} cold {:>6.1} ms (init {:.1} ms)  warm {:>5.2} ms  RSS {:>5.1} MB",
+                "floor (echo-lambda)", floor.cold_start_ms, floor.init_ms, floor.warm_median_ms, floor.peak_rss_mb
+            )?;
+            Some(floor)
+        }
+        Err(e) => {
+            notes.push(format!("the floor (echo-lambda) could not be measured: {e:#}"));
+            None
+        }
+    };
     let mut functions = Vec::new();
     for package in PACKAGES.into_iter().filter(|p| options.only.is_empty() || options.only.iter().any(|o| o == p)) {
         let scenario = scenario(&stack, options, package).await.with_context(|| format!("setting up {package}"))?;
@@ -246,6 +314,17 @@ pub async fn run(options: &BenchOptions, out: &mut dyn std::io::Write) -> Result
         writeln!(out, "{}: {} -> median {:.0} ms", hot.name, hot.setting, hot.median_wall_ms)?;
         hot_paths.push(hot);
     }
+    let mut aimd = Vec::new();
+    if options.only.is_empty() {
+        for run in aimd_scenarios(&stack, options).await.context("the adaptive concurrency scenarios")? {
+            writeln!(
+                out,
+                "{}: {} -> median {:.0} ms, {} x 429, {} invocations, {}/{} synced",
+                run.scenario, run.setting, run.median_wall_ms, run.throttled, run.invocations, run.synced, run.records
+            )?;
+            aimd.push(run);
+        }
+    }
     if options.only.is_empty() {
         let hot = contact_lens_batch(&stack, options).await.context("the Contact Lens hot path")?;
         writeln!(
@@ -265,7 +344,8 @@ pub async fn run(options: &BenchOptions, out: &mut dyn std::io::Write) -> Result
     if functions.iter().all(|f| f.zip_mb.is_none()) {
         notes.push(format!("no arm64 zips under {}: run `make build` for the zip sizes", options.zip_dir.display()));
     }
-    let report = BenchReport { machine: machine(), proxy_hop_ms: ms(hop), functions, hot_paths, micro, notes };
+    let report =
+        BenchReport { machine: machine(), floor, aimd, proxy_hop_ms: ms(hop), functions, hot_paths, micro, notes };
     write_outputs(options, &report)?;
     Ok(report)
 }
@@ -370,6 +450,7 @@ mod tests {
             ssm_warm: ssm.1,
             uses_ssm,
             aws_operations: BTreeMap::new(),
+            cold_requests: 2,
         }
     }
 
@@ -377,6 +458,29 @@ mod tests {
     fn the_report_marks_each_target_pass_or_miss() {
         let report = BenchReport {
             machine: machine(),
+            floor: Some(Floor { init_ms: 4.0, cold_start_ms: 10.0, warm_median_ms: 0.1, peak_rss_mb: 6.0 }),
+            aimd: vec![
+                AimdRun {
+                    scenario: "100 CTRs, distinct contacts".into(),
+                    setting: "50 ms injected".into(),
+                    median_wall_ms: 180.0,
+                    throttled: 0,
+                    first_failures: 0,
+                    invocations: 1,
+                    synced: 100,
+                    records: 100,
+                },
+                AimdRun {
+                    scenario: "100 CTRs, distinct contacts".into(),
+                    setting: "no latency".into(),
+                    median_wall_ms: 20.0,
+                    throttled: 0,
+                    first_failures: 0,
+                    invocations: 1,
+                    synced: 100,
+                    records: 100,
+                },
+            ],
             proxy_hop_ms: 0.1,
             functions: vec![
                 result("Fast", 10.0, 12.0, (1, 0), true),
@@ -400,6 +504,25 @@ mod tests {
         );
         assert!(row("NoSecret").ends_with("| pass (no secret: 0 / 0) |"), "{}", row("NoSecret"));
         assert!(md.contains("<= 0.5 s: **miss**"));
+        // Against the floor (10 ms cold, 6 MB): Fast's 10 ms own time is within 1.5 x 10 + 2 x 0.1 ms,
+        // SlowFat's 45 ms is not; 12 MB is 2.0 x the floor's 6 MB, 40 MB is not.
+        let floor_row = |name: &str| {
+            md.split("## Against the floor")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with(&format!("| {name} |")))
+                .unwrap()
+                .to_string()
+        };
+        assert!(floor_row("Fast").contains("| 1.50 x | pass (10.0 ms <= 15.2 ms) |"), "{}", floor_row("Fast"));
+        assert!(floor_row("Fast").contains("| 2.00 x | pass |"), "{}", floor_row("Fast"));
+        assert!(floor_row("SlowFat").contains("**miss** (45.0 ms > 15.2 ms)"), "{}", floor_row("SlowFat"));
+        assert!(floor_row("SlowFat").contains("| 6.67 x | **miss** |"), "{}", floor_row("SlowFat"));
+        // 180 ms against 20 ms + 3 x 50 ms: a miss by 10 ms.
+        assert!(md.contains("<= 170 ms (3 round trips + the harness's 20 ms): **miss**"), "{md}");
+        let no_latency = md.lines().find(|l| l.contains("| no latency |")).unwrap();
+        assert!(no_latency.ends_with("| (reference) |"), "{no_latency}");
         let svg = chart(&report.functions);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<rect").count(), 1 + 3 * 3);

@@ -111,6 +111,8 @@ pub fn markdown(report: &BenchReport) -> String {
             ssm
         );
     }
+    floor_section(&mut s, report);
+    aimd_section(&mut s, report);
     let _ = writeln!(s, "\n## Hot paths ({} ms injected on every Salesforce call)\n", INJECTED_LATENCY_MS);
     let _ = writeln!(
         s,
@@ -163,6 +165,132 @@ pub fn markdown(report: &BenchReport) -> String {
     let _ = writeln!(s, "\nWhy the misses happen and what would close them: [README.md](README.md).");
     let _ = writeln!(s, "\n![cold start and peak memory per function](chart.svg)");
     s
+}
+
+/// Each function against the floor (issue 18): spawn-to-first-answer and RSS as ratios to the empty
+/// function's, cold own time against 1.5 x the floor plus the function's own round trips (the proxy
+/// hop per emulator request), RSS against 2 x, warm own time against 1 ms.
+fn floor_section(s: &mut String, report: &BenchReport) {
+    let Some(floor) = &report.floor else {
+        let _ = writeln!(s, "\n## Against the floor\n\nThe floor (echo-lambda) was not measured: see the notes.");
+        return;
+    };
+    let _ = writeln!(s, "\n## Against the floor (issue 18)\n");
+    let _ = writeln!(
+        s,
+        "The floor: an empty `lambda_runtime` function (the local stack's `echo-lambda`, which answers its \
+         event back), measured in the same run the same way: spawn to first answer {:.1} ms (init {:.1} ms), \
+         warm {:.2} ms, peak RSS {:.1} MB. *x floor* = the function's figure over the floor's; absolute \
+         milliseconds for context only. Cold target: own time <= {} x the floor's spawn-to-first-answer plus \
+         {:.3} ms per emulator request of the cold invocation (its own round trips through the harness's \
+         proxies); RSS <= {} x the floor's; warm own median (less hops) < {} ms.\n",
+        floor.cold_start_ms,
+        floor.init_ms,
+        floor.warm_median_ms,
+        floor.peak_rss_mb,
+        floor_targets::COLD_RATIO,
+        report.proxy_hop_ms,
+        floor_targets::RSS_RATIO,
+        floor_targets::WARM_OWN_MS
+    );
+    let _ = writeln!(
+        s,
+        "| Function | cold ms | x floor | cold own vs {} x floor + round trips | peak RSS MB | x floor | RSS <= {} x floor | warm own median ms (less hops) | warm own < {} ms |",
+        floor_targets::COLD_RATIO,
+        floor_targets::RSS_RATIO,
+        floor_targets::WARM_OWN_MS
+    );
+    let _ = writeln!(s, "|---|---:|---:|---|---:|---:|---|---:|---|");
+    let _ = writeln!(
+        s,
+        "| floor (echo-lambda) | {:.1} | 1.00 x | - | {:.1} | 1.00 x | - | {:.2} | - |",
+        floor.cold_start_ms, floor.peak_rss_mb, floor.warm_median_ms
+    );
+    for f in &report.functions {
+        let allowed = floor_targets::COLD_RATIO * floor.cold_start_ms + report.proxy_hop_ms * f.cold_requests as f64;
+        let cold = if f.cold_own_ms <= allowed {
+            format!("pass ({:.1} ms <= {allowed:.1} ms)", f.cold_own_ms)
+        } else {
+            format!("**miss** ({:.1} ms > {allowed:.1} ms)", f.cold_own_ms)
+        };
+        let ratio = |value: f64, base: f64| if base > 0.0 { value / base } else { f64::NAN };
+        let rss_ratio = ratio(f.peak_rss_mb, floor.peak_rss_mb);
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.2} x | {} | {:.1} | {:.2} x | {} | {:.2} | {} |",
+            f.function,
+            f.cold_start_ms,
+            ratio(f.cold_start_ms, floor.cold_start_ms),
+            cold,
+            f.peak_rss_mb,
+            rss_ratio,
+            verdict(rss_ratio <= floor_targets::RSS_RATIO + 0.005),
+            f.warm_own_median_less_hops_ms,
+            verdict(f.warm_own_median_less_hops_ms < floor_targets::WARM_OWN_MS)
+        );
+    }
+}
+
+/// The adaptive concurrency's scenarios and their targets.
+fn aimd_section(s: &mut String, report: &BenchReport) {
+    if report.aimd.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Adaptive concurrency toward Salesforce (CTRDataSync)\n");
+    let _ = writeln!(
+        s,
+        "100 CTRs of distinct contacts in a warm process. Wall = the first invocation over the batch \
+         (median of the runs); 429s and invocations count until nothing was reported for retry (Lambda's \
+         replays of the reported records, done here by the harness).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| Scenario | setting | median wall ms | 429 answers | reported by the first invocation | invocations | synced | target |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|");
+    let baseline = report.aimd.iter().find(|r| r.setting.starts_with("no latency")).map(|r| r.median_wall_ms);
+    let fixed = report.aimd.iter().find(|r| r.setting.contains("fixed concurrency")).map(|r| r.throttled);
+    for r in &report.aimd {
+        let target = if r.setting.starts_with(&format!("{INJECTED_LATENCY_MS} ms")) {
+            match baseline {
+                Some(base) => {
+                    let limit = base + floor_targets::AIMD_ROUND_TRIPS * INJECTED_LATENCY_MS as f64;
+                    format!(
+                        "<= {limit:.0} ms ({} round trips + the harness's {base:.0} ms): {}",
+                        floor_targets::AIMD_ROUND_TRIPS,
+                        verdict(r.median_wall_ms <= limit)
+                    )
+                }
+                None => "(no baseline)".to_string(),
+            }
+        } else if r.setting.starts_with("429 storm") && r.setting.contains("adaptive") {
+            let lost = r.records - r.synced;
+            match fixed {
+                Some(fixed) => format!(
+                    "fewer 429s than fixed ({} vs {fixed}): {}; nothing lost: {}",
+                    r.throttled,
+                    verdict(r.throttled < fixed),
+                    verdict(lost == 0)
+                ),
+                None => format!("nothing lost: {}", verdict(lost == 0)),
+            }
+        } else {
+            "(reference)".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {} | {} | {} | {}/{} | {} |",
+            r.scenario,
+            r.setting,
+            r.median_wall_ms,
+            r.throttled,
+            r.first_failures,
+            r.invocations,
+            r.synced,
+            r.records,
+            target
+        );
+    }
 }
 
 pub(super) fn human_ns(ns: f64) -> String {
