@@ -22,6 +22,7 @@ pub mod resync;
 pub mod retry;
 pub mod scrt;
 pub mod soql;
+pub mod transcription;
 pub mod voicemail;
 pub mod wav;
 

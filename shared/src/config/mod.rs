@@ -17,6 +17,7 @@
 //! | [`contact_lens`] | [`ConsumerConfig`], [`ProcessorConfig`] | `CONTACT_LENS_PROCESSOR_FUNCTION_ARN`, `MAX_RETRY_INVOCATIONS`, `AWS_LAMBDA_FUNCTION_NAME` |
 //! | [`connect`] | [`ConnectConfig`] | `CONNECT_INSTANCE_ID` |
 //! | [`logging`] | [`LoggingConfig`] | `LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` |
+//! | [`transcription`] | [`TriggerConfig`], [`TranscriberConfig`] | `INVOKE_KVS_TRANSCRIBER_ARN` (and `AWS_LAMBDA_FUNCTION_NAME`) |
 
 use thiserror::Error;
 
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod logging;
 pub mod rest;
 pub mod telephony;
+pub mod transcription;
 pub mod voicemail;
 
 pub use connect::ConnectConfig;
@@ -36,6 +38,7 @@ pub use keys::ExtensionConfig;
 pub use logging::{LoggingConfig, log_level};
 pub use rest::RestConfig;
 pub use telephony::ScrtConfig;
+pub use transcription::{TranscriberConfig, TriggerConfig};
 pub use voicemail::{PackagingConfig, RecordingsConfig};
 
 /// One environment variable: its name, written once, and what it means.
@@ -56,6 +59,7 @@ pub fn vars() -> impl Iterator<Item = &'static Var> {
         contact_lens::VARS,
         connect::VARS,
         logging::VARS,
+        transcription::VARS,
     ]
     .into_iter()
     .flatten()
