@@ -7,12 +7,14 @@
 //! Point the SDK at it with `AWS_ENDPOINT_URL_KINESIS_VIDEO` (a spawned function) or an
 //! `endpoint_url` on the client's configuration (in-process tests). The recorded stream is the
 //! voicemail fixture `tests/fixtures/voicemail/kvs-stream.{mkv,json}` (see its generator).
+//! The live two-track call of the real-time transcription tests is `tests/fixtures/call/call-stream.{mkv,json}`
+//! ([`KvsFixture::live_call`]), with each track's known text ([`KvsFixture::script`]).
 //!
 //! Faults: a status answered to the next requests of one operation, or a media stream cut after
 //! some bytes (the connection is dropped mid-body).
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -48,11 +50,27 @@ struct Manifest {
     contact_id: String,
     fragment_start_number: String,
     fragment_stop_number: String,
+    #[serde(default)]
     voicemail_samples: usize,
+    #[serde(default)]
     customer_source: String,
+    #[serde(default)]
     agent_source: String,
     customer_text: String,
     fragments: Vec<FixtureFragment>,
+    #[serde(default)]
+    audio_start_timestamp_ms: i64,
+    #[serde(default)]
+    script: BTreeMap<String, Vec<ScriptLine>>,
+}
+
+/// One utterance of a track's known text (the live call fixture), in seconds from the start of the
+/// call's audio.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ScriptLine {
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
 }
 
 /// A recorded Kinesis Video stream: the GetMedia bytes and where each fragment lies in them.
@@ -67,6 +85,11 @@ pub struct KvsFixture {
     pub customer_text: String,
     pub fragments: Vec<FixtureFragment>,
     pub bytes: Arc<Vec<u8>>,
+    /// The live call fixture: the producer timestamp of its first fragment (epoch ms), what Amazon
+    /// Connect reports as `MediaStreams.Customer.Audio.StartTimestamp`.
+    pub audio_start_timestamp_ms: i64,
+    /// The live call fixture: each track's known text (`AUDIO_FROM_CUSTOMER`, `AUDIO_TO_CUSTOMER`).
+    pub script: BTreeMap<String, Vec<ScriptLine>>,
     dir: PathBuf,
     customer_source: String,
     agent_source: String,
@@ -76,6 +99,12 @@ impl KvsFixture {
     /// The voicemail fixture of `tests/fixtures/voicemail`.
     pub fn voicemail() -> Result<KvsFixture> {
         Self::load(crate::workspace_root().join("tests").join("fixtures").join("voicemail"), "kvs-stream")
+    }
+
+    /// The live two-track call of `tests/fixtures/call` (see its generator): 8 s of call, then a
+    /// fragment of the next contact.
+    pub fn live_call() -> Result<KvsFixture> {
+        Self::load(crate::workspace_root().join("tests").join("fixtures").join("call"), "call-stream")
     }
 
     pub fn load(dir: PathBuf, stem: &str) -> Result<KvsFixture> {
@@ -97,6 +126,8 @@ impl KvsFixture {
             customer_text: manifest.customer_text,
             fragments: manifest.fragments,
             bytes: Arc::new(bytes),
+            audio_start_timestamp_ms: manifest.audio_start_timestamp_ms,
+            script: manifest.script,
             dir,
             customer_source: manifest.customer_source,
             agent_source: manifest.agent_source,
@@ -450,6 +481,28 @@ mod tests {
         assert_eq!(fixture.customer_source_pcm().unwrap().len(), fixture.voicemail_samples * 2);
         assert_ne!(fixture.customer_source_pcm().unwrap(), fixture.agent_source_pcm().unwrap());
         assert!(fixture.bytes.len() < 300_000, "kept small");
+    }
+
+    #[test]
+    fn the_live_call_fixture_is_consistent() {
+        let fixture = KvsFixture::live_call().expect("fixture");
+        assert_eq!(fixture.fragments.len(), 9);
+        let mut end = 0;
+        for (i, f) in fixture.fragments.iter().enumerate() {
+            assert_eq!(f.offset, end, "fragments are back to back");
+            assert_eq!(f.producer_timestamp_ms, fixture.audio_start_timestamp_ms + 1000 * i as i64);
+            end = f.offset + f.length;
+        }
+        assert_eq!(end, fixture.bytes.len());
+        assert_eq!(fixture.fragments[0].number, fixture.fragment_start_number);
+        assert_eq!(fixture.fragments[7].number, fixture.fragment_stop_number);
+        assert_ne!(fixture.fragments[8].contact_id, fixture.contact_id, "the last fragment is the next contact's");
+        for track in ["AUDIO_FROM_CUSTOMER", "AUDIO_TO_CUSTOMER"] {
+            let lines = &fixture.script[track];
+            assert_eq!(lines.len(), 3, "{track}");
+            assert!(lines.windows(2).all(|w| w[0].end <= w[1].start), "{track}: in order, apart");
+            assert!(lines.iter().all(|l| l.end <= 8.0), "{track}: within the call");
+        }
     }
 
     #[test]
