@@ -16,6 +16,7 @@ mod ctr;
 mod post_call;
 mod rest;
 mod steps;
+mod transcription;
 mod voicemail;
 
 pub use steps::check_logs;
@@ -185,6 +186,14 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
                 "\n    ContactLensConsumer -> ContactLensProcessor (live transcript and signals of the call):"
             )?;
             let step = contact_lens_section(options, &emulator, &moto.endpoint(), &keys, out).await?;
+            report.steps.push(step);
+            writeln!(out)?;
+            // A contact center that transcribes with Amazon Transcribe instead: the flow's kvsConsumerTrigger.
+            writeln!(
+                out,
+                "    kvsConsumerTrigger -> kvsTranscriber (the same call through Kinesis Video and Amazon Transcribe streaming):"
+            )?;
+            let step = transcription::transcription_section(options, &emulator, &moto.endpoint(), &keys, out).await?;
             report.steps.push(step);
             writeln!(out)?;
         }
