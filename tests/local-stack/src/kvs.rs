@@ -149,6 +149,68 @@ impl KvsFixture {
         self.stream_arn.split('/').nth(1).unwrap_or_default().to_string()
     }
 
+    /// The live call `times` over, under `stream_arn`: a call `times` as long, for long-call
+    /// measurements. The call's fragments are repeated with new fragment numbers of the same length,
+    /// increasing (digits 22 to 27 count the fragments; the Matroska sizes are unchanged), then the
+    /// next contact's fragment; each track's script is repeated alike.
+    pub fn repeated_call(&self, times: usize, stream_arn: &str) -> KvsFixture {
+        let call: Vec<&FixtureFragment> = self.fragments.iter().filter(|f| f.contact_id == self.contact_id).collect();
+        let after: Vec<&FixtureFragment> = self.fragments.iter().filter(|f| f.contact_id != self.contact_id).collect();
+        let renumber = |k: usize, original: &str| {
+            if original.len() < 27 {
+                original.to_string()
+            } else {
+                format!("{}{k:06}{}", &original[..21], &original[27..])
+            }
+        };
+        let mut bytes = Vec::new();
+        let mut fragments = Vec::new();
+        let plan = (0..times).flat_map(|_| call.iter().copied()).chain(after.iter().copied());
+        for (k, f) in plan.enumerate() {
+            let number = renumber(k, &f.number);
+            let chunk = replace_all(&self.bytes[f.offset..f.offset + f.length], f.number.as_bytes(), number.as_bytes());
+            fragments.push(FixtureFragment {
+                number,
+                offset: bytes.len(),
+                length: chunk.len(),
+                producer_timestamp_ms: self.audio_start_timestamp_ms + 1000 * k as i64,
+                contact_id: f.contact_id.clone(),
+                kind: f.kind.clone(),
+            });
+            bytes.extend_from_slice(&chunk);
+        }
+        let seconds = call.len() as f64;
+        let script = self
+            .script
+            .iter()
+            .map(|(track, lines)| {
+                let repeated = (0..times)
+                    .flat_map(|r| {
+                        lines.iter().map(move |l| ScriptLine {
+                            text: l.text.clone(),
+                            start: l.start + seconds * r as f64,
+                            end: l.end + seconds * r as f64,
+                        })
+                    })
+                    .collect();
+                (track.clone(), repeated)
+            })
+            .collect();
+        let mut copy = self.clone();
+        copy.stream_arn = stream_arn.to_string();
+        copy.fragment_start_number = fragments.first().map(|f| f.number.clone()).unwrap_or_default();
+        copy.fragment_stop_number = fragments
+            .iter()
+            .rev()
+            .find(|f| f.contact_id == self.contact_id)
+            .map(|f| f.number.clone())
+            .unwrap_or_default();
+        copy.fragments = fragments;
+        copy.bytes = Arc::new(bytes);
+        copy.script = script;
+        copy
+    }
+
     /// The same recording under another ARN, ending with the voicemail's stop fragment: nothing
     /// follows it (a stream whose producer has not written the next fragment yet).
     pub fn ending_at_stop(&self, stream_arn: &str) -> KvsFixture {
@@ -161,6 +223,22 @@ impl KvsFixture {
         }
         copy
     }
+}
+
+/// `haystack` with every `from` replaced by `to`.
+fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if !from.is_empty() && haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The data chunk of a canonical 44-byte-header PCM WAV file.
@@ -503,6 +581,25 @@ mod tests {
             assert!(lines.windows(2).all(|w| w[0].end <= w[1].start), "{track}: in order, apart");
             assert!(lines.iter().all(|l| l.end <= 8.0), "{track}: within the call");
         }
+    }
+
+    #[test]
+    fn a_repeated_call_keeps_the_layout_with_increasing_fragment_numbers() {
+        let fixture = KvsFixture::live_call().expect("fixture");
+        let long = fixture.repeated_call(3, "arn:aws:kinesisvideo:us-east-1:123456789012:stream/long/1");
+        assert_eq!(long.fragments.len(), 3 * 8 + 1);
+        assert!(long.fragments.windows(2).all(|w| compare_numbers(&w[0].number, &w[1].number) == CmpOrdering::Less));
+        assert_eq!(
+            long.bytes.len(),
+            3 * (fixture.bytes.len() - fixture.fragments[8].length) + fixture.fragments[8].length
+        );
+        for f in &long.fragments {
+            let chunk = &long.bytes[f.offset..f.offset + f.length];
+            assert!(chunk.windows(f.number.len()).any(|w| w == f.number.as_bytes()), "tagged with its number");
+        }
+        assert_eq!(long.script["AUDIO_FROM_CUSTOMER"].len(), 9);
+        assert_eq!(long.script["AUDIO_FROM_CUSTOMER"][3].start, 8.4);
+        assert_eq!(long.fragment_stop_number, long.fragments[23].number);
     }
 
     #[test]
