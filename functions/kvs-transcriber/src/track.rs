@@ -52,7 +52,7 @@ impl TrackKind {
         }
     }
 
-    /// The Telephony Integration API sender (docs/telephony-integration-api.md#transcripts): the
+    /// The Telephony Integration API sender (docs/telephony-integration-api.md#create-a-transcript): the
     /// agent track may hold several reps, prompts and hold music, and no rep's user id is known
     /// here, so it is the conversation's one `VIRTUAL_AGENT`.
     pub fn sender_type(self) -> &'static str {
