@@ -27,6 +27,7 @@ pub mod retry;
 pub mod scrt;
 pub mod soql;
 pub mod tls;
+pub mod transcription;
 pub mod voicemail;
 pub mod wav;
 pub mod wiring;

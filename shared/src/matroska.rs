@@ -636,6 +636,199 @@ fn read_text(data: &[u8]) -> String {
     String::from_utf8_lossy(&data[..end]).into_owned()
 }
 
+/// `STOP_STREAMING`: a tag some producers set on the last fragment of a contact's audio.
+pub const STOP_STREAMING_TAG: &str = "STOP_STREAMING";
+/// The single track of legacy Amazon Connect streams: the customer's audio.
+pub const LEGACY_TRACK: &str = "Track_audio/L16";
+
+/// What [`LiveTrack`] reads from a live stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// A fragment's cluster begins: its number and its `ContactId` tag, when tagged.
+    Fragment { number: FragmentNumber, contact_id: Option<String> },
+    /// One block of the wanted track's PCM, in stream order.
+    Audio(Vec<u8>),
+    /// The fragment is tagged `STOP_STREAMING` = `true`: the contact's audio ends here.
+    Stop,
+}
+
+/// Reads one named audio track of a live `GetMedia` stream, block by block as the bytes arrive:
+/// nothing is kept beyond the element being read, so a call of any length reads in constant memory
+/// (docs/functions.md#kvstranscriber). The track is `AUDIO_FROM_CUSTOMER` or `AUDIO_TO_CUSTOMER`;
+/// a legacy single-track stream (`Track_audio/L16`) is the customer's.
+pub struct LiveTrack {
+    reader: EbmlReader,
+    wanted: String,
+    tracks: BTreeMap<u64, Track>,
+    entry: Option<Track>,
+    tag_name: Option<String>,
+    tags: BTreeMap<String, String>,
+    /// Inside a cluster: the number of the wanted track (`None` if this fragment lacks it).
+    keeping: Option<Option<u64>>,
+}
+
+impl LiveTrack {
+    pub fn new(track: &str) -> Self {
+        Self {
+            reader: EbmlReader::new(),
+            wanted: track.to_string(),
+            tracks: BTreeMap::new(),
+            entry: None,
+            tag_name: None,
+            tags: BTreeMap::new(),
+            keeping: None,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn position(&self) -> u64 {
+        self.reader.position()
+    }
+
+    /// Feeds the next bytes; returns what they completed.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<LiveEvent>, MkvError> {
+        let events = self.reader.push(bytes)?;
+        self.handle(events)
+    }
+
+    /// The stream has ended (unknown-size elements end with it).
+    pub fn finish(&mut self) -> Result<Vec<LiveEvent>, MkvError> {
+        let events = self.reader.finish()?;
+        self.handle(events)
+    }
+
+    fn handle(&mut self, events: Vec<Event>) -> Result<Vec<LiveEvent>, MkvError> {
+        let mut out = Vec::new();
+        for event in events {
+            match event {
+                Event::Start { id: id::SEGMENT, .. } => {
+                    self.tracks.clear();
+                    self.tags.clear();
+                }
+                Event::Start { id: id::TRACK_ENTRY, .. } => self.entry = Some(Track::default()),
+                Event::End { id: id::TRACK_ENTRY } => {
+                    if let Some(track) = self.entry.take() {
+                        self.tracks.insert(track.number, track);
+                    }
+                }
+                Event::Start { id: id::CLUSTER, .. } => out.extend(self.start_cluster()?),
+                Event::End { id: id::CLUSTER } => self.keeping = None,
+                Event::Start { id: id::SIMPLE_TAG, .. } => self.tag_name = None,
+                Event::Leaf { id, offset, data } => {
+                    if let Some(pcm) = self.leaf(id, offset, data)? {
+                        out.push(LiveEvent::Audio(pcm));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn leaf(&mut self, element: u32, offset: u64, data: Vec<u8>) -> Result<Option<Vec<u8>>, MkvError> {
+        if let Some(track) = self.entry.as_mut() {
+            match element {
+                id::TRACK_NUMBER => track.number = read_uint(&data),
+                id::NAME => track.name = Some(read_text(&data)),
+                id::CODEC_ID => track.codec = Some(read_text(&data)),
+                id::SAMPLING_FREQUENCY => track.sampling_frequency = read_float(&data),
+                id::CHANNELS => track.channels = Some(read_uint(&data)),
+                id::BIT_DEPTH => track.bit_depth = Some(read_uint(&data)),
+                _ => {}
+            }
+            return Ok(None);
+        }
+        match element {
+            id::TAG_NAME => self.tag_name = Some(read_text(&data)),
+            id::TAG_STRING => {
+                if let Some(name) = self.tag_name.take() {
+                    let value = read_text(&data);
+                    if name == ERROR_CODE_TAG {
+                        let message = self.tags.get(ERROR_ID_TAG).cloned().unwrap_or_default();
+                        return Err(MkvError::Stream { code: value, message });
+                    }
+                    self.tags.insert(name, value);
+                }
+            }
+            id::SIMPLE_BLOCK | id::BLOCK => {
+                if let Some(Some(keep)) = self.keeping {
+                    return block_payload(keep, offset, data);
+                }
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    fn start_cluster(&mut self) -> Result<Vec<LiveEvent>, MkvError> {
+        let Some(number) = self.tags.remove(FRAGMENT_NUMBER_TAG).and_then(|t| FragmentNumber::parse(&t)) else {
+            return Err(MkvError::NoFragmentNumber { fragment: "a live fragment".into() });
+        };
+        let contact_id = self.tags.remove(CONTACT_ID_TAG);
+        let stop = self.tags.remove(STOP_STREAMING_TAG).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        self.tags.remove(PRODUCER_TIMESTAMP_TAG);
+        let wanted = self.tracks.values().find(|t| t.name.as_deref() == Some(self.wanted.as_str())).or_else(|| {
+            // A legacy single-track stream carries the customer's audio only.
+            (self.wanted == CUSTOMER_TRACK && self.tracks.len() == 1)
+                .then(|| self.tracks.values().next())
+                .flatten()
+                .filter(|t| t.name.as_deref().is_none_or(|n| n == LEGACY_TRACK))
+        });
+        if let Some(track) = wanted {
+            check_pcm(track)?;
+        }
+        self.keeping = Some(wanted.map(|t| t.number));
+        let mut out = vec![LiveEvent::Fragment { number, contact_id }];
+        if stop {
+            out.push(LiveEvent::Stop);
+        }
+        Ok(out)
+    }
+}
+
+/// The payload of a block of track `keep` (other tracks: `None`); lacing is refused.
+fn block_payload(keep: u64, offset: u64, mut data: Vec<u8>) -> Result<Option<Vec<u8>>, MkvError> {
+    let malformed = |reason: &str| MkvError::Malformed { offset, reason: reason.to_string() };
+    let (track, len) = match vint(&data, false) {
+        Some(Ok(v)) => v,
+        Some(Err(reason)) => return Err(malformed(&reason)),
+        None => return Err(malformed("a block without a track number")),
+    };
+    let header = len + 3;
+    if data.len() < header {
+        return Err(malformed("a block shorter than its header"));
+    }
+    if data[len + 2] & 0x06 != 0 {
+        return Err(MkvError::Lacing { track, offset });
+    }
+    if track != keep {
+        return Ok(None);
+    }
+    data.drain(..header);
+    Ok(Some(data))
+}
+
+/// 16-bit little-endian PCM, 8000 Hz, mono: what Amazon Connect writes and Transcribe is told.
+fn check_pcm(track: &Track) -> Result<(), MkvError> {
+    let name = track.label();
+    if let Some(codec) = track.codec.as_deref().filter(|c| *c != PCM_CODEC) {
+        return Err(MkvError::UnsupportedCodec { name, codec: codec.to_string() });
+    }
+    let rate_ok = track.sampling_frequency.is_none_or(|f| (f - 8000.0).abs() < 0.5);
+    let channels_ok = track.channels.is_none_or(|c| c == 1);
+    let depth_ok = track.bit_depth.is_none_or(|d| d == 16);
+    if rate_ok && channels_ok && depth_ok {
+        return Ok(());
+    }
+    let detail = format!(
+        "{} Hz, {} channel(s), {} bit",
+        track.sampling_frequency.unwrap_or(8000.0),
+        track.channels.unwrap_or(1),
+        track.bit_depth.unwrap_or(16)
+    );
+    Err(MkvError::UnsupportedFormat { name, detail })
+}
+
 /// Writing EBML, for this module's tests: an element with its id and a minimal size. The shipped
 /// library only reads Matroska; the benches read the real voicemail fixture instead.
 #[cfg(test)]
@@ -981,5 +1174,54 @@ mod tests {
         let stream = fr("1", 1, 2);
         let mut x = AudioExtractor::new(fnum("1"), fnum("1"), None).with_max_pcm(5);
         assert_eq!(x.push(&stream), Err(MkvError::TooMuchAudio(5)));
+    }
+
+    /// Reads the committed voicemail fixture's `track` in `piece`-byte pushes.
+    fn live(track: &str, piece: usize) -> Vec<LiveEvent> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/voicemail");
+        let bytes = std::fs::read(dir.join("kvs-stream.mkv")).expect("fixture");
+        let mut reader = LiveTrack::new(track);
+        let mut events = Vec::new();
+        for chunk in bytes.chunks(piece) {
+            events.extend(reader.push(chunk).expect("readable"));
+        }
+        events.extend(reader.finish().expect("complete"));
+        events
+    }
+
+    #[test]
+    fn a_live_track_is_read_block_by_block_whatever_the_pieces() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/voicemail");
+        let source = std::fs::read(dir.join("customer-source.wav")).expect("wav")[44..].to_vec();
+        for piece in [1, 7, 1000, 1 << 20] {
+            let events = live(CUSTOMER_TRACK, piece);
+            let fragments: Vec<&LiveEvent> =
+                events.iter().filter(|e| matches!(e, LiveEvent::Fragment { .. })).collect();
+            assert_eq!(fragments.len(), 7, "piece {piece}");
+            let blocks: Vec<&Vec<u8>> =
+                events.iter().filter_map(|e| if let LiveEvent::Audio(pcm) = e { Some(pcm) } else { None }).collect();
+            assert_eq!(blocks.len(), 7 * 4, "250 ms blocks of the customer track only");
+            assert!(blocks.iter().all(|b| b.len() == 4000));
+            // Fragments 1-5 are the voicemail: exactly the customer's source, in order.
+            let voicemail: Vec<u8> = blocks[4..24].iter().flat_map(|b| b.iter().copied()).collect();
+            assert_eq!(voicemail, source, "piece {piece}");
+        }
+        let events = live(AGENT_TRACK, 1000);
+        let contacts: Vec<Option<String>> = events
+            .iter()
+            .filter_map(
+                |e| if let LiveEvent::Fragment { contact_id, .. } = e { Some(contact_id.clone()) } else { None },
+            )
+            .collect();
+        assert_eq!(contacts.first().cloned().flatten().as_deref(), Some("6e3a1c55-4c3b-4d7e-9a43-2b0e9c1a7f10"));
+        assert_eq!(contacts.last().cloned().flatten().as_deref(), Some("b7d2f0a4-91c3-4e58-8f6a-0c2d4e6f8a1b"));
+        assert!(!events.contains(&LiveEvent::Stop));
+    }
+
+    #[test]
+    fn a_track_the_stream_lacks_reads_as_fragments_without_audio() {
+        let events = live("NO_SUCH_TRACK", 1000);
+        assert_eq!(events.iter().filter(|e| matches!(e, LiveEvent::Audio(_))).count(), 0);
+        assert_eq!(events.len(), 7, "fragments only");
     }
 }

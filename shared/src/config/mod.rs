@@ -20,6 +20,7 @@
 //! | [`logging`] | [`LoggingConfig`] | `LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` |
 //! | [`kinesis`] | [`crate::kinesis::FailureReporting`] | `REPORT_BATCH_ITEM_FAILURES` |
 //! | [`invoke`] | [`Wiring`], [`InvokeConfig`] | `INVOKE_TELEPHONY_INTEGRATION_API_ARN`, `invoke_telephony_integration_api_arn`, `INVOKE_SALESFORCE_REST_API_ARN`, `INVOKE_DEADLINE_MS` |
+//! | [`transcription`] | [`TriggerConfig`], [`TranscriberConfig`] | `INVOKE_KVS_TRANSCRIBER_ARN` (and `AWS_LAMBDA_FUNCTION_NAME`) |
 
 use thiserror::Error;
 
@@ -33,6 +34,7 @@ pub mod logging;
 pub mod rest;
 pub mod telephony;
 pub mod transcripts;
+pub mod transcription;
 pub mod voicemail;
 
 pub use connect::ConnectConfig;
@@ -44,6 +46,7 @@ pub use logging::{LoggingConfig, log_level};
 pub use rest::RestConfig;
 pub use telephony::ScrtConfig;
 pub use transcripts::TranscriptConfig;
+pub use transcription::{TranscriberConfig, TriggerConfig};
 pub use voicemail::{PackagingConfig, RecordingsConfig};
 
 /// One environment variable: its name, written once, and what it means.
@@ -67,6 +70,7 @@ pub fn vars() -> impl Iterator<Item = &'static Var> {
         invoke::VARS,
         kinesis::VARS,
         transcripts::VARS,
+        transcription::VARS,
     ]
     .into_iter()
     .flatten()

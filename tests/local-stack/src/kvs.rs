@@ -7,12 +7,14 @@
 //! Point the SDK at it with `AWS_ENDPOINT_URL_KINESIS_VIDEO` (a spawned function) or an
 //! `endpoint_url` on the client's configuration (in-process tests). The recorded stream is the
 //! voicemail fixture `tests/fixtures/voicemail/kvs-stream.{mkv,json}` (see its generator).
+//! The live two-track call of the real-time transcription tests is `tests/fixtures/call/call-stream.{mkv,json}`
+//! ([`KvsFixture::live_call`]), with each track's known text ([`KvsFixture::script`]).
 //!
 //! Faults: a status answered to the next requests of one operation, or a media stream cut after
 //! some bytes (the connection is dropped mid-body).
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -48,11 +50,27 @@ struct Manifest {
     contact_id: String,
     fragment_start_number: String,
     fragment_stop_number: String,
+    #[serde(default)]
     voicemail_samples: usize,
+    #[serde(default)]
     customer_source: String,
+    #[serde(default)]
     agent_source: String,
     customer_text: String,
     fragments: Vec<FixtureFragment>,
+    #[serde(default)]
+    audio_start_timestamp_ms: i64,
+    #[serde(default)]
+    script: BTreeMap<String, Vec<ScriptLine>>,
+}
+
+/// One utterance of a track's known text (the live call fixture), in seconds from the start of the
+/// call's audio.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ScriptLine {
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
 }
 
 /// A recorded Kinesis Video stream: the GetMedia bytes and where each fragment lies in them.
@@ -67,6 +85,11 @@ pub struct KvsFixture {
     pub customer_text: String,
     pub fragments: Vec<FixtureFragment>,
     pub bytes: Arc<Vec<u8>>,
+    /// The live call fixture: the producer timestamp of its first fragment (epoch ms), what Amazon
+    /// Connect reports as `MediaStreams.Customer.Audio.StartTimestamp`.
+    pub audio_start_timestamp_ms: i64,
+    /// The live call fixture: each track's known text (`AUDIO_FROM_CUSTOMER`, `AUDIO_TO_CUSTOMER`).
+    pub script: BTreeMap<String, Vec<ScriptLine>>,
     dir: PathBuf,
     customer_source: String,
     agent_source: String,
@@ -76,6 +99,12 @@ impl KvsFixture {
     /// The voicemail fixture of `tests/fixtures/voicemail`.
     pub fn voicemail() -> Result<KvsFixture> {
         Self::load(crate::workspace_root().join("tests").join("fixtures").join("voicemail"), "kvs-stream")
+    }
+
+    /// The live two-track call of `tests/fixtures/call` (see its generator): 8 s of call, then a
+    /// fragment of the next contact.
+    pub fn live_call() -> Result<KvsFixture> {
+        Self::load(crate::workspace_root().join("tests").join("fixtures").join("call"), "call-stream")
     }
 
     pub fn load(dir: PathBuf, stem: &str) -> Result<KvsFixture> {
@@ -97,6 +126,8 @@ impl KvsFixture {
             customer_text: manifest.customer_text,
             fragments: manifest.fragments,
             bytes: Arc::new(bytes),
+            audio_start_timestamp_ms: manifest.audio_start_timestamp_ms,
+            script: manifest.script,
             dir,
             customer_source: manifest.customer_source,
             agent_source: manifest.agent_source,
@@ -118,6 +149,68 @@ impl KvsFixture {
         self.stream_arn.split('/').nth(1).unwrap_or_default().to_string()
     }
 
+    /// The live call `times` over, under `stream_arn`: a call `times` as long, for long-call
+    /// measurements. The call's fragments are repeated with new fragment numbers of the same length,
+    /// increasing (digits 22 to 27 count the fragments; the Matroska sizes are unchanged), then the
+    /// next contact's fragment; each track's script is repeated alike.
+    pub fn repeated_call(&self, times: usize, stream_arn: &str) -> KvsFixture {
+        let call: Vec<&FixtureFragment> = self.fragments.iter().filter(|f| f.contact_id == self.contact_id).collect();
+        let after: Vec<&FixtureFragment> = self.fragments.iter().filter(|f| f.contact_id != self.contact_id).collect();
+        let renumber = |k: usize, original: &str| {
+            if original.len() < 27 {
+                original.to_string()
+            } else {
+                format!("{}{k:06}{}", &original[..21], &original[27..])
+            }
+        };
+        let mut bytes = Vec::new();
+        let mut fragments = Vec::new();
+        let plan = (0..times).flat_map(|_| call.iter().copied()).chain(after.iter().copied());
+        for (k, f) in plan.enumerate() {
+            let number = renumber(k, &f.number);
+            let chunk = replace_all(&self.bytes[f.offset..f.offset + f.length], f.number.as_bytes(), number.as_bytes());
+            fragments.push(FixtureFragment {
+                number,
+                offset: bytes.len(),
+                length: chunk.len(),
+                producer_timestamp_ms: self.audio_start_timestamp_ms + 1000 * k as i64,
+                contact_id: f.contact_id.clone(),
+                kind: f.kind.clone(),
+            });
+            bytes.extend_from_slice(&chunk);
+        }
+        let seconds = call.len() as f64;
+        let script = self
+            .script
+            .iter()
+            .map(|(track, lines)| {
+                let repeated = (0..times)
+                    .flat_map(|r| {
+                        lines.iter().map(move |l| ScriptLine {
+                            text: l.text.clone(),
+                            start: l.start + seconds * r as f64,
+                            end: l.end + seconds * r as f64,
+                        })
+                    })
+                    .collect();
+                (track.clone(), repeated)
+            })
+            .collect();
+        let mut copy = self.clone();
+        copy.stream_arn = stream_arn.to_string();
+        copy.fragment_start_number = fragments.first().map(|f| f.number.clone()).unwrap_or_default();
+        copy.fragment_stop_number = fragments
+            .iter()
+            .rev()
+            .find(|f| f.contact_id == self.contact_id)
+            .map(|f| f.number.clone())
+            .unwrap_or_default();
+        copy.fragments = fragments;
+        copy.bytes = Arc::new(bytes);
+        copy.script = script;
+        copy
+    }
+
     /// The same recording under another ARN, ending with the voicemail's stop fragment: nothing
     /// follows it (a stream whose producer has not written the next fragment yet).
     pub fn ending_at_stop(&self, stream_arn: &str) -> KvsFixture {
@@ -130,6 +223,22 @@ impl KvsFixture {
         }
         copy
     }
+}
+
+/// `haystack` with every `from` replaced by `to`.
+fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if !from.is_empty() && haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The data chunk of a canonical 44-byte-header PCM WAV file.
@@ -450,6 +559,47 @@ mod tests {
         assert_eq!(fixture.customer_source_pcm().unwrap().len(), fixture.voicemail_samples * 2);
         assert_ne!(fixture.customer_source_pcm().unwrap(), fixture.agent_source_pcm().unwrap());
         assert!(fixture.bytes.len() < 300_000, "kept small");
+    }
+
+    #[test]
+    fn the_live_call_fixture_is_consistent() {
+        let fixture = KvsFixture::live_call().expect("fixture");
+        assert_eq!(fixture.fragments.len(), 9);
+        let mut end = 0;
+        for (i, f) in fixture.fragments.iter().enumerate() {
+            assert_eq!(f.offset, end, "fragments are back to back");
+            assert_eq!(f.producer_timestamp_ms, fixture.audio_start_timestamp_ms + 1000 * i as i64);
+            end = f.offset + f.length;
+        }
+        assert_eq!(end, fixture.bytes.len());
+        assert_eq!(fixture.fragments[0].number, fixture.fragment_start_number);
+        assert_eq!(fixture.fragments[7].number, fixture.fragment_stop_number);
+        assert_ne!(fixture.fragments[8].contact_id, fixture.contact_id, "the last fragment is the next contact's");
+        for track in ["AUDIO_FROM_CUSTOMER", "AUDIO_TO_CUSTOMER"] {
+            let lines = &fixture.script[track];
+            assert_eq!(lines.len(), 3, "{track}");
+            assert!(lines.windows(2).all(|w| w[0].end <= w[1].start), "{track}: in order, apart");
+            assert!(lines.iter().all(|l| l.end <= 8.0), "{track}: within the call");
+        }
+    }
+
+    #[test]
+    fn a_repeated_call_keeps_the_layout_with_increasing_fragment_numbers() {
+        let fixture = KvsFixture::live_call().expect("fixture");
+        let long = fixture.repeated_call(3, "arn:aws:kinesisvideo:us-east-1:123456789012:stream/long/1");
+        assert_eq!(long.fragments.len(), 3 * 8 + 1);
+        assert!(long.fragments.windows(2).all(|w| compare_numbers(&w[0].number, &w[1].number) == CmpOrdering::Less));
+        assert_eq!(
+            long.bytes.len(),
+            3 * (fixture.bytes.len() - fixture.fragments[8].length) + fixture.fragments[8].length
+        );
+        for f in &long.fragments {
+            let chunk = &long.bytes[f.offset..f.offset + f.length];
+            assert!(chunk.windows(f.number.len()).any(|w| w == f.number.as_bytes()), "tagged with its number");
+        }
+        assert_eq!(long.script["AUDIO_FROM_CUSTOMER"].len(), 9);
+        assert_eq!(long.script["AUDIO_FROM_CUSTOMER"][3].start, 8.4);
+        assert_eq!(long.fragment_stop_number, long.fragments[23].number);
     }
 
     #[test]

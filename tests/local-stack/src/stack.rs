@@ -20,6 +20,7 @@
 //! | a policy with `kinesisvideo:` actions | the local Kinesis Video endpoint with the voicemail fixture |
 //! | a policy with `connect:` actions | the local Amazon Connect endpoint |
 //! | a policy with `lambda:InvokeFunction` | the Invoke recorder |
+//! | a policy with `transcribe:StartStreamTranscription` | the local Amazon Transcribe streaming endpoint |
 //!
 //! moto is always there ([`Moto::shared`]: one server per test process). The template is then
 //! resolved with its parameters pointing at these (the "existing contact center" set-up: the stack's
@@ -46,6 +47,7 @@ use crate::kvs::{KvsFixture, KvsServer};
 use crate::moto::{Moto, aws_env, aws_sdk_config, put_secure_parameter};
 use crate::runtime::{FunctionProcess, FunctionSpec, binary_path};
 use crate::template::{ACCOUNT_ID, REGION, Resolved, Template};
+use crate::transcribe_streaming::{EndpointConfig, TranscribeStreamingServer};
 
 /// The Salesforce org of every local stack (the JWT `iss` of the Telephony Integration API).
 pub const ORG_ID: &str = "00DXX0000000001";
@@ -239,6 +241,7 @@ impl StackBuilder {
         let needs_kvs = policies.contains("kinesisvideo:");
         let needs_connect = policies.contains("connect:");
         let needs_recorder = policies.contains("lambda:InvokeFunction") || self.invoke_endpoint;
+        let needs_transcribe = policies.contains("transcribe:StartStreamTranscription");
 
         let moto = Moto::shared().context("moto server (run `make test`, which installs it)")?;
         let moto_endpoint = moto.endpoint();
@@ -282,6 +285,15 @@ impl StackBuilder {
         let connect = if needs_connect { Some(LocalConnect::start().await.context("local Connect")?) } else { None };
         let recorder =
             if needs_recorder { Some(InvokeRecorder::start().await.context("Invoke recorder")?) } else { None };
+        let transcribe = if needs_transcribe {
+            Some(
+                TranscribeStreamingServer::start(EndpointConfig::default())
+                    .await
+                    .context("local Transcribe streaming")?,
+            )
+        } else {
+            None
+        };
 
         // Second pass, pointing at what runs.
         let mut values = local_parameters(emulator.as_ref(), &bucket_name, &scrt_param);
@@ -333,6 +345,7 @@ impl StackBuilder {
             kvs,
             connect,
             recorder,
+            transcribe,
             logs,
         })
     }
@@ -416,6 +429,8 @@ pub struct Stack {
     pub connect: Option<LocalConnect>,
     /// The Invoke recorder, when the function invokes a function.
     pub recorder: Option<InvokeRecorder>,
+    /// The local Amazon Transcribe streaming endpoint, when the function streams audio to Transcribe.
+    pub transcribe: Option<TranscribeStreamingServer>,
     /// This process's captured log lines, when asked for ([`StackBuilder::capture_logs`]).
     pub logs: Option<scv_shared::logging::CapturedLogs>,
 }
@@ -477,6 +492,14 @@ impl Stack {
         match &self.recorder {
             Some(recorder) => recorder,
             None => panic!("{} invokes no function", self.function),
+        }
+    }
+
+    /// The local Transcribe streaming endpoint; panics if the function streams no audio to Transcribe.
+    pub fn transcribe(&self) -> &TranscribeStreamingServer {
+        match &self.transcribe {
+            Some(transcribe) => transcribe,
+            None => panic!("{} streams no audio to Amazon Transcribe", self.function),
         }
     }
 
@@ -585,6 +608,11 @@ impl Stack {
         }
         if let Some(recorder) = &self.recorder {
             env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), recorder.endpoint().to_string()));
+        }
+        if let Some(transcribe) = &self.transcribe {
+            // HTTP/2 over TLS, as AWS serves it; the process trusts the endpoint's certificate only.
+            env.push(("AWS_ENDPOINT_URL_TRANSCRIBE_STREAMING".into(), transcribe.https_endpoint()));
+            env.push(("SSL_CERT_FILE".into(), transcribe.certificate_file().display().to_string()));
         }
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env

@@ -25,17 +25,23 @@ async fn the_demo_runs_every_sample_event_through_the_real_binary() {
         report.problems,
         report.steps.iter().flat_map(|s| &s.problems).collect::<Vec<_>>()
     );
-    assert_eq!(report.steps.len(), 36, "every step of the call's life");
+    assert_eq!(report.steps.len(), 37, "every step of the call's life (issue 15 added the Amazon Transcribe act)");
     assert!(report.steps.iter().all(|s| s.error.is_none()));
     assert_eq!(
         report.voice_calls.len(),
         7,
         "inbound, WebRTC, transfer, two abandoned calls, the rerouted call and the voicemail"
     );
-    assert!(text.contains("All 36 steps reached Salesforce as expected"), "{text}");
+    assert!(text.contains("All 37 steps reached Salesforce as expected"), "{text}");
+    // The live transcript through kvsConsumerTrigger and kvsTranscriber, each track's last line included.
+    assert!(text.contains("kvsConsumerTrigger -> kvsTranscriber"), "{text}");
+    assert!(
+        text.contains("rep     It ships tomorrow morning.") && text.contains("caller  Thank you, that helps."),
+        "{text}"
+    );
     let timeline: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(options.report_dir.join("timeline.json")).expect("timeline written"),
     )
     .expect("JSON");
-    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(36));
+    assert_eq!(timeline["steps"].as_array().map(Vec::len), Some(37));
 }

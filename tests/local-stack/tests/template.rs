@@ -32,6 +32,9 @@ const UNSCOPABLE_ACTIONS: &[&str] = &[
     // Amazon Transcribe defines no resource type for it; the template scopes it with the
     // transcribe:OutputBucketName condition instead.
     "transcribe:StartTranscriptionJob",
+    // Amazon Transcribe streaming defines no resource type either (kvsTranscriber).
+    "transcribe:StartStreamTranscription",
+    "transcribe:StartMedicalStreamTranscription",
 ];
 
 /// SAM event types Lambda invokes asynchronously.

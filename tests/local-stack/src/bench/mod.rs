@@ -46,6 +46,7 @@ use crate::invoke_recorder::InvokeRecorder;
 use crate::kvs::{KvsFixture, KvsServer};
 use crate::moto::{Moto, aws_env, aws_sdk_config, put_secure_parameter};
 use crate::runtime::{FunctionProcess, FunctionSpec, Invocation, binary_path_in};
+use crate::transcribe_streaming::{EndpointConfig, Script, TranscribeStreamingServer, Utterance};
 
 use crate::stack::{CALL_CENTER, CONSUMER_KEY, ORG_ID};
 
@@ -334,6 +335,13 @@ pub async fn run(options: &BenchOptions, out: &mut dyn std::io::Write) -> Result
         )?;
         hot_paths.push(hot);
     }
+    let long_calls = options.only.is_empty() || options.only.iter().any(|o| o == "kvs-transcriber");
+    for minutes in [1, 5].into_iter().filter(|_| long_calls) {
+        let (hot, note) = long_call(&stack, options, minutes).await.context("the kvsTranscriber long call")?;
+        writeln!(out, "{note}")?;
+        hot_paths.push(hot);
+        notes.push(note);
+    }
     let micro = read_criterion(&options.criterion_dir);
     if micro.is_empty() {
         notes.push(format!(
@@ -351,7 +359,7 @@ pub async fn run(options: &BenchOptions, out: &mut dyn std::io::Write) -> Result
 }
 
 /// The function packages, in the order of the README.
-pub const PACKAGES: [&str; 12] = [
+pub const PACKAGES: [&str; 14] = [
     "invoke-telephony-integration-api",
     "invoke-salesforce-rest-api",
     "ctr-data-sync",
@@ -364,6 +372,8 @@ pub const PACKAGES: [&str; 12] = [
     "voicemail-audio-processing",
     "voicemail-transcribe",
     "voicemail-packaging",
+    "kvs-consumer-trigger",
+    "kvs-transcriber",
 ];
 
 pub(super) fn read_events(dir: &Path) -> Result<Vec<(String, Value)>> {
@@ -388,6 +398,56 @@ pub(super) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 
 pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// kvsTranscriber on a call of `minutes` (the live call fixture repeated, both tracks) in one fresh
+/// process: the messages it posts per second (Kinesis Video sends the call as fast as it is read, so
+/// the posting is the bound) and its peak memory, which should not grow with the call's length.
+async fn long_call(stack: &Stack, options: &BenchOptions, minutes: usize) -> Result<(HotPath, String)> {
+    let base = KvsFixture::live_call()?;
+    let times = (minutes * 60).div_ceil(8);
+    let arn = format!("arn:aws:kinesisvideo:us-east-1:123456789012:stream/bench-long-call-{minutes}/1795252400000");
+    let fixture = base.repeated_call(times, &arn);
+    stack.kvs.add_stream(fixture.clone());
+    let script = fixture.clone();
+    stack.transcribe.set_script_selector(move |session| scenarios::live_call_script(&script, &session.session_id));
+    if stack.emulator.voice_call(&fixture.contact_id).is_none() {
+        stack.voice_call(&fixture.contact_id).await?;
+    }
+    let param = stack.scrt_param("kvs-transcriber").await?;
+    let spec = FunctionSpec::new("kvsTranscriber", options.binary_dir.join("kvs-transcriber"))
+        .with_envs(aws_env(stack.aws.endpoint()))
+        .with_envs(stack.transcriber_env(&param)?)
+        .with_timeout(Duration::from_secs(900));
+    let process = FunctionProcess::spawn(spec).await?;
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(
+        options.events_root.join("kvs-transcriber/01-both-tracks.json"),
+    )?)?;
+    event["streamARN"] = json!(arn);
+    event["startFragmentNum"] = json!(fixture.fragment_start_number);
+    let count = || stack.emulator.voice_call(&fixture.contact_id).map_or(0, |c| c.messages.len());
+    let before = count();
+    let started = Instant::now();
+    let invocation = process.invoke(event).await?;
+    let wall = started.elapsed();
+    let rss_mb = process.pid().and_then(vm_hwm_kb).map_or(0.0, |kb| kb as f64 / 1024.0);
+    let posted = count() - before;
+    let failures = usize::from(invocation.result.is_err());
+    process.shutdown().await?;
+    let per_second = posted as f64 / wall.as_secs_f64().max(1e-9);
+    let note = format!(
+        "kvsTranscriber, a {minutes}-minute call (both tracks): {posted} messages in {:.1} s ({per_second:.0} messages/s), peak RSS {rss_mb:.1} MB",
+        wall.as_secs_f64()
+    );
+    let run = HotRun { wall_ms: ms(wall), salesforce_requests: posted, failures };
+    let hot = HotPath {
+        name: "kvsTranscriber long call".into(),
+        setting: format!("{minutes} min, both tracks, peak RSS {rss_mb:.1} MB"),
+        runs: vec![run],
+        median_wall_ms: ms(wall),
+        salesforce_requests: posted,
+    };
+    Ok((hot, note))
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub(super) struct Stack {
     pub(super) kvs: KvsServer,
     pub(super) connect: LocalConnect,
     pub(super) recorder: InvokeRecorder,
+    /// Plays the live call fixture's script to kvsTranscriber.
+    pub(super) transcribe: TranscribeStreamingServer,
     pub(super) http: reqwest::Client,
     pub(super) epoch: Instant,
 }
@@ -47,11 +49,48 @@ impl Stack {
         let kvs = KvsServer::start(vec![KvsFixture::voicemail()?]).await.context("starting local Kinesis Video")?;
         let connect = LocalConnect::start().await.context("starting local Connect")?;
         let recorder = InvokeRecorder::start().await.context("starting the Invoke API recorder")?;
+        let live_call = KvsFixture::live_call()?;
+        kvs.add_stream(live_call.clone());
+        let transcribe = TranscribeStreamingServer::start(
+            EndpointConfig::default().with_vocabulary("acme-products").with_vocabulary_filter("acme-profanity"),
+        )
+        .await
+        .context("starting local Transcribe streaming")?;
+        transcribe.set_script_selector(move |session| live_call_script(&live_call, &session.session_id));
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build()?;
-        Ok(Stack { emulator, _moto: moto, aws, sf, sdk, scrt_keys, app_keys, kvs, connect, recorder, http, epoch })
+        Ok(Stack {
+            emulator,
+            _moto: moto,
+            aws,
+            sf,
+            sdk,
+            scrt_keys,
+            app_keys,
+            kvs,
+            connect,
+            recorder,
+            transcribe,
+            http,
+            epoch,
+        })
     }
 
     /// The emulator's base URL as seen through the proxy.
+    /// kvsTranscriber's environment: the template's, with the local Kinesis Video, Connect, Lambda and
+    /// Transcribe streaming endpoints (HTTP/2 over TLS; the process trusts the endpoint's certificate).
+    pub(super) fn transcriber_env(&self, scrt_param: &str) -> Result<Vec<(String, String)>> {
+        let mut env = self.function_env("kvs-transcriber", scrt_param)?;
+        let certificate = self.transcribe.certificate_file().display().to_string();
+        env.extend(pairs(&[
+            ("AWS_ENDPOINT_URL_KINESIS_VIDEO", &self.kvs.endpoint()),
+            ("AWS_ENDPOINT_URL_CONNECT", self.connect.endpoint()),
+            ("AWS_ENDPOINT_URL_LAMBDA", self.recorder.endpoint()),
+            ("AWS_ENDPOINT_URL_TRANSCRIBE_STREAMING", &self.transcribe.https_endpoint()),
+            ("SSL_CERT_FILE", &certificate),
+        ]));
+        Ok(env)
+    }
+
     pub(super) fn sf_url(&self, direct: &str) -> String {
         direct.replacen(&self.emulator.base_url(), self.sf.endpoint(), 1)
     }
@@ -299,6 +338,26 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
             let events = pick(&["transcript-created.json"])?;
             Scenario { package, name: "VoiceMailPackaging", env, events, uses_ssm: true }
         }
+        "kvs-consumer-trigger" => {
+            let mut env = stack.function_env(package, "")?;
+            env.extend(pairs(&[
+                ("INVOKE_KVS_TRANSCRIBER_ARN", "arn:aws:lambda:us-east-1:000000000000:function:kvs-transcriber:active"),
+                ("AWS_ENDPOINT_URL_LAMBDA", stack.recorder.endpoint()),
+            ]));
+            Scenario { package, name: "kvsConsumerTrigger", env, events: all, uses_ssm: false }
+        }
+        "kvs-transcriber" => {
+            let param = stack.scrt_param(package).await?;
+            let mut contacts: Vec<&str> = all.iter().filter_map(|(_, e)| e["voiceCallId"].as_str()).collect();
+            contacts.dedup();
+            for contact in contacts {
+                stack.voice_call(contact).await?;
+            }
+            let env = stack.transcriber_env(&param)?;
+            // Each invocation transcribes the 8 s live call fixture (both tracks unless the event says otherwise).
+            let events = pick(&["01-both-tracks.json", "02-vocabulary.json", "03-medical.json"])?;
+            Scenario { package, name: "kvsTranscriber", env, events, uses_ssm: true }
+        }
         other => bail!("no benchmark scenario for {other}"),
     };
     if s.events.is_empty() {
@@ -479,4 +538,24 @@ pub(super) fn api_shape(mut contact: Value) -> Result<Value> {
     }
     walk(&mut contact)?;
     Ok(contact)
+}
+
+/// The script of a kvsTranscriber session: the track and audio offset its session id names
+/// (docs/functions.md#kvstranscriber), the live call fixture's text from there.
+pub(super) fn live_call_script(fixture: &KvsFixture, session_id: &str) -> Option<Script> {
+    let groups: Vec<&str> = session_id.split('-').collect();
+    let track = match *groups.get(2)? {
+        "0001" => "AUDIO_FROM_CUSTOMER",
+        "0002" => "AUDIO_TO_CUSTOMER",
+        _ => return None,
+    };
+    let offset = u64::from_str_radix(groups.get(4)?, 16).ok()? as f64 / 1000.0;
+    let lines = fixture.script.get(track)?;
+    Some(Script::new(
+        lines
+            .iter()
+            .filter(|l| l.end > offset)
+            .map(|l| Utterance::new(l.text.clone(), (l.start - offset).max(0.0), l.end - offset))
+            .collect(),
+    ))
 }

@@ -17,6 +17,7 @@ mod post_call;
 mod rest;
 mod steps;
 mod transcripts;
+mod transcription;
 mod voicemail;
 
 pub use steps::check_logs;
@@ -186,6 +187,14 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
                 "\n    ContactLensConsumer -> ContactLensProcessor (live transcript and signals of the call):"
             )?;
             let step = contact_lens_section(options, &emulator, &moto.endpoint(), &keys, out).await?;
+            report.steps.push(step);
+            writeln!(out)?;
+            // A contact center that transcribes with Amazon Transcribe instead: the flow's kvsConsumerTrigger.
+            writeln!(
+                out,
+                "    kvsConsumerTrigger -> kvsTranscriber (the same call through Kinesis Video and Amazon Transcribe streaming):"
+            )?;
+            let step = transcription::transcription_section(options, &emulator, &moto.endpoint(), &keys, out).await?;
             report.steps.push(step);
             writeln!(out)?;
         }
