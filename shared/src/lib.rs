@@ -11,6 +11,7 @@ pub mod flow;
 pub mod http;
 pub mod ids;
 pub mod jwt;
+pub mod keygen;
 pub mod keys;
 pub mod kinesis;
 pub mod lambda;
