@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use scv_shared::config::{BackupConfig, RestConfig};
+use scv_shared::config::{BackupConfig, RestConfig, ScrtConfig};
+use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
+use scv_shared::ctr_backup::{CtrBackup, Stored, superseded};
+use scv_shared::ids::PathId;
 use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::SalesforceRest;
 use scv_shared::resync::{ResyncClients, unsynced_query};
 use scv_shared::retry::Deadline;
+use scv_shared::scrt::TelephonyClient;
 use serde_json::{Value, json};
 
 use crate::settings::{Settings, config_error};
@@ -59,6 +63,21 @@ pub enum QuarantineCommand {
         /// The object key, e.g. quarantine/<contactId>/<sequenceNumber>.json.
         key: String,
     },
+    /// Replay quarantined CTRs after a fix, through the CTR sync's own steps.
+    ///
+    /// For each record: the CTR read as CTRDataSync reads it, skipped if it is not to be synced
+    /// (NoSync, not a voice call), backed up unless a newer CTR of the contact is (newest wins), then
+    /// the VoiceCall updated through the Telephony Integration API. A replayed or superseded record
+    /// leaves the quarantine; a failed one stays, with the reason printed. Exit code 4 when one failed.
+    /// Needs the Telephony Integration API settings and CTR_BACKUP_S3_BUCKET.
+    Replay {
+        /// The object keys to replay (as `list` shows them).
+        #[arg(required_unless_present = "all")]
+        keys: Vec<String>,
+        /// Replay every quarantined record.
+        #[arg(long, conflicts_with = "keys")]
+        all: bool,
+    },
 }
 
 /// `90s`, `15m`, `6h`, `2d` (a bare number is minutes).
@@ -85,6 +104,15 @@ pub async fn run(command: &CtrCommand, global: &Global) -> Result<Outcome, CliEr
         CtrCommand::Quarantine(QuarantineCommand::List) => {
             let backup = BackupConfig::from_env(&settings).map_err(config_error)?;
             list(&s3, &backup, global.json).await
+        }
+        CtrCommand::Quarantine(QuarantineCommand::Replay { keys, all }) => {
+            let backup_cfg = BackupConfig::from_env(&settings).map_err(config_error)?;
+            let scrt = ScrtConfig::from_env(&settings).map_err(config_error)?;
+            let ssm = aws_sdk_ssm::Client::new(&sdk);
+            let telephony = TelephonyClient::from_config(&scrt, ssm, scv_shared::aws::http_client(), &settings);
+            let keys = if *all { quarantined_keys(&s3, &backup_cfg).await? } else { keys.clone() };
+            let backup = CtrBackup::new(s3.clone(), backup_cfg.clone());
+            replay(&s3, &backup, &telephony, scrt.deadline, &keys, global.json).await
         }
         CtrCommand::Quarantine(QuarantineCommand::Show { key }) => {
             let backup = BackupConfig::from_env(&settings).map_err(config_error)?;
@@ -172,7 +200,7 @@ async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Option<
     }
 }
 
-async fn list(s3: &aws_sdk_s3::Client, backup: &BackupConfig, quiet: bool) -> Result<Outcome, CliError> {
+async fn quarantined_keys(s3: &aws_sdk_s3::Client, backup: &BackupConfig) -> Result<Vec<String>, CliError> {
     let mut keys = Vec::new();
     let mut pages =
         s3.list_objects_v2().bucket(&backup.bucket).prefix(&backup.quarantine_prefix).into_paginator().send();
@@ -187,6 +215,11 @@ async fn list(s3: &aws_sdk_s3::Client, backup: &BackupConfig, quiet: bool) -> Re
         })?;
         keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
     }
+    Ok(keys)
+}
+
+async fn list(s3: &aws_sdk_s3::Client, backup: &BackupConfig, quiet: bool) -> Result<Outcome, CliError> {
+    let keys = quarantined_keys(s3, backup).await?;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(keys.len() as u64) };
     if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} quarantined records read") {
         bar.set_style(style);
@@ -216,6 +249,129 @@ async fn list(s3: &aws_sdk_s3::Client, backup: &BackupConfig, quiet: bool) -> Re
         ));
     }
     Ok(Outcome::ok(human, json!({"bucket": backup.bucket, "quarantined": items})))
+}
+
+/// How one replay ended.
+enum Replayed {
+    Replayed,
+    Superseded(String),
+    Skipped(String),
+    Failed(String),
+}
+
+/// One quarantined record through the CTR sync's steps (functions/ctr-data-sync: parse, should_sync,
+/// newest-wins backup, the update).
+async fn replay_one(
+    s3: &aws_sdk_s3::Client,
+    backup: &CtrBackup,
+    telephony: &TelephonyClient,
+    budget: Duration,
+    key: &str,
+) -> Replayed {
+    let body = match get(s3, backup.bucket(), key).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return Replayed::Failed(format!("s3://{}/{key} does not exist", backup.bucket())),
+        Err(e) => return Replayed::Failed(e.message),
+    };
+    let Some(record) =
+        serde_json::from_str::<Value>(&body).ok().and_then(|v| v.get("record").cloned()).filter(|r| !r.is_null())
+    else {
+        return Replayed::Skipped("the record could not be decoded when it arrived; only its raw data is kept".into());
+    };
+    let ctr = match Ctr::from_value(record.clone()) {
+        Ok(ctr) => ctr,
+        Err(e) => return Replayed::Failed(e),
+    };
+    let Some(contact_id) = ctr.contact_id.clone().filter(|c| !c.is_empty()) else {
+        return Replayed::Failed("the CTR has no ContactId".into());
+    };
+    if let Err(e) = PathId::parse("ContactId", &contact_id) {
+        return Replayed::Failed(e.to_string());
+    }
+    if let Err(skip) = should_sync(&ctr) {
+        return Replayed::Skipped(skip.to_string());
+    }
+    let version = ctr.updated_at();
+    match backup.store_newest(&contact_id, &record.to_string(), version).await {
+        Ok(Stored::Written) => {}
+        Ok(Stored::Superseded(why)) => return Replayed::Superseded(why.to_string()),
+        Err(e) => return Replayed::Failed(e.to_string()),
+    }
+    match backup.stored_version(&contact_id).await {
+        Ok(stored) => {
+            if let Some(why) = superseded(version, stored) {
+                return Replayed::Superseded(why.to_string());
+            }
+        }
+        Err(e) => return Replayed::Failed(e.to_string()),
+    }
+    let fields = to_voice_call_fields(&ctr);
+    match telephony.update_voice_call(&contact_id, &fields, Deadline::after(budget)).await {
+        Ok(_) => Replayed::Replayed,
+        Err(e) => Replayed::Failed(e.to_string()),
+    }
+}
+
+async fn replay(
+    s3: &aws_sdk_s3::Client,
+    backup: &CtrBackup,
+    telephony: &TelephonyClient,
+    budget: Duration,
+    keys: &[String],
+    quiet: bool,
+) -> Result<Outcome, CliError> {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(keys.len() as u64) };
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} quarantined records replayed") {
+        bar.set_style(style);
+    }
+    let mut results = Vec::new();
+    let (mut replayed, mut superseded_count, mut skipped, mut failed) = (0, 0, 0, 0);
+    for key in keys {
+        let outcome = replay_one(s3, backup, telephony, budget, key).await;
+        let (status, detail) = match outcome {
+            Replayed::Replayed => ("replayed", String::new()),
+            Replayed::Superseded(why) => ("superseded", why),
+            Replayed::Skipped(why) => ("skipped", why),
+            Replayed::Failed(why) => ("failed", why),
+        };
+        match status {
+            "replayed" => replayed += 1,
+            "superseded" => superseded_count += 1,
+            "skipped" => skipped += 1,
+            _ => failed += 1,
+        }
+        // Done with it: the record leaves the quarantine.
+        if matches!(status, "replayed" | "superseded")
+            && let Err(e) = s3.delete_object().bucket(backup.bucket()).key(key).send().await
+        {
+            bar.println(format!(
+                "{key}: replayed, but not removed from the quarantine: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            ));
+        }
+        results.push(json!({"key": key, "status": status, "detail": detail}));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut human = String::new();
+    for r in &results {
+        human.push_str(&format!(
+            "{:<10} {}",
+            r["status"].as_str().unwrap_or_default(),
+            r["key"].as_str().unwrap_or_default()
+        ));
+        if let Some(detail) = r["detail"].as_str().filter(|d| !d.is_empty()) {
+            human.push_str(&format!("\n           {detail}"));
+        }
+        human.push('\n');
+    }
+    human
+        .push_str(&format!("replayed {replayed}, superseded {superseded_count}, skipped {skipped}, failed {failed}\n"));
+    let json = json!({
+        "results": results,
+        "counts": {"replayed": replayed, "superseded": superseded_count, "skipped": skipped, "failed": failed},
+    });
+    Ok(Outcome { human, json, code: if failed > 0 { 4 } else { 0 } })
 }
 
 #[cfg(test)]

@@ -149,18 +149,26 @@ async fn token_check(cfg: &ScrtConfig, http: reqwest::Client, keys: Arc<KeyCache
         client.create_transcripts_bulk(&BulkTranscripts::default(), Deadline::after(Duration::from_secs(20))).await;
     let staged = client.keys().using_staged();
     let param = &cfg.private_key_param_name;
+    let accepted = match &answer {
+        Ok(_) => Some("the Telephony Integration API accepted a token signed with the key".to_string()),
+        Err(ScrtError::Status { status, .. }) if *status != 401 && *status != 403 => Some(format!(
+            "the Telephony Integration API accepted the token (it answered HTTP {status} to the empty probe)"
+        )),
+        Err(_) => None,
+    };
+    if let Some(detail) = accepted {
+        if staged {
+            return Check {
+                name: "token",
+                status: "warn",
+                detail: format!("Salesforce accepts the staged key ({param}-next), not the key in {param}"),
+                fix: Some(format!("finish the rotation: `scv keys promote --param {param}`")),
+            };
+        }
+        return Check::pass("token", detail);
+    }
     match answer {
-        Ok(_) | Err(ScrtError::Status { .. }) if staged => Check {
-            name: "token",
-            status: "warn",
-            detail: format!("Salesforce accepts the staged key ({param}-next), not the key in {param}"),
-            fix: Some(format!("finish the rotation: `scv keys promote --param {param}`")),
-        },
-        Ok(_) => Check::pass("token", "the Telephony Integration API accepted a token signed with the key"),
-        Err(ScrtError::Status { status, .. }) if status != 401 && status != 403 => Check::pass(
-            "token",
-            format!("the Telephony Integration API accepted the token (it answered HTTP {status} to the empty probe)"),
-        ),
+        Ok(_) => Check::pass("token", "accepted"),
         Err(e) => match e.status() {
             Some(401 | 403) => Check::fail(
                 "token",

@@ -69,7 +69,7 @@ pub enum Command {
     /// The contact center's signing key: generate, stage, promote, show (docs/keys.md).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// CTRs that did not reach Salesforce: run the resync on demand.
+    /// CTRs that did not reach Salesforce: the resync on demand, the quarantined records.
     #[command(subcommand)]
     Ctr(ctr::CtrCommand),
     /// Check a deployment end to end; print the fix for every failing check.

@@ -217,6 +217,45 @@ async fn ctr_quarantine_list_and_show() {
     assert_eq!(missing.code, 3, "{}", missing.stderr);
 }
 
+#[tokio::test]
+async fn ctr_quarantine_replay_runs_the_sync_steps_and_empties_the_quarantine() {
+    let (stack, env) = resync_stack().await;
+    let good = format!("cli-r-{}", uuid::Uuid::new_v4().simple());
+    let quarantined = |contact: &str, record: Value| {
+        json!({"reason": "VoiceCall update refused: HTTP 400", "contactId": contact, "sequenceNumber": "1",
+            "quarantinedAt": "2026-12-04T10:00:00.000Z", "record": record, "data": null})
+    };
+    let good_key = format!("quarantine/{good}/1.json");
+    stack.put_object(&good_key, quarantined(&good, ctr(&good)).to_string()).await.unwrap();
+    let raw_key = format!("quarantine/unknown/{}.json", uuid::Uuid::new_v4().simple());
+    let raw =
+        json!({"reason": "not JSON", "contactId": null, "sequenceNumber": "2", "record": null, "data": "bm90IGpzb24="});
+    stack.put_object(&raw_key, raw.to_string()).await.unwrap();
+
+    let run = scv(&env, &["ctr", "quarantine", "replay", "--all", "--json"]).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let out = run.json();
+    assert_eq!(out["counts"], json!({"replayed": 1, "superseded": 0, "skipped": 1, "failed": 0}), "{out}");
+    let call = stack.emulator().voice_call(&good).expect("the update made the call");
+    assert_eq!(call.fields["totalHoldDuration"], json!(7), "the CTR mapping reached Salesforce");
+    assert_eq!(stack.object(&good).await, Some(ctr(&good).to_string()), "backed up as the sync does");
+    assert!(stack.object(&good_key).await.is_none(), "a replayed record leaves the quarantine");
+    assert!(stack.object(&raw_key).await.is_some(), "an undecodable one stays");
+
+    // A replay Salesforce refuses stays in the quarantine; the exit code says so.
+    let other = scv_shared::keygen::generate("X", 1, chrono::Utc::now().timestamp()).unwrap();
+    stack.emulator().set_scrt_public_keys(vec![other.certificate_pem]);
+    let refused = format!("cli-refused-{}", uuid::Uuid::new_v4().simple());
+    let refused_key = format!("quarantine/{refused}/3.json");
+    stack.put_object(&refused_key, quarantined(&refused, ctr(&refused)).to_string()).await.unwrap();
+    let run = scv(&env, &["ctr", "quarantine", "replay", &refused_key]).await;
+    assert_eq!(run.code, 4, "{} {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("failed") && run.stdout.contains("401"), "{}", run.stdout);
+    assert!(stack.object(&refused_key).await.is_some(), "it stays quarantined");
+    let usage = scv(&env, &["ctr", "quarantine", "replay"]).await;
+    assert_eq!(usage.code, 2, "keys or --all: {}", usage.stderr);
+}
+
 fn status<'a>(report: &'a Value, check: &str) -> &'a str {
     report["checks"].as_array().unwrap().iter().find(|c| c["name"] == check).unwrap()["status"].as_str().unwrap()
 }
@@ -261,6 +300,19 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_broken_part_with_its_
     assert_eq!(status(&report, "key"), "pass");
     let text = scv(&env, &["doctor"]).await.stdout;
     assert!(text.contains("upload its certificate"), "{text}");
+
+    // Mid-rotation (staged, certificate uploaded, not promoted): a warning with the next step.
+    let param = stack.scrt_param.clone().unwrap();
+    let staged = scv(&env, &["keys", "stage", "--param", &param, "--unit", "ACME_CC", "--json"]).await;
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    let certificate = staged.json()["certificate"].as_str().unwrap().to_string();
+    stack.emulator().set_scrt_public_keys(vec![certificate]);
+    let mid = scv(&env, &["doctor", "--json"]).await;
+    assert_eq!(mid.code, 0, "a warning is not a failure: {}", mid.stdout);
+    assert_eq!(status(&mid.json(), "token"), "warn", "{}", mid.stdout);
+    assert!(scv(&env, &["doctor"]).await.stdout.contains("scv keys promote"));
+    assert_eq!(scv(&env, &["keys", "promote", "--param", &param]).await.code, 0);
+    assert_eq!(status(&scv(&env, &["doctor", "--json"]).await.json(), "token"), "pass");
 
     // Without Salesforce settings the checks that need them are skipped, not failed.
     let bare: Vec<_> = env.iter().filter(|(k, _)| k.starts_with("AWS_")).cloned().collect();
