@@ -253,7 +253,7 @@ async fn list(s3: &aws_sdk_s3::Client, backup: &BackupConfig, quiet: bool) -> Re
 
 /// How one replay ended.
 enum Replayed {
-    Replayed,
+    Done,
     Superseded(String),
     Skipped(String),
     Failed(String),
@@ -307,7 +307,7 @@ async fn replay_one(
     }
     let fields = to_voice_call_fields(&ctr);
     match telephony.update_voice_call(&contact_id, &fields, Deadline::after(budget)).await {
-        Ok(_) => Replayed::Replayed,
+        Ok(_) => Replayed::Done,
         Err(e) => Replayed::Failed(e.to_string()),
     }
 }
@@ -329,7 +329,7 @@ async fn replay(
     for key in keys {
         let outcome = replay_one(s3, backup, telephony, budget, key).await;
         let (status, detail) = match outcome {
-            Replayed::Replayed => ("replayed", String::new()),
+            Replayed::Done => ("replayed", String::new()),
             Replayed::Superseded(why) => ("superseded", why),
             Replayed::Skipped(why) => ("skipped", why),
             Replayed::Failed(why) => ("failed", why),
