@@ -5,6 +5,12 @@
 //! Steady load costs exactly one SSM call per cold start (and one per TTL); concurrent callers
 //! share one fetch, each waiting no longer than its own deadline; a failed fetch is remembered for
 //! a few seconds so a batch does not wait for a hanging SSM once per record. Errors name the parameter and the problem, never the key material.
+//!
+//! Rotation with no failed call (docs/keys.md#rotation): a new key is first *staged* in
+//! `<param>-next` while Salesforce still accepts the current one. When Salesforce rejects a token
+//! (its certificate was replaced), [`KeyCache::refresh`] reloads `<param>`; if that key did not
+//! change, it takes the staged key instead, and the cache keeps whichever key the retry used, so a
+//! container sees at most one 401 per rotation. *Promotion* copies the staged key into `<param>`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,16 +43,35 @@ impl KeyError {
     }
 }
 
+/// What a parameter name is suffixed with to name its staged key (docs/keys.md#rotation).
+pub const STAGED_SUFFIX: &str = "-next";
+
+/// The name of the staged key of `param`: `<param>-next`.
+pub fn staged_param(param: &str) -> String {
+    format!("{param}{STAGED_SUFFIX}")
+}
+
 /// A parsed RSA private key (parsed once into the signer's key pair). `Debug` never shows it.
 #[derive(Clone)]
-pub struct SigningKey(Arc<crate::jwt::RsaKey>);
+pub struct SigningKey(Arc<Parsed>);
+
+struct Parsed {
+    key: crate::jwt::RsaKey,
+    /// Tells two loads of the same PEM text apart from a changed key (in memory only).
+    material: u64,
+}
 
 impl SigningKey {
     pub fn encoding_key(&self) -> &crate::jwt::RsaKey {
-        &self.0
+        &self.0.key
     }
+    /// The same load (not merely the same key material).
     fn same_as(&self, other: &SigningKey) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
+    }
+    /// The same key material, whichever load.
+    pub fn same_key_as(&self, other: &SigningKey) -> bool {
+        self.0.material == other.0.material
     }
 }
 
@@ -83,7 +108,9 @@ pub fn parse_private_key(pem: &str, param: &str) -> Result<SigningKey, KeyError>
         .map_err(|_| malformed("the PEM block does not contain a valid RSA private key"))?;
     let probe = crate::jwt::Claims::scrt("00D000000000000", "probe", 0);
     crate::jwt::sign(&probe, &key).map_err(|_| malformed("the PEM block does not contain a valid RSA private key"))?;
-    Ok(SigningKey(Arc::new(key)))
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&normalised, &mut hasher);
+    Ok(SigningKey(Arc::new(Parsed { key, material: std::hash::Hasher::finish(&hasher) })))
 }
 
 /// Where the PEM text comes from.
@@ -122,6 +149,15 @@ impl KeySource {
         match self {
             KeySource::Ssm { param, .. } | KeySource::Extension { param, .. } => param,
         }
+    }
+
+    /// The same source for the staged key, `<param>-next`.
+    pub fn staged(&self) -> KeySource {
+        let mut staged = self.clone();
+        match &mut staged {
+            KeySource::Ssm { param, .. } | KeySource::Extension { param, .. } => *param = staged_param(param),
+        }
+        staged
     }
 
     async fn fetch_pem(&self) -> Result<String, KeyError> {
@@ -180,6 +216,8 @@ impl KeySource {
 struct Cached {
     key: SigningKey,
     fetched: Instant,
+    /// The key came from the staged parameter (Salesforce accepted it, the current one was refused).
+    staged: bool,
 }
 
 /// How long a failed fetch is remembered: the other records of a batch fail at once with the same
@@ -202,10 +240,12 @@ struct Slot {
 /// [`FAILURE_MEMORY`]. `slot` is never held across an await.
 pub struct KeyCache {
     source: KeySource,
+    staged: KeySource,
     ttl: Duration,
     slot: std::sync::Mutex<Slot>,
     gate: Mutex<()>,
     fetches: AtomicU64,
+    staged_fetches: AtomicU64,
 }
 
 impl fmt::Debug for KeyCache {
@@ -217,11 +257,13 @@ impl fmt::Debug for KeyCache {
 impl KeyCache {
     pub fn new(source: KeySource, ttl: Duration) -> Self {
         Self {
+            staged: source.staged(),
             source,
             ttl,
             slot: std::sync::Mutex::new(Slot::default()),
             gate: Mutex::new(()),
             fetches: AtomicU64::new(0),
+            staged_fetches: AtomicU64::new(0),
         }
     }
 
@@ -233,7 +275,9 @@ impl KeyCache {
     }
 
     /// Replaces `stale` (the key Salesforce just rejected) with a freshly fetched one, by
-    /// `deadline`. When another caller already replaced it, returns that key without fetching again.
+    /// `deadline`: the current parameter's key if it changed, else the staged key (`<param>-next`)
+    /// if there is one and it differs, else the current key again. The cache keeps the key returned.
+    /// When another caller already replaced `stale`, returns that key without fetching again.
     pub async fn refresh(&self, stale: &SigningKey, deadline: Deadline) -> Result<SigningKey, KeyError> {
         Box::pin(self.obtain(Some(stale), deadline)).await
     }
@@ -241,6 +285,17 @@ impl KeyCache {
     /// How many times the key was fetched from its source (for tests and benchmarks).
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many times the staged key was fetched (after a rejection, or to check a kept staged key).
+    pub fn staged_fetch_count(&self) -> u64 {
+        self.staged_fetches.load(Ordering::Relaxed)
+    }
+
+    /// Whether the cached key is the staged one (Salesforce refused the current key, accepted it).
+    pub fn using_staged(&self) -> bool {
+        let slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.cached.as_ref().is_some_and(|c| c.staged)
     }
 
     pub fn param(&self) -> &str {
@@ -279,7 +334,7 @@ impl KeyCache {
             return settled;
         }
         let bound = deadline.remaining().min(MAX_FETCH);
-        let result = match tokio::time::timeout(bound, self.load()).await {
+        let result = match tokio::time::timeout(bound, self.next_key(stale)).await {
             Ok(result) => result,
             Err(_) => Err(KeyError::Fetch {
                 param: self.param().to_string(),
@@ -288,8 +343,8 @@ impl KeyCache {
         };
         let mut slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match &result {
-            Ok(key) => {
-                slot.cached = Some(Cached { key: key.clone(), fetched: Instant::now() });
+            Ok((key, staged)) => {
+                slot.cached = Some(Cached { key: key.clone(), fetched: Instant::now(), staged: *staged });
                 slot.failure = None;
             }
             Err(error) => {
@@ -297,16 +352,102 @@ impl KeyCache {
                 slot.failure = Some((error.clone(), Instant::now()));
             }
         }
-        result
+        result.map(|(key, _)| key)
     }
 
-    async fn load(&self) -> Result<SigningKey, KeyError> {
+    /// The key to cache next, and whether it is the staged one. `stale`: the key Salesforce just
+    /// refused (`None`: a first load or the TTL ran out).
+    async fn next_key(&self, stale: Option<&SigningKey>) -> Result<(SigningKey, bool), KeyError> {
+        let current = self.load(&self.source).await?;
+        let kept_staged = {
+            let slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            slot.cached.as_ref().filter(|c| c.staged).map(|c| c.key.clone())
+        };
+        let Some(refused) = stale else {
+            // The TTL ran out while the staged key was in use: keep it as long as it is still the
+            // staged key and not yet promoted (Salesforce refuses the current one).
+            if let Some(kept) = kept_staged.filter(|k| !k.same_key_as(&current))
+                && let Ok(Some(staged)) = self.load_staged().await
+                && staged.same_key_as(&kept)
+            {
+                return Ok((staged, true));
+            }
+            return Ok((current, false));
+        };
+        if !current.same_key_as(refused) {
+            tracing::info!(param = self.source.param(), "the private key changed in SSM; using the new one");
+            return Ok((current, false));
+        }
+        match self.load_staged().await {
+            Ok(Some(staged)) if !staged.same_key_as(refused) => {
+                tracing::warn!(
+                    param = self.staged.param(),
+                    "Salesforce refused the current key and it is unchanged; trying the staged key (a rotation in progress)"
+                );
+                Ok((staged, true))
+            }
+            Ok(_) => Ok((current, false)),
+            Err(error) => {
+                tracing::warn!(param = self.staged.param(), error = %error, "the staged key could not be read; keeping the current key");
+                Ok((current, false))
+            }
+        }
+    }
+
+    /// The staged key, `None` when there is none.
+    async fn load_staged(&self) -> Result<Option<SigningKey>, KeyError> {
+        self.staged_fetches.fetch_add(1, Ordering::Relaxed);
+        match self.load_from(&self.staged).await {
+            Ok(key) => Ok(Some(key)),
+            Err(KeyError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn load(&self, source: &KeySource) -> Result<SigningKey, KeyError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let pem = self.source.fetch_pem().await?;
-        let key = parse_private_key(&pem, self.source.param());
-        tracing::debug!(param = self.source.param(), ok = key.is_ok(), "private key loaded");
+        self.load_from(source).await
+    }
+
+    async fn load_from(&self, source: &KeySource) -> Result<SigningKey, KeyError> {
+        let pem = source.fetch_pem().await?;
+        let key = parse_private_key(&pem, source.param());
+        tracing::debug!(param = source.param(), ok = key.is_ok(), "private key loaded");
         key
     }
+}
+
+/// A failed SSM write: the SDK's reason, never the value.
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct PutError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Writes `value` to `param` as a SecureString, overwriting, encrypted with `kms_key_id` (`None`:
+/// the account's `aws/ssm` key). The SDK's timeouts and retries apply ([`crate::aws::load`]).
+pub async fn put_secure_parameter(
+    ssm: &aws_sdk_ssm::Client,
+    param: &str,
+    value: &str,
+    kms_key_id: Option<&str>,
+) -> Result<(), PutError> {
+    ssm.put_parameter()
+        .name(param)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .set_key_id(kms_key_id.map(str::to_string))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            // A validation message may quote what was sent: the value never leaves here.
+            let message = aws_sdk_ssm::error::DisplayErrorContext(&e).to_string().replace(value, "[REDACTED]");
+            let message = crate::logging::scrub(&message).unwrap_or(message);
+            PutError { message, retryable: crate::aws::sdk_retryable(&e) }
+        })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod invoke;
 pub mod jwt;
+pub mod keygen;
 pub mod keys;
 pub mod kinesis;
 pub mod lambda;

@@ -10,7 +10,7 @@
 //! | module | structs | variables |
 //! |---|---|---|
 //! | [`telephony`] | [`ScrtConfig`] | `SALESFORCE_ORG_ID`, `CALL_CENTER_API_NAME`, `SCRT_ENDPOINT_BASE`, `SCRT_PRIVATE_KEY_PARAM_NAME`, `SCRT_DEADLINE_MS` |
-//! | [`keys`] | [`ExtensionConfig`] | `PRIVATE_KEY_PARAM_NAME`, `USE_SSM_LAMBDA_EXTENSION`, `PRIVATE_KEY_CACHE_TTL_SECONDS`, `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, `AWS_SESSION_TOKEN` |
+//! | [`keys`] | [`ExtensionConfig`], [`KeyStoreConfig`] | `PRIVATE_KEY_PARAM_NAME`, `USE_SSM_LAMBDA_EXTENSION`, `PRIVATE_KEY_CACHE_TTL_SECONDS`, `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, `AWS_SESSION_TOKEN`, `SSM_KMS_KEY_ID` |
 //! | [`rest`] | [`RestConfig`] | `SALESFORCE_AUTH_ENDPOINT`, `SALESFORCE_REST_API_ENDPOINT_BASE`, `CONSUMER_KEY_PARAM_NAME`, `REST_PRIVATE_KEY_PARAM_NAME`, `ACCESS_TOKEN_PARAM_NAME`, `AUDIENCE`, `SUBJECT`, `SALESFORCE_REST_DEADLINE_MS` |
 //! | [`ctr`] | [`BackupConfig`], [`CtrSyncConfig`], [`ResyncSettings`] | `CTR_BACKUP_S3_BUCKET`, `CTR_QUARANTINE_PREFIX`, `CTR_SYNC_CONCURRENCY`, `CTR_RESYNC_*` |
 //! | [`voicemail`] | [`RecordingsConfig`], [`PackagingConfig`] | `s3_recordings_bucket`, `aws_region`, `delay_before_routing_vm_sec` |
@@ -41,7 +41,7 @@ pub use connect::ConnectConfig;
 pub use contact_lens::{ConsumerConfig, ProcessorConfig};
 pub use ctr::{BackupConfig, CtrSyncConfig, ResyncSettings};
 pub use invoke::{InvokeConfig, Wiring};
-pub use keys::ExtensionConfig;
+pub use keys::{ExtensionConfig, KeyStoreConfig};
 pub use logging::{LoggingConfig, log_level};
 pub use rest::RestConfig;
 pub use telephony::ScrtConfig;

@@ -84,15 +84,31 @@ impl JtiCache {
     }
 }
 
-/// Parses PEM public keys (SPKI or PKCS#1).
+/// Parses PEM public keys (SPKI or PKCS#1) or X.509 certificates (`-----BEGIN CERTIFICATE-----`,
+/// what an admin uploads to the contact center: its public key is the one accepted).
 pub fn parse_public_keys(pems: &[String]) -> Result<Vec<DecodingKey>, String> {
     pems.iter()
         .enumerate()
         .map(|(i, pem)| {
+            if pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----") {
+                return certificate_key(pem).map_err(|e| format!("public key #{i} is not an RSA certificate: {e}"));
+            }
             DecodingKey::from_rsa_pem(pem.as_bytes())
                 .map_err(|e| format!("public key #{i} is not an RSA PEM public key: {e}"))
         })
         .collect()
+}
+
+/// The RSA public key of a PEM certificate.
+fn certificate_key(pem: &str) -> Result<DecodingKey, String> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+    let cert = block.parse_x509().map_err(|e| e.to_string())?;
+    let spki = cert.public_key();
+    if spki.algorithm.algorithm != x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION {
+        return Err(format!("the certificate's key is not RSA ({})", spki.algorithm.algorithm.to_id_string()));
+    }
+    // The BIT STRING of an RSA SubjectPublicKeyInfo is the PKCS#1 RSAPublicKey.
+    Ok(DecodingKey::from_rsa_der(&spki.subject_public_key.data))
 }
 
 /// Extracts the token from an `Authorization` header value.
@@ -359,6 +375,26 @@ mod tests {
         assert_eq!(bearer_token(Some("Bearer")), Err(AuthError::NotBearer));
         assert_eq!(bearer_token(Some("Bearer  x.y.z ")), Ok("x.y.z"));
         assert_eq!(bearer_token(Some("bearer x")), Ok("x"));
+    }
+
+    #[test]
+    fn a_certificate_is_accepted_as_its_public_key() {
+        let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).expect("key");
+        let cert = rcgen::CertificateParams::default().self_signed(&key).expect("certificate").pem();
+        let keys = parse_public_keys(&[cert]).expect("a certificate parses");
+        let signer = jsonwebtoken::EncodingKey::from_rsa_pem(key.serialize_pem().as_bytes()).expect("private key");
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({"iss": ORG, "sub": CC, "aud": crate::keys::SCRT_AUDIENCE,
+            "iat": now, "exp": now + 120, "jti": uuid::Uuid::new_v4().to_string()});
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::RS256), &claims, &signer).expect("sign");
+        let mut jtis = JtiCache::default();
+        assert!(check(&token, &keys, &mut jtis).is_ok());
+        let other = TestKeyPair::generate().expect("keys");
+        assert!(check(&other.sign(&claims).expect("sign"), &keys, &mut jtis).is_err(), "only that key");
+        let err = parse_public_keys(&["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into()])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("not an RSA certificate"), "{err}");
     }
 
     #[test]

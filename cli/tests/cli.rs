@@ -1,0 +1,322 @@
+//! `scv` end to end: the real binary against moto and the Salesforce emulator, with the caller's AWS
+//! settings as environment variables (and `--endpoint-url`), the functions' settings as their own
+//! variable names. Every subcommand, each doctor check seen failing on a broken set-up, exit codes,
+//! and no private key in any output.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is the failure message
+
+use std::time::Duration;
+
+use local_stack::moto::{Moto, aws_env, aws_sdk_config};
+use scv_shared::resync::ResyncClients;
+use scv_shared::retry::Deadline;
+use serde_json::{Value, json};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+async fn scv(env: &[(String, String)], args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scv"))
+        .env_clear()
+        .envs(env.iter().cloned())
+        .args(args)
+        .output()
+        .await
+        .expect("scv runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// No PEM private key header and no line of `keys` in `run`'s output.
+fn assert_no_private_key(run: &Run, keys: &[&str]) {
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+        for key in keys {
+            for line in key.lines().filter(|l| !l.starts_with("-----") && l.len() > 20) {
+                assert!(!text.contains(line), "a private key line in the output: {text}");
+            }
+        }
+    }
+}
+
+async fn value(sdk: &aws_config::SdkConfig, name: &str) -> Option<String> {
+    let out = aws_sdk_ssm::Client::new(sdk).get_parameter().name(name).with_decryption(true).send().await.ok()?;
+    out.parameter?.value
+}
+
+/// AWS settings without AWS_ENDPOINT_URL: the endpoint is given with `--endpoint-url`.
+fn caller_env(endpoint: &str) -> Vec<(String, String)> {
+    aws_env(endpoint).into_iter().filter(|(k, _)| k != "AWS_ENDPOINT_URL").collect()
+}
+
+#[tokio::test]
+async fn keys_generate_stage_promote_show_print_certificates_never_keys() {
+    let moto = Moto::shared().expect("moto");
+    let endpoint = moto.endpoint();
+    let sdk = aws_sdk_config(&endpoint).await;
+    let env = caller_env(&endpoint);
+    let param = format!("cli-{}-scrt-jwt-auth-private-key", uuid::Uuid::new_v4().simple());
+    let base = ["--endpoint-url", endpoint.as_str(), "keys"];
+    let with = |extra: &[&str]| base.iter().chain(extra.iter()).copied().map(str::to_string).collect::<Vec<_>>();
+    let run = |extra: Vec<String>| {
+        let env = env.clone();
+        async move { scv(&env, &extra.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+
+    let missing = run(with(&["show", "--param", &param])).await;
+    assert_eq!(missing.code, 3, "not found: {}", missing.stderr);
+    assert!(missing.stderr.contains("scv keys generate"), "{}", missing.stderr);
+
+    let generated = run(with(&["generate", "--param", &param, "--unit", "ACME_CC", "--days", "30", "--json"])).await;
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let out = generated.json();
+    let first_key = value(&sdk, &param).await.expect("the key is stored");
+    scv_shared::keys::parse_private_key(&first_key, &param).expect("the functions read it");
+    let certificate = out["certificate"].as_str().unwrap().to_string();
+    assert!(certificate.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(value(&sdk, &format!("{param}-certificate")).await.as_deref(), Some(certificate.as_str()));
+    assert_no_private_key(&generated, &[&first_key]);
+
+    let staged = run(with(&["stage", "--param", &param, "--unit", "ACME_CC"])).await;
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    assert!(staged.stdout.contains("-----BEGIN CERTIFICATE-----"), "{}", staged.stdout);
+    assert!(staged.stdout.contains(&format!("scv keys promote --param {param}")), "the next step: {}", staged.stdout);
+    let staged_key = value(&sdk, &format!("{param}-next")).await.expect("staged");
+    assert_ne!(staged_key, first_key);
+    assert_eq!(value(&sdk, &param).await.as_deref(), Some(first_key.as_str()), "the key in use is untouched");
+
+    let shown = run(with(&["show", "--param", &param, "--json"])).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let shown_json = shown.json();
+    assert_eq!(shown_json["certificate"], json!(certificate));
+    assert_eq!(shown_json["promoted"], json!(false));
+    assert_eq!(shown_json["certificateDetails"]["organizationalUnit"], json!("ACME_CC"));
+    assert!(shown_json["staged"].is_object());
+    assert_no_private_key(&shown, &[&first_key, &staged_key]);
+
+    let promoted = run(with(&["promote", "--param", &param])).await;
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    assert_eq!(value(&sdk, &param).await.as_deref(), Some(staged_key.as_str()), "the staged key is in use");
+    let shown = run(with(&["show", "--param", &param])).await;
+    assert!(shown.stdout.contains("promoted"), "{}", shown.stdout);
+    assert_no_private_key(&shown, &[&first_key, &staged_key]);
+    assert_no_private_key(&promoted, &[&first_key, &staged_key]);
+
+    let other = format!("{param}-other");
+    let nothing = run(with(&["promote", "--param", &other])).await;
+    assert_eq!(nothing.code, 3, "nothing staged: {}", nothing.stderr);
+    assert!(nothing.stderr.contains("nothing is staged"), "{}", nothing.stderr);
+
+    let usage = run(with(&["stage", "--param", &param])).await;
+    assert_eq!(usage.code, 2, "--unit is required: {}", usage.stderr);
+    let bad_days = run(with(&["stage", "--param", &param, "--unit", "X", "--days", "0"])).await;
+    assert_eq!(bad_days.code, 2, "{}", bad_days.stderr);
+}
+
+/// The CTR resync's local stack (both sides of the emulator, moto with both keys, a bucket) and the
+/// environment `scv` gets: the caller's AWS settings and the functions' variables.
+async fn resync_stack() -> (local_stack::stack::Stack, Vec<(String, String)>) {
+    let stack = local_stack::stack::Stack::builder("ctr-sync-retry").start().await.expect("the local stack");
+    let env = stack.process_env();
+    (stack, env)
+}
+
+fn ctr(contact: &str) -> Value {
+    json!({
+        "ContactId": contact, "Channel": "VOICE", "InitiationMethod": "INBOUND",
+        "InitiationTimestamp": "2026-11-21T09:15:02Z", "DisconnectTimestamp": "2026-11-21T09:21:05Z",
+        "Agent": {"ConnectedToAgentTimestamp": "2026-11-21T09:15:40Z", "CustomerHoldDuration": 7, "LongestHoldDuration": 7, "AgentInteractionDuration": 300, "NumberOfHolds": 1},
+        "SystemEndpoint": {"Address": "+15555550100"}, "CustomerEndpoint": {"Address": "+15555550123"}
+    })
+}
+
+#[tokio::test]
+async fn ctr_resync_replays_backups_of_the_window_and_reports_the_counts() {
+    let (stack, env) = resync_stack().await;
+    let clients = ResyncClients::from_env(
+        &stack.env(),
+        aws_sdk_ssm::Client::new(&stack.sdk),
+        stack.s3.clone(),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let missed = format!("cli-missed-{}", uuid::Uuid::new_v4().simple());
+    let lost = format!("cli-lost-{}", uuid::Uuid::new_v4().simple());
+    for contact in [&missed, &lost] {
+        let call = local_stack::stack::inbound_call(contact, "2026-11-21T09:15:02Z");
+        clients.telephony.create_voice_call(&call, Deadline::after(Duration::from_secs(5))).await.unwrap();
+    }
+    stack.put_object(&missed, ctr(&missed).to_string()).await.unwrap();
+
+    let run = scv(&env, &["ctr", "resync", "--since", "2h", "--grace", "0m", "--json"]).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let out = run.json();
+    assert_eq!(out["counts"], json!({"found": 2, "resynced": 1, "noBackup": 1, "failed": 0}), "{out}");
+    let call = stack.emulator().voice_call(&missed).expect("the call");
+    assert_eq!(call.fields["totalHoldDuration"], json!(7), "updated from the backup");
+
+    let human = scv(&env, &["ctr", "resync", "--since", "2h", "--grace", "0m"]).await;
+    assert!(human.stdout.contains("found 1, resynced 0, noBackup 1, failed 0"), "{}", human.stdout);
+    assert!(human.stdout.contains("noBackup:"), "the hint: {}", human.stdout);
+
+    // A Salesforce that refuses the updates: failed calls are counted and the exit code says so.
+    let missed_again = format!("cli-again-{}", uuid::Uuid::new_v4().simple());
+    let call = local_stack::stack::inbound_call(&missed_again, "2026-11-21T09:15:02Z");
+    clients.telephony.create_voice_call(&call, Deadline::after(Duration::from_secs(5))).await.unwrap();
+    stack.put_object(&missed_again, ctr(&missed_again).to_string()).await.unwrap();
+    let other = scv_shared::keygen::generate("X", 1, chrono::Utc::now().timestamp()).unwrap();
+    stack.emulator().set_scrt_public_keys(vec![other.certificate_pem]);
+    let failing = scv(&env, &["ctr", "resync", "--since", "2h", "--grace", "0m", "--json"]).await;
+    assert_eq!(failing.code, 4, "{} {}", failing.stdout, failing.stderr);
+    assert_eq!(failing.json()["counts"]["failed"], json!(1));
+
+    let usage = scv(&env, &["ctr", "resync", "--since", "soon"]).await;
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
+    let unset: Vec<_> = env.iter().filter(|(k, _)| k != "SALESFORCE_ORG_ID").cloned().collect();
+    let unconfigured = scv(&unset, &["ctr", "resync", "--since", "1h"]).await;
+    assert_eq!(unconfigured.code, 2, "{}", unconfigured.stderr);
+    assert!(unconfigured.stderr.contains("SALESFORCE_ORG_ID"), "{}", unconfigured.stderr);
+}
+
+#[tokio::test]
+async fn ctr_quarantine_list_and_show() {
+    let (stack, env) = resync_stack().await;
+    let contact = format!("cli-q-{}", uuid::Uuid::new_v4().simple());
+    let key = format!("quarantine/{contact}/49590338271490256608559692538361571095921575989136588898.json");
+    let record = json!({"reason": "ContactId: not a valid id", "contactId": contact, "quarantinedAt": "2026-12-04T10:00:00.000Z",
+        "sequenceNumber": "49590338271490256608559692538361571095921575989136588898", "record": {"ContactId": contact}});
+    stack.put_object(&key, record.to_string()).await.unwrap();
+
+    let list = scv(&env, &["ctr", "quarantine", "list"]).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(list.stdout.contains("1 quarantined CTR(s)"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains(&contact) && list.stdout.contains("reason: ContactId: not a valid id"),
+        "{}",
+        list.stdout
+    );
+    let json = scv(&env, &["ctr", "quarantine", "list", "--json"]).await.json();
+    assert_eq!(json["quarantined"][0]["key"], json!(key));
+
+    let show = scv(&env, &["ctr", "quarantine", "show", &key, "--json"]).await;
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert_eq!(show.json(), record);
+    let missing = scv(&env, &["ctr", "quarantine", "show", "quarantine/nope.json"]).await;
+    assert_eq!(missing.code, 3, "{}", missing.stderr);
+}
+
+#[tokio::test]
+async fn ctr_quarantine_replay_runs_the_sync_steps_and_empties_the_quarantine() {
+    let (stack, env) = resync_stack().await;
+    let good = format!("cli-r-{}", uuid::Uuid::new_v4().simple());
+    let quarantined = |contact: &str, record: Value| {
+        json!({"reason": "VoiceCall update refused: HTTP 400", "contactId": contact, "sequenceNumber": "1",
+            "quarantinedAt": "2026-12-04T10:00:00.000Z", "record": record, "data": null})
+    };
+    let good_key = format!("quarantine/{good}/1.json");
+    stack.put_object(&good_key, quarantined(&good, ctr(&good)).to_string()).await.unwrap();
+    let raw_key = format!("quarantine/unknown/{}.json", uuid::Uuid::new_v4().simple());
+    let raw =
+        json!({"reason": "not JSON", "contactId": null, "sequenceNumber": "2", "record": null, "data": "bm90IGpzb24="});
+    stack.put_object(&raw_key, raw.to_string()).await.unwrap();
+
+    let run = scv(&env, &["ctr", "quarantine", "replay", "--all", "--json"]).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let out = run.json();
+    assert_eq!(out["counts"], json!({"replayed": 1, "superseded": 0, "skipped": 1, "failed": 0}), "{out}");
+    let call = stack.emulator().voice_call(&good).expect("the update made the call");
+    assert_eq!(call.fields["totalHoldDuration"], json!(7), "the CTR mapping reached Salesforce");
+    assert_eq!(stack.object(&good).await, Some(ctr(&good).to_string()), "backed up as the sync does");
+    assert!(stack.object(&good_key).await.is_none(), "a replayed record leaves the quarantine");
+    assert!(stack.object(&raw_key).await.is_some(), "an undecodable one stays");
+
+    // A replay Salesforce refuses stays in the quarantine; the exit code says so.
+    let other = scv_shared::keygen::generate("X", 1, chrono::Utc::now().timestamp()).unwrap();
+    stack.emulator().set_scrt_public_keys(vec![other.certificate_pem]);
+    let refused = format!("cli-refused-{}", uuid::Uuid::new_v4().simple());
+    let refused_key = format!("quarantine/{refused}/3.json");
+    stack.put_object(&refused_key, quarantined(&refused, ctr(&refused)).to_string()).await.unwrap();
+    let run = scv(&env, &["ctr", "quarantine", "replay", &refused_key]).await;
+    assert_eq!(run.code, 4, "{} {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("failed") && run.stdout.contains("401"), "{}", run.stdout);
+    assert!(stack.object(&refused_key).await.is_some(), "it stays quarantined");
+    let usage = scv(&env, &["ctr", "quarantine", "replay"]).await;
+    assert_eq!(usage.code, 2, "keys or --all: {}", usage.stderr);
+}
+
+fn status<'a>(report: &'a Value, check: &str) -> &'a str {
+    report["checks"].as_array().unwrap().iter().find(|c| c["name"] == check).unwrap()["status"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn doctor_passes_a_healthy_deployment_and_names_each_broken_part_with_its_fix() {
+    let (stack, env) = resync_stack().await;
+    let healthy = scv(&env, &["doctor", "--json"]).await;
+    assert_eq!(healthy.code, 0, "{} {}", healthy.stdout, healthy.stderr);
+    let report = healthy.json();
+    for check in ["key", "token", "oauth", "backup"] {
+        assert_eq!(status(&report, check), "pass", "{check}: {report}");
+    }
+    let text = scv(&env, &["doctor"]).await;
+    assert!(text.stdout.contains("Every check that ran passed."), "{}", text.stdout);
+    assert_no_private_key(&text, &stack.key_pairs().iter().map(|k| k.private_pkcs8_pem.as_str()).collect::<Vec<_>>());
+
+    // Each broken set-up fails its check, with the fix, and exit code 4.
+    let cases: [(&str, &str, String, &str); 3] = [
+        ("key", "SCRT_PRIVATE_KEY_PARAM_NAME", "no-such-key-parameter".to_string(), "scv keys generate"),
+        ("backup", "CTR_BACKUP_S3_BUCKET", "no-such-bucket-for-doctor".to_string(), "CTR_BACKUP_S3_BUCKET"),
+        ("oauth", "SUBJECT", "nobody@example.com".to_string(), "pre-authorized"),
+    ];
+    for (check, name, value, fix) in cases {
+        let set = format!("{name}={value}");
+        let run = scv(&env, &["doctor", "--set", &set]).await;
+        assert_eq!(run.code, 4, "{check}: {} {}", run.stdout, run.stderr);
+        let line = run.stdout.lines().find(|l| l.starts_with("[FAIL]")).unwrap_or_default();
+        assert!(line.contains(check), "{check}: {}", run.stdout);
+        assert!(run.stdout.contains(fix), "{check}: the fix: {}", run.stdout);
+        let report = scv(&env, &["doctor", "--json", "--set", &set]).await.json();
+        assert_eq!(status(&report, check), "fail", "{report}");
+    }
+
+    // The org no longer accepts the key's certificate: the token check fails (and only it).
+    let other = scv_shared::keygen::generate("X", 1, chrono::Utc::now().timestamp()).unwrap();
+    stack.emulator().set_scrt_public_keys(vec![other.certificate_pem]);
+    let refused = scv(&env, &["doctor", "--json"]).await;
+    assert_eq!(refused.code, 4);
+    let report = refused.json();
+    assert_eq!(status(&report, "token"), "fail", "{report}");
+    assert_eq!(status(&report, "key"), "pass");
+    let text = scv(&env, &["doctor"]).await.stdout;
+    assert!(text.contains("upload its certificate"), "{text}");
+
+    // Mid-rotation (staged, certificate uploaded, not promoted): a warning with the next step.
+    let param = stack.scrt_param.clone().unwrap();
+    let staged = scv(&env, &["keys", "stage", "--param", &param, "--unit", "ACME_CC", "--json"]).await;
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    let certificate = staged.json()["certificate"].as_str().unwrap().to_string();
+    stack.emulator().set_scrt_public_keys(vec![certificate]);
+    let mid = scv(&env, &["doctor", "--json"]).await;
+    assert_eq!(mid.code, 0, "a warning is not a failure: {}", mid.stdout);
+    assert_eq!(status(&mid.json(), "token"), "warn", "{}", mid.stdout);
+    assert!(scv(&env, &["doctor"]).await.stdout.contains("scv keys promote"));
+    assert_eq!(scv(&env, &["keys", "promote", "--param", &param]).await.code, 0);
+    assert_eq!(status(&scv(&env, &["doctor", "--json"]).await.json(), "token"), "pass");
+
+    // Without Salesforce settings the checks that need them are skipped, not failed.
+    let bare: Vec<_> = env.iter().filter(|(k, _)| k.starts_with("AWS_")).cloned().collect();
+    let skipped = scv(&bare, &["doctor", "--json"]).await;
+    assert_eq!(skipped.code, 0, "{}", skipped.stdout);
+    assert_eq!(status(&skipped.json(), "key"), "skip");
+}
