@@ -29,6 +29,7 @@ pub mod invoke;
 pub mod keys;
 pub mod kinesis;
 pub mod logging;
+pub mod progress;
 pub mod rest;
 pub mod telephony;
 pub mod voicemail;
@@ -63,6 +64,7 @@ pub fn vars() -> impl Iterator<Item = &'static Var> {
         logging::VARS,
         invoke::VARS,
         kinesis::VARS,
+        progress::VARS,
     ]
     .into_iter()
     .flatten()
