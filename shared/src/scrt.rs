@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::config::ScrtConfig;
-use crate::http::{Context, Exchange, send_with_retries};
+use crate::http::{Context, Exchange, Idempotency, send_with_retries_as};
 use crate::ids::PathId;
 use crate::jwt::{Claims, Clock, SystemClock, sign};
 use crate::keys::{KeyCache, KeyError};
@@ -117,6 +117,34 @@ impl Operation {
                 Some("agent, queue or errors")
             }
             _ => None,
+        }
+    }
+
+    /// Whether sending the request twice is harmless, which decides what the client retries
+    /// (issue 13 item 2; docs/telephony-integration-api.md#retries):
+    ///
+    /// - Store a Post-Call Conversation Event and Send Real-time Conversation Events carry events
+    ///   with no id (only type, value, times, participant): a repeat stores them twice. Not
+    ///   idempotent: retried only when the request provably never arrived (connection refused)
+    ///   or was refused as a limit (429); a 5xx, a timeout or a cut-off answer ends the exchange
+    ///   and the caller's own record decides (PostCallAnalysisTrigger's progress record re-posts
+    ///   only the unacknowledged batch on redelivery, once, instead of up to every attempt here).
+    /// - Create a Voice Call is keyed by `vendorCallKey` and Create a Transcript (single or bulk)
+    ///   by `messageId`, "unique for the given conversation" (Service Cloud Voice for Partner
+    ///   Telephony Developer Guide, Telephony Integration REST API); updates (PATCH) set named
+    ///   fields: retried on any retryable failure.
+    /// - Execute an Omni-Channel Flow and Reroute are PATCH and still retried here; a repeat may
+    ///   route again, which VoiceMailPackaging's progress record guards across invocations.
+    pub fn idempotency(self) -> Idempotency {
+        match self {
+            Operation::PostConversationEvents | Operation::RealtimeConversationEvents => Idempotency::NotIdempotent,
+            Operation::CreateVoiceCall
+            | Operation::UpdateVoiceCall
+            | Operation::CreateTranscript
+            | Operation::CreateTranscriptsBulk
+            | Operation::ExecuteOmniFlow
+            | Operation::Reroute
+            | Operation::ClearRouting => Idempotency::Idempotent,
         }
     }
 
@@ -604,9 +632,11 @@ impl TelephonyClient {
                 }
                 request.send()
             };
-            let exchange =
-                send_with_retries(&self.policy, deadline, context, attempt, |a| a.status == 429 || a.status >= 500)
-                    .await;
+            let idempotency = operation.idempotency();
+            let exchange = send_with_retries_as(idempotency, &self.policy, deadline, context, attempt, |a| {
+                a.status == 429 || (a.status >= 500 && idempotency == Idempotency::Idempotent)
+            })
+            .await;
             match exchange {
                 Exchange::Answered { answer, .. } if answer.is_success() => {
                     return decode_answer(operation, answer.status, &answer.body)

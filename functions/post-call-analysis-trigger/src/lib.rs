@@ -34,6 +34,11 @@
 //! the error says how many events were already stored. Salesforce answering 404 (no conversation
 //! for this contact, e.g. a contact that never went through the SCV flow) is logged and treated as
 //! done: no retry can create the call.
+//!
+//! Redelivery stores nothing twice: the events carry no id Salesforce could deduplicate on, so each
+//! acknowledged batch is recorded in the file's progress record ([`progress`],
+//! `post_call_progress/<analysis file key>`) before the next one is sent, and a redelivered event
+//! posts only the batches not recorded there (issue 13 item 2).
 
 use std::time::{Duration, SystemTime};
 
@@ -52,12 +57,14 @@ use tracing::Instrument;
 
 pub mod analysis;
 pub mod event;
+pub mod progress;
 
 pub use analysis::{
     AnalysisFile, ContactTimes, ConversationCharacteristics, CustomerMetadata, ParticipantInfo,
     SentimentCharacteristics, Signals, TranscriptLine, js_number, parse_analysis, sentiment_score, signals,
 };
 pub use event::{BucketRef, KeyCheck, ObjectCreatedDetail, ObjectCreatedEvent, ObjectRef, check_key, decode_key};
+pub use progress::{PROGRESS_PREFIX, Progress, fingerprint, progress_key};
 
 /// The `category` of every log line (the official function reuses `invokeSfRestApi`, which makes
 /// its lines look like another function's; docs/differences.md#log-categories).
@@ -133,6 +140,15 @@ pub enum TriggerError {
     DescribeContact { contact_id: String, instance_id: String, message: String, retryable: bool },
     #[error("contact {contact_id}: {reason}")]
     Timing { contact_id: String, reason: String },
+    #[error("contact {contact_id}: {operation} the progress record s3://{bucket}/{key} failed: {message}")]
+    Progress {
+        contact_id: String,
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        message: String,
+        retryable: bool,
+    },
     #[error(
         "contact {contact_id}: post-call events batch {batch} of {batches} failed after {sent} of {total} events were stored: {source}"
     )]
@@ -147,9 +163,9 @@ impl TriggerError {
                 ErrorKind::InvalidEvent
             }
             TriggerError::MissingField { .. } | TriggerError::Timing { .. } => ErrorKind::MissingField,
-            TriggerError::ReadObject { retryable, .. } | TriggerError::DescribeContact { retryable, .. } => {
-                ErrorKind::aws(*retryable)
-            }
+            TriggerError::ReadObject { retryable, .. }
+            | TriggerError::DescribeContact { retryable, .. }
+            | TriggerError::Progress { retryable, .. } => ErrorKind::aws(*retryable),
             TriggerError::Salesforce { source, .. } => ErrorKind::salesforce(source.is_retryable()),
         }
     }
@@ -295,13 +311,31 @@ async fn process(
     }
 
     let batches = events.len().div_ceil(MAX_EVENTS_PER_REQUEST);
+    let record = ProgressRecord { bucket, key: progress_key(key), contact_id: &contact_id };
+    let mut progress = tokio::time::timeout(invocation.remaining(), record.read(key, &vendor_call_key, deps))
+        .await
+        .map_err(|_| record.error("reading", out_of_time(), true))??;
     let mut sent = 0;
+    let mut already = 0;
     for (index, chunk) in events.chunks(MAX_EVENTS_PER_REQUEST).enumerate() {
         let request = ConversationEvents { service: SERVICE.into(), events: chunk.to_vec(), persist: None };
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        let batch_fingerprint = fingerprint(&vendor_call_key, &body);
+        if progress.is_acknowledged(&batch_fingerprint) {
+            tracing::info!(batch = index + 1, "batch {} of {batches} was stored by an earlier delivery", index + 1);
+            already += chunk.len();
+            continue;
+        }
         let deadline = Deadline::for_invocation(lambda_deadline, deps.budget);
         match deps.telephony.store_post_call_events(&vendor_call_key, &request, deadline).await {
-            Ok(_) => sent += chunk.len(),
-            Err(e) if e.status() == Some(404) && sent == 0 => {
+            Ok(_) => {
+                sent += chunk.len();
+                progress.acknowledge(batch_fingerprint);
+                tokio::time::timeout(invocation.remaining(), record.write(&progress, deps))
+                    .await
+                    .map_err(|_| record.error("writing", out_of_time(), true))??;
+            }
+            Err(e) if e.status() == Some(404) && sent + already == 0 => {
                 tracing::warn!(
                     error = %e,
                     "Salesforce has no conversation for contact {contact_id} (vendor call key {vendor_call_key}); its post-call signals are not stored"
@@ -313,7 +347,7 @@ async fn process(
                     contact_id: contact_id.clone(),
                     batch: index + 1,
                     batches,
-                    sent,
+                    sent: sent + already,
                     total: events.len(),
                     source,
                 });
@@ -323,11 +357,70 @@ async fn process(
     tracing::info!(
         events = events.len(),
         batches,
+        alreadyStored = already,
         vendorCallKey = %vendor_call_key,
         "stored {} post-call event(s) for contact {contact_id} in {batches} request(s)",
         events.len()
     );
     Ok(summary("Success", batches))
+}
+
+/// Where the progress record of one analysis file lives ([`progress`]).
+struct ProgressRecord<'a> {
+    bucket: &'a str,
+    key: String,
+    contact_id: &'a str,
+}
+
+impl ProgressRecord<'_> {
+    fn error(&self, operation: &'static str, message: String, retryable: bool) -> TriggerError {
+        TriggerError::Progress {
+            contact_id: self.contact_id.into(),
+            operation,
+            bucket: self.bucket.into(),
+            key: self.key.clone(),
+            message,
+            retryable,
+        }
+    }
+
+    /// The record, or an empty one when there is none yet. A record that cannot be read fails the
+    /// invocation (retryable): posting without it could store batches twice.
+    async fn read(&self, analysis_key: &str, vendor_call_key: &str, deps: &Deps) -> Result<Progress, TriggerError> {
+        match deps.s3.get_object().bucket(self.bucket).key(&self.key).send().await {
+            Ok(out) => {
+                let bytes =
+                    out.body.collect().await.map_err(|e| self.error("reading", e.to_string(), true))?.into_bytes();
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| self.error("reading", format!("not a progress record: {e}"), false))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+            {
+                Ok(Progress::new(analysis_key, vendor_call_key))
+            }
+            Err(e) => {
+                Err(self.error("reading", aws_sdk_s3::error::DisplayErrorContext(&e).to_string(), sdk_retryable(&e)))
+            }
+        }
+    }
+
+    async fn write(&self, progress: &Progress, deps: &Deps) -> Result<(), TriggerError> {
+        let body = serde_json::to_vec_pretty(progress).unwrap_or_default();
+        deps.s3
+            .put_object()
+            .bucket(self.bucket)
+            .key(&self.key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| {
+                self.error("writing", aws_sdk_s3::error::DisplayErrorContext(&e).to_string(), sdk_retryable(&e))
+            })?;
+        Ok(())
+    }
 }
 
 async fn read_analysis(bucket: &str, key: &str, deps: &Deps) -> Result<AnalysisFile, TriggerError> {

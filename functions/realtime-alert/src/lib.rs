@@ -15,6 +15,11 @@
 //! only the official `INVOKE_SALESFORCE_REST_API_ARN` is set: then InvokeSalesforceRestApi is invoked
 //! with `realtimeAlertEvent` and its `FunctionError` or `success: false` fails the record
 //! (docs/migrating.md#two-wirings).
+//!
+//! A redelivered event publishes only what was not published: a platform event carries no id
+//! Salesforce deduplicates on, so with `PROGRESS_S3_BUCKET` set each published SNS message leaves a
+//! marker `alert_progress/<MessageId>` and a record whose marker exists is not published again
+//! (issue 13 item 2; docs/functions.md#realtimealert).
 
 use std::sync::Arc;
 
@@ -23,6 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, Wiring};
 use scv_shared::error::ErrorKind;
+use scv_shared::ids::PathId;
 use scv_shared::invoke::FunctionClient;
 use scv_shared::keys::SsmClient;
 use scv_shared::oauth::SalesforceAuth;
@@ -44,7 +50,19 @@ pub const PLATFORM_EVENT: &str = "RealtimeAlertEvent";
 pub struct Deps {
     /// Salesforce directly, or InvokeSalesforceRestApi (the official wiring).
     pub rest: Rest,
+    /// Where each published SNS message is marked (`PROGRESS_S3_BUCKET`), when set.
+    pub markers: Option<Markers>,
 }
+
+/// The published-message markers: `s3://<bucket>/alert_progress/<MessageId>`.
+#[derive(Debug, Clone)]
+pub struct Markers {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+}
+
+/// Where the markers live in [`Markers::bucket`].
+pub const MARKER_PREFIX: &str = "alert_progress/";
 
 impl Deps {
     pub async fn from_env() -> Result<Self, ConfigError> {
@@ -64,7 +82,9 @@ impl Deps {
                 Rest::Function(FunctionClient::from_sdk(sdk, &cfg))
             }
         };
-        Ok(Self { rest })
+        let markers = scv_shared::config::progress::progress_bucket(env)
+            .map(|bucket| Markers { s3: scv_shared::aws::s3_client(sdk), bucket });
+        Ok(Self { rest, markers })
     }
 }
 
@@ -80,6 +100,8 @@ pub enum AlertError {
     NotAnAlarm { record: usize, message_id: String, reason: String },
     #[error("SNS record {record}: publishing the alarm {alarm:?} as {PLATFORM_EVENT} failed: {source}")]
     Publish { record: usize, alarm: String, source: Box<RestError> },
+    #[error("SNS record {record} (message {message_id}): reading its marker s3://{bucket}/{key} failed: {message}")]
+    Marker { record: usize, message_id: String, bucket: String, key: String, message: String },
     #[error("{failed} of {total} SNS records failed (the others were published): {}", join(.errors))]
     Several { failed: usize, total: usize, errors: Vec<AlertError> },
 }
@@ -96,6 +118,7 @@ impl AlertError {
             AlertError::NotSns(_) | AlertError::NoRecords | AlertError::NotAnAlarm { .. } => ErrorKind::InvalidEvent,
             AlertError::Publish { source, .. } if source.is_retryable() => ErrorKind::SalesforceUnavailable,
             AlertError::Publish { .. } => ErrorKind::SalesforceError,
+            AlertError::Marker { .. } => ErrorKind::AwsUnavailable,
             AlertError::Several { errors, .. } => errors
                 .iter()
                 .map(AlertError::kind)
@@ -304,6 +327,19 @@ async fn publish_record(index: usize, record: &Value, deadline: Deadline, deps: 
     })?;
     let name = alarm.alarm_name.clone().unwrap_or_default();
     let severity = fields.get("Severity").and_then(Value::as_str).unwrap_or_default().to_string();
+    let marker = match &deps.markers {
+        Some(markers) => {
+            let id = PathId::parse("Sns.MessageId", &sns.message_id)
+                .map_err(|e| not_an_alarm(&sns.message_id, e.to_string()))?;
+            let key = format!("{MARKER_PREFIX}{}", id.as_str());
+            if let Some(published) = markers.published(index, &sns.message_id, &key).await? {
+                tracing::info!(alarm = %name, messageId = %sns.message_id, "SNS message {} was published by an earlier delivery", sns.message_id);
+                return Ok(json!({"alarm": name, "severity": severity, "id": published, "alreadyPublished": true}));
+            }
+            Some((markers, key))
+        }
+        None => None,
+    };
     tracing::info!(alarm = %name, severity = %severity, state = ?alarm.new_state_value, "publishing {PLATFORM_EVENT} for alarm {name}");
     let saved = deps.rest.publish(PLATFORM_EVENT, &fields, deadline).await.map_err(|e| AlertError::Publish {
         record: index,
@@ -320,7 +356,56 @@ async fn publish_record(index: usize, record: &Value, deadline: Deadline, deps: 
         return Err(AlertError::Publish { record: index, alarm: name, source: Box::new(source) });
     }
     tracing::info!(alarm = %name, id = %saved.id, "{PLATFORM_EVENT} published for alarm {name}");
+    if let Some((markers, key)) = marker {
+        // The event is published: a marker that cannot be written only means a redelivery of
+        // this message would publish it again, so it is logged, not an error.
+        if let Err(message) = markers.mark(&key, &sns.message_id, &saved.id).await {
+            tracing::warn!(messageId = %sns.message_id, "marking SNS message {} as published in s3://{}/{key} failed ({message}); a redelivery would publish it again", sns.message_id, markers.bucket);
+        }
+    }
     Ok(json!({"alarm": name, "severity": severity, "id": saved.id}))
+}
+
+impl Markers {
+    /// The platform event id an earlier delivery published message `message_id` as, if any. A
+    /// marker that cannot be read fails the record (retryable) rather than risk a duplicate.
+    async fn published(&self, record: usize, message_id: &str, key: &str) -> Result<Option<String>, AlertError> {
+        let error = |message: String| AlertError::Marker {
+            record,
+            message_id: message_id.into(),
+            bucket: self.bucket.clone(),
+            key: key.into(),
+            message,
+        };
+        match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| error(e.to_string()))?.into_bytes();
+                let marker: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                Ok(Some(marker["id"].as_str().unwrap_or_default().to_string()))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(error(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())),
+        }
+    }
+
+    async fn mark(&self, key: &str, message_id: &str, event_id: &str) -> Result<(), String> {
+        let body = json!({"messageId": message_id, "id": event_id, "publishedAt": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)});
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.to_string().into_bytes().into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
+    }
 }
 
 #[cfg(test)]

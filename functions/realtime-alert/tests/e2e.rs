@@ -90,8 +90,11 @@ async fn every_record_is_published_and_a_bad_one_fails_the_invocation_by_name() 
     assert_eq!(published[1]["severity"], "Informational");
     assert_eq!(stack.alerts().len(), 2);
 
-    // A record that is not an alarm notification, between two that are.
+    // A record that is not an alarm notification, between two that are (new notifications: the
+    // same SNS messages again would be skipped as already published, issue 13 item 2).
     let mut three = two.clone();
+    three["Records"][0]["Sns"]["MessageId"] = json!("new-message-1");
+    three["Records"][1]["Sns"]["MessageId"] = json!("new-message-2");
     let mut bad = three["Records"][0].clone();
     bad["Sns"]["MessageId"] = json!("bad-message-1");
     bad["Sns"]["Message"] = json!("Hello from the SNS console");
@@ -280,4 +283,43 @@ async fn cold_start_names_what_is_missing_when_neither_wiring_is_complete() {
     let lookup = |name: &str| env.get(name).cloned();
     let err = realtime_alert::Deps::new(&lookup, &stack.sdk).unwrap_err().to_string();
     assert!(err.contains("SALESFORCE_AUTH_ENDPOINT") && err.contains("INVOKE_SALESFORCE_REST_API_ARN"), "{err}");
+}
+
+/// Issue 13 item 2: the second record's publish fails; the redelivered event publishes only that
+/// record (the first is marked by its SNS MessageId), and a third delivery publishes nothing.
+#[tokio::test]
+async fn a_redelivered_event_publishes_only_the_records_not_yet_published() {
+    let stack = Stack::start().await;
+    let mut two = event("01-lambda-errors-alarm.json");
+    let second = event("02-concurrent-calls-ok.json")["Records"][0].clone();
+    two["Records"].as_array_mut().unwrap().push(second);
+    let ids: Vec<String> =
+        (0..2).map(|i| two["Records"][i]["Sns"]["MessageId"].as_str().unwrap().to_string()).collect();
+    assert_ne!(ids[0], ids[1]);
+    stack.emulator().inject(Fault::status(503, 20).after(1).on("POST", "/sobjects/RealtimeAlertEvent"));
+    let err = stack.invoke(two.clone()).await.expect_err("the second record fails");
+    assert!(err.to_string().starts_with("1 of 2 SNS records failed"), "{err}");
+    assert_eq!(stack.alerts().len(), 1);
+
+    stack.emulator().clear_faults();
+    let publishes = stack.emulator().requests_to("POST", PUBLISH_PATH).len();
+    let output = stack.invoke(two.clone()).await.expect("the redelivery publishes the rest");
+    assert_eq!(stack.emulator().requests_to("POST", PUBLISH_PATH).len(), publishes + 1, "one publish: record 2");
+    let alerts = stack.alerts();
+    assert_eq!(alerts.len(), 2, "each alarm once");
+    assert_ne!(alerts[0]["Name"], alerts[1]["Name"]);
+    let published = output["published"].as_array().unwrap();
+    assert_eq!(published[0]["alreadyPublished"], true, "{output}");
+    assert!(published[0]["id"].as_str().unwrap().starts_with("e00"), "the id of the earlier publish: {output}");
+    assert!(published[1].get("alreadyPublished").is_none(), "{output}");
+
+    // Markers per MessageId; a third delivery publishes nothing.
+    for id in &ids {
+        let key = format!("alert_progress/{id}");
+        stack.s3.get_object().bucket(stack.bucket()).key(&key).send().await.expect("a marker per message");
+    }
+    stack.invoke(two).await.expect("nothing left");
+    assert_eq!(stack.alerts().len(), 2);
+    let lines = local_stack::stack::lines_with(stack.logs(), "was published by an earlier delivery");
+    assert!(lines.len() >= 3, "{lines:?}");
 }

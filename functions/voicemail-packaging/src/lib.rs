@@ -19,6 +19,16 @@
 //! starts, so a repeated event (EventBridge and Lambda deliver at least once) or a retried failure
 //! repeats nothing already done: one message, one routing. A step that still fails after its own
 //! retries fails the invocation, and Lambda's asynchronous retries finish the work.
+//!
+//! Routing is the one step a repeat would visibly duplicate (a second Omni-Channel flow for the same
+//! voicemail), and the Telephony Integration API gives no way to read whether a call was routed. So
+//! the intent is recorded first (`routingRequested` in the progress record) and the outcome checked
+//! on replay: a record with the intent and no `routed` means an earlier invocation sent the routing
+//! request and stopped before recording its answer (its progress write failed, or it ran out of
+//! time); the replay does not route again and records `routed` as assumed, with a WARN naming the
+//! contact (issue 13 item 2; docs/functions.md#voicemailpackaging). When Salesforce answered the
+//! routing request with an error (or routing never started), the intent is withdrawn and the retry
+//! routes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -146,6 +156,10 @@ pub struct Output {
 pub struct Progress {
     pub contact_id: String,
     pub steps: BTreeMap<String, String>,
+    /// When the routing request was about to be sent: set before the request, replaced by the
+    /// `routed` step once its answer is recorded, withdrawn when Salesforce answered an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_requested: Option<String>,
 }
 
 impl Progress {
@@ -187,7 +201,7 @@ pub async fn handle(event: &Value, deadline: Deadline, deps: &Deps) -> Result<Ou
     };
     let contact_id = contact_id.to_string();
     let mut progress = read_progress(deps, &object.bucket, &contact_id).await?;
-    let already_done: Vec<String> =
+    let mut already_done: Vec<String> =
         STEPS.iter().filter(|s| progress.done(s)).map(std::string::ToString::to_string).collect();
     if already_done.len() == STEPS.len() {
         tracing::info!("voicemail already delivered: nothing to do (a repeated event)");
@@ -204,16 +218,68 @@ pub async fn handle(event: &Value, deadline: Deadline, deps: &Deps) -> Result<Ou
         if progress.done(step) {
             continue;
         }
-        run_step(step, &voicemail, deadline, deps).await?;
-        progress
-            .steps
-            .insert(step.to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        if step == ROUTED {
+            if let Some(requested) = progress.routing_requested.take() {
+                tracing::warn!(
+                    requestedAt = requested.as_str(),
+                    "contact {contact_id}: an earlier invocation sent the routing request at {requested} and stopped before recording its answer; not routing again (check the VoiceCall's routing if the voicemail reached no rep)"
+                );
+                progress.steps.insert(step.to_string(), format!("assumed: requested at {requested}"));
+                write_progress(deps, &voicemail.bucket, &progress).await?;
+                already_done.push(step.to_string());
+                continue;
+            }
+            progress.routing_requested = Some(now());
+            write_progress(deps, &voicemail.bucket, &progress).await?;
+            if let Err(e) = run_step(step, &voicemail, deadline, deps).await {
+                if routing_answered_error(&e) {
+                    progress.routing_requested = None;
+                    if let Err(w) = write_progress(deps, &voicemail.bucket, &progress).await {
+                        tracing::warn!(error = %w, "contact {contact_id}: withdrawing the routing intent failed; a retry will not route again");
+                    }
+                }
+                return Err(e);
+            }
+            progress.routing_requested = None;
+        } else {
+            run_step(step, &voicemail, deadline, deps).await?;
+        }
+        progress.steps.insert(step.to_string(), now());
         write_progress(deps, &voicemail.bucket, &progress).await?;
         tracing::info!(step, "voicemail step done");
         done.push(step.to_string());
     }
     tracing::info!(steps = done.len(), "voicemail delivered");
     Ok(Output { status: Status::Delivered, contact_id: Some(contact_id), done, already_done })
+}
+
+/// The routing step, the one a repeat duplicates (see the module documentation).
+const ROUTED: &str = "routed";
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Whether the routing step failed on an answer that says it was not carried out, so a retry may
+/// route: Omni-Channel's error answer, a Salesforce error status or limit, a key or input problem
+/// before sending, or (official wiring) InvokeTelephonyIntegrationApi reporting the failure it got.
+/// A transport failure, a deadline, an unreachable function or an answer that cannot be read may
+/// come after Salesforce routed: the intent stays and the replay does not route again.
+fn routing_answered_error(e: &PackagingError) -> bool {
+    use scv_shared::invoke::InvokeError;
+    match e {
+        PackagingError::Routing { .. } | PackagingError::Tag(_) => true,
+        PackagingError::Salesforce { source, .. } => match source {
+            ScrtError::Status { .. } | ScrtError::Limit { .. } | ScrtError::Key { .. } | ScrtError::Invalid { .. } => {
+                true
+            }
+            ScrtError::Function { source, .. } => {
+                matches!(**source, InvokeError::FunctionError { .. } | InvokeError::ErrorAnswer { .. })
+            }
+            ScrtError::Transport { .. } | ScrtError::Deadline { .. } | ScrtError::Decode { .. } => false,
+        },
+        _ => false,
+    }
 }
 
 async fn read_progress(deps: &Deps, bucket: &str, contact_id: &str) -> Result<Progress, PackagingError> {
@@ -234,7 +300,7 @@ async fn read_progress(deps: &Deps, bucket: &str, contact_id: &str) -> Result<Pr
         Err(e)
             if e.as_service_error().is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
         {
-            Ok(Progress { contact_id: contact_id.to_string(), steps: BTreeMap::new() })
+            Ok(Progress { contact_id: contact_id.to_string(), ..Progress::default() })
         }
         Err(e) => Err(s3_error(error_text(&e), sdk_retryable(&e))),
     }

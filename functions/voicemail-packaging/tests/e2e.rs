@@ -281,3 +281,48 @@ async fn cold_start_names_what_is_missing_when_neither_wiring_is_complete() {
         .to_string();
     assert!(err.contains("CALL_CENTER_API_NAME") && err.contains("invoke_telephony_integration_api_arn"), "{err}");
 }
+
+/// Issue 13 item 2: the progress write after routing fails (S3 denies the write that records
+/// `routed`); the replay does not route again, finishes the other steps, and says so.
+#[tokio::test]
+async fn a_progress_write_failing_after_routing_does_not_route_twice() {
+    use local_stack::faults::{Fault as AwsFault, FaultEndpoint};
+    let stack = Stack::start().await;
+    let s3 = FaultEndpoint::forwarding(&stack.moto_endpoint, &[("PUT", AwsFault::DenyIfBodyContains("\"routed\""))])
+        .await
+        .expect("fault endpoint");
+    let sdk = stack.sdk_for(s3.endpoint()).await;
+    let deps = deps_for(&stack.env, &stack.sdk, scv_shared::aws::s3_client(&sdk), stack.transcribe.clone());
+    let err = stack.run_with(&deps).await.expect_err("the progress write after routing fails");
+    assert!(matches!(&err, PackagingError::S3 { operation: "writing", .. }), "{err}");
+    assert_eq!(stack.emulator().voice_calls()[0].routing.execute_count, 1, "routed once");
+    let progress = stack.progress().await.expect("the record");
+    assert!(progress["routingRequested"].is_string(), "the intent was recorded first: {progress}");
+    assert!(progress["steps"].get("routed").is_none(), "{progress}");
+
+    let out = stack.run().await.expect("the replay finishes");
+    assert_eq!(out.status, Status::Delivered);
+    assert_eq!(out.done, vec!["closed", "transcriptionJobDeleted"]);
+    assert_eq!(out.already_done, vec!["voiceCallUpdated", "transcriptPosted", "routed"]);
+    let call = &stack.emulator().voice_calls()[0];
+    assert_eq!(call.routing.execute_count, 1, "the replay routes zero more times");
+    assert!(!call.is_active_call);
+    assert_eq!(stack.calls(), call_sequence());
+    let progress = stack.progress().await.expect("the record");
+    assert!(progress["steps"]["routed"].as_str().unwrap().starts_with("assumed"), "{progress}");
+    assert!(progress.get("routingRequested").is_none(), "{progress}");
+    let warnings = local_stack::stack::lines_with(stack.logs(), "not routing again");
+    assert!(warnings.iter().any(|l| l["level"] == "WARN"), "{warnings:?}");
+}
+
+/// The intent does not block a retry when Salesforce refused the routing (HTTP 400).
+#[tokio::test]
+async fn a_refused_routing_withdraws_the_intent_and_the_retry_routes() {
+    let stack = Stack::start().await;
+    let path = format!("/voiceCalls/{}/omniFlow", stack.contact_id);
+    stack.emulator().inject(Fault::status(400, 1).on("PATCH", &path));
+    stack.run().await.expect_err("refused");
+    assert!(stack.progress().await.unwrap().get("routingRequested").is_none());
+    stack.run().await.expect("delivered");
+    assert_eq!(stack.emulator().voice_calls()[0].routing.execute_count, 1);
+}

@@ -31,6 +31,7 @@ pub mod invoke;
 pub mod keys;
 pub mod kinesis;
 pub mod logging;
+pub mod progress;
 pub mod rest;
 pub mod telephony;
 pub mod transcripts;
@@ -71,6 +72,7 @@ pub fn vars() -> impl Iterator<Item = &'static Var> {
         kinesis::VARS,
         transcripts::VARS,
         transcription::VARS,
+        progress::VARS,
     ]
     .into_iter()
     .flatten()

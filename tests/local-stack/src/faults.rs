@@ -22,6 +22,9 @@ pub enum Fault {
     Throttle,
     /// Answers (forwards) after this delay.
     Delay(Duration),
+    /// HTTP 403 `AccessDenied` (S3's XML error) when the request body contains this text, else
+    /// forwards: e.g. the one progress-record write that follows a given step.
+    DenyIfBodyContains(&'static str),
 }
 
 struct Shared {
@@ -123,7 +126,11 @@ async fn answer(
                 .into_response();
         }
         Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
-        None => {}
+        Some(Fault::DenyIfBodyContains(text)) if body.windows(text.len().max(1)).any(|w| w == text.as_bytes()) => {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied (fault endpoint)</Message></Error>";
+            return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/xml")], body).into_response();
+        }
+        Some(Fault::DenyIfBodyContains(_)) | None => {}
     }
     let Some(upstream) = &shared.upstream else {
         return std::future::pending().await;

@@ -35,6 +35,14 @@ pub struct Fault {
     /// client cannot tell whether its request took effect.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub after_applying: bool,
+    /// Lets this many matching requests through untouched before the fault applies (e.g. the
+    /// second batch of a multi-request operation). Faults queued after it see those requests.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skip: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Fault {
@@ -78,6 +86,12 @@ impl Fault {
     /// Adds a delay before the answer.
     pub fn with_delay(mut self, ms: u64) -> Fault {
         self.delay_ms = Some(ms);
+        self
+    }
+
+    /// Lets the first `requests` matching requests through before the fault applies.
+    pub fn after(mut self, requests: u32) -> Fault {
+        self.skip = requests;
         self
     }
 
@@ -138,7 +152,19 @@ impl FaultQueue {
 
     /// Consumes one use of the first fault matching the request.
     pub fn take(&mut self, method: &str, path: &str) -> Option<Fault> {
-        let index = self.faults.iter().position(|f| f.matches(method, path))?;
+        let mut index = None;
+        for (i, fault) in self.faults.iter_mut().enumerate() {
+            if !fault.matches(method, path) {
+                continue;
+            }
+            if fault.skip > 0 {
+                fault.skip -= 1;
+                continue;
+            }
+            index = Some(i);
+            break;
+        }
+        let index = index?;
         let fault = &mut self.faults[index];
         fault.count -= 1;
         let taken = fault.clone();
@@ -177,6 +203,20 @@ mod tests {
         assert_eq!((f.status, f.retry_after_secs), (Some(429), Some(3)));
         assert!(q.take("POST", "/telephony/v1/voiceCalls/messages").is_some());
         assert!(q.take("POST", "/telephony/v1/voiceCalls/messages").is_none());
+    }
+
+    #[test]
+    fn a_fault_after_n_requests_lets_them_through_first() {
+        let mut q = FaultQueue::default();
+        q.push(Fault::status(503, 1).after(2).on("POST", "/postConversationEvents"));
+        let path = "/telephony/v1/voiceCalls/k/postConversationEvents";
+        assert!(q.take("GET", path).is_none(), "another method is not counted");
+        assert!(q.take("POST", path).is_none());
+        assert!(q.take("POST", path).is_none());
+        assert_eq!(q.take("POST", path).and_then(|f| f.status), Some(503));
+        assert!(q.take("POST", path).is_none());
+        let json: Fault = serde_json::from_str(r#"{"count":1,"status":503,"skip":2}"#).expect("json");
+        assert_eq!(json, Fault::status(503, 1).after(2));
     }
 
     #[test]
