@@ -34,8 +34,8 @@ pub mod logging;
 pub mod progress;
 pub mod rest;
 pub mod telephony;
-pub mod transcripts;
 pub mod transcription;
+pub mod transcripts;
 pub mod voicemail;
 
 pub use connect::ConnectConfig;
@@ -46,8 +46,8 @@ pub use keys::{ExtensionConfig, KeyStoreConfig};
 pub use logging::{LoggingConfig, log_level};
 pub use rest::RestConfig;
 pub use telephony::ScrtConfig;
-pub use transcripts::TranscriptConfig;
 pub use transcription::{TranscriberConfig, TriggerConfig};
+pub use transcripts::TranscriptConfig;
 pub use voicemail::{PackagingConfig, RecordingsConfig};
 
 /// One environment variable: its name, written once, and what it means.

@@ -321,6 +321,9 @@ const CONVERSATIONS: &[&str] = &[
 ];
 const FLOW_CONTACT: Option<&str> = Some("/Details/ContactData/ContactId");
 
+/// Targets run only when `MUTATIONS_ONLY` names them.
+const OPT_IN: &[&str] = &["kvs-transcriber"];
+
 const TARGETS: &[Target] = &[
     Target {
         function: "invoke-telephony-integration-api",
@@ -369,9 +372,17 @@ const TARGETS: &[Target] = &[
         allowed: &[("*", &["POST /telephony/v1/voiceCalls/{}/messages"])],
         kinesis: false,
         contact: Some("/voiceCallId"),
-        workers: 2,
+        // A mutated stream or fragment makes a run wait out the stall timeout and the session
+        // retries: waiting, not CPU, so many environments at once.
+        workers: 12,
     },
-    Target { function: "contact-data-sync", allowed: &[("*", CONVERSATIONS)], kinesis: false, contact: None, workers: 1 },
+    Target {
+        function: "contact-data-sync",
+        allowed: &[("*", CONVERSATIONS)],
+        kinesis: false,
+        contact: None,
+        workers: 1,
+    },
     Target { function: "ctr-sync-retry", allowed: &[("*", RESYNC)], kinesis: false, contact: None, workers: 1 },
     Target { function: "contact-lens-consumer", allowed: &[], kinesis: true, contact: None, workers: 2 },
     Target {
@@ -910,6 +921,13 @@ async fn every_field_of_every_sample_event_mutated() {
     let mut tasks = Vec::new();
     for target in TARGETS {
         if only_function.as_ref().is_some_and(|f| f != target.function) {
+            continue;
+        }
+        // kvsTranscriber's 162 mutations took over 7 minutes with 12 environments (a mutated stream
+        // or fragment waits out stall timeouts and session retries): outside make test's budget until
+        // its waits are bounded by the test; run it with MUTATIONS_ONLY=kvs-transcriber.
+        if only_function.is_none() && OPT_IN.contains(&target.function) {
+            eprintln!("{}: skipped (opt-in: MUTATIONS_ONLY={})", target.function, target.function);
             continue;
         }
         tasks.push(tokio::spawn(run_target(target, filter.clone())));

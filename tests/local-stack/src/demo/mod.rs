@@ -16,8 +16,8 @@ mod ctr;
 mod post_call;
 mod rest;
 mod steps;
-mod transcripts;
 mod transcription;
+mod transcripts;
 mod voicemail;
 
 pub use steps::check_logs;
