@@ -9,7 +9,7 @@ use local_stack::stack::{CALL_CENTER, Stack, functions};
 #[tokio::test]
 async fn every_function_gets_the_template_environment_and_only_the_services_it_needs() {
     let functions = functions().expect("template.yaml");
-    assert_eq!(functions.len(), 15, "{functions:?}"); // issue 15 added kvsConsumerTrigger and kvsTranscriber, issue 17 AuthKeysSSMUtil
+    assert_eq!(functions.len(), 16, "{functions:?}"); // issues 15 (kvsConsumerTrigger, kvsTranscriber), 16 (ContactDataSync), 17 (AuthKeysSSMUtil)
     let stacks = futures_util::future::join_all(functions.iter().map(|f| Stack::builder(f).start())).await;
     for (function, stack) in functions.iter().zip(stacks) {
         let stack = stack.unwrap_or_else(|e| panic!("{function}: {e:#}"));
