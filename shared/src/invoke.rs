@@ -26,6 +26,8 @@ pub enum InvokeError {
     ErrorAnswer { function: String, message: String, retryable: bool, limit: bool },
     #[error("{function} answered something that is not JSON: {message}")]
     Decode { function: String, message: String },
+    #[error("the payload for {function} cannot be encoded: {message}")]
+    Encode { function: String, message: String },
 }
 
 impl InvokeError {
@@ -37,6 +39,7 @@ impl InvokeError {
             InvokeError::Unreachable { retryable, .. } | InvokeError::ErrorAnswer { retryable, .. } => *retryable,
             InvokeError::FunctionError { error_type, .. } => error_type_retryable(error_type),
             InvokeError::Decode { .. } => true,
+            InvokeError::Encode { .. } => false,
         }
     }
 
@@ -111,19 +114,7 @@ impl FunctionClient {
                 message: format!("no answer within {} ms", bound.as_millis()),
                 retryable: true,
             })?
-            .map_err(|e| {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                let retryable = match &e {
-                    aws_sdk_lambda::error::SdkError::ServiceError(_) => status.is_none_or(|s| s == 429 || s >= 500),
-                    aws_sdk_lambda::error::SdkError::ConstructionFailure(_) => false,
-                    _ => true,
-                };
-                let message = match e.as_service_error() {
-                    Some(service) => service.to_string(),
-                    None => aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-                };
-                InvokeError::Unreachable { function: function.clone(), message, retryable }
-            })?;
+            .map_err(|e| unreachable(&function, &e))?;
         let body = answer.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
         let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
@@ -143,6 +134,64 @@ impl FunctionClient {
         }
         Ok(value)
     }
+}
+
+/// What Lambda's refusal of an invoke says, and whether it may pass later (throttling, 5xx,
+/// transport failures).
+fn unreachable<E: std::error::Error + 'static>(function: &str, e: &aws_sdk_lambda::error::SdkError<E>) -> InvokeError {
+    let message = match e.as_service_error() {
+        Some(service) => service.to_string(),
+        None => aws_sdk_lambda::error::DisplayErrorContext(e).to_string(),
+    };
+    InvokeError::Unreachable { function: function.to_string(), message, retryable: crate::aws::sdk_retryable(e) }
+}
+
+/// Queues an asynchronous invocation (`InvocationType: Event`) of `function`: done once Lambda has
+/// accepted it (202), bounded by `deadline`. The SDK retries throttling and transport failures a
+/// bounded number of times within it. The one way this suite hands work to another invocation
+/// (kvsConsumerTrigger, ContactLensConsumer, ContactLensProcessor's retries, kvsTranscriber's
+/// continuation).
+pub async fn invoke_async(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &impl serde::Serialize,
+    deadline: Deadline,
+) -> Result<(), InvokeError> {
+    let bytes = serde_json::to_vec(payload)
+        .map_err(|e| InvokeError::Encode { function: function.to_string(), message: e.to_string() })?;
+    invoke_async_bytes(lambda, function, bytes, deadline).await
+}
+
+/// [`invoke_async`] with a payload already encoded (when its size was checked first).
+pub async fn invoke_async_bytes(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    bytes: Vec<u8>,
+    deadline: Deadline,
+) -> Result<(), InvokeError> {
+    let call = lambda
+        .invoke()
+        .function_name(function)
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
+        .send();
+    let bound = deadline.remaining();
+    let answer = tokio::time::timeout(bound, call)
+        .await
+        .map_err(|_| InvokeError::Unreachable {
+            function: function.to_string(),
+            message: format!("no answer within {} ms", bound.as_millis()),
+            retryable: true,
+        })?
+        .map_err(|e| unreachable(function, &e))?;
+    if answer.status_code() != 202 {
+        return Err(InvokeError::Unreachable {
+            function: function.to_string(),
+            message: format!("Lambda answered status {} instead of 202 Accepted", answer.status_code()),
+            retryable: true,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

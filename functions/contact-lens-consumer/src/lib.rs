@@ -199,27 +199,9 @@ async fn invoke(deps: &Deps, body: &Value, deadline: Deadline) -> Result<(), Str
             deps.max_payload_bytes
         ));
     }
-    let call = deps
-        .lambda
-        .invoke()
-        .function_name(&deps.processor)
-        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-        .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
-        .send();
-    let bound = deadline.remaining();
-    let answer = tokio::time::timeout(bound, call)
+    scv_shared::invoke::invoke_async_bytes(&deps.lambda, &deps.processor, bytes, deadline)
         .await
-        .map_err(|_| {
-            format!("Lambda did not answer the invocation within {} ms (the batch's deadline)", bound.as_millis())
-        })?
-        .map_err(|e| match e.as_service_error() {
-            Some(service) => service.to_string(),
-            None => aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-        })?;
-    if answer.status_code() != 202 {
-        return Err(format!("Lambda answered status {} instead of 202 Accepted", answer.status_code()));
-    }
-    Ok(())
+        .map_err(|e| e.to_string())
 }
 
 /// The size `{"Records":[...]}` takes with these records.

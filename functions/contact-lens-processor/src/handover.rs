@@ -60,18 +60,11 @@ pub(crate) async fn hand_over(
     );
     let count = parts.len();
     for part in parts {
-        let body = serde_json::to_vec(&part).map_err(|e| format!("the retry payload cannot be encoded: {e}"))?;
-        deps.lambda
-            .invoke()
-            .function_name(function)
-            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-            .payload(aws_sdk_lambda::primitives::Blob::new(body))
-            .send()
+        // The room the invocation kept for handing over (HANDOVER_MARGIN) bounds each invoke.
+        let deadline = Deadline::after(crate::HANDOVER_MARGIN);
+        scv_shared::invoke::invoke_async(&deps.lambda, function, &part, deadline)
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(service) => service.to_string(),
-                None => aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-            })?;
+            .map_err(|e| format!("the retry payload was not handed over: {e}"))?;
     }
     Ok(count)
 }

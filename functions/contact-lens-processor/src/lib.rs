@@ -206,11 +206,15 @@ pub struct Summary {
 }
 
 /// The Lambda entry point: a span with `requestId` around [`handle`].
+/// Time kept before Lambda's deadline to hand unsent work over to a new invocation; it also bounds
+/// each hand-over invoke.
+pub(crate) const HANDOVER_MARGIN: Duration = Duration::from_secs(3);
+
 pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, ProcessorError> {
     let (payload, context) = event.into_parts();
     // Leave room to hand unsent work over before Lambda's own deadline.
     let deadline = Deadline::for_invocation(context.deadline(), Duration::from_secs(900))
-        .min(Deadline::at(deadline_before(context.deadline(), Duration::from_secs(3))));
+        .min(Deadline::at(deadline_before(context.deadline(), HANDOVER_MARGIN)));
     let self_function =
         Some(context.invoked_function_arn.clone()).filter(|a| !a.is_empty()).or_else(|| deps.function_name.clone());
     let span = tracing::info_span!("invocation", requestId = %context.request_id);

@@ -173,36 +173,13 @@ pub fn request(payload: Value) -> Result<TranscriptionRequest, TriggerError> {
 }
 
 async fn invoke(deps: &Deps, request: &TranscriptionRequest, deadline: Deadline) -> Result<(), TriggerError> {
-    let failed = |reason: String, retryable: bool| TriggerError::Invoke {
-        function: deps.transcriber.clone(),
-        contact: request.voice_call_id.clone(),
-        attempts: INVOKE_ATTEMPTS,
-        reason,
-        retryable,
-    };
-    let bytes =
-        serde_json::to_vec(request).map_err(|e| failed(format!("the payload cannot be encoded: {e}"), false))?;
-    let call = deps
-        .lambda
-        .invoke()
-        .function_name(&deps.transcriber)
-        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-        .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
-        .send();
-    let bound = deadline.remaining();
-    let answer = tokio::time::timeout(bound, call)
-        .await
-        .map_err(|_| failed(format!("no answer within {} ms (the flow's deadline)", bound.as_millis()), true))?
-        .map_err(|e| {
-            let retryable = scv_shared::aws::sdk_retryable(&e);
-            let reason = match e.as_service_error() {
-                Some(service) => service.to_string(),
-                None => aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-            };
-            failed(reason, retryable)
-        })?;
-    if answer.status_code() != 202 {
-        return Err(failed(format!("Lambda answered status {} instead of 202 Accepted", answer.status_code()), true));
-    }
-    Ok(())
+    scv_shared::invoke::invoke_async(&deps.lambda, &deps.transcriber, request, deadline).await.map_err(|e| {
+        TriggerError::Invoke {
+            function: deps.transcriber.clone(),
+            contact: request.voice_call_id.clone(),
+            attempts: INVOKE_ATTEMPTS,
+            retryable: e.is_retryable(),
+            reason: e.to_string(),
+        }
+    })
 }

@@ -350,19 +350,11 @@ async fn continue_call(
         )));
     }
     let event = TranscriberEvent { request: request.clone(), continuation: Some(continuation.clone()) };
-    let bytes = serde_json::to_vec(&event).map_err(|e| failed(e.to_string()))?;
-    let answer = deps
-        .lambda
-        .invoke()
-        .function_name(&function)
-        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-        .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
-        .send()
+    // The margin kept before the deadline for the handover bounds the invoke.
+    let deadline = Deadline::after(deps.settings.continuation_margin);
+    scv_shared::invoke::invoke_async(&deps.lambda, &function, &event, deadline)
         .await
-        .map_err(|e| failed(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string()))?;
-    if answer.status_code() != 202 {
-        return Err(failed(format!("Lambda answered status {} instead of 202 Accepted", answer.status_code())));
-    }
+        .map_err(|e| failed(e.to_string()))?;
     tracing::info!(
         contactId = %contact,
         invocation = continuation.invocation,
