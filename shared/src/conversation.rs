@@ -23,14 +23,18 @@
 //! Re-running is safe: ids and timestamps are derived from the file, so a second upload of a
 //! conversation carries the same entries, which Salesforce keeps once (docs/contact-data-sync.md#re-uploads).
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_connect::types::Contact;
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::aws::sdk_retryable;
+use crate::concurrency::Aimd;
 use crate::ids::PathId;
 use crate::rest::{RestError, SalesforceRest};
 use crate::retry::Deadline;
@@ -45,6 +49,13 @@ pub const APP_TYPE: &str = "TELEPHONY_INTEGRATION";
 pub const SUCCESS: &str = "SUCCESS";
 /// Upload status of a conversation that was not uploaded (the guide's value).
 pub const FAILED: &str = "FAILED";
+/// Contacts read from Amazon Connect and S3 at once while their conversations are built (AWS calls,
+/// not Salesforce's: a fixed bound, not the adaptive one).
+pub const PREPARE_CONCURRENCY: usize = 8;
+/// The ceiling of the adaptive number of upload requests in flight ([`Aimd`]): a back-fill of
+/// hundreds of contacts sends its batches this wide at most, narrower as soon as Salesforce answers
+/// 429 or slows down (docs/contact-data-sync.md#concurrency).
+pub const UPLOAD_CONCURRENCY: usize = 8;
 
 /// One contact to back-fill: the documented `uploadTranscript` payload item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +153,9 @@ pub struct TranscriptBackfill<'a> {
     pub instance_id: String,
     /// Conversations per upload request (1 to 10).
     pub batch_size: usize,
+    /// How many upload requests are in flight, learnt from Salesforce's answers and kept for the
+    /// container's life (ceiling [`UPLOAD_CONCURRENCY`]).
+    pub limiter: &'a Arc<Aimd>,
 }
 
 /// Contact Lens writes the file after the call; these days are looked at, in order.
@@ -309,25 +323,38 @@ pub fn multipart_body(files: &[ConversationFile]) -> (Vec<u8>, String) {
 /// The per-conversation outcome of one upload request: conversation id → upload id or reason.
 type Outcomes = Vec<(String, Result<String, Failure>)>;
 
-/// Uploads conversation files `batch_size` at a time: per conversation, its upload id or why not.
-/// A batch Salesforce refuses as a whole (400) is sent again one conversation at a time, so the
-/// refusal lands on the conversation it is about. `budget` bounds each request, retries included.
+/// Uploads conversation files `batch_size` at a time: per conversation, its upload id or why not, in
+/// the order of `files`. A batch Salesforce refuses as a whole (400) is sent again one conversation
+/// at a time, so the refusal lands on the conversation it is about. `budget` bounds each request,
+/// retries included. With a `limiter`, batches are sent concurrently, as many at once as it allows
+/// (each batch's answers teach it); without, one after the other.
 pub async fn upload_files(
     rest: &SalesforceRest,
     files: &[ConversationFile],
     batch_size: usize,
+    limiter: Option<&Arc<Aimd>>,
     budget: impl Fn() -> Deadline,
 ) -> Vec<(String, Result<String, String>, bool)> {
-    let mut out = Vec::new();
-    for batch in files.chunks(batch_size.max(1)) {
-        for (id, outcome) in upload_batch(rest, batch, &budget).await {
-            match outcome {
-                Ok(upload_id) => out.push((id, Ok(upload_id), false)),
-                Err(f) => out.push((id, Err(f.reason), f.retryable)),
+    let budget = &budget;
+    let batches = files.chunks(batch_size.max(1)).map(|batch| async move {
+        match limiter {
+            Some(limiter) => {
+                let _permit = limiter.acquire().await;
+                crate::concurrency::scoped(limiter.clone(), upload_batch(rest, batch, budget)).await
             }
+            None => upload_batch(rest, batch, budget).await,
         }
-    }
-    out
+    });
+    let width = limiter.map_or(1, |l| l.ceiling().max(1));
+    let answered: Vec<Outcomes> = futures_util::stream::iter(batches).buffered(width).collect().await;
+    answered
+        .into_iter()
+        .flatten()
+        .map(|(id, outcome)| match outcome {
+            Ok(upload_id) => (id, Ok(upload_id), false),
+            Err(f) => (id, Err(f.reason), f.retryable),
+        })
+        .collect()
 }
 
 async fn upload_batch(rest: &SalesforceRest, batch: &[ConversationFile], budget: &impl Fn() -> Deadline) -> Outcomes {
@@ -417,11 +444,30 @@ impl TranscriptBackfill<'_> {
     /// Back-fills `contacts`: one result per contact, in request order. `budget` gives the deadline
     /// of each outbound request (retries included).
     pub async fn upload(&self, contacts: &[ContactRequest], budget: impl Fn() -> Deadline) -> Vec<ContactResult> {
+        // A contact named twice is uploaded once, for its first entry.
+        let mut seen = BTreeSet::new();
+        let firsts: Vec<bool> = contacts.iter().map(|c| seen.insert(c.contact_id.as_str())).collect();
+        let prepared: Vec<_> = futures_util::stream::iter(contacts.iter().zip(firsts))
+            .map(|(request, first)| {
+                let span = tracing::info_span!("contact", contactId = %request.contact_id);
+                async move {
+                    if !first {
+                        return Err(Failure::new(
+                            "the contact is named twice in the request; its first entry is uploaded",
+                            false,
+                        ));
+                    }
+                    self.prepare(request).await
+                }
+                .instrument(span)
+            })
+            .buffered(PREPARE_CONCURRENCY)
+            .collect()
+            .await;
         let mut results: Vec<ContactResult> = Vec::with_capacity(contacts.len());
         let mut files: Vec<(usize, ConversationFile)> = Vec::new();
-        for (index, request) in contacts.iter().enumerate() {
+        for (index, (request, prepared)) in contacts.iter().zip(prepared).enumerate() {
             let span = tracing::info_span!("contact", contactId = %request.contact_id);
-            let prepared = self.prepare(request, &files).instrument(span.clone()).await;
             let _entered = span.enter();
             match prepared {
                 Ok((file, key, entries)) => {
@@ -443,7 +489,7 @@ impl TranscriptBackfill<'_> {
             }
         }
         let only_files: Vec<ConversationFile> = files.iter().map(|(_, f)| f.clone()).collect();
-        let outcomes = upload_files(self.rest, &only_files, self.batch_size, budget).await;
+        let outcomes = upload_files(self.rest, &only_files, self.batch_size, Some(self.limiter), budget).await;
         for ((index, _), (_, outcome, retryable)) in files.iter().zip(outcomes) {
             let result = &mut results[*index];
             match outcome {
@@ -461,16 +507,9 @@ impl TranscriptBackfill<'_> {
         results
     }
 
-    async fn prepare(
-        &self,
-        request: &ContactRequest,
-        earlier: &[(usize, ConversationFile)],
-    ) -> Result<(ConversationFile, String, usize), Failure> {
+    async fn prepare(&self, request: &ContactRequest) -> Result<(ConversationFile, String, usize), Failure> {
         let contact_id =
             PathId::parse("contactId", &request.contact_id).map_err(|e| Failure::new(e.to_string(), false))?;
-        if earlier.iter().any(|(_, f)| f.conversation_id == contact_id) {
-            return Err(Failure::new("the contact is named twice in the request; its first entry is uploaded", false));
-        }
         if request.related_records.is_empty() {
             return Err(Failure::new("relatedRecords is empty: name the contact's VoiceCall id", false));
         }

@@ -19,9 +19,11 @@
 //! the call is looked at too; entries carry the contact's real times; Salesforce is called directly
 //! (the official goes through InvokeSalesforceRestApi, whose role lacks the permission to invoke it).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
+use scv_shared::concurrency::Aimd;
 use scv_shared::config::transcripts::account_of_function_arn;
 use scv_shared::config::{ConfigError, Env, ProcessEnv, RestConfig, TranscriptConfig};
 use scv_shared::conversation::{self, ContactRequest, TranscriptBackfill};
@@ -50,6 +52,9 @@ pub struct Deps {
     pub s3: aws_sdk_s3::Client,
     pub connect: aws_sdk_connect::Client,
     pub cfg: TranscriptConfig,
+    /// Upload requests in flight, adapted to Salesforce's answers (AIMD, ceiling
+    /// [`conversation::UPLOAD_CONCURRENCY`]), kept for the container's life.
+    pub limiter: Arc<Aimd>,
 }
 
 impl Deps {
@@ -71,7 +76,8 @@ impl Deps {
         let cfg = TranscriptConfig::from_env(env)?;
         let http = scv_shared::aws::http_client();
         let auth = std::sync::Arc::new(SalesforceAuth::new(&rest_cfg, ssm, http.clone()));
-        Ok(Self { rest: SalesforceRest::new(&rest_cfg, http, auth), s3, connect, cfg })
+        let limiter = Arc::new(Aimd::new(conversation::UPLOAD_CONCURRENCY));
+        Ok(Self { rest: SalesforceRest::new(&rest_cfg, http, auth), s3, connect, cfg, limiter })
     }
 }
 
@@ -134,6 +140,7 @@ pub async fn handle(payload: Value, function_arn: &str, deadline: Deadline, deps
                 bucket,
                 instance_id: deps.cfg.instance_id.clone(),
                 batch_size: deps.cfg.batch_size,
+                limiter: &deps.limiter,
             };
             let results = backfill.upload(&contacts, budget).await;
             let uploaded = results.iter().filter(|r| r.uploaded()).count();

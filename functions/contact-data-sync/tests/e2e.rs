@@ -290,3 +290,50 @@ async fn without_the_variable_the_bucket_is_named_after_the_call_center_and_acco
     assert_eq!(err.kind(), scv_shared::error::ErrorKind::NotConfigured);
     assert!(err.to_string().contains("CONTACT_LENS_ANALYSIS_BUCKET"), "{err}");
 }
+
+#[tokio::test]
+async fn batches_go_out_concurrently_and_narrow_under_a_429_storm_losing_nothing() {
+    // One conversation per request, Salesforce slow to answer uploads and taking two at a time: a
+    // third request in flight is answered 429, so 429s prove the batches overlap. The adaptive limit
+    // must narrow; every contact ends uploaded once or reported retryable, and a second run of the
+    // reported ones finishes the back-fill.
+    let stack = Stack::start_with(|b| b.with_env("BATCH_SIZE", "1")).await;
+    let contacts: Vec<String> = (0..16).map(|i| format!("{}{i:02}", &CONTACT_A[..CONTACT_A.len() - 2])).collect();
+    let mut calls = std::collections::BTreeMap::new();
+    for contact in &contacts {
+        calls.insert(contact.clone(), stack.seed_call(contact).await);
+    }
+    stack.emulator().limit_concurrency(Some(2));
+    stack.emulator().inject(Fault::delay(60, 1000).on("POST", "connect/conversations/upload"));
+    let event_for =
+        |ids: &[String]| upload_event(&ids.iter().map(|c| (c.as_str(), calls[c].as_str())).collect::<Vec<_>>());
+
+    let answer = stack.invoke(event_for(&contacts)).await.expect("upload");
+    let results = results(&answer);
+    assert_eq!(results.len(), contacts.len());
+    let mut again = Vec::new();
+    for (result, contact) in results.iter().zip(&contacts) {
+        assert_eq!(result["conversationIdentifier"], contact.as_str());
+        if result["status"] != "SUCCESS" {
+            assert_eq!(result["retryable"], true, "a 429 leaves the contact retryable: {result}");
+            again.push(contact.clone());
+        }
+    }
+    let uploads = stack.uploads();
+    assert!(uploads.iter().any(|u| u.status == 429), "more than two upload requests were in flight at once");
+    assert!(stack.deps.limiter.cuts() > 0, "the 429s narrowed the limit");
+    assert!(stack.deps.limiter.limit() < scv_shared::conversation::UPLOAD_CONCURRENCY);
+
+    if !again.is_empty() {
+        let answer = stack.invoke(event_for(&again)).await.expect("second run");
+        assert!(results_all_success(&answer), "{answer}");
+    }
+    let stored = stack.uploads().iter().filter(|u| u.status == 201).count();
+    assert_eq!(stored, contacts.len(), "each conversation accepted once");
+    assert!(contacts.iter().all(|c| stack.emulator().conversation(c).is_some()));
+    stack.assert_logs_clean();
+}
+
+fn results_all_success(answer: &Value) -> bool {
+    results(answer).iter().all(|r| r["status"] == "SUCCESS")
+}

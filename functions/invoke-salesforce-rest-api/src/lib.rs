@@ -378,6 +378,8 @@ impl Call<'_> {
             &self.deps.rest,
             &files,
             scv_shared::config::transcripts::MAX_BATCH_SIZE,
+            // A flow's payload holds a handful of conversations: one request after the other.
+            None,
             move || deadline,
         )
         .await;
