@@ -37,8 +37,9 @@ pub enum KeysCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct ParamArgs {
-    /// The SSM parameter the functions read the key from (their PRIVATE_KEY_PARAM_NAME, e.g.
-    /// <CallCenterApiName>-scrt-jwt-auth-private-key).
+    /// The SSM parameter the functions read the key from (their PRIVATE_KEY_PARAM_NAME: the
+    /// template's TelephonyIntegrationAuthPrivateKeySSMParamName, by default
+    /// telephony-integration-auth-private-key).
     #[arg(long, env = "PRIVATE_KEY_PARAM_NAME", value_name = "PARAM")]
     pub param: String,
 }

@@ -57,6 +57,9 @@ pub mod tag {
     pub const END_TIMESTAMP: &str = "vm_endTimestamp";
     pub const DURATION: &str = "vm_duration";
     pub const RECORDING_URL: &str = "vm_recordingUrl";
+    /// The caller's number (the CTR's `CustomerEndpoint.Address`): this suite's tag, which the
+    /// packaging sends as the VoiceCall's `fromNumber` (the official functions set no caller).
+    pub const CALLER: &str = "vm_from";
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -81,6 +84,8 @@ pub struct RecordingTags {
     pub duration_secs: Option<u64>,
     /// `<bucket>/voicemail_recordings/<ContactId>.wav`, no scheme (as the official function).
     pub recording_url: Option<String>,
+    /// The caller's number (`vm_from`; absent on a recording the official function tagged).
+    pub caller: Option<String>,
 }
 
 const TAG_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -100,6 +105,7 @@ impl RecordingTags {
         put(tag::END_TIMESTAMP, self.end_timestamp.clone());
         put(tag::DURATION, self.duration_secs.map(|d| d.to_string()));
         put(tag::RECORDING_URL, self.recording_url.clone());
+        put(tag::CALLER, self.caller.clone());
         out
     }
 
@@ -135,6 +141,7 @@ impl RecordingTags {
             end_timestamp: get(tag::END_TIMESTAMP),
             duration_secs,
             recording_url: get(tag::RECORDING_URL),
+            caller: get(tag::CALLER),
         })
     }
 
@@ -151,6 +158,7 @@ impl RecordingTags {
             tag::INIT_TIMESTAMP => self.init_timestamp.as_deref(),
             tag::END_TIMESTAMP => self.end_timestamp.as_deref(),
             tag::RECORDING_URL => self.recording_url.as_deref(),
+            tag::CALLER => self.caller.as_deref(),
             _ => None,
         };
         value.ok_or_else(|| TagError::Missing { tag, contact_id: contact_id.to_string() })
@@ -257,12 +265,13 @@ mod tests {
             end_timestamp: Some("2024-01-04T19:50:02Z".into()),
             duration_secs: Some(5),
             recording_url: Some("bucket/voicemail_recordings/c.wav".into()),
+            caller: Some("+15555550123".into()),
         };
         assert_eq!(
             tags.tagging_header(),
             "vm_lang=en-US&vm_dialedNumber=%2B15555550100&vm_initTimestamp=2024-01-04T19%3A49%3A19Z\
              &vm_endTimestamp=2024-01-04T19%3A50%3A02Z&vm_duration=5\
-             &vm_recordingUrl=bucket%2Fvoicemail_recordings%2Fc.wav"
+             &vm_recordingUrl=bucket%2Fvoicemail_recordings%2Fc.wav&vm_from=%2B15555550123"
         );
         let pairs: Vec<(String, String)> = tags.pairs().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let back = RecordingTags::from_pairs("c", pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();

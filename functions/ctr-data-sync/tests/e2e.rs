@@ -608,3 +608,60 @@ async fn under_a_concurrency_429_storm_the_limit_adapts_and_nothing_is_lost() {
     assert_eq!(calls.len(), 100, "none lost");
     assert!(calls.iter().all(|c| c.update_count == 1), "none applied twice");
 }
+
+/// Issue 14: the real binary, started with exactly the official template's environment
+/// (`INVOKE_TELEPHONY_INTEGRATION_API_ARN`, `LOG_LEVEL`, plus the local AWS settings), syncs CTRs
+/// through InvokeTelephonyIntegrationApi; an invoke answered with a `FunctionError` fails the whole
+/// batch (the official mapping ignores item failures), and Lambda's redelivery finishes it.
+#[tokio::test]
+async fn the_binary_started_with_the_official_environment_syncs_through_the_invoke_and_reports_a_function_error() {
+    use local_stack::invoke_recorder::Answer;
+    use local_stack::runtime::{FunctionProcess, FunctionSpec, binary_path};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let batch = first_records(3);
+    let ids: Vec<String> =
+        batch["Records"].as_array().unwrap().iter().map(|r| ctr_of(r)["ContactId"].as_str().unwrap().into()).collect();
+    let busy = ids[1].clone();
+    let first_delivery = std::sync::Arc::new(AtomicBool::new(true));
+    let first = first_delivery.clone();
+    let stack = Stack::official(move |payload| {
+        let id = payload["Details"]["Parameters"]["contactId"].as_str().unwrap_or_default();
+        (id == busy && first.load(Ordering::SeqCst)).then(|| Answer::error("Error", "Error updating VoiceCall record."))
+    })
+    .await;
+    let mut env = local_stack::moto::aws_env(&stack.moto_endpoint);
+    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), stack.recorder().endpoint().to_string()));
+    env.extend(official_env());
+    let spec = FunctionSpec::new(stack.name.clone(), binary_path("ctr-data-sync"))
+        .with_envs(env)
+        .with_timeout(std::time::Duration::from_secs(30));
+    let function = FunctionProcess::spawn(spec).await.expect("spawn");
+    function
+        .wait_ready(std::time::Duration::from_secs(10))
+        .await
+        .expect("ready: the official configuration is accepted");
+
+    let failed = function.invoke(batch.clone()).await.expect("invoked");
+    let error = failed.result.expect_err("the FunctionError fails the batch: reported, not checkpointed");
+    assert_eq!(error.error_type, "SalesforceUnavailable", "{error}");
+    assert!(error.error_message.contains("Error updating VoiceCall record."), "{error}");
+    assert!(stack.emulator().voice_call(&ids[1]).is_none(), "the failed update never reached Salesforce");
+    assert_eq!(stack.recorder().invokes().len(), 3, "every record went through the invoke");
+
+    first_delivery.store(false, Ordering::SeqCst);
+    let done = function.invoke(batch).await.expect("invoked");
+    let response = done.result.expect("the redelivered batch passes");
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    for id in &ids {
+        assert!(stack.emulator().voice_call(id).is_some(), "{id} synced through the invoked function");
+    }
+    assert!(
+        stack
+            .recorder()
+            .invokes()
+            .iter()
+            .all(|i| i.function == ITIA_ARN && i.payload["Details"]["Parameters"]["methodName"] == "updateVoiceCall")
+    );
+    function.shutdown().await.expect("shutdown");
+}

@@ -315,13 +315,22 @@ async fn a_function_error_of_the_invoked_function_fails_the_invocation() {
 }
 
 /// Issue 14: the real binary, started with exactly the official template's environment (plus the
-/// local AWS settings), clears an abandoned call through InvokeTelephonyIntegrationApi.
+/// local AWS settings), clears an abandoned call through InvokeTelephonyIntegrationApi, and an invoke
+/// answered with a `FunctionError` fails the invocation (reported, not lost).
 #[tokio::test]
 async fn the_binary_started_with_the_official_environment_works_through_the_invoke() {
     use local_stack::runtime::{FunctionProcess, FunctionSpec, binary_path};
 
-    let stack = Stack::official(|_| None).await;
+    use local_stack::invoke_recorder::Answer;
+
+    // The reroute of EXPIRED is answered as a failing official function answers (Unhandled).
+    let stack = Stack::official(|payload| {
+        (payload["Details"]["Parameters"]["contactId"] == json!(EXPIRED))
+            .then(|| Answer::error("Error", "Error rerouting FlowExecution"))
+    })
+    .await;
     stack.routed_call(ABANDONED).await;
+    stack.routed_call(EXPIRED).await;
     let mut env = local_stack::moto::aws_env(&stack.moto_endpoint);
     env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), stack.recorder().endpoint().to_string()));
     env.extend(
@@ -340,5 +349,12 @@ async fn the_binary_started_with_the_official_environment_works_through_the_invo
     );
     assert_eq!(stack.recorder().invokes().len(), 1);
     assert!(stack.emulator().voice_call(ABANDONED).unwrap().routing.pending_service_routing.is_none());
+
+    let failed = function.invoke(event("03-preferred-agent-step-expired.json")).await.expect("invoked");
+    let error = failed.result.expect_err("a FunctionError of the invoked function fails the invocation");
+    assert_eq!(error.error_type, "SalesforceUnavailable", "retried by EventBridge and Lambda: {error}");
+    assert!(error.error_message.contains("Error rerouting FlowExecution") && error.error_message.contains(EXPIRED));
+    assert_eq!(stack.recorder().invokes().len(), 2);
+    assert_eq!(stack.emulator().voice_call(EXPIRED).unwrap().routing.reroute_count, 0, "not rerouted");
     function.shutdown().await.expect("shutdown");
 }

@@ -323,3 +323,53 @@ async fn a_redelivered_event_publishes_only_the_records_not_yet_published() {
     let lines = local_stack::stack::lines_with(stack.logs(), "was published by an earlier delivery");
     assert!(lines.len() >= 3, "{lines:?}");
 }
+
+/// Issue 14: the real binary, started with exactly the official template's environment
+/// (`INVOKE_SALESFORCE_REST_API_ARN`, `LOG_LEVEL`, plus the local AWS settings), publishes an alert
+/// through InvokeSalesforceRestApi; an invoke answered with a `FunctionError` fails the invocation
+/// (reported to SNS and Lambda for a retry, not lost).
+#[tokio::test]
+async fn the_binary_started_with_the_official_environment_publishes_through_the_invoke_and_reports_a_function_error() {
+    use local_stack::invoke_recorder::Answer;
+    use local_stack::runtime::{FunctionProcess, FunctionSpec, binary_path};
+
+    const REFUSED: &str = "SCV Lambda CTRDataSyncFunction Errors (ACME_CC)";
+    let stack = Stack::official(|payload| {
+        (payload["Details"]["Parameters"]["Name"] == json!(REFUSED))
+            .then(|| Answer::error("Error", "REQUIRED_FIELD_MISSING: Payload"))
+    })
+    .await;
+    let mut env = local_stack::moto::aws_env(&stack.moto_endpoint);
+    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), stack.recorder().endpoint().to_string()));
+    env.extend(
+        [("INVOKE_SALESFORCE_REST_API_ARN", ISFRA_ARN), ("LOG_LEVEL", "info")]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let spec = FunctionSpec::new(stack.name.clone(), binary_path("realtime-alert"))
+        .with_envs(env)
+        .with_timeout(Duration::from_secs(15));
+    let function = FunctionProcess::spawn(spec).await.expect("spawn");
+    function.wait_ready(Duration::from_secs(10)).await.expect("ready: the official configuration is accepted");
+
+    let done = function.invoke(event("01-lambda-errors-alarm.json")).await.expect("invoked");
+    let output = done.result.expect("published");
+    assert_eq!(stack.alerts().len(), 1, "published through the invoked function");
+    assert!(output["published"][0]["id"].is_string(), "{output}");
+
+    let refused = with_alarm(event("01-lambda-errors-alarm.json"), |alarm| {
+        alarm.insert("AlarmName".into(), json!(REFUSED));
+    });
+    let failed = function.invoke(refused).await.expect("invoked");
+    let error = failed.result.expect_err("a FunctionError of the invoked function fails the invocation");
+    assert_eq!(error.error_type, "SalesforceUnavailable", "{error}");
+    assert!(error.error_message.contains("REQUIRED_FIELD_MISSING"), "{error}");
+    let invokes = stack.recorder().invokes();
+    assert_eq!(invokes.len(), 2);
+    assert!(
+        invokes.iter().all(
+            |i| i.function == ISFRA_ARN && i.payload["Details"]["Parameters"]["methodName"] == "realtimeAlertEvent"
+        )
+    );
+    assert_eq!(stack.alerts().len(), 1, "the refused alert was not published");
+    function.shutdown().await.expect("shutdown");
+}

@@ -235,6 +235,8 @@ fn voicemail_of(ctr: &Ctr) -> Parsed {
         end_timestamp: ctr.disconnect_timestamp.clone(),
         duration_secs: None,
         recording_url: None,
+        // The caller the voicemail flow recorded in `vm_from` (a voicemail CTR always has it).
+        caller: text(ctr.attributes.get("vm_from")),
     };
     Parsed::Voicemail(Box::new(Voicemail { contact_id, stream_arn, start, stop, tags }))
 }
@@ -503,6 +505,11 @@ mod tests {
         assert!(v.start < v.stop);
         assert_eq!(v.tags.lang.as_deref(), Some("en-US"));
         assert_eq!(v.tags.dialed_number.as_deref(), Some("+15555550100"));
+        assert_eq!(
+            v.tags.caller.as_deref(),
+            Some("+15555550123"),
+            "vm_from: the caller, for the VoiceCall's fromNumber"
+        );
         assert_eq!(v.tags.init_timestamp.as_deref(), Some("2024-01-04T19:49:19Z"));
         assert_eq!(v.tags.end_timestamp.as_deref(), Some("2024-01-04T19:50:06Z"));
     }

@@ -36,6 +36,7 @@ async fn a_voicemail_ctr_becomes_a_wav_of_the_callers_voice_only_with_the_offici
         ("vm_dialedNumber", "+15555550100".into()),
         ("vm_duration", "5".into()),
         ("vm_endTimestamp", ctr["DisconnectTimestamp"].as_str().unwrap().into()),
+        ("vm_from", "+15555550123".into()),
         ("vm_initTimestamp", ctr["InitiationTimestamp"].as_str().unwrap().into()),
         ("vm_lang", "en-US".into()),
         ("vm_recordingUrl", format!("{}/{key}", stack.bucket())),

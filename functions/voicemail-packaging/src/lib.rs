@@ -7,8 +7,9 @@
 //! only the official `invoke_telephony_integration_api_arn` set, through InvokeTelephonyIntegrationApi
 //! (`updateVoiceCall`, `sendMessage`, `executeOmniFlow`), whose `FunctionError` or error answer
 //! fails the step (docs/migrating.md#two-wirings):
-//! 1. Update a Voice Call Record: `callOrigin` Voicemail, `isActiveCall` true, the recording's
-//!    location and duration, start and end time (Update creates the call when it is unknown).
+//! 1. Update a Voice Call Record: `callOrigin` Voicemail, `isActiveCall` true, `fromNumber` (the
+//!    caller, tag `vm_from`) and `toNumber` (the dialed number), the recording's location and
+//!    duration, start and end time (Update creates the call when it is unknown).
 //! 2. Create a Transcript: the transcript as one END_USER message stamped with real epoch
 //!    milliseconds inside the call window (the official function sent the year: docs/differences.md#voicemail-packaging-once).
 //! 3. Execute an Omni-Channel Flow with the dialed number (after `delay_before_routing_vm_sec`, once).
@@ -413,6 +414,14 @@ async fn run_step(step: &'static str, v: &Voicemail, deadline: Deadline, deps: &
             let mut fields = Map::new();
             fields.insert("callOrigin".into(), json!("Voicemail"));
             fields.insert("isActiveCall".into(), json!(true));
+            // From and to, as the guide's VoiceMailPackagingFunction sets them (ch. 6): the caller
+            // VoiceMailAudioProcessing tagged (`vm_from`) and the number the caller dialed.
+            if let Some(caller) = &v.tags.caller {
+                fields.insert("fromNumber".into(), json!(caller));
+            }
+            if let Some(dialed) = &v.tags.dialed_number {
+                fields.insert("toNumber".into(), json!(dialed));
+            }
             fields.extend(recording_fields(&v.tags));
             fields.insert("startTime".into(), json!(v.tags.require(id, tag::INIT_TIMESTAMP)?));
             fields.insert("endTime".into(), json!(v.tags.require(id, tag::END_TIMESTAMP)?));

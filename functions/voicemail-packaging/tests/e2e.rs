@@ -34,6 +34,11 @@ async fn a_transcript_becomes_one_routed_closed_voicemail_call_with_its_message(
     assert_eq!(call.vendor_call_key, stack.contact_id);
     assert!(call.created_by_update, "Update a Voice Call Record created it");
     assert_eq!(call.call_origin.as_deref(), Some("Voicemail"));
+    assert_eq!(
+        (call.from.as_deref(), call.to.as_deref()),
+        (Some(CALLER), Some(DIALED)),
+        "from and to, as the guide's VoiceMailPackagingFunction sets them"
+    );
     assert_eq!((call.start_time_ms, call.end_time_ms), (Some(INIT_MS), Some(END_MS)));
     assert_eq!(call.fields["totalRecordingDuration"], 5);
     assert_eq!(
@@ -232,7 +237,10 @@ async fn with_the_official_environment_the_voicemail_is_delivered_through_invoke
     let names: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(names, ["updateVoiceCall", "sendMessage", "executeOmniFlow", "updateVoiceCall"]);
     assert!(methods[2].1.contains(DIALED), "executeOmniFlow carries fieldValues.dialedNumber: {}", methods[2].1);
+    let first: serde_json::Value = serde_json::from_str(&methods[0].1).unwrap();
+    assert_eq!((first["fromNumber"].as_str(), first["toNumber"].as_str()), (Some(CALLER), Some(DIALED)));
     let call = &stack.emulator().voice_calls()[0];
+    assert_eq!((call.from.as_deref(), call.to.as_deref()), (Some(CALLER), Some(DIALED)));
     assert_eq!(call.messages.len(), 1);
     assert_eq!(call.routing.execute_count, 1);
     assert!(!call.is_active_call, "closed");
@@ -325,4 +333,69 @@ async fn a_refused_routing_withdraws_the_intent_and_the_retry_routes() {
     assert!(stack.progress().await.unwrap().get("routingRequested").is_none());
     stack.run().await.expect("delivered");
     assert_eq!(stack.emulator().voice_calls()[0].routing.execute_count, 1);
+}
+
+/// Issue 14: the real binary, started with exactly the official template's environment
+/// (`invoke_telephony_integration_api_arn`, `delay_before_routing_vm_sec`, `LOG_LEVEL`, plus the
+/// local AWS settings), delivers the voicemail through InvokeTelephonyIntegrationApi; an invoke
+/// answered with a `FunctionError` fails the invocation (Lambda retries it), and the retry finishes
+/// without repeating what was done.
+#[tokio::test]
+async fn the_binary_started_with_the_official_environment_delivers_through_the_invoke_and_reports_a_function_error() {
+    use local_stack::invoke_recorder::Answer;
+    use local_stack::runtime::{FunctionProcess, FunctionSpec, binary_path};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let stack = Stack::with_invoke_endpoint().await;
+    let failing = std::sync::Arc::new(AtomicBool::new(true));
+    let fail = failing.clone();
+    let _in_process = stack
+        .official_deps(move |payload| {
+            let method = payload["Details"]["Parameters"]["methodName"].as_str().unwrap_or_default();
+            (method == "sendMessage" && fail.load(Ordering::SeqCst))
+                .then(|| Answer::error("Error", "Error sending message"))
+        })
+        .await;
+    let mut env = local_stack::moto::aws_env(&stack.moto_endpoint);
+    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), stack.recorder().endpoint().to_string()));
+    env.extend(official_env());
+    let spec = FunctionSpec::new(stack.name.clone(), binary_path("voicemail-packaging"))
+        .with_envs(env)
+        .with_timeout(std::time::Duration::from_secs(60));
+    let function = FunctionProcess::spawn(spec).await.expect("spawn");
+    function
+        .wait_ready(std::time::Duration::from_secs(10))
+        .await
+        .expect("ready: the official configuration is accepted");
+
+    let failed = function.invoke(stack.event()).await.expect("invoked");
+    let error = failed.result.expect_err("the FunctionError fails the invocation");
+    assert!(error.error_message.contains("Error sending message"), "{error}");
+    assert!(error.error_message.contains(&stack.contact_id), "{error}");
+
+    failing.store(false, Ordering::SeqCst);
+    let done = function.invoke(stack.event()).await.expect("invoked");
+    let output = done.result.expect("the retry delivers");
+    assert_eq!(output["status"], "DELIVERED", "{output}");
+    assert_eq!(output["alreadyDone"], json!(["voiceCallUpdated"]), "{output}");
+    let methods: Vec<String> = stack
+        .recorder()
+        .invokes()
+        .iter()
+        .map(|i| {
+            assert_eq!(i.function, ITIA_ARN);
+            i.payload["Details"]["Parameters"]["methodName"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        methods,
+        ["updateVoiceCall", "sendMessage", "sendMessage", "executeOmniFlow", "updateVoiceCall"],
+        "the retry repeats only the failed step"
+    );
+    let call = &stack.emulator().voice_calls()[0];
+    assert_eq!((call.from.as_deref(), call.to.as_deref()), (Some(CALLER), Some(DIALED)));
+    assert_eq!(call.messages.len(), 1);
+    assert_eq!(call.routing.execute_count, 1);
+    assert!(!call.is_active_call, "closed");
+    function.shutdown().await.expect("shutdown");
 }

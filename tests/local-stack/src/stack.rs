@@ -16,7 +16,7 @@
 //! |---|---|
 //! | `SCRT_ENDPOINT_BASE` | the Salesforce emulator, a Telephony Integration API key pair with the private key in SSM |
 //! | `SALESFORCE_AUTH_ENDPOINT` | the Salesforce emulator, a connected-app key pair; consumer key, private key, access-token placeholder and audience in SSM |
-//! | a policy with `s3:` actions | one fresh bucket (both `RecordingsBucketName` and `CtrBackupBucketName`) |
+//! | a policy with `s3:` actions | one fresh bucket (both `SalesforceS3BucketForVoiceMail` and `CtrBackupBucketName`) |
 //! | a policy with `kinesisvideo:` actions | the local Kinesis Video endpoint with the voicemail fixture |
 //! | a policy with `connect:` actions | the local Amazon Connect endpoint |
 //! | a policy with `lambda:InvokeFunction` | the Invoke recorder |
@@ -55,13 +55,13 @@ pub const ORG_ID: &str = "00DXX0000000001";
 pub const CALL_CENTER: &str = "ACME_CC";
 /// The connected app's consumer key (REST functions).
 pub const CONSUMER_KEY: &str = "3MVG9-acme-connected-app-consumer-key";
-/// The Salesforce user the REST functions act as (`SalesforceRestSubject`).
+/// The Salesforce user the REST functions act as (`SalesforceRestApiSubjectSSMParamName`, given as the username itself).
 pub const USERNAME: &str = "integration@acme.example";
 /// The JWT audience the REST functions read from SSM.
 pub const AUDIENCE: &str = "https://login.salesforce.com/";
 /// What the access-token parameter holds before the first token is shared.
 pub const ACCESS_TOKEN_PLACEHOLDER: &str = "salesforce-rest-api-access-token";
-/// The Amazon Connect instance of every local stack (the end of `ConnectInstanceArn`).
+/// The Amazon Connect instance of every local stack (`ConnectInstanceId`).
 pub const CONNECT_INSTANCE_ID: &str = "8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a";
 
 /// The project's template, read once per process.
@@ -353,10 +353,12 @@ impl StackBuilder {
 
 /// The template parameters of a local account: an existing contact center (`CallCenterApiName`
 /// ACME_CC) whose Salesforce is `salesforce` (an unreachable placeholder when `None`), whose buckets
-/// are both `bucket`, whose Telephony Integration API key is SSM parameter `scrt_param` (empty: the
-/// template's default name), with LOG_LEVEL debug. Change a value by inserting it.
+/// are both `bucket`, whose Telephony Integration API key is SSM parameter `scrt_param` (empty:
+/// `ACME_CC-scrt-jwt-auth-private-key`), whose REST credentials are the five
+/// `ACME_CC-salesforce-rest-api-*` parameters (the subject is the username itself), with LOG_LEVEL
+/// debug. Change a value by inserting it.
 pub fn local_parameters(salesforce: Option<&Emulator>, bucket: &str, scrt_param: &str) -> BTreeMap<String, String> {
-    let (scrt, token, rest) = match salesforce {
+    let (scrt, token, rest_base) = match salesforce {
         Some(emulator) => (emulator.scrt_base(), emulator.token_url(), emulator.rest_base()),
         None => (
             "http://127.0.0.1:9/telephony/v1".to_string(),
@@ -365,18 +367,25 @@ pub fn local_parameters(salesforce: Option<&Emulator>, bucket: &str, scrt_param:
         ),
     };
     let stream = |name: &str| format!("arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{CALL_CENTER}-{ACCOUNT_ID}-{name}");
+    let scrt_param =
+        if scrt_param.is_empty() { format!("{CALL_CENTER}-scrt-jwt-auth-private-key") } else { scrt_param.to_string() };
+    let rest = |what: &str| format!("{CALL_CENTER}-salesforce-rest-api-{what}");
     [
         ("CallCenterApiName", CALL_CENTER.to_string()),
         ("SalesforceOrgId", ORG_ID.to_string()),
-        ("ScrtEndpointBase", scrt),
-        ("ScrtPrivateKeyParamName", scrt_param.to_string()),
-        ("ConnectInstanceArn", format!("arn:aws:connect:{REGION}:{ACCOUNT_ID}:instance/{CONNECT_INSTANCE_ID}")),
+        ("ScrtEndpointUrl", scrt),
+        ("TelephonyIntegrationAuthPrivateKeySSMParamName", scrt_param),
+        ("ConnectInstanceId", CONNECT_INSTANCE_ID.to_string()),
         ("SalesforceAuthEndpoint", token),
-        ("SalesforceRestApiEndpointBase", rest),
-        ("SalesforceRestSubject", USERNAME.to_string()),
+        ("SalesforceRestApiEndpointBase", rest_base),
+        ("SalesforceRestApiSubjectSSMParamName", USERNAME.to_string()),
+        ("SalesforceRestApiAuthConsumerKeySSMParamName", rest("auth-consumer-key")),
+        ("SalesforceRestApiAuthPrivateKeySSMParamName", rest("auth-private-key")),
+        ("SalesforceRestApiAccessTokenSSMParamName", rest("access-token")),
+        ("SalesforceRestApiAudienceSSMParamName", rest("audience")),
         ("CtrStreamArn", stream("CTRStream")),
         ("ContactLensStreamArn", stream("ContactLensStream")),
-        ("RecordingsBucketName", bucket.to_string()),
+        ("SalesforceS3BucketForVoiceMail", bucket.to_string()),
         ("CtrBackupBucketName", bucket.to_string()),
         ("LogLevel", "debug".to_string()),
     ]

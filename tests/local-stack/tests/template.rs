@@ -67,10 +67,9 @@ fn fresh_deployment() -> BTreeMap<String, String> {
     [
         ("CallCenterApiName", "ACME_CC"),
         ("SalesforceOrgId", "00D5g000004ABCD"),
-        ("ScrtEndpointBase", "https://acme.my.salesforce-scrt.com/telephony/v1"),
-        ("ConnectInstanceArn", "arn:aws:connect:us-east-1:000000000000:instance/4defbdc5-3029-456e-9bf3-a0d168cf409c"),
+        ("ScrtEndpointUrl", "https://acme.my.salesforce-scrt.com/telephony/v1"),
+        ("ConnectInstanceId", "4defbdc5-3029-456e-9bf3-a0d168cf409c"),
         ("SalesforceRestApiEndpointBase", "https://acme.my.salesforce.com/services/data/v62.0"),
-        ("SalesforceRestSubject", "integration@acme.example"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -87,9 +86,10 @@ fn existing_contact_center() -> BTreeMap<String, String> {
                 "ContactLensStreamArn",
                 "arn:aws:kinesis:us-east-1:000000000000:stream/ACME_CC-000000000000-ContactLensStream",
             ),
-            ("RecordingsBucketName", "acme-cc-000000000000"),
+            ("SalesforceS3BucketForVoiceMail", "acme-cc-000000000000"),
             ("CtrBackupBucketName", "acme-cc-ctr-backup"),
-            ("ScrtPrivateKeyParamName", "acme-scrt-private-key"),
+            ("TelephonyIntegrationAuthPrivateKeySSMParamName", "acme-scrt-private-key"),
+            ("SalesforceRestApiSubjectSSMParamName", "integration@acme.example"),
             ("SsmKmsKeyArn", "arn:aws:kms:us-east-1:000000000000:key/0b1c2d3e-0000-4000-8000-000000000001"),
             ("KvsKmsKeyArn", "arn:aws:kms:us-east-1:000000000000:key/0b1c2d3e-0000-4000-8000-000000000002"),
             ("KvsStreamNamePrefix", "acme-live"),
@@ -718,6 +718,42 @@ fn an_asynchronous_function_without_a_destination_is_reported() {
 // ---------------------------------------------------------------------------------------------
 // Alarms (Implementation Guide ch. 8; docs/functions.md#alarms-and-dashboards), Connect permissions, buckets
 
+/// Implementation Guide ch. 8, "Customer Alerts Alarms", the table: each documented Lambda alarm
+/// by function (logical id) and metric, with its name as the table spells it and its initial state
+/// (actions enabled). The table's names, not the console screenshot's (`SCV Lambda - ...`), which
+/// also differs for HandleContactEvents; every name ends with ` (<CallCenterApiName>)` so two
+/// contact centers in one account and region do not collide (docs/migrating.md#alarm-names).
+const DOCUMENTED_ALARMS: &[(&str, &str, &str, bool)] = &[
+    (
+        "InvokeTelephonyIntegrationApiFunction",
+        "Errors",
+        "SCV Lambda InvokeTelephonyIntegrationApiFunction Errors",
+        true,
+    ),
+    (
+        "InvokeTelephonyIntegrationApiFunction",
+        "Throttles",
+        "SCV Lambda InvokeTelephonyIntegrationApiFunction Throttles",
+        false,
+    ),
+    ("InvokeSalesforceRestApiFunction", "Errors", "SCV Lambda InvokeSalesforceRestApiFunction Errors", false),
+    ("InvokeSalesforceRestApiFunction", "Throttles", "SCV Lambda InvokeSalesforceRestApiFunction Throttles", false),
+    ("HandleContactEventsFunction", "Errors", "SCV Lambda HandleContactEvents Errors", true),
+    ("HandleContactEventsFunction", "Throttles", "SCV Lambda HandleContactEvents Throttles", false),
+    ("CtrDataSyncFunction", "Errors", "SCV Lambda CTRDataSyncFunction Errors", true),
+    ("CtrDataSyncFunction", "Throttles", "SCV Lambda CTRDataSyncFunction Throttles", false),
+    ("KvsConsumerTriggerFunction", "Errors", "SCV Lambda kvsConsumerTrigger Errors", false),
+    ("KvsConsumerTriggerFunction", "Throttles", "SCV Lambda kvsConsumerTrigger Throttles", false),
+    ("KvsTranscriberFunction", "Errors", "SCV Lambda kvsTranscriber Errors", false),
+    ("KvsTranscriberFunction", "Throttles", "SCV Lambda kvsTranscriber Throttles", false),
+];
+
+/// The table's general alarm.
+const CONCURRENT_CALLS_ALARM: &str = "SCV Connect Concurrent Calls Percentage";
+
+/// The suffix that keeps the guide's names unique per stack.
+const ALARM_SUFFIX: &str = " (${CallCenterApiName})";
+
 fn check_alarms(template: &Template) -> Vec<String> {
     let mut problems = Vec::new();
     let resources = template.resources();
@@ -745,7 +781,9 @@ fn check_alarms(template: &Template) -> Vec<String> {
     }
     for (id, binary) in functions(template) {
         let notify_self = binary == "realtime-alert";
-        for (metric, threshold, enabled) in [("Errors", 3.0, true), ("Throttles", 5.0, false)] {
+        for (metric, threshold, undocumented_enabled) in [("Errors", 3.0, true), ("Throttles", 5.0, false)] {
+            let documented = DOCUMENTED_ALARMS.iter().find(|(f, m, _, _)| *f == id && *m == metric);
+            let enabled = documented.map_or(undocumented_enabled, |(_, _, _, enabled)| *enabled);
             let found = alarms.iter().find(|(_, a)| {
                 a.get("Namespace") == Some(&json!("AWS/Lambda"))
                     && a.get("MetricName") == Some(&json!(metric))
@@ -772,6 +810,18 @@ fn check_alarms(template: &Template) -> Vec<String> {
             }
             if a.get("Threshold").and_then(Value::as_f64) != Some(threshold) {
                 problems.push(format!("{alarm}: Threshold is {:?}, documented {threshold}", a.get("Threshold")));
+            }
+            let name = a.pointer("/AlarmName/Fn::Sub").and_then(Value::as_str).unwrap_or_default();
+            match documented {
+                Some((_, _, documented, _)) if name != format!("{documented}{ALARM_SUFFIX}") => {
+                    problems.push(format!("{alarm}: AlarmName {name:?}, documented \"{documented}\"{ALARM_SUFFIX}"))
+                }
+                None if !(name.starts_with("SCV Lambda ") && name.ends_with(&format!(" {metric}{ALARM_SUFFIX}"))) => {
+                    problems.push(format!(
+                        "{alarm}: AlarmName {name:?} is not \"SCV Lambda <function> {metric}\"{ALARM_SUFFIX}"
+                    ))
+                }
+                _ => {}
             }
             let targets: BTreeSet<String> =
                 as_list(a.get("AlarmActions")).iter().filter_map(referenced_resource).collect();
@@ -802,9 +852,33 @@ fn check_alarms(template: &Template) -> Vec<String> {
                     problems.push(format!("{alarm}: {property} is {:?}, documented {expected}", a.get(property)));
                 }
             }
+            let name = a.pointer("/AlarmName/Fn::Sub").and_then(Value::as_str).unwrap_or_default();
+            if name != format!("{CONCURRENT_CALLS_ALARM}{ALARM_SUFFIX}") {
+                problems.push(format!(
+                    "{alarm}: AlarmName {name:?}, documented \"{CONCURRENT_CALLS_ALARM}\"{ALARM_SUFFIX}"
+                ));
+            }
             if !as_list(a.get("AlarmActions")).iter().filter_map(referenced_resource).any(|t| alert_topics.contains(&t))
             {
                 problems.push(format!("{alarm}: does not notify the topic RealtimeAlert listens on"));
+            }
+        }
+    }
+    // Names unique within the stack, and different for another contact center in the account.
+    for (setup, params) in setups() {
+        let mut names: BTreeMap<String, String> = BTreeMap::new();
+        let resolved = resolve(template, setup, &params);
+        for id in resolved.resources_of_type("AWS::CloudWatch::Alarm") {
+            let name = resolved.resources[&id].pointer("/Properties/AlarmName").and_then(Value::as_str);
+            let Some(name) = name else {
+                problems.push(format!("{setup}: {id} has no AlarmName"));
+                continue;
+            };
+            if !name.contains(&params["CallCenterApiName"]) {
+                problems.push(format!("{setup}: {id}: AlarmName {name:?} would collide with another contact center's"));
+            }
+            if let Some(other) = names.insert(name.to_string(), id.clone()) {
+                problems.push(format!("{setup}: {id} and {other} are both named {name:?}"));
             }
         }
     }
@@ -833,6 +907,24 @@ fn a_missing_or_misconfigured_alarm_is_reported() {
         doc["Resources"]["RealtimeAlertErrorsAlarm"]["Properties"]["AlarmActions"] = json!([{"Ref": "AlertTopic"}]);
     });
     assert_finds("alarms", &check_alarms(&loop_back), &["RealtimeAlertErrorsAlarm", "own alarm"]);
+    let screenshot = broken(|doc| {
+        doc["Resources"]["HandleContactEventsErrorsAlarm"]["Properties"]["AlarmName"] =
+            json!({"Fn::Sub": "SCV Lambda - HandleContactEventsFunction Errors (${CallCenterApiName})"});
+    });
+    assert_finds("alarms", &check_alarms(&screenshot), &["HandleContactEventsErrorsAlarm", "AlarmName"]);
+    let kvs_enabled = broken(|doc| {
+        doc["Resources"]["KvsTranscriberErrorsAlarm"]["Properties"]["ActionsEnabled"] = json!(true);
+    });
+    assert_finds("alarms", &check_alarms(&kvs_enabled), &["KvsTranscriberErrorsAlarm", "ActionsEnabled"]);
+    let shared = broken(|doc| {
+        doc["Resources"]["ConcurrentCallsPercentageAlarm"]["Properties"]["AlarmName"] = json!(CONCURRENT_CALLS_ALARM);
+    });
+    assert_finds("alarms", &check_alarms(&shared), &["ConcurrentCallsPercentageAlarm", "would collide"]);
+    let duplicate = broken(|doc| {
+        doc["Resources"]["CtrSyncRetryErrorsAlarm"]["Properties"]["AlarmName"] =
+            json!({"Fn::Sub": "SCV Lambda CTRDataSyncFunction Errors (${CallCenterApiName})"});
+    });
+    assert_finds("alarms", &check_alarms(&duplicate), &["are both named"]);
 }
 
 #[test]
@@ -848,7 +940,13 @@ fn flow_invoked_functions_let_only_the_connect_instance_invoke_their_alias() {
         let permission = permission.unwrap_or_else(|| panic!("{function}: no Connect permission on its alias"));
         let p = &resources[&permission]["Properties"];
         assert_eq!(p.get("SourceAccount"), Some(&json!({"Ref": "AWS::AccountId"})), "{permission}");
-        assert_eq!(p.get("SourceArn"), Some(&json!({"Ref": "ConnectInstanceArn"})), "{permission}");
+        assert_eq!(
+            p.get("SourceArn"),
+            Some(
+                &json!({"Fn::Sub": "arn:${AWS::Partition}:connect:${AWS::Region}:${AWS::AccountId}:instance/${ConnectInstanceId}"})
+            ),
+            "{permission}"
+        );
     }
     let keep_warm = resources["InvokeTelephonyIntegrationApiFunction"]
         .pointer("/Properties/Events")
@@ -1088,7 +1186,11 @@ fn check_contact_lens_association(template: &Template) -> Vec<String> {
     };
     expect("/Condition", json!("CreateContactLensStream"), &mut problems);
     expect("/Properties/StorageType", json!("KINESIS_STREAM"), &mut problems);
-    expect("/Properties/InstanceArn", json!({"Ref": "ConnectInstanceArn"}), &mut problems);
+    expect(
+        "/Properties/InstanceArn",
+        json!({"Fn::Sub": "arn:${AWS::Partition}:connect:${AWS::Region}:${AWS::AccountId}:instance/${ConnectInstanceId}"}),
+        &mut problems,
+    );
     expect(
         "/Properties/KinesisStreamConfig/StreamArn",
         json!({"Fn::GetAtt": ["ContactLensStream", "Arn"]}),
@@ -1121,4 +1223,181 @@ fn a_missing_contact_lens_association_is_reported() {
         doc["Resources"]["ContactLensStreamStorageConfig"]["Properties"]["StorageType"] = json!("S3");
     });
     assert_finds("Contact Lens association", &check_contact_lens_association(&wrong), &["StorageType"]);
+}
+
+/// The official ServiceCloudVoiceLambdas template's parameters with the default this template must
+/// have (docs/migrating.md#template-parameters): `None` where the official default is a placeholder
+/// no working stack keeps (`salesforce-scrt-endpoint-url`, `service-cloud-voice-contact-center-id`:
+/// required here), `""` for the voicemail bucket (official placeholder `testVoiceMailBucket`; empty
+/// creates one here).
+const OFFICIAL_PARAMETERS: &[(&str, Option<&str>)] = &[
+    ("SalesforceOrgId", None),
+    ("TelephonyIntegrationAuthPrivateKeySSMParamName", Some("telephony-integration-auth-private-key")),
+    ("CallCenterApiName", Some("ServiceCloudVoice")),
+    ("ScrtEndpointUrl", None),
+    ("SalesforceRestApiAuthPrivateKeySSMParamName", Some("salesforce-rest-api-auth-private-key")),
+    ("SalesforceRestApiAuthConsumerKeySSMParamName", Some("salesforce-rest-api-auth-consumer-key")),
+    ("SalesforceRestApiAccessTokenSSMParamName", Some("salesforce-rest-api-access-token")),
+    ("SalesforceRestApiAudienceSSMParamName", Some("salesforce-rest-api-audience")),
+    ("SalesforceRestApiSubjectSSMParamName", Some("salesforce-rest-api-subject")),
+    ("SalesforceS3BucketForVoiceMail", Some("")),
+    ("ConnectInstanceId", None),
+    ("PermissionBoundaryARN", Some("")),
+];
+
+/// The REST credential variables and the parameter naming each one.
+const REST_PARAMETERS: &[(&str, &str)] = &[
+    ("CONSUMER_KEY_PARAM_NAME", "SalesforceRestApiAuthConsumerKeySSMParamName"),
+    ("ACCESS_TOKEN_PARAM_NAME", "SalesforceRestApiAccessTokenSSMParamName"),
+    ("AUDIENCE", "SalesforceRestApiAudienceSSMParamName"),
+    ("SUBJECT", "SalesforceRestApiSubjectSSMParamName"),
+];
+
+/// Every official parameter exists with its default, and the values an official stack was given
+/// reach the variables and the IAM resources they name: the Telephony Integration API base and key,
+/// the instance (as its ARN in the Connect permissions), the voicemail bucket, and the five REST
+/// SSM parameter names, each function reading exactly those five and writing only the token.
+fn check_official_parameters(template: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let defaults = template.parameter_defaults();
+    for (name, default) in OFFICIAL_PARAMETERS {
+        match defaults.get(*name) {
+            None => problems.push(format!("the official parameter {name} is not a parameter")),
+            Some(found) if found.as_deref() != *default => {
+                problems.push(format!("parameter {name}: default {found:?}, the official one is {default:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    let instance = "4defbdc5-3029-456e-9bf3-a0d168cf409c";
+    let official: BTreeMap<String, String> = [
+        ("CallCenterApiName", "ACME_CC"),
+        ("SalesforceOrgId", "00D5g000004ABCD"),
+        ("ScrtEndpointUrl", "https://acme.my.salesforce-scrt.com/telephony/v1"),
+        ("TelephonyIntegrationAuthPrivateKeySSMParamName", "acme-itia-key"),
+        ("ConnectInstanceId", instance),
+        ("SalesforceS3BucketForVoiceMail", "acme-voicemail"),
+        ("SalesforceRestApiEndpointBase", "https://acme.my.salesforce.com/services/data/v62.0"),
+        ("SalesforceRestApiAuthPrivateKeySSMParamName", "acme-rest-private"),
+        ("SalesforceRestApiAuthConsumerKeySSMParamName", "acme-rest-consumer"),
+        ("SalesforceRestApiAccessTokenSSMParamName", "acme-rest-token"),
+        ("SalesforceRestApiAudienceSSMParamName", "acme-rest-audience"),
+        ("SalesforceRestApiSubjectSSMParamName", "acme-rest-subject"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let resolved = match template.resolve(&official) {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            problems.push(format!("the official parameter values do not resolve: {e:#}"));
+            return problems;
+        }
+    };
+    let ssm = |name: &str| format!("arn:aws:ssm:us-east-1:000000000000:parameter/{name}");
+    let (statements, _) = statements_of(&resolved);
+    for (id, _) in functions(template) {
+        let env = match resolved.function_env(&id) {
+            Ok(env) => env,
+            Err(e) => {
+                problems.push(format!("{id}: {e:#}"));
+                continue;
+            }
+        };
+        let mut expect = |variable: &str, value: &str| {
+            if let Some(found) = env.get(variable)
+                && found != value
+            {
+                problems.push(format!("{id}: {variable} is {found:?}, not the parameter's {value:?}"));
+            }
+        };
+        expect("SCRT_ENDPOINT_BASE", "https://acme.my.salesforce-scrt.com/telephony/v1");
+        expect("SCRT_PRIVATE_KEY_PARAM_NAME", "acme-itia-key");
+        expect("s3_recordings_bucket", "acme-voicemail");
+        expect("CONNECT_INSTANCE_ID", instance);
+        let rest = env.contains_key("CONSUMER_KEY_PARAM_NAME");
+        let private_key = if rest { "acme-rest-private" } else { "acme-itia-key" };
+        expect("PRIVATE_KEY_PARAM_NAME", private_key);
+        expect("REST_PRIVATE_KEY_PARAM_NAME", "acme-rest-private");
+        for (variable, parameter) in REST_PARAMETERS {
+            expect(variable, &official[*parameter]);
+        }
+        if !rest {
+            continue;
+        }
+        let resources = |action: &str| -> BTreeSet<String> {
+            statements
+                .iter()
+                .filter(|(owner, s)| owner == &id && as_list(s.get("Action")).contains(&json!(action)))
+                .flat_map(|(_, s)| as_list(s.get("Resource")))
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect()
+        };
+        let read: BTreeSet<String> =
+            ["acme-rest-private", "acme-rest-consumer", "acme-rest-token", "acme-rest-audience"]
+                .into_iter()
+                .chain(["acme-rest-subject"])
+                .map(ssm)
+                .collect();
+        if resources("ssm:GetParameters") != read {
+            problems.push(format!(
+                "{id}: ssm:GetParameters on {:?}, not exactly the five REST parameters",
+                resources("ssm:GetParameters")
+            ));
+        }
+        if resources("ssm:PutParameter") != BTreeSet::from([ssm("acme-rest-token")]) {
+            problems.push(format!(
+                "{id}: ssm:PutParameter on {:?}, not exactly the access token parameter",
+                resources("ssm:PutParameter")
+            ));
+        }
+    }
+    let arn = format!("arn:aws:connect:us-east-1:000000000000:instance/{instance}");
+    for id in resolved.resources_of_type("AWS::Lambda::Permission") {
+        let p = &resolved.resources[&id]["Properties"];
+        if p.get("Principal") == Some(&json!("connect.amazonaws.com")) && p.get("SourceArn") != Some(&json!(arn)) {
+            problems.push(format!("{id}: SourceArn {:?}, not the instance {arn}", p.get("SourceArn")));
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_official_parameters_are_accepted_with_their_defaults_and_reach_the_functions() {
+    assert_no_problems("official parameters", &check_official_parameters(&load_template()));
+}
+
+#[test]
+fn a_missing_official_parameter_or_a_wider_rest_grant_is_reported() {
+    let renamed = broken(|doc| {
+        let params = doc["Parameters"].as_object_mut().unwrap();
+        let p = params.remove("ScrtEndpointUrl").unwrap();
+        params.insert("ScrtEndpointBase".into(), p);
+    });
+    assert_finds("official parameters", &check_official_parameters(&renamed), &["ScrtEndpointUrl"]);
+    let default = broken(|doc| {
+        doc["Parameters"]["TelephonyIntegrationAuthPrivateKeySSMParamName"]["Default"] = json!("ACME-key");
+    });
+    assert_finds(
+        "official parameters",
+        &check_official_parameters(&default),
+        &["TelephonyIntegrationAuthPrivateKeySSMParamName: default"],
+    );
+    let fixed = broken(|doc| {
+        doc["Resources"]["RealtimeAlertFunction"]["Properties"]["Environment"]["Variables"]["AUDIENCE"] =
+            json!({"Fn::Sub": "${CallCenterApiName}-salesforce-rest-api-audience"});
+    });
+    assert_finds("official parameters", &check_official_parameters(&fixed), &["RealtimeAlertFunction: AUDIENCE"]);
+    let wide = broken(|doc| {
+        let statements = doc["Resources"]["InvokeSalesforceRestApiFunction"]["Properties"]["Policies"][0]["Statement"]
+            .as_array_mut()
+            .unwrap();
+        let read = statements.iter_mut().find(|s| s["Sid"] == json!("ReadRestCredentials")).unwrap();
+        read["Resource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/*"});
+    });
+    assert_finds(
+        "official parameters",
+        &check_official_parameters(&wide),
+        &["InvokeSalesforceRestApiFunction: ssm:GetParameters"],
+    );
 }

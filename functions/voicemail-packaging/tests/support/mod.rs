@@ -17,6 +17,8 @@ use voicemail_packaging::{CATEGORY, Deps, Output, PackagingError, handle};
 
 const FUNCTION: &str = "voicemail-packaging";
 pub const DIALED: &str = "+15555550100";
+/// The caller VoiceMailAudioProcessing tagged (`vm_from`).
+pub const CALLER: &str = "+15555550123";
 pub const INIT: &str = "2024-01-04T19:49:19Z";
 pub const END: &str = "2024-01-04T19:50:07Z";
 pub const INIT_MS: i64 = 1_704_397_759_000;
@@ -63,11 +65,12 @@ impl Stack {
         let recording = recording_key(&contact_id);
         let tagging = format!(
             "vm_lang=en-US&vm_dialedNumber=%2B15555550100&vm_initTimestamp={}&vm_endTimestamp={}&vm_duration=5\
-             &vm_recordingUrl={}%2F{}",
+             &vm_recordingUrl={}%2F{}&vm_from={}",
             INIT.replace(':', "%3A"),
             END.replace(':', "%3A"),
             bucket,
-            recording.replace('/', "%2F")
+            recording.replace('/', "%2F"),
+            CALLER.replace('+', "%2B")
         );
         let wav = scv_shared::wav::encode(scv_shared::wav::PcmFormat::TELEPHONY, &vec![0; 80_000]).unwrap();
         s3.put_object().bucket(&bucket).key(&recording).tagging(tagging).body(wav.into()).send().await.expect("wav");

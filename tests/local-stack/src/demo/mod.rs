@@ -258,7 +258,7 @@ pub async fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoRepor
 }
 
 /// What `template.yaml` gives `function` in the demo's account: Salesforce is `emulator`, the key
-/// and the REST credentials are under the template's default SSM names, the buckets are the demo's,
+/// and the REST credentials are under the local account's SSM names (`ACME_CC-...`), the buckets are the demo's,
 /// voicemail is routed at once, LOG_LEVEL info.
 fn function_env(emulator: &Emulator, function: &str) -> Result<Vec<(String, String)>> {
     let mut parameters = crate::stack::local_parameters(Some(emulator), RECORDINGS_BUCKET, "");
