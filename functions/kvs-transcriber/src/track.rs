@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_kinesisvideo::types::ApiName;
 use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
+use aws_sdk_transcribestreaming::operation::start_medical_stream_transcription::StartMedicalStreamTranscriptionError;
+use aws_sdk_transcribestreaming::operation::start_stream_transcription::StartStreamTranscriptionError;
 use aws_sdk_transcribestreaming::primitives::Blob;
 use aws_sdk_transcribestreaming::primitives::event_stream::EventStreamSender;
 use aws_sdk_transcribestreaming::types::error::AudioStreamError;
@@ -371,7 +373,7 @@ async fn start_session(
             .map_err(|e| {
                 refused_at_start(
                     r,
-                    e.as_service_error().is_some_and(|s| s.is_bad_request_exception()),
+                    e.as_service_error().is_some_and(StartMedicalStreamTranscriptionError::is_bad_request_exception),
                     transcribe_error(&e),
                 )
             })?;
@@ -396,7 +398,7 @@ async fn start_session(
         .map_err(|e| {
             refused_at_start(
                 r,
-                e.as_service_error().is_some_and(|s| s.is_bad_request_exception()),
+                e.as_service_error().is_some_and(StartStreamTranscriptionError::is_bad_request_exception),
                 transcribe_error(&e),
             )
         })?;
