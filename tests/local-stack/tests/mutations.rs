@@ -373,7 +373,7 @@ const TARGETS: &[Target] = &[
         allowed: &[("*", &["POST /telephony/v1/voiceCalls/{}/messages"])],
         kinesis: false,
         contact: Some("/voiceCallId"),
-        workers: 4,
+        workers: 2,
     },
     Target {
         function: "contact-data-sync",
@@ -648,7 +648,8 @@ async fn run_target(target: &'static Target, filter: Option<String>, verbose: bo
     }
     let spawn = || async {
         let process = stack.spawn(timeout).await.expect("the binary starts");
-        process.wait_ready(Duration::from_secs(10)).await.expect("init");
+        // Sixteen stacks start at once: a loaded machine may take a while to start one more binary.
+        process.wait_ready(Duration::from_secs(30)).await.expect("init");
         process
     };
     let first = spawn().await;
