@@ -133,17 +133,24 @@ impl Operation {
     ///   by `messageId`, "unique for the given conversation" (Service Cloud Voice for Partner
     ///   Telephony Developer Guide, Telephony Integration REST API); updates (PATCH) set named
     ///   fields: retried on any retryable failure.
-    /// - Execute an Omni-Channel Flow and Reroute are PATCH and still retried here; a repeat may
-    ///   route again, which VoiceMailPackaging's progress record guards across invocations.
+    /// - Execute an Omni-Channel Flow runs the flow and "creates a PendingServiceRequest", and
+    ///   Reroute a Voice Call "closes any agentWork that is already accepted and reroutes the call
+    ///   to a different rep" (Service Cloud Voice Implementation Guide, ch. 3, Telephony Integration
+    ///   REST API): a repeat routes the call again, closing the work the first one created. Not
+    ///   idempotent, whatever their HTTP method: retried only when the request provably never
+    ///   arrived (connection refused) or was refused as a limit (429).
+    /// - Clear Routing "deletes the PendingServiceRouting (PSR) record": deleting it again changes
+    ///   nothing (the call is still there, its PSR still gone), so it is retried (cancelOmniFlowExecution).
     pub fn idempotency(self) -> Idempotency {
         match self {
-            Operation::PostConversationEvents | Operation::RealtimeConversationEvents => Idempotency::NotIdempotent,
+            Operation::PostConversationEvents
+            | Operation::RealtimeConversationEvents
+            | Operation::ExecuteOmniFlow
+            | Operation::Reroute => Idempotency::NotIdempotent,
             Operation::CreateVoiceCall
             | Operation::UpdateVoiceCall
             | Operation::CreateTranscript
             | Operation::CreateTranscriptsBulk
-            | Operation::ExecuteOmniFlow
-            | Operation::Reroute
             | Operation::ClearRouting => Idempotency::Idempotent,
         }
     }

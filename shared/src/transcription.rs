@@ -113,7 +113,103 @@ pub fn specialty(value: &str) -> Result<String, SettingError> {
     }
 }
 
+/// `value` as an error shows it: at most 64 characters, then how long it was.
+fn clipped(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= 64 {
+        value.to_string()
+    } else {
+        format!("{}... ({count} characters)", value.chars().take(64).collect::<String>())
+    }
+}
+
+/// `arn:<partition>:<service>:<region>:<account>:<resource>` with the given service, a region and a
+/// 12-digit account; the resource part.
+fn arn_resource<'a>(value: &'a str, service: &str) -> Option<&'a str> {
+    let mut parts = value.splitn(6, ':');
+    let lower = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    (parts.next()? == "arn"
+        && lower(parts.next()?)
+        && parts.next()? == service
+        && lower(parts.next()?)
+        && parts.next().is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())))
+    .then(|| parts.next())
+    .flatten()
+}
+
+/// `streamARN`: a Kinesis Video stream ARN as Amazon Connect reports it
+/// (`arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation time>`; Kinesis Video Streams API
+/// reference, `StreamARN` and `StreamName` constraints).
+pub fn stream_arn(value: &str) -> Result<(), SettingError> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 256
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    let ok = value.len() <= 1024
+        && arn_resource(value, "kinesisvideo").and_then(|r| r.strip_prefix("stream/")).is_some_and(|rest| {
+            rest.split_once('/').is_some_and(|(name, time)| {
+                name_ok(name) && !time.is_empty() && time.bytes().all(|b| b.is_ascii_digit())
+            })
+        });
+    ok.then_some(()).ok_or_else(|| SettingError {
+        field: "streamARN",
+        value: clipped(value),
+        expected: "a Kinesis Video stream ARN (arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<time>)".into(),
+    })
+}
+
+/// `startFragmentNum` (or a continuation's fragment): a Kinesis Video fragment number, 1 to 128 decimal digits (Kinesis Video
+/// Streams API reference, `StartSelector.AfterFragmentNumber`).
+pub fn fragment_number(field: &'static str, value: &str) -> Result<(), SettingError> {
+    let ok = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(()).ok_or_else(|| SettingError {
+        field,
+        value: clipped(value),
+        expected: "a Kinesis Video fragment number (1 to 128 decimal digits)".into(),
+    })
+}
+
+/// `instanceARN`: an Amazon Connect instance ARN (`arn:aws:connect:<region>:<account>:instance/<id>`).
+pub fn instance_arn(value: &str) -> Result<(), SettingError> {
+    let ok = arn_resource(value, "connect")
+        .and_then(|r| r.strip_prefix("instance/"))
+        .is_some_and(|id| (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    ok.then_some(()).ok_or_else(|| SettingError {
+        field: "instanceARN",
+        value: clipped(value),
+        expected: "an Amazon Connect instance ARN (arn:aws:connect:<region>:<account>:instance/<id>)".into(),
+    })
+}
+
+/// `vocabularyName` / `vocabularyFilterName`: 1 to 200 letters, digits, `.`, `_`, `-` (Amazon
+/// Transcribe API reference, `VocabularyName` and `VocabularyFilterName` constraints).
+pub fn vocabulary_name(field: &'static str, value: &str) -> Result<(), SettingError> {
+    let ok = (1..=200).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then_some(()).ok_or_else(|| SettingError {
+        field,
+        value: clipped(value),
+        expected: "an Amazon Transcribe vocabulary name (1 to 200 letters, digits, '.', '_', '-')".into(),
+    })
+}
+
 impl TranscriptionRequest {
+    /// Checks what the transcriber sends to Kinesis Video, Amazon Transcribe and Amazon Connect: the
+    /// stream ARN, the start fragment number, the vocabulary names and the instance ARN. A request
+    /// failing here could never be served, so it fails at once instead of waiting out retries.
+    pub fn check_references(&self) -> Result<(), SettingError> {
+        stream_arn(&self.stream_arn)?;
+        fragment_number("startFragmentNum", &self.start_fragment_num)?;
+        if let Some(name) = &self.vocabulary_name {
+            vocabulary_name("vocabularyName", name)?;
+        }
+        if let Some(name) = &self.vocabulary_filter_name {
+            vocabulary_name("vocabularyFilterName", name)?;
+        }
+        instance_arn(&self.instance_arn)
+    }
+
     /// Checks (and normalises) every transcription setting; the first one refused is the error.
     pub fn validate(mut self) -> Result<Self, SettingError> {
         self.engine = engine(&self.engine)?;
@@ -144,6 +240,48 @@ mod tests {
         assert!(vocabulary_filter_method("blur").is_err());
         assert_eq!(specialty("oncology").unwrap(), "ONCOLOGY");
         assert!(specialty("DENTISTRY").is_err());
+    }
+
+    #[test]
+    fn media_fields_are_checked_before_any_call() {
+        let stream = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/acme-connect-contact-6f1b7c1e/1795252400000";
+        assert!(stream_arn(stream).is_ok());
+        for bad in [
+            "..",
+            "a/b",
+            "",
+            "arn:aws:kinesisvideo:us-east-1:123456789012:stream/a b/1",
+            "arn:aws:s3:us-east-1:123456789012:stream/x/1",
+            "arn:aws:kinesisvideo:us-east-1:1234:stream/x/1",
+            "arn:aws:kinesisvideo:us-east-1:123456789012:stream/x/12a",
+            "arn:aws:kinesisvideo:us-east-1:123456789012:stream/x",
+        ] {
+            let err = stream_arn(bad).unwrap_err();
+            assert_eq!(err.field, "streamARN", "{bad}");
+        }
+        assert!(fragment_number("startFragmentNum", "91343852333181432392682063124252754210132085250").is_ok());
+        for bad in ["", "12345x", "..", "' OR 1=1", &"9".repeat(129)] {
+            assert_eq!(fragment_number("startFragmentNum", bad).unwrap_err().field, "startFragmentNum", "{bad}");
+        }
+        assert!(
+            instance_arn("arn:aws:connect:us-east-1:123456789012:instance/8d2e7f4b-1c3a-4e5d-9f6b-7a8c9d0e1f2a")
+                .is_ok()
+        );
+        for bad in [
+            "",
+            "arn:i",
+            "arn:aws:connect:us-east-1:123456789012:instance/../x",
+            "arn:aws:connect:us-east-1:123456789012:queue/x",
+        ] {
+            assert_eq!(instance_arn(bad).unwrap_err().field, "instanceARN", "{bad}");
+        }
+        assert!(vocabulary_name("vocabularyName", "acme-products.v2_1").is_ok());
+        for bad in ["", "a/b", "' OR 1=1", &"v".repeat(201)] {
+            assert_eq!(vocabulary_name("vocabularyFilterName", bad).unwrap_err().field, "vocabularyFilterName");
+        }
+        let huge = "A".repeat(300 * 1024);
+        let err = stream_arn(&huge).unwrap_err().to_string();
+        assert!(err.len() < 400 && err.contains("307200 characters"), "a huge value is clipped: {err}");
     }
 
     #[test]

@@ -600,3 +600,38 @@ async fn hanging_ssm_answers_the_flow_by_seven_seconds() {
     assert!(err.to_string().contains(&stack.param) && err.to_string().contains("deadline"), "{err}");
     assert!(stack.emulator().requests().is_empty(), "nothing reached Salesforce");
 }
+
+/// Issue 13: routing requests route again when repeated, so a 5xx that may come after Salesforce
+/// applied one is not retried; Clear Routing (a delete) is.
+#[tokio::test]
+async fn routing_requests_applied_then_answered_502_are_not_sent_again() {
+    let stack = Stack::start().await;
+    stack.invoke(event("01-create-voice-call.json")).await.expect("created");
+    let mut transfer = event("01-create-voice-call.json");
+    transfer["Details"]["ContactData"]["ContactId"] = json!(C);
+    transfer["Details"]["ContactData"]["InitialContactId"] = json!(C);
+    stack.invoke(transfer).await.expect("created");
+
+    stack.emulator().inject(Fault::applied_then_status(502, 1).on("PATCH", "/omniFlow"));
+    let err = stack.invoke(event("02-execute-omni-flow.json")).await.expect_err("the 502 is reported");
+    assert!(err.to_string().contains("HTTP 502") && err.to_string().contains(A), "{err}");
+    assert_eq!(stack.emulator().voice_call(A).unwrap().routing.execute_count, 1, "the flow ran once");
+
+    stack.emulator().inject(Fault::applied_then_status(502, 1).on("PATCH", "/reroute"));
+    let err = stack.invoke(event("06-reroute-flow-execution.json")).await.expect_err("the 502 is reported");
+    assert!(err.to_string().contains("HTTP 502") && err.to_string().contains(C), "{err}");
+    assert_eq!(stack.emulator().voice_call(C).unwrap().routing.reroute_count, 1, "rerouted once");
+
+    // A 429 is refused before any work: still retried, and the flow runs once.
+    stack.emulator().inject(Fault::status(429, 1).on("PATCH", "/omniFlow"));
+    stack.invoke(event("02-execute-omni-flow.json")).await.expect("routed after the 429");
+    assert_eq!(stack.emulator().voice_call(A).unwrap().routing.execute_count, 2);
+
+    // Deleting the PendingServiceRouting twice changes nothing: retried, and the flow gets its answer.
+    stack.emulator().inject(Fault::applied_then_status(502, 1).on("PATCH", "/clearRouting"));
+    let out = stack.invoke(event("07-cancel-omni-flow-execution.json")).await.expect("cleared on the retry");
+    assert_eq!(out, json!({"status": "Success"}));
+    let call = stack.emulator().voice_call(A).unwrap();
+    assert_eq!(call.routing.clear_count, 2);
+    assert!(call.routing.pending_service_routing.is_none());
+}

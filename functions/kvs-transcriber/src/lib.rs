@@ -15,6 +15,13 @@
 //! Transcribe or Kinesis Video failure is retried with backoff from the fragment holding the end of
 //! the last posted result (nothing lost, nothing posted twice); a call longer than the function's
 //! time limit is continued by an asynchronous invocation of itself that picks up at the same point.
+//!
+//! A request that can never be served fails at once with an error naming the field, the value and
+//! the contact: a malformed stream ARN, fragment number, vocabulary name or instance ARN before any
+//! call; a stream or fragment Kinesis Video does not have, or settings Transcribe refuses at the start
+//! of a session (`BadRequestException`), without the session retries meant for failures that a
+//! resumption can cure. The waits of a live call (stall timeout, session retries, continuation
+//! margin) are configurable (`scv_shared::config::TranscriberConfig`, production defaults there).
 
 use std::time::Duration;
 
@@ -64,14 +71,21 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
+        Self::from_config(&scv_shared::config::TranscriberConfig::default())
+    }
+}
+
+impl Settings {
+    /// The settings of `config` (the waits a deployment may change: `shared::config::transcription`).
+    pub fn from_config(config: &scv_shared::config::TranscriberConfig) -> Self {
         Self {
-            stall_timeout: Duration::from_secs(10),
+            stall_timeout: config.stall_timeout,
             audio_buffer_blocks: 16,
-            continuation_margin: Duration::from_secs(30),
+            continuation_margin: config.continuation_margin,
             max_continuations: 16,
             session_retry: RetryPolicy {
-                max_attempts: 5,
-                base_delay: Duration::from_millis(200),
+                max_attempts: config.session_attempts,
+                base_delay: config.retry_base_delay,
                 max_delay: Duration::from_secs(5),
                 attempt_timeout: Duration::from_secs(10),
                 connect_timeout: Duration::from_secs(2),
@@ -102,7 +116,7 @@ impl Deps {
         let cfg = ScrtConfig::from_env(&env)?;
         let sdk = scv_shared::aws::load().await;
         let transcribe = transcribe_config(&sdk);
-        Ok(Self::new(&cfg, &env, &sdk, transcribe))
+        Self::new(&cfg, &env, &sdk, transcribe)
     }
 
     /// `sdk` configures Kinesis Video, Connect, Lambda and SSM; `transcribe` the streaming client.
@@ -111,18 +125,19 @@ impl Deps {
         env: &dyn Env,
         sdk: &scv_shared::aws::SdkConfig,
         transcribe: aws_sdk_transcribestreaming::Config,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
         let http = scv_shared::aws::http_client();
-        Self {
+        let config = scv_shared::config::TranscriberConfig::from_env(env)?;
+        Ok(Self {
             kvs: aws_sdk_kinesisvideo::Client::new(sdk),
             media: media_config(sdk),
             transcribe: aws_sdk_transcribestreaming::Client::from_conf(transcribe),
             connect: aws_sdk_connect::Client::new(sdk),
             lambda: aws_sdk_lambda::Client::new(sdk),
             telephony: TelephonyClient::from_config(cfg, SsmClient::new(sdk), http, env),
-            function_name: scv_shared::config::TranscriberConfig::from_env(env).function_name,
-            settings: Settings::default(),
-        }
+            settings: Settings::from_config(&config),
+            function_name: config.function_name,
+        })
     }
 }
 
@@ -241,7 +256,7 @@ pub async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Tr
 /// The testable handler: transcribes every open track until the call ends, the transcription is
 /// stopped by a Salesforce limit, or `continue_at`, when the call is handed over.
 pub async fn handle(payload: Value, invocation: &Invocation, deps: &Deps) -> Result<Value, TranscriberError> {
-    let event: TranscriberEvent = scv_shared::error::decode_json(&payload).map_err(TranscriberError::BadEvent)?;
+    let event = decode_event(&payload)?;
     let contact = event.request.voice_call_id.clone();
     tracing::Span::current().record("contactId", contact.as_str());
     let request = event
@@ -250,6 +265,18 @@ pub async fn handle(payload: Value, invocation: &Invocation, deps: &Deps) -> Res
         .validate()
         .map_err(|source| TranscriberError::Setting { source, contact: contact.clone() })?;
     PathId::parse("voiceCallId", &contact)?;
+    // A stream, fragment, vocabulary or instance that can never be served fails now, not after retries.
+    request.check_references().map_err(|source| TranscriberError::Setting { source, contact: contact.clone() })?;
+    if let Some(c) = &event.continuation {
+        let resumes =
+            [("scvContinuation.customer.fragment", &c.customer), ("scvContinuation.agent.fragment", &c.agent)];
+        for (field, resume) in resumes {
+            if let Some(resume) = resume {
+                scv_shared::transcription::fragment_number(field, &resume.fragment)
+                    .map_err(|source| TranscriberError::Setting { source, contact: contact.clone() })?;
+            }
+        }
+    }
     let audio_start_ms: i64 = request.audio_start_timestamp.trim().parse().map_err(|_| {
         TranscriberError::BadEvent(format!(
             "audioStartTimestamp {:?} is not epoch milliseconds (contact {contact})",
@@ -324,6 +351,24 @@ pub async fn handle(payload: Value, invocation: &Invocation, deps: &Deps) -> Res
     }
     tracing::info!(contactId = %contact, summary = %summary, "transcription ended");
     Ok(summary)
+}
+
+/// The invocation payload, decoded part by part so that an error names the field by its path
+/// (`streamARN`, `scvContinuation.customer.fragment`) and the contact when the payload names a valid one.
+fn decode_event(payload: &Value) -> Result<TranscriberEvent, TranscriberError> {
+    let contact = payload
+        .get("voiceCallId")
+        .and_then(Value::as_str)
+        .filter(|c| PathId::parse("voiceCallId", c).is_ok())
+        .map(|c| format!(" (contact {c})"))
+        .unwrap_or_default();
+    let bad = |e: String| TranscriberError::BadEvent(format!("{e}{contact}"));
+    let request: TranscriptionRequest = scv_shared::error::decode_json(payload).map_err(bad)?;
+    let continuation = match payload.get(CONTINUATION_KEY) {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(scv_shared::error::decode_json_at(value, CONTINUATION_KEY).map_err(bad)?),
+    };
+    Ok(TranscriberEvent { request, continuation })
 }
 
 /// Hands the open tracks over to a new asynchronous invocation of this function.

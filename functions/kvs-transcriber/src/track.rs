@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_kinesisvideo::types::ApiName;
 use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
+use aws_sdk_transcribestreaming::operation::start_medical_stream_transcription::StartMedicalStreamTranscriptionError;
+use aws_sdk_transcribestreaming::operation::start_stream_transcription::StartStreamTranscriptionError;
 use aws_sdk_transcribestreaming::primitives::Blob;
 use aws_sdk_transcribestreaming::primitives::event_stream::EventStreamSender;
 use aws_sdk_transcribestreaming::types::error::AudioStreamError;
@@ -181,7 +183,27 @@ enum SessionEnd {
     Limit,
     Stopped,
     Deadline,
+    /// A failure worth resuming after (a dropped connection, a throttle, a service error).
     Failed(String),
+    /// A refusal no resumption can change (the stream or fragment does not exist, access is denied,
+    /// Transcribe refuses the request's settings): the track fails at once.
+    Refused(String),
+}
+
+/// Why a call to Kinesis Video or Transcribe failed, and whether trying again could change it.
+struct CallError {
+    reason: String,
+    permanent: bool,
+}
+
+impl CallError {
+    fn transient(reason: String) -> Self {
+        Self { reason, permanent: false }
+    }
+
+    fn session_end(self) -> SessionEnd {
+        if self.permanent { SessionEnd::Refused(self.reason) } else { SessionEnd::Failed(self.reason) }
+    }
 }
 
 /// A track's progress across sessions.
@@ -239,6 +261,7 @@ pub(crate) async fn run(
             SessionEnd::Limit => TrackEnd::Limit,
             SessionEnd::Stopped => TrackEnd::Stopped,
             SessionEnd::Deadline => TrackEnd::Continue(state.resume_point()),
+            SessionEnd::Refused(reason) => TrackEnd::Failed(reason),
             SessionEnd::Failed(reason) => {
                 failures = if progressed { 1 } else { failures + 1 };
                 let next = state.resume_point();
@@ -330,7 +353,7 @@ async fn start_session(
     kind: TrackKind,
     offset_ms: u64,
     audio: EventStreamSender<AudioStream, AudioStreamError>,
-) -> Result<Results, String> {
+) -> Result<Results, CallError> {
     let r = ctx.request;
     let client = &ctx.deps.transcribe;
     let session = session_id(&r.voice_call_id, kind, offset_ms);
@@ -347,7 +370,13 @@ async fn start_session(
             .audio_stream(audio)
             .send()
             .await
-            .map_err(|e| transcribe_error(&e))?;
+            .map_err(|e| {
+                refused_at_start(
+                    r,
+                    e.as_service_error().is_some_and(StartMedicalStreamTranscriptionError::is_bad_request_exception),
+                    transcribe_error(&e),
+                )
+            })?;
         return Ok(Results::Medical(output.transcript_result_stream));
     }
     let filter_method = r
@@ -366,8 +395,31 @@ async fn start_session(
         .audio_stream(audio)
         .send()
         .await
-        .map_err(|e| transcribe_error(&e))?;
+        .map_err(|e| {
+            refused_at_start(
+                r,
+                e.as_service_error().is_some_and(StartStreamTranscriptionError::is_bad_request_exception),
+                transcribe_error(&e),
+            )
+        })?;
     Ok(Results::Standard(output.transcript_result_stream))
+}
+
+/// A session Transcribe did not start. A `BadRequestException` answering the request refuses its
+/// settings (a language, vocabulary or filter it does not serve): permanent, and the error names them.
+fn refused_at_start(r: &TranscriptionRequest, bad_request: bool, reason: String) -> CallError {
+    if !bad_request {
+        return CallError::transient(reason);
+    }
+    let mut settings = vec![format!("engine {:?}", r.engine), format!("languageCode {:?}", r.language_code)];
+    let optional = [
+        ("vocabularyName", &r.vocabulary_name),
+        ("vocabularyFilterName", &r.vocabulary_filter_name),
+        ("vocabularyFilterMethod", &r.vocabulary_filter_method),
+        ("specialty", &r.specialty),
+    ];
+    settings.extend(optional.iter().filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v:?}"))));
+    CallError { reason: format!("{reason} (the session's settings: {})", settings.join(", ")), permanent: true }
 }
 
 /// How the audio feed of a session ended.
@@ -379,14 +431,25 @@ enum FeedEnd {
 
 type MediaBody = aws_sdk_kinesisvideomedia::primitives::ByteStream;
 
-async fn get_media(ctx: &Context<'_>, fragment: &str) -> Result<MediaBody, String> {
+async fn get_media(ctx: &Context<'_>, fragment: &str) -> Result<MediaBody, CallError> {
     let stream = ctx.request.stream_arn.as_str();
     let endpoint =
         ctx.deps.kvs.get_data_endpoint().api_name(ApiName::GetMedia).stream_arn(stream).send().await.map_err(|e| {
-            format!("Kinesis Video GetDataEndpoint: {}", aws_sdk_kinesisvideo::error::DisplayErrorContext(&e))
+            CallError {
+                // The stream does not exist, or may not be read: no retry changes that.
+                permanent: e.as_service_error().is_some_and(|s| {
+                    s.is_resource_not_found_exception()
+                        || s.is_invalid_argument_exception()
+                        || s.is_not_authorized_exception()
+                }),
+                reason: format!(
+                    "Kinesis Video GetDataEndpoint for stream {stream}: {}",
+                    aws_sdk_kinesisvideo::error::DisplayErrorContext(&e)
+                ),
+            }
         })?;
     let Some(data_endpoint) = endpoint.data_endpoint().filter(|e| !e.is_empty()) else {
-        return Err("Kinesis Video GetDataEndpoint: no DataEndpoint in the answer".into());
+        return Err(CallError::transient("Kinesis Video GetDataEndpoint: no DataEndpoint in the answer".into()));
     };
     let media =
         aws_sdk_kinesisvideomedia::Client::from_conf(ctx.deps.media.clone().endpoint_url(data_endpoint).build());
@@ -394,12 +457,16 @@ async fn get_media(ctx: &Context<'_>, fragment: &str) -> Result<MediaBody, Strin
         .start_selector_type(StartSelectorType::FragmentNumber)
         .after_fragment_number(fragment)
         .build()
-        .map_err(|e| e.to_string())?;
-    let output = media.get_media().stream_arn(stream).start_selector(selector).send().await.map_err(|e| {
-        format!(
-            "Kinesis Video GetMedia from fragment {fragment}: {}",
+        .map_err(|e| CallError { reason: e.to_string(), permanent: true })?;
+    let output = media.get_media().stream_arn(stream).start_selector(selector).send().await.map_err(|e| CallError {
+        // No such stream or fragment, or no access: the same request would be refused again.
+        permanent: e.as_service_error().is_some_and(|s| {
+            s.is_resource_not_found_exception() || s.is_invalid_argument_exception() || s.is_not_authorized_exception()
+        }),
+        reason: format!(
+            "Kinesis Video GetMedia of stream {stream} from fragment {fragment}: {}",
             aws_sdk_kinesisvideomedia::error::DisplayErrorContext(&e)
-        )
+        ),
     })?;
     Ok(output.payload)
 }
@@ -465,7 +532,7 @@ async fn session(ctx: &Context<'_>, state: &mut State, mut stop: watch::Receiver
     let body = tokio::select! {
         body = get_media(ctx, &state.resume.fragment) => match body {
             Ok(body) => body,
-            Err(reason) => return SessionEnd::Failed(reason),
+            Err(error) => return error.session_end(),
         },
         () = tokio::time::sleep_until(ctx.continue_at.instant().into()) => return SessionEnd::Deadline,
     };
@@ -480,7 +547,7 @@ async fn session(ctx: &Context<'_>, state: &mut State, mut stop: watch::Receiver
         tokio::select! {
             started = &mut start => match started {
                 Ok(results) => break results,
-                Err(reason) => return SessionEnd::Failed(reason),
+                Err(error) => return error.session_end(),
             },
             end = &mut feeder, if feed_end.is_none() => feed_end = Some(end),
             () = tokio::time::sleep_until(ctx.continue_at.instant().into()) => return SessionEnd::Deadline,

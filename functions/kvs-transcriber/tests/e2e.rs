@@ -254,3 +254,56 @@ async fn bad_requests_fail_naming_the_field_and_the_contact() {
     }
     assert!(stack.transcribe().sessions().is_empty());
 }
+
+/// Issue 15, through the real binaries: the first `kvs-transcriber` process runs out of time
+/// mid-call and invokes itself through the Lambda Invoke API (the local recorder); the payload it
+/// sent is delivered, as Lambda would, to a second `kvs-transcriber` process, which picks up where
+/// the first stopped: every utterance once, in order, with its exact times.
+#[tokio::test]
+async fn a_continuation_between_two_real_processes_picks_up_exactly() {
+    use local_stack::runtime::FunctionProcess;
+    use scv_shared::config::transcription::TRANSCRIBER_CONTINUATION_MARGIN_MS;
+
+    let stack = Stack::start().await;
+    // Slow results: the first invocation's time (4 s, 2 s kept for the handover) runs out mid-call.
+    stack.transcribe().inject(Fault::Slow(Duration::from_millis(400)));
+    let spec = |timeout: Duration| {
+        stack.function_spec().with_env(TRANSCRIBER_CONTINUATION_MARGIN_MS, "2000").with_timeout(timeout)
+    };
+    let first = FunctionProcess::spawn(spec(Duration::from_secs(4))).await.expect("the first process");
+    first.wait_ready(Duration::from_secs(10)).await.expect("init");
+    let second = FunctionProcess::spawn(spec(Duration::from_secs(60))).await.expect("the second process");
+    second.wait_ready(Duration::from_secs(10)).await.expect("init");
+
+    let event = event_with("01-both-tracks.json", |e| e["streamAudioToCustomer"] = json!(false));
+    let summary = first.invoke(event).await.expect("answered").result.expect("the first invocation succeeds");
+    assert_eq!(summary["result"], "Continued", "{summary}");
+    let before = stack.messages("END_USER");
+    let expected = stack.expected(CUSTOMER);
+    assert!(before.len() < expected.len(), "the time ran out before the call's end: {before:?}");
+    assert_eq!(texts(&before), expected[..before.len()].to_vec());
+
+    let invokes = stack.recorder().invokes();
+    assert_eq!(invokes.len(), 1, "{invokes:?}");
+    assert_eq!(invokes[0].invocation_type, "Event");
+    assert_eq!(invokes[0].function, first.arn(), "the function continues in itself");
+    let payload = invokes[0].payload.clone();
+    let resume = payload["scvContinuation"]["customer"].clone();
+    let start = stack.fixture.audio_start_timestamp_ms;
+    let posted_until = before.last().map_or(0, |m| u64::try_from(m.end_time - start).unwrap());
+    assert_eq!(resume["postedUntilMs"].as_u64(), Some(posted_until), "{payload}");
+    let index = usize::try_from(posted_until / 1000).unwrap();
+    assert_eq!(resume["fragment"], stack.fixture.fragments[index].number.as_str(), "{payload}");
+
+    // Lambda delivers the asynchronous invoke to another execution environment.
+    let summary = second.invoke(payload).await.expect("answered").result.expect("the continuation succeeds");
+    assert_eq!(summary["result"], "Success", "{summary}");
+    assert_eq!(summary["invocation"], 1);
+    assert_eq!(texts(&stack.messages("END_USER")), expected, "all of the call, once, in order, exact times");
+    assert_eq!(stack.emulator().voice_call(CONTACT).unwrap().duplicate_messages, 0);
+    assert_eq!(stack.recorder().invokes().len(), 1, "the call ended in the continuation");
+    let reads = stack.kvs().media_reads();
+    assert_eq!(reads.last().unwrap().start_selector["AfterFragmentNumber"], resume["fragment"]);
+    first.shutdown().await.expect("shutdown");
+    second.shutdown().await.expect("shutdown");
+}

@@ -20,7 +20,7 @@
 //! | [`logging`] | [`LoggingConfig`] | `LOG_LEVEL`, `AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT` |
 //! | [`kinesis`] | [`crate::kinesis::FailureReporting`] | `REPORT_BATCH_ITEM_FAILURES` |
 //! | [`invoke`] | [`Wiring`], [`InvokeConfig`] | `INVOKE_TELEPHONY_INTEGRATION_API_ARN`, `invoke_telephony_integration_api_arn`, `INVOKE_SALESFORCE_REST_API_ARN`, `INVOKE_DEADLINE_MS` |
-//! | [`transcription`] | [`TriggerConfig`], [`TranscriberConfig`] | `INVOKE_KVS_TRANSCRIBER_ARN` (and `AWS_LAMBDA_FUNCTION_NAME`) |
+//! | [`transcription`] | [`TriggerConfig`], [`TranscriberConfig`] | `INVOKE_KVS_TRANSCRIBER_ARN`, `TRANSCRIBER_*` waits (and `AWS_LAMBDA_FUNCTION_NAME`) |
 
 use thiserror::Error;
 

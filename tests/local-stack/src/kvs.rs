@@ -211,6 +211,29 @@ impl KvsFixture {
         copy
     }
 
+    /// What the local Transcribe endpoint plays to a kvsTranscriber session of this (live call)
+    /// fixture: the track and audio offset its session id names (docs/functions.md#kvstranscriber:
+    /// `0001` customer, `0002` agent, the offset in ms as the last group), the track's known text from
+    /// that offset on (an utterance running at the offset is cut there). `None` for another session id.
+    pub fn transcriber_script(&self, session_id: &str) -> Option<crate::transcribe_streaming::Script> {
+        use crate::transcribe_streaming::{Script, Utterance};
+        let groups: Vec<&str> = session_id.split('-').collect();
+        let track = match *groups.get(2)? {
+            "0001" => "AUDIO_FROM_CUSTOMER",
+            "0002" => "AUDIO_TO_CUSTOMER",
+            _ => return None,
+        };
+        let offset = u64::from_str_radix(groups.get(4)?, 16).ok()? as f64 / 1000.0;
+        let lines = self.script.get(track)?;
+        Some(Script::new(
+            lines
+                .iter()
+                .filter(|l| l.end > offset)
+                .map(|l| Utterance::new(l.text.clone(), (l.start - offset).max(0.0), l.end - offset))
+                .collect(),
+        ))
+    }
+
     /// The same recording under another ARN, ending with the voicemail's stop fragment: nothing
     /// follows it (a stream whose producer has not written the next fragment yet).
     pub fn ending_at_stop(&self, stream_arn: &str) -> KvsFixture {

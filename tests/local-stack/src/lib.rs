@@ -19,6 +19,7 @@ pub mod kvs;
 pub mod moto;
 pub mod records;
 pub mod runtime;
+pub mod samples;
 pub mod secrets;
 mod spawn;
 pub mod stack;

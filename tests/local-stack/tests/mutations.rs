@@ -1,6 +1,6 @@
 //! Hostile input, systematically (issue 13's "done when"): every sample event under `events/` is
 //! mutated field by field and run through the function's real binary (its real SDK clients, under the
-//! local Lambda runtime) against the function's local [`Stack`], asserting for each mutation:
+//! local Lambda runtime) against the function's local [`local_stack::stack::Stack`], asserting for each mutation:
 //!
 //! - no panic, and an answer within the template's `Timeout` (the process is neither killed nor crashed);
 //! - a result, or an error that names the field: the mutated one, or another by its JSON path (a field
@@ -27,8 +27,12 @@
 //! Each function gets one stack, seeded with what its unmutated events need (the VoiceCalls they act
 //! on, the objects and contacts they read), runs its unmutated events first, then its mutations on
 //! [`Target::workers`] binaries; functions run concurrently. `make test` builds the binaries first.
+//! kvsTranscriber's stack serves the live call fixture on the stream its sample requests name (so an
+//! unmutated field finds real media and Transcribe's results reach the VoiceCall), with the waits of
+//! a live call shortened through its configuration ([`local_stack::samples::stack_builder`]); a mutated request that can
+//! never be served fails at once by itself (the function's own checks, not the test's settings).
 //! `MUTATIONS_ONLY=<function>[:<text>]` narrows a run to one function (and mutations whose description
-//! contains the text).
+//! contains the text) and prints every run's time and outcome.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -36,7 +40,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use local_stack::runtime::FunctionProcess;
-use local_stack::stack::Stack;
+use local_stack::samples::{batch_records, batch_summary, localise, seed, stack_builder, timeout_of};
 use serde_json::{Value, json};
 
 /// The ugly ids every id field receives.
@@ -321,9 +325,6 @@ const CONVERSATIONS: &[&str] = &[
 ];
 const FLOW_CONTACT: Option<&str> = Some("/Details/ContactData/ContactId");
 
-/// Targets run only when `MUTATIONS_ONLY` names them.
-const OPT_IN: &[&str] = &["kvs-transcriber"];
-
 const TARGETS: &[Target] = &[
     Target {
         function: "invoke-telephony-integration-api",
@@ -372,9 +373,7 @@ const TARGETS: &[Target] = &[
         allowed: &[("*", &["POST /telephony/v1/voiceCalls/{}/messages"])],
         kinesis: false,
         contact: Some("/voiceCallId"),
-        // A mutated stream or fragment makes a run wait out the stall timeout and the session
-        // retries: waiting, not CPU, so many environments at once.
-        workers: 12,
+        workers: 2,
     },
     Target {
         function: "contact-data-sync",
@@ -463,175 +462,10 @@ fn path_allowed(patterns: &[&str], method: &str, path: &str) -> bool {
     })
 }
 
-fn timeout_of(stack: &Stack) -> Duration {
-    let seconds = stack.resolved.function_property(&stack.logical_id, "Timeout").and_then(Value::as_u64).unwrap_or(30);
-    Duration::from_secs(seconds)
-}
-
-/// The contact id of the voicemail sample events (in their object keys).
-const VOICEMAIL_CONTACT: &str = "6e3a1c55-4c3b-4d7e-9a43-2b0e9c1a7f10";
-/// The contact of PostCallAnalysisTrigger's sample.
-const POST_CALL_CONTACT: &str = "6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21";
-
-/// The contact InvokeTelephonyIntegrationApi's rerouteFlowExecution sample reroutes.
-const TRANSFERRED_CONTACT: &str = "d7c6b5a4-3f2e-4d1c-8b0a-9e8f7d6c5b4a";
-/// The Case InvokeSalesforceRestApi's updateRecord sample updates.
-const SAMPLE_CASE: &str = "500XX0000000001";
-
-/// A sample event ready to run against `stack`: S3 events name the stack's bucket, updateRecord the
-/// Case [`seed`] inserted.
-fn localise(stack: &Stack, mut event: Value) -> Value {
-    if let (Some(bucket), Some(name)) = (stack.bucket.as_deref(), event.pointer_mut("/detail/bucket/name")) {
-        *name = json!(bucket);
-    }
-    if let Some(record) = event.pointer_mut("/Details/Parameters/recordId")
-        && record == SAMPLE_CASE
-        && let Some(case) = stack.emulator.as_ref().and_then(|e| e.records("Case").into_iter().next())
-    {
-        *record = case["Id"].clone();
-    }
-    event
-}
-
-/// What the unmutated events need to do their work: the VoiceCalls they act on, the objects they read.
-async fn seed(stack: &Stack) {
-    let telephony = || {
-        let cfg = scv_shared::config::ScrtConfig::from_env(&stack.env()).expect("configuration");
-        scv_shared::scrt::TelephonyClient::from_config(
-            &cfg,
-            scv_shared::keys::SsmClient::new(&stack.sdk),
-            reqwest::Client::new(),
-            &stack.env(),
-        )
-        // Twelve stacks start at once: give the seeding calls room on a loaded machine.
-        .with_policy(scv_shared::retry::RetryPolicy {
-            attempt_timeout: Duration::from_secs(30),
-            ..scv_shared::retry::RetryPolicy::default()
-        })
-    };
-    let deadline = || scv_shared::retry::Deadline::after(Duration::from_secs(60));
-    match stack.function.as_str() {
-        "invoke-telephony-integration-api" => {
-            // The transferred contact rerouteFlowExecution's sample reroutes.
-            let create = local_stack::stack::inbound_call(TRANSFERRED_CONTACT, "2026-11-21T09:20:02.481Z");
-            telephony().create_voice_call(&create, deadline()).await.expect("voice call created");
-        }
-        "invoke-salesforce-rest-api" => {
-            stack.emulator().insert_record("Case", json!({ "Subject": "Billing question", "Status": "New" })).unwrap();
-        }
-        "handle-contact-events" => {
-            let telephony = telephony();
-            for name in stack.event_names() {
-                let event = stack.event(&name);
-                if let Some(contact) = event.pointer("/detail/contactId").and_then(Value::as_str) {
-                    let create = local_stack::stack::inbound_call(contact, "2026-11-21T09:15:02.481Z");
-                    telephony.create_voice_call(&create, deadline()).await.expect("voice call created");
-                }
-            }
-        }
-        "post-call-analysis-trigger" => {
-            let create = local_stack::stack::inbound_call(POST_CALL_CONTACT, "2026-11-21T09:15:02.481Z");
-            telephony().create_voice_call(&create, deadline()).await.expect("voice call created");
-            let fixtures = local_stack::stack::events_dir("post-call-analysis-trigger").join("fixtures");
-            let described: Value =
-                serde_json::from_slice(&std::fs::read(fixtures.join("describe-contact.json")).unwrap()).unwrap();
-            // DescribeContact answers with epoch seconds where the fixture has RFC 3339 text.
-            fn api_shape(value: &mut Value) {
-                if let Value::Object(map) = value {
-                    for (key, v) in map.iter_mut() {
-                        match v.as_str() {
-                            Some(text) if key.ends_with("Timestamp") => {
-                                *v = json!(scv_shared::voicemail::epoch_millis(text).unwrap() / 1000);
-                            }
-                            _ => api_shape(v),
-                        }
-                    }
-                }
-            }
-            let mut contact = described["Contact"].clone();
-            api_shape(&mut contact);
-            stack.connect().put_contact(local_stack::stack::CONNECT_INSTANCE_ID, contact).unwrap();
-            for name in stack.event_names() {
-                let event = stack.event(&name);
-                let key = event.pointer("/detail/object/key").and_then(Value::as_str).unwrap().to_string();
-                if let Ok(body) = std::fs::read(fixtures.join("s3").join(&key)) {
-                    stack.put_object(&key, body).await.expect("analysis file");
-                }
-            }
-        }
-        "voicemail-transcribe" | "voicemail-packaging" => {
-            let bucket = stack.bucket.clone().unwrap();
-            let recording = scv_shared::voicemail::recording_key(VOICEMAIL_CONTACT);
-            let tagging = format!(
-                "vm_lang=en-US&vm_dialedNumber=%2B15555550100&vm_initTimestamp=2024-01-04T19%3A50%3A00Z\
-                 &vm_endTimestamp=2024-01-04T19%3A50%3A05Z&vm_duration=5&vm_recordingUrl={bucket}%2F{}",
-                recording.replace('/', "%2F")
-            );
-            let wav = scv_shared::wav::encode(scv_shared::wav::PcmFormat::TELEPHONY, &vec![0; 8_000]).unwrap();
-            stack
-                .s3
-                .put_object()
-                .bucket(&bucket)
-                .key(&recording)
-                .content_type("audio/x-wav")
-                .tagging(tagging)
-                .body(wav.into())
-                .send()
-                .await
-                .expect("recording");
-            if stack.function == "voicemail-packaging" {
-                let mut output: Value = serde_json::from_slice(
-                    &std::fs::read(
-                        local_stack::workspace_root().join("tests/fixtures/voicemail/transcribe-output.json"),
-                    )
-                    .unwrap(),
-                )
-                .unwrap();
-                output["jobName"] = json!(VOICEMAIL_CONTACT);
-                let key = scv_shared::voicemail::transcript_key(VOICEMAIL_CONTACT);
-                stack.put_object(&key, output.to_string()).await.expect("transcript");
-            }
-        }
-        _ => {}
-    }
-}
-
 /// What one mutation came to, when it broke a rule.
 struct Finding {
     mutation: String,
     problem: String,
-}
-
-/// The runner's batch summary of invocation `request_id` among `lines` (its JSON log line, fields under
-/// `context`), as (records, done + skipped + quarantined + retried, retried).
-fn batch_summary(lines: &[String], request_id: &str) -> Option<(u64, u64, u64)> {
-    lines.iter().rev().find_map(|line| {
-        let value: Value = serde_json::from_str(line).ok()?;
-        let fields = value.get("context")?;
-        if fields.get("requestId").and_then(Value::as_str) != Some(request_id) {
-            return None;
-        }
-        let n = |k: &str| fields.get(k).and_then(Value::as_u64);
-        let (records, retried) = (n("records")?, n("retried")?);
-        Some((records, n("done")? + n("skipped")? + n("quarantined")? + retried, retried))
-    })
-}
-
-/// How many records the batch has, and every identifier a record of it can be reported by: its
-/// `kinesis.sequenceNumber`, or the sequence number at the end of its `eventID` (`shardId-…:<seq>`),
-/// which the runner uses for a record whose `kinesis` envelope is broken.
-fn batch_records(event: &Value) -> (usize, Vec<String>) {
-    let records = event.get("Records").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    let mut ids = Vec::new();
-    for record in records {
-        if let Some(seq) = record.pointer("/kinesis/sequenceNumber").and_then(Value::as_str) {
-            ids.push(seq.to_string());
-        }
-        if let Some((_, seq)) = record.get("eventID").and_then(Value::as_str).and_then(|id| id.rsplit_once(':')) {
-            ids.push(seq.to_string());
-        }
-    }
-    (records.len(), ids)
 }
 
 /// Whether `message` names a field by its JSON path in one of the shapes the functions receive.
@@ -795,15 +629,11 @@ struct Report {
     elapsed: Duration,
 }
 
-async fn run_target(target: &'static Target, filter: Option<String>) -> Report {
+/// `verbose` (a `MUTATIONS_ONLY` run) prints every run: its time and how it ended.
+async fn run_target(target: &'static Target, filter: Option<String>, verbose: bool) -> Report {
     let started = std::time::Instant::now();
-    // The deliberate wait before a voicemail is routed would make every run wait it out.
-    let stack = Stack::builder(target.function)
-        .with_parameter("DelayBeforeRoutingVmSec", "0")
-        .start()
-        .await
-        .expect("the local stack");
-    seed(&stack).await;
+    let stack = stack_builder(target.function).expect("the stack").start().await.expect("the local stack");
+    seed(&stack).await.expect("the sample events' data");
     let timeout = timeout_of(&stack);
     let events: Vec<(String, Value)> =
         stack.event_names().into_iter().map(|name| (name.clone(), localise(&stack, stack.event(&name)))).collect();
@@ -818,7 +648,8 @@ async fn run_target(target: &'static Target, filter: Option<String>) -> Report {
     }
     let spawn = || async {
         let process = stack.spawn(timeout).await.expect("the binary starts");
-        process.wait_ready(Duration::from_secs(10)).await.expect("init");
+        // Sixteen stacks start at once: a loaded machine may take a while to start one more binary.
+        process.wait_ready(Duration::from_secs(30)).await.expect("init");
         process
     };
     let first = spawn().await;
@@ -826,6 +657,14 @@ async fn run_target(target: &'static Target, filter: Option<String>) -> Report {
     let mut baselines = std::collections::BTreeMap::new();
     for (name, event) in &events {
         let invocation = first.invoke(event.clone()).await.expect("the unmutated event is answered");
+        if verbose {
+            let outcome = format!("{:?}", invocation.result);
+            eprintln!(
+                "  {name} (unmutated): {:.2} s {}",
+                invocation.duration.as_secs_f64(),
+                &outcome[..outcome.len().min(300)]
+            );
+        }
         baselines.insert(name.clone(), invocation.result);
     }
     // Several binaries (execution environments) on the one stack when every request of the function
@@ -858,6 +697,15 @@ async fn run_target(target: &'static Target, filter: Option<String>) -> Report {
                     process = spawn().await;
                 }
                 Ok(invocation) => {
+                    if verbose {
+                        let outcome = format!("{:?}", invocation.result);
+                        let shown: String = mutation.to_string().chars().take(120).collect();
+                        eprintln!(
+                            "  {:.2} s {shown}: {}",
+                            invocation.duration.as_secs_f64(),
+                            outcome.chars().take(200).collect::<String>()
+                        );
+                    }
                     slowest.push((invocation.duration, mutation.to_string()));
                     // stdout is read apart from the answer: wait for the invocation's summary line.
                     if target.kinesis && invocation.result.is_ok() {
@@ -923,14 +771,7 @@ async fn every_field_of_every_sample_event_mutated() {
         if only_function.as_ref().is_some_and(|f| f != target.function) {
             continue;
         }
-        // kvsTranscriber's 162 mutations took over 7 minutes with 12 environments (a mutated stream
-        // or fragment waits out stall timeouts and session retries): outside make test's budget until
-        // its waits are bounded by the test; run it with MUTATIONS_ONLY=kvs-transcriber.
-        if only_function.is_none() && OPT_IN.contains(&target.function) {
-            eprintln!("{}: skipped (opt-in: MUTATIONS_ONLY={})", target.function, target.function);
-            continue;
-        }
-        tasks.push(tokio::spawn(run_target(target, filter.clone())));
+        tasks.push(tokio::spawn(run_target(target, filter.clone(), only_function.is_some())));
     }
     let mut failures = Vec::new();
     let mut total = 0;

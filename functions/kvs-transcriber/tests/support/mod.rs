@@ -59,7 +59,7 @@ impl Stack {
             .expect("the local stack");
         let cfg = ScrtConfig::from_env(&local.env()).expect("configuration");
         let transcribe = local.transcribe().sdk_config().expect("Transcribe streaming client");
-        let mut deps = Deps::new(&cfg, &local.env(), &local.sdk, transcribe);
+        let mut deps = Deps::new(&cfg, &local.env(), &local.sdk, transcribe).expect("configuration");
         let kvs = local.sdk_for(&local.kvs().endpoint()).await;
         deps.kvs = aws_sdk_kinesisvideo::Client::new(&kvs);
         deps.media = kvs_transcriber::media_config(&kvs);
