@@ -320,3 +320,79 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_broken_part_with_its_
     assert_eq!(skipped.code, 0, "{}", skipped.stdout);
     assert_eq!(status(&skipped.json(), "key"), "skip");
 }
+
+/// The replay runs CTRDataSync's own steps (scv_shared::ctr_sync): this deployment's custom field
+/// mapping (Implementation Guide ch. 6, "Customize Synced CTR Fields Using CTRDataSyncFunction"),
+/// from CTR_CUSTOM_FIELDS or the SSM parameter CTR_CUSTOM_FIELDS_PARAM_NAME names, reaches the
+/// VoiceCall; a record kept as raw data is decoded again; an invalid mapping is a usage error.
+#[tokio::test]
+async fn ctr_quarantine_replay_applies_the_custom_field_mapping() {
+    let (stack, env) = resync_stack().await;
+    let mapping =
+        r#"{"ConnectionAttempts__c": "Attributes.ConnectionAttempts", "DisconnectReason__c": "DisconnectReason"}"#;
+    let quarantine = |contact: &str| {
+        let mut record = ctr(contact);
+        record["Attributes"] = json!({"ConnectionAttempts": "3"});
+        record["DisconnectReason"] = json!("CUSTOMER_DISCONNECT");
+        record
+    };
+    let expected = r#"{"ConnectionAttempts__c":"3","DisconnectReason__c":"CUSTOMER_DISCONNECT"}"#;
+    let update_of = |contact: &str| {
+        let path = format!("/telephony/v1/voiceCalls/{contact}");
+        stack.emulator().requests_to("PATCH", &path).pop().unwrap_or_else(|| panic!("no update of {contact}"))
+    };
+
+    // CTR_CUSTOM_FIELDS itself.
+    let direct = format!("cli-cf-{}", uuid::Uuid::new_v4().simple());
+    let key = format!("quarantine/{direct}/1.json");
+    let entry = json!({"reason": "VoiceCall update refused: HTTP 400", "contactId": direct, "sequenceNumber": "1",
+        "record": quarantine(&direct), "data": null});
+    stack.put_object(&key, entry.to_string()).await.unwrap();
+    let set = format!("CTR_CUSTOM_FIELDS={mapping}");
+    let run = scv(&env, &["ctr", "quarantine", "replay", &key, "--set", &set, "--json"]).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(run.json()["counts"]["replayed"], json!(1), "{}", run.stdout);
+    assert_eq!(update_of(&direct).body["callAttributes"], json!(expected));
+
+    // The SSM parameter, and a record quarantined as raw data (base64 of the CTR) decoded again.
+    let param = format!("/scv/cli-{}/ctr-custom-fields", uuid::Uuid::new_v4().simple());
+    aws_sdk_ssm::Client::new(&stack.sdk)
+        .put_parameter()
+        .name(&param)
+        .value(mapping)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let raw = format!("cli-cf-raw-{}", uuid::Uuid::new_v4().simple());
+    let raw_key = format!("quarantine/{raw}/2.json");
+    let data = base64_of(&quarantine(&raw).to_string());
+    let entry = json!({"reason": "not JSON", "contactId": null, "sequenceNumber": "2", "record": null, "data": data});
+    stack.put_object(&raw_key, entry.to_string()).await.unwrap();
+    let set = format!("CTR_CUSTOM_FIELDS_PARAM_NAME={param}");
+    let run = scv(&env, &["ctr", "quarantine", "replay", &raw_key, "--set", &set]).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("replayed 1"), "{}", run.stdout);
+    assert_eq!(update_of(&raw).body["callAttributes"], json!(expected));
+    assert!(stack.object(&raw_key).await.is_none(), "replayed: out of the quarantine");
+    assert_eq!(stack.object(&raw).await, Some(quarantine(&raw).to_string()), "backed up as the sync does");
+
+    // Without a mapping, no custom field (the default the functions have).
+    let plain = format!("cli-cf-plain-{}", uuid::Uuid::new_v4().simple());
+    let plain_key = format!("quarantine/{plain}/3.json");
+    let entry = json!({"reason": "x", "contactId": plain, "sequenceNumber": "3", "record": quarantine(&plain)});
+    stack.put_object(&plain_key, entry.to_string()).await.unwrap();
+    assert_eq!(scv(&env, &["ctr", "quarantine", "replay", &plain_key]).await.code, 0);
+    assert!(update_of(&plain).body.get("callAttributes").is_none_or(|a| !a.to_string().contains("__c")));
+
+    // An invalid mapping stops before anything is replayed, naming the variable and the entry.
+    let bad =
+        scv(&env, &["ctr", "quarantine", "replay", &key, "--set", r#"CTR_CUSTOM_FIELDS={"bad name": "X"}"#]).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("CTR_CUSTOM_FIELDS") && bad.stderr.contains("bad name"), "{}", bad.stderr);
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
