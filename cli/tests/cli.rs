@@ -396,3 +396,127 @@ fn base64_of(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// ContactDataSync's stack: the emulator's REST side, moto with the connected app's parameters and
+/// the bucket, the local Amazon Connect endpoint (AWS_ENDPOINT_URL_CONNECT in the process env).
+async fn transcripts_stack() -> (local_stack::stack::Stack, Vec<(String, String)>) {
+    let stack = local_stack::stack::Stack::builder("contact-data-sync").start().await.expect("the local stack");
+    let env = stack.process_env();
+    (stack, env)
+}
+
+const SAMPLE_ANALYSIS: &str =
+    "fixtures/s3/Analysis/Voice/2026/11/21/6f1b7c1e-2d4a-4c8e-9b1f-3a5d7e9c0b21_analysis_2026-11-21T09:23:14Z.json";
+
+/// A call Connect and Salesforce know (the sample contact's times), with its analysis file written
+/// on `day` (the call's day, or the next) unless `day` is None. Returns the VoiceCall id.
+async fn seed_transcript_call(stack: &local_stack::stack::Stack, contact: &str, day: Option<&str>) -> String {
+    use local_stack::connect::epoch_seconds;
+    let (start, agent, end) = ("2026-11-21T09:15:02.481Z", "2026-11-21T09:15:48.210Z", "2026-11-21T09:21:05.000Z");
+    let described = json!({"Id": contact, "InitialContactId": contact, "InitiationMethod": "INBOUND", "Channel": "VOICE",
+        "AgentInfo": {"Id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "ConnectedToAgentTimestamp": epoch_seconds(agent).unwrap()},
+        "InitiationTimestamp": epoch_seconds(start).unwrap(), "DisconnectTimestamp": epoch_seconds(end).unwrap()});
+    stack.connect().put_contact(local_stack::stack::CONNECT_INSTANCE_ID, described).unwrap();
+    let call = stack.emulator().seed_voice_call(contact, start, Some(end)).unwrap();
+    if let Some(day) = day {
+        let path = local_stack::stack::events_dir("post-call-analysis-trigger").join(SAMPLE_ANALYSIS);
+        let mut analysis: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        analysis["CustomerMetadata"]["ContactId"] = json!(contact);
+        let key = format!("Analysis/Voice/{day}/{contact}_analysis_2026-11-21T09:23:14Z.json");
+        stack.put_object(&key, analysis.to_string()).await.unwrap();
+    }
+    call
+}
+
+/// A customer's words in the sample analysis file: never in the tool's output.
+const TRANSCRIPT_WORDS: &str = "I was charged twice for my November invoice";
+
+#[tokio::test]
+async fn transcripts_backfill_and_status_run_contact_data_sync_s_code() {
+    let (stack, env) = transcripts_stack().await;
+    let id = || uuid::Uuid::new_v4().to_string();
+    let (a, b, missing) = (id(), id(), id());
+    let call_a = seed_transcript_call(&stack, &a, Some("2026/11/21")).await;
+    seed_transcript_call(&stack, &b, Some("2026/11/21")).await;
+    seed_transcript_call(&stack, &missing, None).await;
+
+    // --contacts: A with its VoiceCall id, B looked up by VendorCallKey, one with no analysis file.
+    let dir = std::env::temp_dir().join(format!("scv-transcripts-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("contacts.txt");
+    std::fs::write(&file, format!("# contactId,voiceCallId\n{a},{call_a}\n{b}\n{missing}\n")).unwrap();
+    let run = scv(&env, &["transcripts", "backfill", "--contacts", file.to_str().unwrap(), "--json"]).await;
+    assert_eq!(run.code, 4, "one contact has no file: {} {}", run.stdout, run.stderr);
+    let out = run.json();
+    assert_eq!(out["counts"], json!({"uploaded": 2, "failed": 1, "retryable": 0}), "{out}");
+    let results = out["conversationBulkUploadsResults"].as_array().unwrap();
+    assert_eq!(
+        results.iter().map(|r| r["conversationIdentifier"].clone()).collect::<Vec<_>>(),
+        vec![json!(a), json!(b), json!(missing)]
+    );
+    assert_eq!(results[0]["status"], json!("SUCCESS"));
+    assert!(results[2]["errorDetail"].as_str().unwrap().contains("no Contact Lens analysis file"), "{out}");
+    let uploads = stack.emulator().requests_to("POST", "/services/data/v62.0/connect/conversations/upload");
+    assert!(!uploads.is_empty(), "the conversations reached Salesforce");
+    assert_no_secret(&run, &stack);
+
+    // status: the first read is PENDING (exit 5), then SUCCESS (exit 0); an unknown id fails (exit 4).
+    let upload_a = results[0]["uploadId"].as_str().unwrap().to_string();
+    let upload_b = results[1]["uploadId"].as_str().unwrap().to_string();
+    let pending = scv(&env, &["transcripts", "status", &upload_a, &upload_b]).await;
+    assert_eq!(pending.code, 5, "{} {}", pending.stdout, pending.stderr);
+    assert!(pending.stdout.contains("PENDING") && pending.stdout.contains("ask again"), "{}", pending.stdout);
+    let done = scv(&env, &["transcripts", "status", &upload_a, &upload_b, "--json"]).await;
+    assert_eq!(done.code, 0, "{} {}", done.stdout, done.stderr);
+    let statuses = done.json()["conversationBulkUploadStatuses"].as_array().unwrap().clone();
+    assert_eq!(
+        statuses.iter().map(|s| s["status"].clone()).collect::<Vec<_>>(),
+        vec![json!("SUCCESS"), json!("SUCCESS")]
+    );
+    let unknown = scv(&env, &["transcripts", "status", &upload_a, "0Lz000000000unknown"]).await;
+    assert_eq!(unknown.code, 4, "{} {}", unknown.stdout, unknown.stderr);
+    assert!(unknown.stdout.contains("NOT_FOUND"), "{}", unknown.stdout);
+
+    // --date: the analysis files of that day (here written the day after the call), VoiceCalls looked up.
+    let (c, d) = (id(), id());
+    seed_transcript_call(&stack, &c, Some("2026/11/22")).await;
+    seed_transcript_call(&stack, &d, Some("2026/11/22")).await;
+    let run = scv(&env, &["transcripts", "backfill", "--date", "2026-11-22"]).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("uploaded 2, failed 0"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&c) && run.stdout.contains(&d) && run.stdout.contains("scv transcripts status"),
+        "{}",
+        run.stdout
+    );
+    assert_no_secret(&run, &stack);
+    let none = scv(&env, &["transcripts", "backfill", "--date", "2026-11-30"]).await;
+    assert_eq!(none.code, 3, "no file that day: {}", none.stderr);
+    assert!(none.stderr.contains("Analysis/Voice/2026/11/30/"), "{}", none.stderr);
+
+    // Usage errors.
+    for args in [
+        vec!["transcripts", "backfill"],
+        vec!["transcripts", "backfill", "--date", "21/11/2026"],
+        vec!["transcripts", "backfill", "--contacts", "/nonexistent/contacts.txt"],
+        vec!["transcripts", "status"],
+        vec!["transcripts", "status", "../x"],
+    ] {
+        let run = scv(&env, &args).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    }
+    let unset: Vec<_> = env.iter().filter(|(k, _)| k != "CONNECT_INSTANCE_ID").cloned().collect();
+    let run = scv(&unset, &["transcripts", "backfill", "--date", "2026-11-22"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("CONNECT_INSTANCE_ID"), "{}", run.stderr);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// No key material, no access token, no transcript text in the tool's output.
+fn assert_no_secret(run: &Run, stack: &local_stack::stack::Stack) {
+    assert_no_private_key(run, &stack.key_pairs().iter().map(|k| k.private_pkcs8_pem.as_str()).collect::<Vec<_>>());
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(TRANSCRIPT_WORDS), "transcript text in the output: {text}");
+        assert!(!text.contains(&format!("{}!", local_stack::stack::ORG_ID)), "an access token in the output: {text}");
+    }
+}
