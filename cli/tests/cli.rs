@@ -520,3 +520,189 @@ fn assert_no_secret(run: &Run, stack: &local_stack::stack::Stack) {
         assert!(!text.contains(&format!("{}!", local_stack::stack::ORG_ID)), "an access token in the output: {text}");
     }
 }
+
+/// A raw call to moto for the services the workspace has no SDK client for (IAM's query protocol,
+/// Kinesis' JSON protocol): moto reads the service from the credential scope.
+async fn moto_call(endpoint: &str, service: &str, target: Option<&str>, body: String) -> Value {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20261204/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let mut request = reqwest::Client::new().post(format!("{endpoint}/")).header("Authorization", auth).body(body);
+    request = match target {
+        Some(target) => request.header("X-Amz-Target", target).header("Content-Type", "application/x-amz-json-1.1"),
+        None => request.header("Content-Type", "application/x-www-form-urlencoded"),
+    };
+    let answer = request.send().await.unwrap();
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    assert!(status.is_success(), "{service}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// A Kinesis stream in moto; its ARN.
+async fn kinesis_stream(endpoint: &str, name: &str) -> String {
+    let body = json!({"StreamName": name, "ShardCount": 1}).to_string();
+    moto_call(endpoint, "kinesis", Some("Kinesis_20131202.CreateStream"), body).await;
+    let described = moto_call(
+        endpoint,
+        "kinesis",
+        Some("Kinesis_20131202.DescribeStreamSummary"),
+        json!({"StreamName": name}).to_string(),
+    )
+    .await;
+    described["StreamDescriptionSummary"]["StreamARN"].as_str().unwrap().to_string()
+}
+
+/// A function in moto (an empty zip; never run) whose Kinesis mapping reads `stream`, with or
+/// without ReportBatchItemFailures and an on-failure destination.
+async fn mapped_function(
+    lambda: &aws_sdk_lambda::Client,
+    role: &str,
+    name: &str,
+    stream: Option<&str>,
+    reports: bool,
+    destination: bool,
+) {
+    use aws_sdk_lambda::types::{DestinationConfig, FunctionCode, FunctionResponseType, OnFailure, Runtime};
+    let empty_zip = [b"PK\x05\x06".as_slice(), &[0u8; 18]].concat();
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .code(FunctionCode::builder().zip_file(empty_zip.into()).build())
+        .send()
+        .await
+        .unwrap();
+    let Some(stream) = stream else { return };
+    let mut mapping = lambda
+        .create_event_source_mapping()
+        .function_name(name)
+        .event_source_arn(stream)
+        .starting_position(aws_sdk_lambda::types::EventSourcePosition::TrimHorizon);
+    if reports {
+        mapping = mapping.function_response_types(FunctionResponseType::ReportBatchItemFailures);
+    }
+    if destination {
+        let queue = format!("arn:aws:sqs:us-east-1:123456789012:{name}-failures");
+        mapping = mapping.destination_config(
+            DestinationConfig::builder().on_failure(OnFailure::builder().destination(queue).build()).build(),
+        );
+    }
+    mapping.send().await.unwrap();
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {report}"))
+}
+
+/// Issue 17 item 3: the Kinesis mappings (batch item failures reported, an on-failure destination),
+/// the Contact Lens stream's association with the instance (ListInstanceStorageConfigs, served by
+/// the local Connect endpoint): each passing on a healthy set-up and failing, with its fix, on a
+/// broken one.
+#[tokio::test]
+async fn doctor_checks_the_kinesis_mappings_and_the_contact_lens_stream() {
+    let (stack, env) = transcripts_stack().await;
+    let endpoint = env.iter().find(|(k, _)| k == "AWS_ENDPOINT_URL").unwrap().1.clone();
+    let u = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let role_name = format!("scv-doctor-{u}");
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let form = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName={role_name}&AssumeRolePolicyDocument={}",
+        policy
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect::<String>()
+    );
+    moto_call(&endpoint, "iam", None, form).await;
+    let role = format!("arn:aws:iam::123456789012:role/{role_name}");
+    let ctr_stream = kinesis_stream(&endpoint, &format!("ctr-{u}")).await;
+    let cl_stream = kinesis_stream(&endpoint, &format!("cl-{u}")).await;
+    let other_stream = kinesis_stream(&endpoint, &format!("other-{u}")).await;
+    let lambda = aws_sdk_lambda::Client::new(&stack.sdk);
+    let (ctr_fn, cl_fn) = (format!("CtrDataSync-{u}"), format!("ContactLensConsumer-{u}"));
+    mapped_function(&lambda, &role, &ctr_fn, Some(&ctr_stream), true, true).await;
+    mapped_function(&lambda, &role, &cl_fn, Some(&cl_stream), true, true).await;
+    let instance = local_stack::stack::CONNECT_INSTANCE_ID;
+    stack.connect().associate_stream(instance, "REAL_TIME_CONTACT_ANALYSIS_VOICE_SEGMENTS", &cl_stream);
+    let healthy = [
+        "doctor",
+        "--json",
+        "--ctr-function",
+        ctr_fn.as_str(),
+        "--ctr-stream",
+        &ctr_stream,
+        "--contact-lens-function",
+        &cl_fn,
+        "--contact-lens-stream",
+        &cl_stream,
+        "--instance-id",
+        instance,
+    ];
+    let run = scv(&env, &healthy).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let report = run.json();
+    for name in ["ctr-mapping", "contact-lens-mapping", "contact-lens-stream"] {
+        assert_eq!(check(&report, name)["status"], json!("pass"), "{name}: {report}");
+    }
+    // CONNECT_INSTANCE_ID (the functions' variable) stands in for --instance-id.
+    let with_env = scv(&env, &["doctor", "--json", "--contact-lens-stream", &cl_stream]).await;
+    assert_eq!(check(&with_env.json(), "contact-lens-stream")["status"], json!("pass"), "{}", with_env.stdout);
+
+    // Broken set-ups: each check fails with its fix line, exit code 4.
+    let (no_report, no_dest, unmapped) = (format!("NoReport-{u}"), format!("NoDest-{u}"), format!("Unmapped-{u}"));
+    mapped_function(&lambda, &role, &no_report, Some(&other_stream), false, true).await;
+    mapped_function(&lambda, &role, &no_dest, Some(&other_stream), true, false).await;
+    mapped_function(&lambda, &role, &unmapped, None, false, false).await;
+    let cases: [(Vec<&str>, &str, &str, &str); 5] = [
+        (
+            vec!["--ctr-function", &no_report],
+            "ctr-mapping",
+            "does not report batch item failures",
+            "--function-response-types ReportBatchItemFailures",
+        ),
+        (vec!["--ctr-function", &no_dest], "ctr-mapping", "no on-failure destination", "--destination-config"),
+        (
+            vec!["--contact-lens-function", &unmapped],
+            "contact-lens-mapping",
+            "has no Kinesis event source mapping",
+            "create-event-source-mapping",
+        ),
+        (
+            vec!["--ctr-function", &ctr_fn, "--ctr-stream", &other_stream],
+            "ctr-mapping",
+            "reading",
+            "CtrDataSyncStreamMapping",
+        ),
+        (
+            vec!["--contact-lens-stream", &other_stream, "--instance-id", instance],
+            "contact-lens-stream",
+            "does not send real-time contact analysis segments",
+            "associate-instance-storage-config",
+        ),
+    ];
+    for (flags, name, says, fix) in cases {
+        let mut args = vec!["doctor"];
+        args.extend(flags.iter().copied());
+        let run = scv(&env, &args).await;
+        assert_eq!(run.code, 4, "{name}: {} {}", run.stdout, run.stderr);
+        let line = run.stdout.lines().find(|l| l.starts_with("[FAIL]")).unwrap_or_default();
+        assert!(line.contains(name) && line.contains(says), "{name}: {}", run.stdout);
+        let fix_line = run.stdout.lines().find(|l| l.trim_start().starts_with("fix:")).unwrap_or_default();
+        assert!(fix_line.contains(fix), "{name}: the fix: {}", run.stdout);
+        args.push("--json");
+        assert_eq!(check(&scv(&env, &args).await.json(), name)["status"], json!("fail"));
+    }
+
+    // The broken association fixed as the fix line says: the check passes.
+    stack.connect().associate_stream(instance, "REAL_TIME_CONTACT_ANALYSIS_VOICE_SEGMENTS", &other_stream);
+    let fixed = scv(&env, &["doctor", "--json", "--contact-lens-stream", &other_stream]).await;
+    assert_eq!(fixed.code, 0, "{}", fixed.stdout);
+    assert!(stack.connect().requests().iter().any(|r| r.operation == "ListInstanceStorageConfigs"));
+}
