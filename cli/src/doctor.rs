@@ -16,8 +16,10 @@ use serde_json::json;
 use crate::settings::Settings;
 use crate::{CliError, Global, Outcome};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(long_about = "Check a deployment end to end and print the fix for every failing check.\n\n\
+    With --stack NAME the settings, the functions and the streams are read from the deployment's CloudFormation \
+    stack (DescribeStacks parameters and outputs, DescribeStackResources); --set and explicit flags still win.\n\n\
     Checks, each run when its settings are given (the functions' variable names, from the environment or --set):\n\
     \x20 key     the private key parameter exists, decrypts and parses (PRIVATE_KEY_PARAM_NAME)\n\
     \x20 token   a token signed with it is accepted by the Telephony Integration API: a harmless request \
@@ -33,6 +35,10 @@ use crate::{CliError, Global, Outcome};
     (--instance-id or CONNECT_INSTANCE_ID) for real-time contact analysis segments\n\n\
     Exit code 0 when every check that ran passed, 4 when one failed.")]
 pub struct DoctorArgs {
+    /// Read the settings, the functions and the streams from this CloudFormation stack (its
+    /// parameters, outputs and resources); explicit flags and --set still win.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
     /// The CTRDataSync function (name or ARN): its Kinesis mapping is checked.
     #[arg(long, value_name = "FUNCTION")]
     pub ctr_function: Option<String>,
@@ -75,8 +81,18 @@ impl Check {
 }
 
 pub async fn run(args: &DoctorArgs, global: &Global) -> Result<Outcome, CliError> {
-    let settings = Settings::new(&global.set)?;
     let sdk = crate::sdk(global).await;
+    let mut settings = Settings::new(&global.set)?;
+    let mut args = args.clone();
+    if let Some(name) = &args.stack {
+        let stack = crate::stack::StackSettings::read(&sdk, name).await?;
+        settings = settings.with_stack(stack.variables);
+        args.ctr_function = args.ctr_function.or(stack.ctr_function);
+        args.ctr_stream = args.ctr_stream.or(stack.ctr_stream);
+        args.contact_lens_function = args.contact_lens_function.or(stack.contact_lens_function);
+        args.contact_lens_stream = args.contact_lens_stream.or(stack.contact_lens_stream);
+    }
+    let args = &args;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let http = scv_shared::aws::http_client();
     let mut checks = Vec::new();

@@ -11,6 +11,7 @@ pub mod ctr;
 pub mod doctor;
 pub mod keys;
 pub mod settings;
+pub mod stack;
 pub mod transcripts;
 
 use std::process::ExitCode;

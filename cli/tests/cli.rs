@@ -539,6 +539,18 @@ async fn moto_call(endpoint: &str, service: &str, target: Option<&str>, body: St
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// An IAM role Lambda may assume, in moto (its functions are never run); its ARN.
+async fn lambda_role(endpoint: &str, name: &str) -> String {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let encoded: String = policy
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let form = format!("Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={encoded}");
+    moto_call(endpoint, "iam", None, form).await;
+    format!("arn:aws:iam::123456789012:role/{name}")
+}
+
 /// A Kinesis stream in moto; its ARN.
 async fn kinesis_stream(endpoint: &str, name: &str) -> String {
     let body = json!({"StreamName": name, "ShardCount": 1}).to_string();
@@ -611,17 +623,7 @@ async fn doctor_checks_the_kinesis_mappings_and_the_contact_lens_stream() {
     let (stack, env) = transcripts_stack().await;
     let endpoint = env.iter().find(|(k, _)| k == "AWS_ENDPOINT_URL").unwrap().1.clone();
     let u = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let role_name = format!("scv-doctor-{u}");
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let form = format!(
-        "Action=CreateRole&Version=2010-05-08&RoleName={role_name}&AssumeRolePolicyDocument={}",
-        policy
-            .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect::<String>()
-    );
-    moto_call(&endpoint, "iam", None, form).await;
-    let role = format!("arn:aws:iam::123456789012:role/{role_name}");
+    let role = lambda_role(&endpoint, &format!("scv-doctor-{u}")).await;
     let ctr_stream = kinesis_stream(&endpoint, &format!("ctr-{u}")).await;
     let cl_stream = kinesis_stream(&endpoint, &format!("cl-{u}")).await;
     let other_stream = kinesis_stream(&endpoint, &format!("other-{u}")).await;
@@ -705,4 +707,119 @@ async fn doctor_checks_the_kinesis_mappings_and_the_contact_lens_stream() {
     let fixed = scv(&env, &["doctor", "--json", "--contact-lens-stream", &other_stream]).await;
     assert_eq!(fixed.code, 0, "{}", fixed.stdout);
     assert!(stack.connect().requests().iter().any(|r| r.operation == "ListInstanceStorageConfigs"));
+}
+
+/// A reduced template.yaml for moto's CloudFormation: the parameters, outputs and resources
+/// `scv doctor --stack` reads, under the template's logical ids (the functions, their Kinesis
+/// mappings), and a role (the real template creates its own).
+fn reduced_template() -> String {
+    let function = json!({"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "provided.al2023", "Handler": "bootstrap",
+        "Role": {"Ref": "RoleArn"}, "Code": {"ZipFile": "never run"}}});
+    let mapping = |function: &str, stream: &str| {
+        json!({"Type": "AWS::Lambda::EventSourceMapping", "Properties": {"FunctionName": {"Ref": function},
+            "EventSourceArn": {"Ref": stream}, "StartingPosition": "TRIM_HORIZON",
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "DestinationConfig": {"OnFailure": {"Destination": {"Fn::Sub": format!("arn:aws:sqs:us-east-1:123456789012:{function}-failures")}}}}})
+    };
+    let parameters: serde_json::Map<String, Value> = [
+        "CallCenterApiName",
+        "ConnectInstanceArn",
+        "SalesforceAuthEndpoint",
+        "SalesforceRestApiEndpointBase",
+        "SalesforceRestSubject",
+        "CtrStreamArn",
+        "ContactLensStreamArn",
+        "CtrBackupBucketName",
+        "RoleArn",
+    ]
+    .iter()
+    .map(|p| (p.to_string(), json!({"Type": "String"})))
+    .collect();
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": parameters,
+        "Resources": {
+            "CtrDataSyncFunction": function, "ContactLensConsumerFunction": function,
+            "CtrDataSyncStreamMapping": mapping("CtrDataSyncFunction", "CtrStreamArn"),
+            "ContactLensStreamMapping": mapping("ContactLensConsumerFunction", "ContactLensStreamArn"),
+        },
+        "Outputs": {
+            "CtrBackupBucketName": {"Value": {"Ref": "CtrBackupBucketName"}},
+            "CtrStreamArn": {"Value": {"Ref": "CtrStreamArn"}},
+            "ContactLensStreamArn": {"Value": {"Ref": "ContactLensStreamArn"}},
+        }
+    })
+    .to_string()
+}
+
+/// Issue 17 item 4: `scv doctor --stack <name>` takes the settings, the functions and the streams
+/// from the CloudFormation stack (moto), with nothing but the AWS settings in the environment.
+#[tokio::test]
+async fn doctor_reads_the_deployment_from_its_cloudformation_stack() {
+    let (stack, env) = transcripts_stack().await;
+    let endpoint = env.iter().find(|(k, _)| k == "AWS_ENDPOINT_URL").unwrap().1.clone();
+    let value = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let u = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let role = lambda_role(&endpoint, &format!("scv-stack-{u}")).await;
+    let ctr_stream = kinesis_stream(&endpoint, &format!("stack-ctr-{u}")).await;
+    let cl_stream = kinesis_stream(&endpoint, &format!("stack-cl-{u}")).await;
+    let instance = local_stack::stack::CONNECT_INSTANCE_ID;
+    stack.connect().associate_stream(instance, "REAL_TIME_CONTACT_ANALYSIS_VOICE_SEGMENTS", &cl_stream);
+    let parameters = [
+        ("CallCenterApiName", value("CALL_CENTER_API_NAME").unwrap()),
+        ("ConnectInstanceArn", format!("arn:aws:connect:us-east-1:123456789012:instance/{instance}")),
+        ("SalesforceAuthEndpoint", value("SALESFORCE_AUTH_ENDPOINT").unwrap()),
+        ("SalesforceRestApiEndpointBase", value("SALESFORCE_REST_API_ENDPOINT_BASE").unwrap()),
+        ("SalesforceRestSubject", value("SUBJECT").unwrap()),
+        ("CtrStreamArn", ctr_stream.clone()),
+        ("ContactLensStreamArn", cl_stream.clone()),
+        ("CtrBackupBucketName", stack.bucket().to_string()),
+        ("RoleArn", role),
+    ];
+    let cfn = aws_sdk_cloudformation::Client::new(&stack.sdk);
+    let name = format!("scv-doctor-{u}");
+    let mut create = cfn.create_stack().stack_name(&name).template_body(reduced_template());
+    for (key, value) in &parameters {
+        create = create.parameters(
+            aws_sdk_cloudformation::types::Parameter::builder().parameter_key(*key).parameter_value(value).build(),
+        );
+    }
+    create.send().await.unwrap();
+
+    // Only the AWS settings (and the local Connect endpoint) in the environment; the connected
+    // app's parameter names of this local stack are given with --set (the stack derives the
+    // template's names from CallCenterApiName).
+    let aws_only: Vec<_> = env.iter().filter(|(k, _)| k.starts_with("AWS_")).cloned().collect();
+    let mut args = vec!["doctor".to_string(), "--stack".to_string(), name.clone()];
+    for variable in ["CONSUMER_KEY_PARAM_NAME", "ACCESS_TOKEN_PARAM_NAME", "AUDIENCE"] {
+        if let Some(v) = value(variable) {
+            args.extend(["--set".to_string(), format!("{variable}={v}")]);
+        }
+    }
+    let rest_key = value("REST_PRIVATE_KEY_PARAM_NAME").or_else(|| value("PRIVATE_KEY_PARAM_NAME")).unwrap();
+    args.extend(["--set".to_string(), format!("REST_PRIVATE_KEY_PARAM_NAME={rest_key}")]);
+    let run = scv(&aws_only, &args.iter().map(String::as_str).chain(["--json"]).collect::<Vec<_>>()).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let report = run.json();
+    for check_name in ["oauth", "backup", "ctr-mapping", "contact-lens-mapping", "contact-lens-stream"] {
+        assert_eq!(check(&report, check_name)["status"], json!("pass"), "{check_name}: {report}");
+    }
+    let detail = |c: &str| check(&report, c)["detail"].as_str().unwrap().to_string();
+    assert!(detail("ctr-mapping").contains(&ctr_stream), "the stack's CTR stream: {report}");
+    assert!(detail("contact-lens-stream").contains(instance), "the stack's instance: {report}");
+    assert!(detail("backup").contains(stack.bucket()), "the stack's bucket output: {report}");
+    assert_no_secret(&run, &stack);
+
+    // Explicit flags still win over the stack: another stream is not read by the stack's mapping.
+    let other = kinesis_stream(&endpoint, &format!("stack-other-{u}")).await;
+    let mut overridden = args.clone();
+    overridden.extend(["--ctr-stream".to_string(), other]);
+    let run = scv(&aws_only, &overridden.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(run.stdout.contains("[FAIL] ctr-mapping"), "{}", run.stdout);
+
+    // A stack that does not exist: not found.
+    let missing = scv(&aws_only, &["doctor", "--stack", "no-such-stack"]).await;
+    assert_eq!(missing.code, 3, "{}", missing.stderr);
+    assert!(missing.stderr.contains("no-such-stack"), "{}", missing.stderr);
 }
