@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use scv_shared::config::{BackupConfig, RestConfig, ScrtConfig};
-use scv_shared::ctr::{Ctr, should_sync, to_voice_call_fields};
-use scv_shared::ctr_backup::{CtrBackup, Stored, superseded};
-use scv_shared::ids::PathId;
+use scv_shared::ctr::custom_fields_from_env;
+use scv_shared::ctr_backup::CtrBackup;
+use scv_shared::ctr_sync::{Applied, CtrSync, DecodedCtr};
 use scv_shared::oauth::SalesforceAuth;
 use scv_shared::rest::SalesforceRest;
 use scv_shared::resync::{ResyncClients, unsynced_query};
@@ -65,9 +65,11 @@ pub enum QuarantineCommand {
     },
     /// Replay quarantined CTRs after a fix, through the CTR sync's own steps.
     ///
-    /// For each record: the CTR read as CTRDataSync reads it, skipped if it is not to be synced
-    /// (NoSync, not a voice call), backed up unless a newer CTR of the contact is (newest wins), then
-    /// the VoiceCall updated through the Telephony Integration API. A replayed or superseded record
+    /// For each record, the code CTRDataSync runs: the CTR read as CTRDataSync reads it (a record
+    /// kept as raw data is decoded again), skipped if it is not to be synced (NoSync, not a voice
+    /// call), backed up unless a newer CTR of the contact is (newest wins), mapped with this
+    /// deployment's custom fields (CTR_CUSTOM_FIELDS or CTR_CUSTOM_FIELDS_PARAM_NAME), then the
+    /// VoiceCall updated through the Telephony Integration API. A replayed or superseded record
     /// leaves the quarantine; a failed one stays, with the reason printed. Exit code 4 when one failed.
     /// Needs the Telephony Integration API settings and CTR_BACKUP_S3_BUCKET.
     Replay {
@@ -109,10 +111,18 @@ pub async fn run(command: &CtrCommand, global: &Global) -> Result<Outcome, CliEr
             let backup_cfg = BackupConfig::from_env(&settings).map_err(config_error)?;
             let scrt = ScrtConfig::from_env(&settings).map_err(config_error)?;
             let ssm = aws_sdk_ssm::Client::new(&sdk);
+            // The deployment's custom field mapping, as CTRDataSync reads it at cold start.
+            let custom_fields = custom_fields_from_env(&settings, &ssm).await.map_err(config_error)?;
             let telephony = TelephonyClient::from_config(&scrt, ssm, scv_shared::aws::http_client(), &settings);
             let keys = if *all { quarantined_keys(&s3, &backup_cfg).await? } else { keys.clone() };
-            let backup = CtrBackup::new(s3.clone(), backup_cfg.clone());
-            replay(&s3, &backup, &telephony, scrt.deadline, &keys, global.json).await
+            let backup = CtrBackup::new(s3.clone(), backup_cfg);
+            let sync = CtrSync {
+                telephony: &telephony,
+                backup: Some(&backup),
+                custom_fields: &custom_fields,
+                update_budget: scrt.deadline,
+            };
+            replay(&s3, &sync, &keys, global.json).await
         }
         CtrCommand::Quarantine(QuarantineCommand::Show { key }) => {
             let backup = BackupConfig::from_env(&settings).map_err(config_error)?;
@@ -259,67 +269,44 @@ enum Replayed {
     Failed(String),
 }
 
-/// One quarantined record through the CTR sync's steps (functions/ctr-data-sync: parse, should_sync,
-/// newest-wins backup, the update).
-async fn replay_one(
-    s3: &aws_sdk_s3::Client,
-    backup: &CtrBackup,
-    telephony: &TelephonyClient,
-    budget: Duration,
-    key: &str,
-) -> Replayed {
-    let body = match get(s3, backup.bucket(), key).await {
+/// One quarantined record through the CTR sync's own steps ([`CtrSync::apply`]: the code
+/// CTRDataSync runs, with this deployment's custom fields).
+async fn replay_one(s3: &aws_sdk_s3::Client, sync: &CtrSync<'_, TelephonyClient>, key: &str) -> Replayed {
+    let bucket = sync.backup.map(CtrBackup::bucket).unwrap_or_default();
+    let body = match get(s3, bucket, key).await {
         Ok(Some(body)) => body,
-        Ok(None) => return Replayed::Failed(format!("s3://{}/{key} does not exist", backup.bucket())),
+        Ok(None) => return Replayed::Failed(format!("s3://{bucket}/{key} does not exist")),
         Err(e) => return Replayed::Failed(e.message),
     };
-    let Some(record) =
-        serde_json::from_str::<Value>(&body).ok().and_then(|v| v.get("record").cloned()).filter(|r| !r.is_null())
-    else {
-        return Replayed::Skipped("the record could not be decoded when it arrived; only its raw data is kept".into());
+    let entry: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    // The CTR as read when it arrived, else its raw data decoded again (a fixed decoder reads it now).
+    let decoded = match (entry.get("record").filter(|r| !r.is_null()), entry.get("data").and_then(Value::as_str)) {
+        (Some(record), _) => match DecodedCtr::decode(record.clone()) {
+            Ok(decoded) => decoded,
+            Err(e) => return Replayed::Failed(e),
+        },
+        (None, Some(data)) => match DecodedCtr::from_data(data) {
+            Ok(decoded) => decoded,
+            Err(e) => return Replayed::Skipped(format!("the record's raw data still cannot be decoded: {e}")),
+        },
+        (None, None) => return Replayed::Skipped("the quarantined object holds neither a record nor its data".into()),
     };
-    let ctr = match Ctr::from_value(record.clone()) {
-        Ok(ctr) => ctr,
-        Err(e) => return Replayed::Failed(e),
-    };
-    let Some(contact_id) = ctr.contact_id.clone().filter(|c| !c.is_empty()) else {
-        return Replayed::Failed("the CTR has no ContactId".into());
-    };
-    if let Err(e) = PathId::parse("ContactId", &contact_id) {
-        return Replayed::Failed(e.to_string());
-    }
-    if let Err(skip) = should_sync(&ctr) {
-        return Replayed::Skipped(skip.to_string());
-    }
-    let version = ctr.updated_at();
-    match backup.store_newest(&contact_id, &record.to_string(), version).await {
-        Ok(Stored::Written) => {}
-        Ok(Stored::Superseded(why)) => return Replayed::Superseded(why.to_string()),
-        Err(e) => return Replayed::Failed(e.to_string()),
-    }
-    match backup.stored_version(&contact_id).await {
-        Ok(stored) => {
-            if let Some(why) = superseded(version, stored) {
-                return Replayed::Superseded(why.to_string());
-            }
-        }
-        Err(e) => return Replayed::Failed(e.to_string()),
-    }
-    let fields = to_voice_call_fields(&ctr);
-    match telephony.update_voice_call(&contact_id, &fields, Deadline::after(budget)).await {
-        Ok(_) => Replayed::Done,
+    let budget = Deadline::after(sync.update_budget);
+    match sync.apply(&decoded, &decoded.value.to_string(), budget).await {
+        Ok(Applied::Updated { .. }) => Replayed::Done,
+        Ok(Applied::Superseded(why)) => Replayed::Superseded(why.to_string()),
+        Ok(Applied::Skipped(skip)) => Replayed::Skipped(skip.to_string()),
         Err(e) => Replayed::Failed(e.to_string()),
     }
 }
 
 async fn replay(
     s3: &aws_sdk_s3::Client,
-    backup: &CtrBackup,
-    telephony: &TelephonyClient,
-    budget: Duration,
+    sync: &CtrSync<'_, TelephonyClient>,
     keys: &[String],
     quiet: bool,
 ) -> Result<Outcome, CliError> {
+    let bucket = sync.backup.map(CtrBackup::bucket).unwrap_or_default();
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(keys.len() as u64) };
     if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} quarantined records replayed") {
         bar.set_style(style);
@@ -327,7 +314,7 @@ async fn replay(
     let mut results = Vec::new();
     let (mut replayed, mut superseded_count, mut skipped, mut failed) = (0, 0, 0, 0);
     for key in keys {
-        let outcome = replay_one(s3, backup, telephony, budget, key).await;
+        let outcome = replay_one(s3, sync, key).await;
         let (status, detail) = match outcome {
             Replayed::Done => ("replayed", String::new()),
             Replayed::Superseded(why) => ("superseded", why),
@@ -342,7 +329,7 @@ async fn replay(
         }
         // Done with it: the record leaves the quarantine.
         if matches!(status, "replayed" | "superseded")
-            && let Err(e) = s3.delete_object().bucket(backup.bucket()).key(key).send().await
+            && let Err(e) = s3.delete_object().bucket(bucket).key(key).send().await
         {
             bar.println(format!(
                 "{key}: replayed, but not removed from the quarantine: {}",

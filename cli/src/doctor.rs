@@ -16,8 +16,10 @@ use serde_json::json;
 use crate::settings::Settings;
 use crate::{CliError, Global, Outcome};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(long_about = "Check a deployment end to end and print the fix for every failing check.\n\n\
+    With --stack NAME the settings, the functions and the streams are read from the deployment's CloudFormation \
+    stack (DescribeStacks parameters and outputs, DescribeStackResources); --set and explicit flags still win.\n\n\
     Checks, each run when its settings are given (the functions' variable names, from the environment or --set):\n\
     \x20 key     the private key parameter exists, decrypts and parses (PRIVATE_KEY_PARAM_NAME)\n\
     \x20 token   a token signed with it is accepted by the Telephony Integration API: a harmless request \
@@ -25,9 +27,35 @@ use crate::{CliError, Global, Outcome};
     CALL_CENTER_API_NAME, SCRT_ENDPOINT_BASE)\n\
     \x20 oauth   the OAuth 2.0 JWT bearer grant of the REST API works (SALESFORCE_AUTH_ENDPOINT, \
     CONSUMER_KEY_PARAM_NAME, REST_PRIVATE_KEY_PARAM_NAME, ACCESS_TOKEN_PARAM_NAME, AUDIENCE, SUBJECT)\n\
-    \x20 backup  the CTR backup bucket is writable (CTR_BACKUP_S3_BUCKET; a probe object is written and deleted)\n\n\
+    \x20 backup  the CTR backup bucket is writable (CTR_BACKUP_S3_BUCKET; a probe object is written and deleted)\n\
+    \x20 ctr-mapping, contact-lens-mapping  the Kinesis mapping of CTRDataSync (--ctr-function) and of the \
+    Contact Lens consumer (--contact-lens-function) exists, reports batch item failures (ReportBatchItemFailures) \
+    and has an on-failure destination; with --ctr-stream / --contact-lens-stream, it reads that stream\n\
+    \x20 contact-lens-stream  the Contact Lens stream (--contact-lens-stream) is associated with the instance \
+    (--instance-id or CONNECT_INSTANCE_ID) for real-time contact analysis segments\n\n\
     Exit code 0 when every check that ran passed, 4 when one failed.")]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Read the settings, the functions and the streams from this CloudFormation stack (its
+    /// parameters, outputs and resources); explicit flags and --set still win.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The CTRDataSync function (name or ARN): its Kinesis mapping is checked.
+    #[arg(long, value_name = "FUNCTION")]
+    pub ctr_function: Option<String>,
+    /// The CTR stream's ARN: CTRDataSync's mapping must read it.
+    #[arg(long, value_name = "ARN")]
+    pub ctr_stream: Option<String>,
+    /// The Contact Lens consumer function (name or ARN): its Kinesis mapping is checked.
+    #[arg(long, value_name = "FUNCTION")]
+    pub contact_lens_function: Option<String>,
+    /// The Contact Lens stream's ARN: the consumer's mapping must read it and the instance must
+    /// send real-time contact analysis segments to it.
+    #[arg(long, value_name = "ARN")]
+    pub contact_lens_stream: Option<String>,
+    /// The Amazon Connect instance id (default CONNECT_INSTANCE_ID).
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,9 +80,19 @@ impl Check {
     }
 }
 
-pub async fn run(_args: &DoctorArgs, global: &Global) -> Result<Outcome, CliError> {
-    let settings = Settings::new(&global.set)?;
+pub async fn run(args: &DoctorArgs, global: &Global) -> Result<Outcome, CliError> {
     let sdk = crate::sdk(global).await;
+    let mut settings = Settings::new(&global.set)?;
+    let mut args = args.clone();
+    if let Some(name) = &args.stack {
+        let stack = crate::stack::StackSettings::read(&sdk, name).await?;
+        settings = settings.with_stack(stack.variables);
+        args.ctr_function = args.ctr_function.or(stack.ctr_function);
+        args.ctr_stream = args.ctr_stream.or(stack.ctr_stream);
+        args.contact_lens_function = args.contact_lens_function.or(stack.contact_lens_function);
+        args.contact_lens_stream = args.contact_lens_stream.or(stack.contact_lens_stream);
+    }
+    let args = &args;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let http = scv_shared::aws::http_client();
     let mut checks = Vec::new();
@@ -116,6 +154,36 @@ pub async fn run(_args: &DoctorArgs, global: &Global) -> Result<Outcome, CliErro
     match BackupConfig::from_env(&settings) {
         Err(e) => checks.push(Check::skip("backup", format!("not checked: {e}"))),
         Ok(backup) => checks.push(backup_check(&crate::s3_client(&sdk), &backup.bucket).await),
+    }
+
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let mappings = [
+        ("ctr-mapping", "CTRDataSync", "CtrDataSyncStreamMapping", &args.ctr_function, &args.ctr_stream),
+        (
+            "contact-lens-mapping",
+            "the Contact Lens consumer",
+            "ContactLensStreamMapping",
+            &args.contact_lens_function,
+            &args.contact_lens_stream,
+        ),
+    ];
+    for (name, what, resource, function, stream) in mappings {
+        if let Some(function) = function {
+            checks.push(mapping_check(&lambda, name, what, resource, function, stream.as_deref()).await);
+        }
+    }
+    if let Some(stream) = &args.contact_lens_stream {
+        let instance = args.instance_id.clone().or_else(|| {
+            scv_shared::config::Env::get(&settings, scv_shared::config::connect::CONNECT_INSTANCE_ID)
+                .filter(|v| !v.is_empty())
+        });
+        checks.push(match instance {
+            None => Check::skip(
+                "contact-lens-stream",
+                "not checked: the instance is unknown (--instance-id or CONNECT_INSTANCE_ID)",
+            ),
+            Some(instance) => association_check(&aws_sdk_connect::Client::new(&sdk), &instance, stream).await,
+        });
     }
 
     let failed = checks.iter().filter(|c| c.status == "fail").count();
@@ -212,5 +280,171 @@ async fn backup_check(s3: &aws_sdk_s3::Client, bucket: &str) -> Check {
             let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
             Check::pass("backup", format!("s3://{bucket} is writable (a probe object was written and deleted)"))
         }
+    }
+}
+
+/// The function of a mapping's `FunctionArn` (`...:function:NAME[:QUALIFIER]`), and of a name or ARN.
+fn function_name(name_or_arn: &str) -> &str {
+    match name_or_arn.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => name_or_arn,
+    }
+}
+
+/// The Kinesis mapping of `function`: it exists (reading `stream` when given), reports batch item
+/// failures (the functions return `batchItemFailures`) and has an on-failure destination.
+async fn mapping_check(
+    lambda: &aws_sdk_lambda::Client,
+    name: &'static str,
+    what: &str,
+    resource: &str,
+    function: &str,
+    stream: Option<&str>,
+) -> Check {
+    let wanted = function_name(function);
+    let mut found = Vec::new();
+    let mut pages = lambda.list_event_source_mappings().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => found.extend(page.event_source_mappings().iter().cloned()),
+            Err(e) => {
+                return Check::fail(
+                    name,
+                    format!("ListEventSourceMappings failed: {}", aws_sdk_lambda::error::DisplayErrorContext(&e)),
+                    "the caller needs lambda:ListEventSourceMappings",
+                );
+            }
+        }
+    }
+    let of_function: Vec<_> = found
+        .into_iter()
+        .filter(|m| m.function_arn().is_some_and(|arn| function_name(arn) == wanted))
+        .filter(|m| m.event_source_arn().is_some_and(|arn| arn.contains(":kinesis:")))
+        .collect();
+    let mapping = match stream {
+        Some(stream) => of_function.iter().find(|m| m.event_source_arn() == Some(stream)),
+        None => of_function.first(),
+    };
+    let Some(mapping) = mapping else {
+        let reading = stream.map(|s| format!(" reading {s}")).unwrap_or_default();
+        return Check::fail(
+            name,
+            format!("{what} ({wanted}) has no Kinesis event source mapping{reading}"),
+            format!(
+                "deploy the stack's {resource} (template.yaml), or `aws lambda create-event-source-mapping --function-name {wanted} \
+                 --event-source-arn <stream ARN> --starting-position TRIM_HORIZON --function-response-types ReportBatchItemFailures \
+                 --destination-config '{{\"OnFailure\":{{\"Destination\":\"<queue ARN>\"}}}}'`"
+            ),
+        );
+    };
+    let uuid = mapping.uuid().unwrap_or("<uuid>");
+    let source = mapping.event_source_arn().unwrap_or_default();
+    let reports = mapping
+        .function_response_types()
+        .contains(&aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures);
+    let destination = mapping
+        .destination_config()
+        .and_then(|d| d.on_failure())
+        .and_then(|f| f.destination())
+        .filter(|d| !d.is_empty());
+    match (reports, destination) {
+        (true, Some(destination)) => Check::pass(
+            name,
+            format!(
+                "{what} reads {source}, reports batch item failures, sends what it cannot process to {destination}"
+            ),
+        ),
+        (false, _) => Check::fail(
+            name,
+            format!(
+                "the mapping {uuid} ({source} -> {wanted}) does not report batch item failures: Lambda ignores the \
+                 batchItemFailures {what} returns and retries whole batches"
+            ),
+            format!(
+                "`aws lambda update-event-source-mapping --uuid {uuid} --function-response-types ReportBatchItemFailures`"
+            ),
+        ),
+        (true, None) => Check::fail(
+            name,
+            format!(
+                "the mapping {uuid} ({source} -> {wanted}) has no on-failure destination: records that exhaust \
+                 their retries are dropped"
+            ),
+            format!(
+                "`aws lambda update-event-source-mapping --uuid {uuid} --destination-config \
+                 '{{\"OnFailure\":{{\"Destination\":\"<queue ARN>\"}}}}'` (the stack's failure queue)"
+            ),
+        ),
+    }
+}
+
+/// The instance sends real-time contact analysis segments to `stream` (the voice segments, or the
+/// older combined segments type).
+async fn association_check(connect: &aws_sdk_connect::Client, instance: &str, stream: &str) -> Check {
+    use aws_sdk_connect::types::InstanceStorageResourceType as Type;
+    let mut associated = Vec::new();
+    for kind in [Type::RealTimeContactAnalysisVoiceSegments, Type::RealTimeContactAnalysisSegments] {
+        let mut pages = connect
+            .list_instance_storage_configs()
+            .instance_id(instance)
+            .resource_type(kind.clone())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => associated.extend(
+                    page.storage_configs()
+                        .iter()
+                        .filter_map(|c| c.kinesis_stream_config())
+                        .map(|k| (kind.as_str().to_string(), k.stream_arn().to_string())),
+                ),
+                Err(e) => {
+                    return Check::fail(
+                        "contact-lens-stream",
+                        format!(
+                            "ListInstanceStorageConfigs ({instance}) failed: {}",
+                            aws_sdk_connect::error::DisplayErrorContext(&e)
+                        ),
+                        "check the instance id, and that the caller may connect:ListInstanceStorageConfigs",
+                    );
+                }
+            }
+        }
+    }
+    if let Some((kind, _)) = associated.iter().find(|(_, arn)| arn == stream) {
+        return Check::pass("contact-lens-stream", format!("instance {instance} sends {kind} to {stream}"));
+    }
+    let others = if associated.is_empty() {
+        "no stream is associated for real-time contact analysis".to_string()
+    } else {
+        format!("it sends them to {}", associated.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    Check::fail(
+        "contact-lens-stream",
+        format!("instance {instance} does not send real-time contact analysis segments to {stream}: {others}"),
+        format!(
+            "`aws connect associate-instance-storage-config --instance-id {instance} --resource-type \
+             REAL_TIME_CONTACT_ANALYSIS_VOICE_SEGMENTS --storage-config \
+             '{{\"StorageType\":\"KINESIS_STREAM\",\"KinesisStreamConfig\":{{\"StreamArn\":\"{stream}\"}}}}'` \
+             (Amazon Connect console: Data storage, Live media streaming / Contact Lens)"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_of_arns_and_names() {
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:ACME-CTRDataSync:live"),
+            "ACME-CTRDataSync"
+        );
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:ACME-CTRDataSync"),
+            "ACME-CTRDataSync"
+        );
+        assert_eq!(function_name("ACME-CTRDataSync"), "ACME-CTRDataSync");
     }
 }

@@ -1,5 +1,6 @@
 //! `scv`, the operator tool: the contact center's signing key (generate, stage, promote, show), the
-//! CTR resync on demand, and a doctor that checks a deployment and prints the fix for each failure.
+//! CTR resync on demand, the transcript back-fill, and a doctor that checks a deployment and prints
+//! the fix for each failure.
 //! It uses the shared crate the functions use, the caller's AWS credentials, profile and region, and
 //! the functions' own variable names for Salesforce settings. The runbook is docs/operations.md.
 
@@ -10,6 +11,8 @@ pub mod ctr;
 pub mod doctor;
 pub mod keys;
 pub mod settings;
+pub mod stack;
+pub mod transcripts;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,7 +26,9 @@ Exit codes:
   1  an operation failed (AWS or Salesforce refused or did not answer)
   2  usage error (a missing or bad argument or setting)
   3  not found (no such parameter, nothing staged, no such quarantined CTR)
-  4  done, but not everything is well (doctor: a check failed; resync/replay: some calls failed)";
+  4  done, but not everything is well (doctor: a check failed; resync/replay: some calls failed;
+     transcripts: a contact not uploaded, an upload failed or unknown)
+  5  not yet (transcripts status: an upload is still pending; ask again)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +79,9 @@ pub enum Command {
     Ctr(ctr::CtrCommand),
     /// Check a deployment end to end; print the fix for every failing check.
     Doctor(doctor::DoctorArgs),
+    /// Contact Lens transcripts to Salesforce on demand: back-fill, upload statuses.
+    #[command(subcommand)]
+    Transcripts(transcripts::TranscriptsCommand),
 }
 
 /// What a command answers: the text for people, the JSON for scripts, and the exit code.
@@ -142,6 +150,7 @@ pub async fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Keys(command) => keys::run(command, &cli.global).await,
         Command::Ctr(command) => ctr::run(command, &cli.global).await,
         Command::Doctor(args) => doctor::run(args, &cli.global).await,
+        Command::Transcripts(command) => transcripts::run(command, &cli.global).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The functions' settings for the commands that call Salesforce or read the backup bucket: the
-//! process environment (the functions' variable names), overridden by `--set NAME=VALUE`.
+//! process environment (the functions' variable names), overridden by a stack's values (`scv doctor
+//! --stack`), overridden by `--set NAME=VALUE`.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,8 @@ use crate::CliError;
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     overrides: BTreeMap<String, String>,
+    /// Read from a CloudFormation stack: over the environment, under `--set`.
+    stack: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -23,13 +26,19 @@ impl Settings {
                 .ok_or_else(|| CliError::usage(format!("--set {pair:?}: expected NAME=VALUE")))?;
             overrides.insert(name.trim().to_string(), value.to_string());
         }
-        Ok(Self { overrides })
+        Ok(Self { overrides, stack: BTreeMap::new() })
+    }
+
+    /// The settings a stack gives (over the environment, under `--set`).
+    pub fn with_stack(mut self, variables: BTreeMap<String, String>) -> Self {
+        self.stack = variables;
+        self
     }
 }
 
 impl Env for Settings {
     fn get(&self, name: &str) -> Option<String> {
-        self.overrides.get(name).cloned().or_else(|| std::env::var(name).ok())
+        self.overrides.get(name).or_else(|| self.stack.get(name)).cloned().or_else(|| std::env::var(name).ok())
     }
 }
 

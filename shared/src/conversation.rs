@@ -663,6 +663,61 @@ fn connect_retryable<E>(error: &aws_sdk_connect::error::SdkError<E>) -> bool {
     }
 }
 
+/// The contact id an analysis file key names: `Analysis/Voice/YYYY/MM/DD/<contactId>_analysis_<time>.json`.
+pub fn contact_of_analysis_key(key: &str) -> Option<&str> {
+    let name = key.rsplit('/').next()?;
+    let (contact, rest) = name.split_once("_analysis_")?;
+    (rest.ends_with(".json") && PathId::parse("contactId", contact).is_ok()).then_some(contact)
+}
+
+/// The contacts whose Contact Lens analysis files were written on `day` (the files under
+/// `Analysis/Voice/YYYY/MM/DD/` of `bucket`, every page), each once, in key order.
+pub async fn contacts_analysed_on(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    day: chrono::NaiveDate,
+) -> Result<Vec<String>, String> {
+    let prefix = format!("{ANALYSIS_PREFIX}{}/", day.format("%Y/%m/%d"));
+    let mut contacts: Vec<String> = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(&prefix).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!("listing s3://{bucket}/{prefix} failed: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+        })?;
+        for key in page.contents().iter().filter_map(|o| o.key()) {
+            if let Some(contact) = contact_of_analysis_key(key)
+                && !contacts.iter().any(|c| c == contact)
+            {
+                contacts.push(contact.to_string());
+            }
+        }
+    }
+    Ok(contacts)
+}
+
+/// The VoiceCall id of each contact (its `VendorCallKey`), for requests that name no related
+/// record: one SOQL query per 100 contacts. A contact with no VoiceCall is absent from the answer.
+pub async fn voice_calls_of(
+    rest: &SalesforceRest,
+    contact_ids: &[String],
+    budget: impl Fn() -> Deadline,
+) -> Result<std::collections::HashMap<String, String>, RestError> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in contact_ids.chunks(MAX_STATUS_IDS) {
+        let keys: Vec<String> =
+            chunk.iter().map(|c| format!("'{}'", crate::soql::escape_literal(c))).collect::<Vec<_>>();
+        let soql = format!("SELECT Id, VendorCallKey FROM VoiceCall WHERE VendorCallKey IN ({})", keys.join(", "));
+        for record in rest.query_all(&soql, chunk.len() * 2, budget()).await? {
+            if let (Some(key), Some(id)) =
+                (record.get("VendorCallKey").and_then(Value::as_str), record.get("Id").and_then(Value::as_str))
+            {
+                found.entry(key.to_string()).or_insert_with(|| id.to_string());
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Statuses of earlier uploads (guide ch. 5, step 4): `{"conversationBulkUploadStatuses": [...]}` in
 /// the order asked, at most [`MAX_STATUS_IDS`] per request. When Salesforce refuses a request naming
 /// several ids (an unknown one answers 404), each id is asked alone so the others are still answered;
@@ -727,6 +782,17 @@ mod tests {
 
     fn line(id: &str, who: &str, text: &str, begin: i64, end: i64) -> Value {
         json!({"Id": id, "ParticipantId": who, "Content": text, "BeginOffsetMillis": begin, "EndOffsetMillis": end, "Sentiment": "NEUTRAL"})
+    }
+
+    #[test]
+    fn analysis_keys_name_their_contact() {
+        assert_eq!(
+            contact_of_analysis_key("Analysis/Voice/2026/11/21/c-1_analysis_2026-11-21T09:23:14Z.json"),
+            Some("c-1")
+        );
+        assert_eq!(contact_of_analysis_key("Analysis/Voice/2026/11/21/c-1_analysis_x.txt"), None);
+        assert_eq!(contact_of_analysis_key("Analysis/Voice/2026/11/21/readme.json"), None);
+        assert_eq!(contact_of_analysis_key("Analysis/Voice/2026/11/21/.._analysis_x.json"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod contact_lens;
 pub mod conversation;
 pub mod ctr;
 pub mod ctr_backup;
+pub mod ctr_sync;
 pub mod error;
 pub mod flow;
 pub mod http;

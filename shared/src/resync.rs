@@ -13,8 +13,9 @@ use crate::concurrency::Aimd;
 use crate::config::BackupConfig;
 pub use crate::config::ResyncSettings;
 use crate::config::{ConfigError, Env, ScrtConfig};
-use crate::ctr::{Ctr, CustomFields, to_voice_call_fields};
+use crate::ctr::CustomFields;
 use crate::ctr_backup::{CtrBackup, S3Client};
+use crate::ctr_sync::{CtrSync, DecodedCtr};
 use crate::ids::PathId;
 use crate::keys::SsmClient;
 use crate::rest::{RestError, SalesforceRest};
@@ -205,17 +206,21 @@ impl Resync<'_> {
                 return Outcome::Failed;
             }
         };
-        let ctr = match serde_json::from_str(&backup).map_err(|e| e.to_string()).and_then(Ctr::from_value) {
-            Ok(ctr) => ctr,
+        let decoded = match DecodedCtr::from_text(&backup) {
+            Ok(decoded) => decoded,
             Err(e) => {
                 tracing::error!(contactId = contact_id, error = %e, "the CTR backup is unreadable");
                 return Outcome::Failed;
             }
         };
-        let mut fields = to_voice_call_fields(&ctr);
-        self.custom_fields.apply(&ctr, &mut fields);
-        let update_deadline = Deadline::after(self.update_budget).min(deadline);
-        match self.telephony.update_voice_call(contact_id, &fields, update_deadline).await {
+        // The backup is the stored CTR: mapped and applied as CTRDataSync applies it, nothing re-written.
+        let sync = CtrSync {
+            telephony: self.telephony,
+            backup: None,
+            custom_fields: self.custom_fields,
+            update_budget: self.update_budget,
+        };
+        match sync.update(contact_id, &decoded.ctr, deadline).await {
             Ok(_) => {
                 tracing::info!(contactId = contact_id, "VoiceCall resynced from its CTR backup");
                 Outcome::Resynced

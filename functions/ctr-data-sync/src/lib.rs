@@ -21,10 +21,10 @@ use lambda_runtime::LambdaEvent;
 use scv_shared::concurrency::Aimd;
 use scv_shared::config::invoke::INVOKE_TELEPHONY_INTEGRATION_API_ARN;
 use scv_shared::config::{ConfigError, CtrSyncConfig, Env, ProcessEnv};
-use scv_shared::ctr::{Ctr, CustomFields, should_sync, to_voice_call_fields};
-use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client, Stored, Superseded};
+use scv_shared::ctr::CustomFields;
+use scv_shared::ctr_backup::{BackupConfig, CtrBackup, Quarantined, S3Client};
+use scv_shared::ctr_sync::{Applied, ApplyError, CtrSync, DecodedCtr};
 use scv_shared::error::ErrorKind;
-use scv_shared::ids::PathId;
 use scv_shared::keys::SsmClient;
 use scv_shared::kinesis::{
     self, FailureReporting, KinesisEventResponse, ProcessRecords, ReadRecords, Record, RetryWholeBatch, Runner, Settle,
@@ -150,7 +150,7 @@ pub async fn handle(
     deps: &Deps,
 ) -> Result<(KinesisEventResponse, Vec<(String, Outcome)>), SyncError> {
     let runner = Runner { name: "CTR", concurrency: deps.concurrency };
-    let work = CtrSync { deps, deadline };
+    let work = Batch { deps, deadline };
     let result = if deps.adaptive {
         runner.run_adaptive(&payload, &work, &deps.limiter).await
     } else {
@@ -161,40 +161,22 @@ pub async fn handle(
     Ok(result.map_outcomes(Outcome::from))
 }
 
-/// A CTR read from its record, with the JSON it came from (kept if it is quarantined).
-struct ParsedCtr {
-    ctr: Ctr,
-    value: Value,
-}
-
-impl ParsedCtr {
-    fn contact_id(&self) -> Option<&str> {
-        self.ctr.contact_id.as_deref().filter(|c| !c.is_empty())
-    }
-}
-
 /// One batch's work: records of one contact in order, each backed up then synced.
-struct CtrSync<'a> {
+struct Batch<'a> {
     deps: &'a Deps,
     deadline: Deadline,
 }
 
-impl ReadRecords for CtrSync<'_> {
-    type Item = ParsedCtr;
+impl ReadRecords for Batch<'_> {
+    type Item = DecodedCtr;
 
-    fn parse(&self, record: &Record<'_>) -> Result<ParsedCtr, Settle> {
+    fn parse(&self, record: &Record<'_>) -> Result<DecodedCtr, Settle> {
         let value = record.json().map_err(Settle::Quarantine)?;
-        let ctr = Ctr::from_value(value.clone()).map_err(Settle::Quarantine)?;
-        // The ContactId names the backup object and the VoiceCall path: a forged one (`..`,
-        // `quarantine/forged/1`) is kept with the reason, never sent nor backed up (issue 13 item 1).
-        if let Some(id) = ctr.contact_id.as_deref().filter(|c| !c.is_empty()) {
-            PathId::parse("ContactId", id).map_err(|e| Settle::Quarantine(e.to_string()))?;
-        }
-        Ok(ParsedCtr { ctr, value })
+        DecodedCtr::decode(value).map_err(Settle::Quarantine)
     }
 
     /// Records of one contact share a key; a record without a contact stands alone.
-    fn key<'i>(&self, item: &'i ParsedCtr) -> Option<&'i str> {
+    fn key<'i>(&self, item: &'i DecodedCtr) -> Option<&'i str> {
         item.contact_id()
     }
 
@@ -202,14 +184,14 @@ impl ReadRecords for CtrSync<'_> {
     async fn quarantine(
         &self,
         record: &Record<'_>,
-        item: Option<&ParsedCtr>,
+        item: Option<&DecodedCtr>,
         reason: &str,
     ) -> Result<Option<String>, String> {
         let entry = Quarantined {
             reason,
             sequence_number: record.sequence_number(),
             partition_key: record.partition_key(),
-            contact_id: item.and_then(ParsedCtr::contact_id),
+            contact_id: item.and_then(DecodedCtr::contact_id),
             event_source_arn: record.kinesis.event_source_arn.as_deref(),
             raw_data: if item.is_none() { Some(record.kinesis.data.as_str()) } else { None },
             record: item.map(|i| &i.value),
@@ -221,74 +203,36 @@ impl ReadRecords for CtrSync<'_> {
     }
 }
 
-impl ProcessRecords for CtrSync<'_> {
+impl ProcessRecords for Batch<'_> {
     type Done = ();
 
-    async fn process(&self, record: &Record<'_>, item: &ParsedCtr) -> kinesis::Outcome {
+    async fn process(&self, record: &Record<'_>, item: &DecodedCtr) -> kinesis::Outcome {
         let seq = record.sequence_number();
         let deps = self.deps;
-        if let Err(skip) = should_sync(&item.ctr) {
-            tracing::info!(reason = %skip, "CTR not synced");
-            return kinesis::Outcome::Skipped(skip.to_string());
-        }
-        let contact_id = item.contact_id().unwrap_or_default();
+        let sync = CtrSync {
+            telephony: &deps.telephony,
+            backup: deps.backup.as_ref(),
+            custom_fields: &deps.custom_fields,
+            update_budget: deps.update_budget,
+        };
         let text = record.text.as_deref().unwrap_or_default();
-        // Newest wins (issue 13 item 6): a CTR older than the contact's stored backup changes
-        // neither the backup nor the VoiceCall, in this batch or in a redelivered one.
-        let version = item.ctr.updated_at();
-        if let Some(backup) = &deps.backup
-            && let Some(outcome) = backed_up(backup, contact_id, text, version, seq).await
-        {
-            return outcome;
-        }
-        let mut fields = to_voice_call_fields(&item.ctr);
-        deps.custom_fields.apply(&item.ctr, &mut fields);
-        let update_deadline = Deadline::after(deps.update_budget).min(self.deadline);
-        match deps.telephony.update_voice_call(contact_id, &fields, update_deadline).await {
-            Ok(_) => {
-                tracing::info!(fields = fields.len(), "VoiceCall updated from its CTR");
+        match sync.apply(item, text, self.deadline).await {
+            Ok(Applied::Updated { fields }) => {
+                tracing::info!(fields, "VoiceCall updated from its CTR");
                 kinesis::Outcome::Done(())
             }
-            Err(e) if permanent(&e) => kinesis::Outcome::Quarantined(e.to_string()),
-            Err(e) => {
+            Ok(skipped) => kinesis::Outcome::Skipped(skipped.reason().unwrap_or_default()),
+            Err(ApplyError::Backup(e)) => {
+                tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
+                kinesis::Outcome::Retry(e.to_string())
+            }
+            Err(ApplyError::Update(e)) if permanent(&e) => kinesis::Outcome::Quarantined(e.to_string()),
+            Err(ApplyError::Update(e)) => {
                 tracing::warn!(sequenceNumber = seq, error = %e, "VoiceCall update failed; the record is reported for retry");
                 kinesis::Outcome::Retry(e.to_string())
             }
         }
     }
-}
-
-/// Backs the CTR up (newest wins) and checks it is still the newest just before the update:
-/// `Some(outcome)` when the record ends here (superseded, or the backup failed).
-async fn backed_up(
-    backup: &CtrBackup,
-    contact_id: &str,
-    text: &str,
-    version: scv_shared::ctr_backup::Version,
-    seq: &str,
-) -> Option<kinesis::Outcome> {
-    match backup.store_newest(contact_id, text, version).await {
-        Ok(Stored::Written) => {}
-        Ok(Stored::Superseded(why)) => return Some(superseded(why)),
-        Err(e) => {
-            tracing::error!(sequenceNumber = seq, error = %e, "CTR backup failed; the record is retried and Salesforce is not updated without it");
-            return Some(kinesis::Outcome::Retry(e.to_string()));
-        }
-    }
-    // A newer CTR may have been backed up (and applied) since: checked again just before the update.
-    match backup.stored_version(contact_id).await {
-        Ok(stored) => scv_shared::ctr_backup::superseded(version, stored).map(superseded),
-        Err(e) => {
-            tracing::error!(sequenceNumber = seq, error = %e, "CTR backup unreadable before the update; the record is retried");
-            Some(kinesis::Outcome::Retry(e.to_string()))
-        }
-    }
-}
-
-/// A CTR older than the contact's stored backup: skipped, the newer values stay.
-fn superseded(why: Superseded) -> kinesis::Outcome {
-    tracing::info!(reason = %why, "CTR not synced");
-    kinesis::Outcome::Skipped(why.to_string())
 }
 
 /// Answers that will not change on retry: the payload itself is refused. Authorization failures

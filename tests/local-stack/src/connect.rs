@@ -1,6 +1,8 @@
 //! A local Amazon Connect endpoint for the parts of the API the functions call, which moto does
 //! not emulate: `DescribeContact` (`GET /contacts/{InstanceId}/{ContactId}`) and
-//! `UpdateContactAttributes` (`POST /contact/attributes`), over the restJson1 wire protocol the
+//! `UpdateContactAttributes` (`POST /contact/attributes`), and `ListInstanceStorageConfigs`
+//! (`GET /instance/{InstanceId}/storage-configs?resourceType=...`: the Kinesis streams associated
+//! with an instance, seeded with [`LocalConnect::associate_stream`]), over the restJson1 wire protocol the
 //! AWS SDK speaks. Point a function at it with `AWS_ENDPOINT_URL_CONNECT` (see [`LocalConnect::env`])
 //! or an SDK client with `aws_sdk_connect::config::Builder::endpoint_url`.
 //!
@@ -60,6 +62,8 @@ struct Inner {
     faults: VecDeque<Fault>,
     requests: Vec<ConnectRequest>,
     updates: Vec<AttributeUpdate>,
+    /// (instance id, resource type) -> the stream ARNs associated.
+    storage: HashMap<(String, String), Vec<String>>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -83,6 +87,7 @@ impl LocalConnect {
         let app = Router::new()
             .route("/contacts/{instance_id}/{contact_id}", get(describe_contact))
             .route("/contact/attributes", post(update_contact_attributes))
+            .route("/instance/{instance_id}/storage-configs", get(list_instance_storage_configs))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -114,6 +119,17 @@ impl LocalConnect {
         let id = contact.get("Id").and_then(Value::as_str).ok_or_else(|| anyhow!("the contact has no Id"))?;
         lock(&self.shared).contacts.insert((instance_id.to_string(), id.to_string()), contact);
         Ok(())
+    }
+
+    /// Associates a Kinesis stream with the instance for `resource_type` (e.g.
+    /// `REAL_TIME_CONTACT_ANALYSIS_VOICE_SEGMENTS`, `CONTACT_TRACE_RECORDS`), as
+    /// AssociateInstanceStorageConfig does.
+    pub fn associate_stream(&self, instance_id: &str, resource_type: &str, stream_arn: &str) {
+        lock(&self.shared)
+            .storage
+            .entry((instance_id.to_string(), resource_type.to_string()))
+            .or_default()
+            .push(stream_arn.to_string());
     }
 
     /// The contact as DescribeContact would answer it now (attributes included).
@@ -213,6 +229,51 @@ async fn describe_contact(
             error(404, "ResourceNotFoundException", &format!("Contact not found: {contact_id}"))
         }
     }
+}
+
+/// The resource types of ListInstanceStorageConfigs (Amazon Connect API Reference, InstanceStorageResourceType).
+const STORAGE_RESOURCE_TYPES: &[&str] = &[
+    "CHAT_TRANSCRIPTS",
+    "CALL_RECORDINGS",
+    "SCHEDULED_REPORTS",
+    "MEDIA_STREAMS",
+    "CONTACT_TRACE_RECORDS",
+    "AGENT_EVENTS",
+    "REAL_TIME_CONTACT_ANALYSIS_SEGMENTS",
+    "ATTACHMENTS",
+    "CONTACT_EVALUATIONS",
+    "SCREEN_RECORDINGS",
+    "REAL_TIME_CONTACT_ANALYSIS_CHAT_SEGMENTS",
+    "REAL_TIME_CONTACT_ANALYSIS_VOICE_SEGMENTS",
+    "EMAIL_MESSAGES",
+];
+
+async fn list_instance_storage_configs(
+    State(shared): State<Shared>,
+    Path(instance_id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let resource_type = query.get("resourceType").cloned().unwrap_or_default();
+    let mut inner = lock(&shared);
+    if let Some(fault) = inner.faults.pop_front() {
+        record(&mut inner, "ListInstanceStorageConfigs", &instance_id, "", Value::Null, fault.status);
+        return error(fault.status, &fault.error_type, "injected fault");
+    }
+    if !STORAGE_RESOURCE_TYPES.contains(&resource_type.as_str()) {
+        record(&mut inner, "ListInstanceStorageConfigs", &instance_id, "", Value::Null, 400);
+        return error(400, "InvalidRequestException", &format!("resourceType {resource_type:?} is not valid"));
+    }
+    let streams = inner.storage.get(&(instance_id.clone(), resource_type.clone())).cloned().unwrap_or_default();
+    let configs: Vec<Value> = streams
+        .iter()
+        .enumerate()
+        .map(|(i, arn)| {
+            json!({"AssociationId": format!("{resource_type}-{i}"), "StorageType": "KINESIS_STREAM",
+                "KinesisStreamConfig": {"StreamArn": arn}})
+        })
+        .collect();
+    record(&mut inner, "ListInstanceStorageConfigs", &instance_id, "", Value::Null, 200);
+    axum::Json(json!({"StorageConfigs": configs})).into_response()
 }
 
 async fn update_contact_attributes(State(shared): State<Shared>, body: Bytes) -> Response {
