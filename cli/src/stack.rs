@@ -1,7 +1,7 @@
 //! `--stack <name>`: a deployment's settings read from its CloudFormation stack (template.yaml)
 //! instead of explicit flags: DescribeStacks for the parameters and outputs, DescribeStackResources
-//! for the functions' physical names. Names the template derives from `CallCenterApiName` (the
-//! SSM parameters of the REST API's connected app) are derived the same way.
+//! for the functions' physical names. The SSM parameter names are the stack's own parameters (the
+//! official names, with the official defaults), read as the template wires them.
 
 use std::collections::BTreeMap;
 
@@ -25,10 +25,16 @@ pub struct StackSettings {
 const PARAMETERS: &[(&str, &str)] = &[
     ("CallCenterApiName", "CALL_CENTER_API_NAME"),
     ("SalesforceOrgId", "SALESFORCE_ORG_ID"),
-    ("ScrtEndpointBase", "SCRT_ENDPOINT_BASE"),
+    ("ScrtEndpointUrl", "SCRT_ENDPOINT_BASE"),
+    ("ConnectInstanceId", "CONNECT_INSTANCE_ID"),
     ("SalesforceAuthEndpoint", "SALESFORCE_AUTH_ENDPOINT"),
     ("SalesforceRestApiEndpointBase", "SALESFORCE_REST_API_ENDPOINT_BASE"),
-    ("SalesforceRestSubject", "SUBJECT"),
+    ("TelephonyIntegrationAuthPrivateKeySSMParamName", "SCRT_PRIVATE_KEY_PARAM_NAME"),
+    ("SalesforceRestApiSubjectSSMParamName", "SUBJECT"),
+    ("SalesforceRestApiAuthConsumerKeySSMParamName", "CONSUMER_KEY_PARAM_NAME"),
+    ("SalesforceRestApiAuthPrivateKeySSMParamName", "REST_PRIVATE_KEY_PARAM_NAME"),
+    ("SalesforceRestApiAccessTokenSSMParamName", "ACCESS_TOKEN_PARAM_NAME"),
+    ("SalesforceRestApiAudienceSSMParamName", "AUDIENCE"),
 ];
 
 /// template.yaml's outputs that are a function setting.
@@ -55,24 +61,9 @@ impl StackSettings {
                 variables.insert((*variable).to_string(), value);
             }
         }
-        if let Some(instance) =
-            given(parameters, "ConnectInstanceArn").and_then(|arn| arn.rsplit('/').next().map(str::to_string))
-        {
-            variables.insert("CONNECT_INSTANCE_ID".into(), instance);
-        }
-        if let Some(cc) = given(parameters, "CallCenterApiName") {
-            let scrt_key = given(parameters, "ScrtPrivateKeyParamName")
-                .unwrap_or_else(|| format!("{cc}-scrt-jwt-auth-private-key"));
-            variables.insert("SCRT_PRIVATE_KEY_PARAM_NAME".into(), scrt_key.clone());
-            variables.insert("PRIVATE_KEY_PARAM_NAME".into(), scrt_key);
-            for (variable, suffix) in [
-                ("CONSUMER_KEY_PARAM_NAME", "salesforce-rest-api-auth-consumer-key"),
-                ("REST_PRIVATE_KEY_PARAM_NAME", "salesforce-rest-api-auth-private-key"),
-                ("ACCESS_TOKEN_PARAM_NAME", "salesforce-rest-api-access-token"),
-                ("AUDIENCE", "salesforce-rest-api-audience"),
-            ] {
-                variables.insert(variable.into(), format!("{cc}-{suffix}"));
-            }
+        // The Telephony Integration API functions read the key under PRIVATE_KEY_PARAM_NAME too.
+        if let Some(key) = variables.get("SCRT_PRIVATE_KEY_PARAM_NAME").cloned() {
+            variables.insert("PRIVATE_KEY_PARAM_NAME".into(), key);
         }
         Self {
             variables,
@@ -137,19 +128,40 @@ mod tests {
             &map(&[
                 ("CallCenterApiName", "ACME_CC"),
                 ("SalesforceOrgId", "00D000000000001"),
-                ("ScrtPrivateKeyParamName", ""),
-                ("ConnectInstanceArn", "arn:aws:connect:us-east-1:123456789012:instance/inst-1"),
+                ("TelephonyIntegrationAuthPrivateKeySSMParamName", "telephony-integration-auth-private-key"),
+                ("SalesforceRestApiAudienceSSMParamName", "salesforce-rest-api-audience"),
+                ("ConnectInstanceId", "0d1b7a2c-1111-4222-8333-444455556666"),
             ]),
             &map(&[("CtrBackupBucketName", "acme-ctr"), ("CtrStreamArn", "arn:ctr")]),
             &map(&[("CtrDataSyncFunction", "ACME-CtrDataSync-x1")]),
         );
         let v = &stack.variables;
-        assert_eq!(v["PRIVATE_KEY_PARAM_NAME"], "ACME_CC-scrt-jwt-auth-private-key");
-        assert_eq!(v["CONNECT_INSTANCE_ID"], "inst-1");
+        assert_eq!(v["PRIVATE_KEY_PARAM_NAME"], "telephony-integration-auth-private-key");
+        assert_eq!(v["SCRT_PRIVATE_KEY_PARAM_NAME"], "telephony-integration-auth-private-key");
+        assert_eq!(v["CONNECT_INSTANCE_ID"], "0d1b7a2c-1111-4222-8333-444455556666");
         assert_eq!(v["CTR_BACKUP_S3_BUCKET"], "acme-ctr");
-        assert_eq!(v["AUDIENCE"], "ACME_CC-salesforce-rest-api-audience");
+        assert_eq!(v["AUDIENCE"], "salesforce-rest-api-audience");
+        assert!(!v.contains_key("SUBJECT"), "a parameter the stack does not have is not made up");
         assert_eq!(stack.ctr_function.as_deref(), Some("ACME-CtrDataSync-x1"));
         assert_eq!(stack.ctr_stream.as_deref(), Some("arn:ctr"));
         assert_eq!(stack.contact_lens_function, None);
+    }
+
+    /// Every parameter read is one of template.yaml's and reaches the variable it is read as, so a
+    /// renamed parameter fails here rather than leaving `--stack` silently blind to it.
+    #[test]
+    fn the_parameters_and_outputs_read_are_the_template_s() {
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+            .unwrap_or_else(|e| panic!("template.yaml: {e}"));
+        for (parameter, variable) in PARAMETERS {
+            assert!(template.contains(&format!("\n  {parameter}:\n    Type:")), "no template parameter {parameter}");
+            assert!(
+                template.contains(&format!("{variable}: !Ref {parameter}")),
+                "template.yaml does not set {variable} from {parameter}"
+            );
+        }
+        for (output, _) in OUTPUTS {
+            assert!(template.contains(&format!("\n  {output}:\n")), "no template output {output}");
+        }
     }
 }

@@ -155,6 +155,7 @@ pub async fn run(command: &TranscriptsCommand, global: &Global) -> Result<Outcom
                 return Err(CliError::usage("no contact to back-fill"));
             }
             let connect = aws_sdk_connect::Client::new(&sdk);
+            let limiter = std::sync::Arc::new(scv_shared::concurrency::Aimd::new(conversation::UPLOAD_CONCURRENCY));
             let backfill = TranscriptBackfill {
                 s3: &s3,
                 connect: &connect,
@@ -162,6 +163,7 @@ pub async fn run(command: &TranscriptsCommand, global: &Global) -> Result<Outcom
                 bucket,
                 instance_id: cfg.instance_id.clone(),
                 batch_size: cfg.batch_size,
+                limiter: &limiter,
             };
             backfill_contacts(&backfill, contacts, &budget, global.json).await
         }

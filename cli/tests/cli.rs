@@ -723,10 +723,14 @@ fn reduced_template() -> String {
     };
     let parameters: serde_json::Map<String, Value> = [
         "CallCenterApiName",
-        "ConnectInstanceArn",
+        "ConnectInstanceId",
         "SalesforceAuthEndpoint",
         "SalesforceRestApiEndpointBase",
-        "SalesforceRestSubject",
+        "SalesforceRestApiSubjectSSMParamName",
+        "SalesforceRestApiAuthConsumerKeySSMParamName",
+        "SalesforceRestApiAuthPrivateKeySSMParamName",
+        "SalesforceRestApiAccessTokenSSMParamName",
+        "SalesforceRestApiAudienceSSMParamName",
         "CtrStreamArn",
         "ContactLensStreamArn",
         "CtrBackupBucketName",
@@ -767,10 +771,17 @@ async fn doctor_reads_the_deployment_from_its_cloudformation_stack() {
     stack.connect().associate_stream(instance, "REAL_TIME_CONTACT_ANALYSIS_VOICE_SEGMENTS", &cl_stream);
     let parameters = [
         ("CallCenterApiName", value("CALL_CENTER_API_NAME").unwrap()),
-        ("ConnectInstanceArn", format!("arn:aws:connect:us-east-1:123456789012:instance/{instance}")),
+        ("ConnectInstanceId", instance.to_string()),
         ("SalesforceAuthEndpoint", value("SALESFORCE_AUTH_ENDPOINT").unwrap()),
         ("SalesforceRestApiEndpointBase", value("SALESFORCE_REST_API_ENDPOINT_BASE").unwrap()),
-        ("SalesforceRestSubject", value("SUBJECT").unwrap()),
+        ("SalesforceRestApiSubjectSSMParamName", value("SUBJECT").unwrap()),
+        ("SalesforceRestApiAuthConsumerKeySSMParamName", value("CONSUMER_KEY_PARAM_NAME").unwrap()),
+        (
+            "SalesforceRestApiAuthPrivateKeySSMParamName",
+            value("REST_PRIVATE_KEY_PARAM_NAME").or_else(|| value("PRIVATE_KEY_PARAM_NAME")).unwrap(),
+        ),
+        ("SalesforceRestApiAccessTokenSSMParamName", value("ACCESS_TOKEN_PARAM_NAME").unwrap()),
+        ("SalesforceRestApiAudienceSSMParamName", value("AUDIENCE").unwrap()),
         ("CtrStreamArn", ctr_stream.clone()),
         ("ContactLensStreamArn", cl_stream.clone()),
         ("CtrBackupBucketName", stack.bucket().to_string()),
@@ -786,18 +797,10 @@ async fn doctor_reads_the_deployment_from_its_cloudformation_stack() {
     }
     create.send().await.unwrap();
 
-    // Only the AWS settings (and the local Connect endpoint) in the environment; the connected
-    // app's parameter names of this local stack are given with --set (the stack derives the
-    // template's names from CallCenterApiName).
+    // Only the AWS settings (and the local Connect endpoint) in the environment: the connected
+    // app's parameter names come from the stack's parameters, as the template wires them.
     let aws_only: Vec<_> = env.iter().filter(|(k, _)| k.starts_with("AWS_")).cloned().collect();
-    let mut args = vec!["doctor".to_string(), "--stack".to_string(), name.clone()];
-    for variable in ["CONSUMER_KEY_PARAM_NAME", "ACCESS_TOKEN_PARAM_NAME", "AUDIENCE"] {
-        if let Some(v) = value(variable) {
-            args.extend(["--set".to_string(), format!("{variable}={v}")]);
-        }
-    }
-    let rest_key = value("REST_PRIVATE_KEY_PARAM_NAME").or_else(|| value("PRIVATE_KEY_PARAM_NAME")).unwrap();
-    args.extend(["--set".to_string(), format!("REST_PRIVATE_KEY_PARAM_NAME={rest_key}")]);
+    let args = vec!["doctor".to_string(), "--stack".to_string(), name.clone()];
     let run = scv(&aws_only, &args.iter().map(String::as_str).chain(["--json"]).collect::<Vec<_>>()).await;
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
     let report = run.json();

@@ -336,15 +336,9 @@ pub async fn upload_files(
     budget: impl Fn() -> Deadline,
 ) -> Vec<(String, Result<String, String>, bool)> {
     let budget = &budget;
-    let batches = files.chunks(batch_size.max(1)).map(|batch| async move {
-        match limiter {
-            Some(limiter) => {
-                let _permit = limiter.acquire().await;
-                crate::concurrency::scoped(limiter.clone(), upload_batch(rest, batch, budget)).await
-            }
-            None => upload_batch(rest, batch, budget).await,
-        }
-    });
+    // Named async fns rather than async closures: the futures must be `Send` for any lifetime.
+    let batches: Vec<_> =
+        files.chunks(batch_size.max(1)).map(|batch| upload_limited(rest, batch, limiter, budget)).collect();
     let width = limiter.map_or(1, |l| l.ceiling().max(1));
     let answered: Vec<Outcomes> = futures_util::stream::iter(batches).buffered(width).collect().await;
     answered
@@ -355,6 +349,21 @@ pub async fn upload_files(
             Err(f) => (id, Err(f.reason), f.retryable),
         })
         .collect()
+}
+
+async fn upload_limited(
+    rest: &SalesforceRest,
+    batch: &[ConversationFile],
+    limiter: Option<&Arc<Aimd>>,
+    budget: &impl Fn() -> Deadline,
+) -> Outcomes {
+    match limiter {
+        Some(limiter) => {
+            let _permit = limiter.acquire().await;
+            crate::concurrency::scoped(limiter.clone(), upload_batch(rest, batch, budget)).await
+        }
+        None => upload_batch(rest, batch, budget).await,
+    }
 }
 
 async fn upload_batch(rest: &SalesforceRest, batch: &[ConversationFile], budget: &impl Fn() -> Deadline) -> Outcomes {
@@ -447,23 +456,9 @@ impl TranscriptBackfill<'_> {
         // A contact named twice is uploaded once, for its first entry.
         let mut seen = BTreeSet::new();
         let firsts: Vec<bool> = contacts.iter().map(|c| seen.insert(c.contact_id.as_str())).collect();
-        let prepared: Vec<_> = futures_util::stream::iter(contacts.iter().zip(firsts))
-            .map(|(request, first)| {
-                let span = tracing::info_span!("contact", contactId = %request.contact_id);
-                async move {
-                    if !first {
-                        return Err(Failure::new(
-                            "the contact is named twice in the request; its first entry is uploaded",
-                            false,
-                        ));
-                    }
-                    self.prepare(request).await
-                }
-                .instrument(span)
-            })
-            .buffered(PREPARE_CONCURRENCY)
-            .collect()
-            .await;
+        let preparing: Vec<_> =
+            contacts.iter().zip(firsts).map(|(request, first)| self.prepare_first(request, first)).collect();
+        let prepared: Vec<_> = futures_util::stream::iter(preparing).buffered(PREPARE_CONCURRENCY).collect().await;
         let mut results: Vec<ContactResult> = Vec::with_capacity(contacts.len());
         let mut files: Vec<(usize, ConversationFile)> = Vec::new();
         for (index, (request, prepared)) in contacts.iter().zip(prepared).enumerate() {
@@ -505,6 +500,20 @@ impl TranscriptBackfill<'_> {
             }
         }
         results
+    }
+
+    /// [`Self::prepare`] of a contact's first entry in the request, in the contact's span; a later
+    /// entry of the same contact is refused.
+    async fn prepare_first(
+        &self,
+        request: &ContactRequest,
+        first: bool,
+    ) -> Result<(ConversationFile, String, usize), Failure> {
+        if !first {
+            return Err(Failure::new("the contact is named twice in the request; its first entry is uploaded", false));
+        }
+        let span = tracing::info_span!("contact", contactId = %request.contact_id);
+        self.prepare(request).instrument(span).await
     }
 
     async fn prepare(&self, request: &ContactRequest) -> Result<(ConversationFile, String, usize), Failure> {
