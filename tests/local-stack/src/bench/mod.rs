@@ -46,7 +46,7 @@ use crate::invoke_recorder::InvokeRecorder;
 use crate::kvs::{KvsFixture, KvsServer};
 use crate::moto::{Moto, aws_env, aws_sdk_config, put_secure_parameter};
 use crate::runtime::{FunctionProcess, FunctionSpec, Invocation, binary_path_in};
-use crate::transcribe_streaming::{EndpointConfig, Script, TranscribeStreamingServer, Utterance};
+use crate::transcribe_streaming::{EndpointConfig, TranscribeStreamingServer};
 
 use crate::stack::{CALL_CENTER, CONSUMER_KEY, ORG_ID};
 
@@ -410,7 +410,7 @@ async fn long_call(stack: &Stack, options: &BenchOptions, minutes: usize) -> Res
     let fixture = base.repeated_call(times, &arn);
     stack.kvs.add_stream(fixture.clone());
     let script = fixture.clone();
-    stack.transcribe.set_script_selector(move |session| scenarios::live_call_script(&script, &session.session_id));
+    stack.transcribe.set_script_selector(move |session| script.transcriber_script(&session.session_id));
     if stack.emulator.voice_call(&fixture.contact_id).is_none() {
         stack.voice_call(&fixture.contact_id).await?;
     }

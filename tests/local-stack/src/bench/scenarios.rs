@@ -56,7 +56,7 @@ impl Stack {
         )
         .await
         .context("starting local Transcribe streaming")?;
-        transcribe.set_script_selector(move |session| live_call_script(&live_call, &session.session_id));
+        transcribe.set_script_selector(move |session| live_call.transcriber_script(&session.session_id));
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build()?;
         Ok(Stack {
             emulator,
@@ -538,24 +538,4 @@ pub(super) fn api_shape(mut contact: Value) -> Result<Value> {
     }
     walk(&mut contact)?;
     Ok(contact)
-}
-
-/// The script of a kvsTranscriber session: the track and audio offset its session id names
-/// (docs/functions.md#kvstranscriber), the live call fixture's text from there.
-pub(super) fn live_call_script(fixture: &KvsFixture, session_id: &str) -> Option<Script> {
-    let groups: Vec<&str> = session_id.split('-').collect();
-    let track = match *groups.get(2)? {
-        "0001" => "AUDIO_FROM_CUSTOMER",
-        "0002" => "AUDIO_TO_CUSTOMER",
-        _ => return None,
-    };
-    let offset = u64::from_str_radix(groups.get(4)?, 16).ok()? as f64 / 1000.0;
-    let lines = fixture.script.get(track)?;
-    Some(Script::new(
-        lines
-            .iter()
-            .filter(|l| l.end > offset)
-            .map(|l| Utterance::new(l.text.clone(), (l.start - offset).max(0.0), l.end - offset))
-            .collect(),
-    ))
 }

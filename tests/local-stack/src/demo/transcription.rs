@@ -7,21 +7,9 @@
 use super::*;
 use crate::connect::LocalConnect;
 use crate::kvs::{KvsFixture, KvsServer};
-use crate::transcribe_streaming::{EndpointConfig, Script, TranscribeStreamingServer, Utterance};
+use crate::transcribe_streaming::{EndpointConfig, TranscribeStreamingServer};
 
 use contact_lens::INBOUND_CONTACT;
-
-/// The track and audio offset (s) a kvsTranscriber session id names (docs/functions.md#kvstranscriber).
-fn session_track_and_offset(session_id: &str) -> Option<(&'static str, f64)> {
-    let groups: Vec<&str> = session_id.split('-').collect();
-    let track = match *groups.get(2)? {
-        "0001" => "AUDIO_FROM_CUSTOMER",
-        "0002" => "AUDIO_TO_CUSTOMER",
-        _ => return None,
-    };
-    let offset = u64::from_str_radix(groups.get(4)?, 16).ok()?;
-    Some((track, offset as f64 / 1000.0))
-}
 
 pub(super) async fn transcription_section(
     options: &DemoOptions,
@@ -34,18 +22,8 @@ pub(super) async fn transcription_section(
     let kvs = KvsServer::start(vec![fixture.clone()]).await?;
     let connect = LocalConnect::start().await?;
     let transcribe = TranscribeStreamingServer::start(EndpointConfig::default()).await?;
-    let script = fixture.script.clone();
-    transcribe.set_script_selector(move |session| {
-        let (track, offset) = session_track_and_offset(&session.session_id)?;
-        let lines = script.get(track)?;
-        Some(Script::new(
-            lines
-                .iter()
-                .filter(|l| l.end > offset)
-                .map(|l| Utterance::new(l.text.clone(), (l.start - offset).max(0.0), l.end - offset))
-                .collect(),
-        ))
-    });
+    let script_of = fixture.clone();
+    transcribe.set_script_selector(move |session| script_of.transcriber_script(&session.session_id));
     let transcriber = FunctionProcess::spawn(
         FunctionSpec::new("kvsTranscriber", options.bin("kvs-transcriber"))
             .with_envs(aws_env(moto_endpoint))
