@@ -311,6 +311,8 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
         }
         "realtime-alert" => {
             stack.rest_credentials(package).await?;
+            // Its progress markers (one per SNS message) live in the contact center bucket.
+            stack.bucket(RECORDINGS_BUCKET).await?;
             let env = stack.function_env(package, "")?;
             Scenario { package, name: "RealtimeAlert", env, events: all, uses_ssm: true }
         }
