@@ -47,10 +47,10 @@ pub struct TlsError(String);
 
 impl Tls {
     /// The system's root certificates (`SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the
-    /// distribution's bundle), read and parsed once. Unreadable or unparsable certificates are
+    /// distribution's bundle, [`native_roots`]), read and parsed once. Unreadable or unparsable certificates are
     /// skipped and counted in a warning.
     pub fn native() -> Result<Self, TlsError> {
-        let loaded = rustls_native_certs::load_native_certs();
+        let loaded = native_roots();
         let mut roots = RootCertStore::empty();
         let (valid, invalid) = roots.add_parsable_certificates(loaded.certs);
         if !loaded.errors.is_empty() || invalid > 0 {
@@ -217,4 +217,64 @@ fn find<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Optio
         next = e.source();
     }
     None
+}
+
+/// The distributions' root bundles, the first that exists is read: Debian and Ubuntu, then Amazon
+/// Linux (Lambda's `provided.al2023`), Fedora and RHEL, then SUSE, then Alpine.
+pub const BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The system's root certificates, read once each. `SSL_CERT_FILE` / `SSL_CERT_DIR`, when set,
+/// decide as they do for OpenSSL (`rustls_native_certs::load_native_certs`). Otherwise the
+/// distribution's bundle alone: `load_native_certs` would also read the directory beside it, the
+/// same roots again (on Debian, each of the ~150 files of `/etc/ssl/certs`; on Amazon Linux, the
+/// bundle a second time), which was most of a cold start's init (bench/README.md). No bundle, or
+/// one without a certificate: `load_native_certs`.
+pub fn native_roots() -> rustls_native_certs::CertificateResult {
+    let configured = std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+    if !configured {
+        for bundle in BUNDLES.iter().map(std::path::Path::new).filter(|p| p.is_file()) {
+            let loaded = rustls_native_certs::load_certs_from_paths(Some(bundle), None);
+            if !loaded.certs.is_empty() {
+                return loaded;
+            }
+        }
+    }
+    rustls_native_certs::load_native_certs()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// With a distribution bundle and no `SSL_CERT_*`, the roots come from the bundle alone, each
+    /// once, and are roots the platform loader trusts too.
+    #[test]
+    fn the_bundle_alone_each_root_once() {
+        let configured = std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+        let Some(bundle) = BUNDLES.iter().find(|p| std::path::Path::new(p).is_file()) else {
+            assert!(!native_roots().certs.is_empty() || configured, "no bundle: the platform loader decides");
+            return;
+        };
+        let ours = native_roots();
+        assert!(ours.errors.is_empty(), "{:?}", ours.errors);
+        let ours: Vec<Vec<u8>> = ours.certs.iter().map(|c| c.as_ref().to_vec()).collect();
+        let distinct: BTreeSet<&Vec<u8>> = ours.iter().collect();
+        assert!(!ours.is_empty(), "{bundle} holds roots");
+        if configured {
+            return;
+        }
+        assert_eq!(distinct.len(), ours.len(), "each root read once from {bundle}");
+        let platform: BTreeSet<Vec<u8>> =
+            rustls_native_certs::load_native_certs().certs.iter().map(|c| c.as_ref().to_vec()).collect();
+        assert!(ours.iter().all(|c| platform.contains(c)), "only roots the platform trusts");
+        let tls = Tls::native().expect("configuration");
+        assert_eq!(tls.roots, distinct.len());
+    }
 }
