@@ -99,22 +99,14 @@ impl FunctionClient {
         let deadline = deadline.min(Deadline::after(self.budget));
         let bytes = serde_json::to_vec(payload)
             .map_err(|e| InvokeError::Decode { function: function.clone(), message: e.to_string() })?;
-        let call = self
-            .lambda
-            .invoke()
-            .function_name(&self.function)
-            .invocation_type(aws_sdk_lambda::types::InvocationType::RequestResponse)
-            .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
-            .send();
-        let bound = deadline.remaining();
-        let answer = tokio::time::timeout(bound, call)
-            .await
-            .map_err(|_| InvokeError::Unreachable {
-                function: function.clone(),
-                message: format!("no answer within {} ms", bound.as_millis()),
-                retryable: true,
-            })?
-            .map_err(|e| unreachable(&function, &e))?;
+        let answer = send_within(
+            &self.lambda,
+            &function,
+            aws_sdk_lambda::types::InvocationType::RequestResponse,
+            bytes,
+            deadline,
+        )
+        .await?;
         let body = answer.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
         let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
@@ -169,21 +161,7 @@ pub async fn invoke_async_bytes(
     bytes: Vec<u8>,
     deadline: Deadline,
 ) -> Result<(), InvokeError> {
-    let call = lambda
-        .invoke()
-        .function_name(function)
-        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-        .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
-        .send();
-    let bound = deadline.remaining();
-    let answer = tokio::time::timeout(bound, call)
-        .await
-        .map_err(|_| InvokeError::Unreachable {
-            function: function.to_string(),
-            message: format!("no answer within {} ms", bound.as_millis()),
-            retryable: true,
-        })?
-        .map_err(|e| unreachable(function, &e))?;
+    let answer = send_within(lambda, function, aws_sdk_lambda::types::InvocationType::Event, bytes, deadline).await?;
     if answer.status_code() != 202 {
         return Err(InvokeError::Unreachable {
             function: function.to_string(),
@@ -192,6 +170,32 @@ pub async fn invoke_async_bytes(
         });
     }
     Ok(())
+}
+
+/// One Lambda `Invoke` of `function`, bounded by `deadline` (the SDK's own bounded retries inside
+/// it): a timeout or an SDK error is [`InvokeError::Unreachable`] naming the function.
+async fn send_within(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    invocation_type: aws_sdk_lambda::types::InvocationType,
+    bytes: Vec<u8>,
+    deadline: Deadline,
+) -> Result<aws_sdk_lambda::operation::invoke::InvokeOutput, InvokeError> {
+    let call = lambda
+        .invoke()
+        .function_name(function)
+        .invocation_type(invocation_type)
+        .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
+        .send();
+    let bound = deadline.remaining();
+    tokio::time::timeout(bound, call)
+        .await
+        .map_err(|_| InvokeError::Unreachable {
+            function: function.to_string(),
+            message: format!("no answer within {} ms", bound.as_millis()),
+            retryable: true,
+        })?
+        .map_err(|e| unreachable(function, &e))
 }
 
 #[cfg(test)]
