@@ -9,6 +9,7 @@
 //! (see [`moto::Moto::shared`]).
 
 pub mod bench;
+pub mod cloudwatch;
 pub mod connect;
 pub mod counting_proxy;
 pub mod demo;
