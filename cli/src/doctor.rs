@@ -32,7 +32,10 @@ use crate::{CliError, Global, Outcome};
     Contact Lens consumer (--contact-lens-function) exists, reports batch item failures (ReportBatchItemFailures) \
     and has an on-failure destination; with --ctr-stream / --contact-lens-stream, it reads that stream\n\
     \x20 contact-lens-stream  the Contact Lens stream (--contact-lens-stream) is associated with the instance \
-    (--instance-id or CONNECT_INSTANCE_ID) for real-time contact analysis segments\n\n\
+    (--instance-id or CONNECT_INSTANCE_ID) for real-time contact analysis segments\n\
+    \x20 alarms  with --stack or --alarms: the CloudWatch alarms of the Implementation Guide's ch. 8 and the \
+    failure queues exist (the stack's own, or template.yaml's for CALL_CENTER_API_NAME) and have an alarm action; \
+    those in ALARM now are a warning\n\n\
     Exit code 0 when every check that ran passed, 4 when one failed.")]
 pub struct DoctorArgs {
     /// Read the settings, the functions and the streams from this CloudFormation stack (its
@@ -55,6 +58,10 @@ pub struct DoctorArgs {
     /// The Amazon Connect instance id (default CONNECT_INSTANCE_ID).
     #[arg(long, value_name = "ID")]
     pub instance_id: Option<String>,
+    /// Check the alarms template.yaml creates for CALL_CENTER_API_NAME (implied by --stack, which
+    /// checks the stack's own alarms).
+    #[arg(long)]
+    pub alarms: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,13 +76,16 @@ pub struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn pass(name: &'static str, detail: impl Into<String>) -> Self {
         Self { name, status: "pass", detail: detail.into(), fix: None }
     }
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self { name, status: "fail", detail: detail.into(), fix: Some(fix.into()) }
     }
-    fn skip(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { name, status: "warn", detail: detail.into(), fix: Some(fix.into()) }
+    }
+    pub(crate) fn skip(name: &'static str, detail: impl Into<String>) -> Self {
         Self { name, status: "skip", detail: detail.into(), fix: None }
     }
 }
@@ -84,6 +94,7 @@ pub async fn run(args: &DoctorArgs, global: &Global) -> Result<Outcome, CliError
     let sdk = crate::sdk(global).await;
     let mut settings = Settings::new(&global.set)?;
     let mut args = args.clone();
+    let mut stack_alarms = None;
     if let Some(name) = &args.stack {
         let stack = crate::stack::StackSettings::read(&sdk, name).await?;
         settings = settings.with_stack(stack.variables);
@@ -91,6 +102,7 @@ pub async fn run(args: &DoctorArgs, global: &Global) -> Result<Outcome, CliError
         args.ctr_stream = args.ctr_stream.or(stack.ctr_stream);
         args.contact_lens_function = args.contact_lens_function.or(stack.contact_lens_function);
         args.contact_lens_stream = args.contact_lens_stream.or(stack.contact_lens_stream);
+        stack_alarms = Some((name.clone(), stack.alarms));
     }
     let args = &args;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
@@ -186,6 +198,8 @@ pub async fn run(args: &DoctorArgs, global: &Global) -> Result<Outcome, CliError
         });
     }
 
+    checks.push(alarms_check(&sdk, &settings, stack_alarms, args.alarms).await);
+
     let failed = checks.iter().filter(|c| c.status == "fail").count();
     let mut human = String::new();
     for check in &checks {
@@ -207,6 +221,27 @@ pub async fn run(args: &DoctorArgs, global: &Global) -> Result<Outcome, CliError
     });
     let json = json!({"checks": checks, "failed": failed});
     Ok(Outcome { human, json, code: if failed == 0 { 0 } else { 4 } })
+}
+
+/// The alarms expected: the stack's own when it lists them (DescribeStackResources), else
+/// template.yaml's for the contact center; not checked without `--stack` or `--alarms`.
+async fn alarms_check(
+    sdk: &aws_config::SdkConfig,
+    settings: &Settings,
+    stack: Option<(String, Vec<String>)>,
+    asked: bool,
+) -> Check {
+    let call_center = scv_shared::config::Env::get(settings, scv_shared::config::telephony::CALL_CENTER_API_NAME)
+        .filter(|v| !v.is_empty());
+    let (expected, source) = match (stack, call_center) {
+        (Some((name, alarms)), _) if !alarms.is_empty() => (alarms, format!("stack {name}")),
+        (None, _) if !asked => return Check::skip("alarms", "not checked: give --stack NAME or --alarms"),
+        (_, Some(cc)) => (crate::alarms::template_alarms(&cc), format!("template.yaml for {cc}")),
+        (_, None) => {
+            return Check::skip("alarms", "not checked: the contact center is unknown (CALL_CENTER_API_NAME)");
+        }
+    };
+    crate::alarms::check(&aws_sdk_cloudwatch::Client::new(sdk), &expected, &source).await
 }
 
 /// An empty Create Transcripts in Bulk: refused as invalid input when the token is accepted (nothing

@@ -7,6 +7,7 @@
 // The tool's output is what it is for.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alarms;
 pub mod ctr;
 pub mod doctor;
 pub mod keys;

@@ -19,6 +19,8 @@ pub struct StackSettings {
     /// Outputs `CtrStreamArn`, `ContactLensStreamArn`.
     pub ctr_stream: Option<String>,
     pub contact_lens_stream: Option<String>,
+    /// The names of the stack's `AWS::CloudWatch::Alarm` resources (their physical ids).
+    pub alarms: Vec<String>,
 }
 
 /// template.yaml's parameters that are a function setting as they are.
@@ -71,6 +73,7 @@ impl StackSettings {
             contact_lens_function: given(resources, "ContactLensConsumerFunction"),
             ctr_stream: given(outputs, "CtrStreamArn"),
             contact_lens_stream: given(outputs, "ContactLensStreamArn"),
+            alarms: Vec::new(),
         }
     }
 
@@ -105,13 +108,24 @@ impl StackSettings {
                 aws_sdk_cloudformation::error::DisplayErrorContext(&e)
             ))
         })?;
+        let alarms = alarm_names(resources.stack_resources());
         let resources: BTreeMap<String, String> = resources
             .stack_resources()
             .iter()
             .filter_map(|r| Some((r.logical_resource_id()?.to_string(), r.physical_resource_id()?.to_string())))
             .collect();
-        Ok(Self::from_parts(&parameters, &outputs, &resources))
+        Ok(Self { alarms, ..Self::from_parts(&parameters, &outputs, &resources) })
     }
+}
+
+/// The names of the alarms among a stack's resources: an `AWS::CloudWatch::Alarm`'s physical id is
+/// its name.
+fn alarm_names(resources: &[aws_sdk_cloudformation::types::StackResource]) -> Vec<String> {
+    resources
+        .iter()
+        .filter(|r| r.resource_type() == Some("AWS::CloudWatch::Alarm"))
+        .filter_map(|r| r.physical_resource_id().filter(|id| !id.is_empty()).map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]
@@ -163,5 +177,27 @@ mod tests {
         for (output, _) in OUTPUTS {
             assert!(template.contains(&format!("\n  {output}:\n")), "no template output {output}");
         }
+    }
+
+    #[test]
+    fn the_stack_s_alarms_are_its_alarm_resources() {
+        use aws_sdk_cloudformation::types::StackResource;
+        let resource = |id: &str, kind: &str, physical: Option<&str>| {
+            StackResource::builder()
+                .logical_resource_id(id)
+                .resource_type(kind)
+                .set_physical_resource_id(physical.map(str::to_string))
+                .build()
+        };
+        let resources = [
+            resource(
+                "CtrDataSyncErrorsAlarm",
+                "AWS::CloudWatch::Alarm",
+                Some("SCV Lambda CTRDataSyncFunction Errors (ACME)"),
+            ),
+            resource("CtrDataSyncFunction", "AWS::Lambda::Function", Some("ACME-CTRDataSyncFunction")),
+            resource("PendingAlarm", "AWS::CloudWatch::Alarm", None),
+        ];
+        assert_eq!(alarm_names(&resources), vec!["SCV Lambda CTRDataSyncFunction Errors (ACME)".to_string()]);
     }
 }

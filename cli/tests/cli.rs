@@ -797,17 +797,27 @@ async fn doctor_reads_the_deployment_from_its_cloudformation_stack() {
     }
     create.send().await.unwrap();
 
-    // Only the AWS settings (and the local Connect endpoint) in the environment: the connected
-    // app's parameter names come from the stack's parameters, as the template wires them.
-    let aws_only: Vec<_> = env.iter().filter(|(k, _)| k.starts_with("AWS_")).cloned().collect();
+    // moto's CloudFormation creates no alarms: the local CloudWatch holds the template's.
+    let cloudwatch = local_stack::cloudwatch::LocalCloudWatch::start().await.unwrap();
+    let created = cloudwatch.create_template_alarms(&stack.resolved).unwrap();
+
+    // Only the AWS settings (and the local Connect and CloudWatch endpoints) in the environment: the
+    // connected app's parameter names come from the stack's parameters, as the template wires them.
+    let mut aws_only: Vec<_> = env.iter().filter(|(k, _)| k.starts_with("AWS_")).cloned().collect();
+    aws_only.extend(cloudwatch.env());
     let args = vec!["doctor".to_string(), "--stack".to_string(), name.clone()];
     let run = scv(&aws_only, &args.iter().map(String::as_str).chain(["--json"]).collect::<Vec<_>>()).await;
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
     let report = run.json();
-    for check_name in ["oauth", "backup", "ctr-mapping", "contact-lens-mapping", "contact-lens-stream"] {
+    let detail = |c: &str| check(&report, c)["detail"].as_str().unwrap().to_string();
+    for check_name in ["oauth", "backup", "ctr-mapping", "contact-lens-mapping", "contact-lens-stream", "alarms"] {
         assert_eq!(check(&report, check_name)["status"], json!("pass"), "{check_name}: {report}");
     }
-    let detail = |c: &str| check(&report, c)["detail"].as_str().unwrap().to_string();
+    let cc = value("CALL_CENTER_API_NAME").unwrap();
+    assert!(
+        detail("alarms").contains(&format!("the {} alarms of template.yaml for {cc}", created.len())),
+        "the stack's call center: {report}"
+    );
     assert!(detail("ctr-mapping").contains(&ctr_stream), "the stack's CTR stream: {report}");
     assert!(detail("contact-lens-stream").contains(instance), "the stack's instance: {report}");
     assert!(detail("backup").contains(stack.bucket()), "the stack's bucket output: {report}");
@@ -825,4 +835,63 @@ async fn doctor_reads_the_deployment_from_its_cloudformation_stack() {
     let missing = scv(&aws_only, &["doctor", "--stack", "no-such-stack"]).await;
     assert_eq!(missing.code, 3, "{}", missing.stderr);
     assert!(missing.stderr.contains("no-such-stack"), "{}", missing.stderr);
+}
+
+/// Issue 17: the alarms exist (Implementation Guide ch. 8 and the failure queues'), as DescribeAlarms
+/// answers in RPC v2 CBOR (the local CloudWatch endpoint): passing when template.yaml's alarms are
+/// there, failing with the names and the fix when one is gone or notifies no one, a warning for one
+/// in ALARM, skipped unless asked.
+#[tokio::test]
+async fn doctor_checks_that_the_alarms_exist() {
+    let moto = Moto::shared().expect("moto");
+    let cloudwatch = local_stack::cloudwatch::LocalCloudWatch::start().await.unwrap();
+    let template = local_stack::template::Template::load().unwrap();
+    let parameters = local_stack::stack::local_parameters(None, "bucket", "");
+    let created = cloudwatch.create_template_alarms(&template.resolve(&parameters).unwrap()).unwrap();
+    let cc = local_stack::stack::CALL_CENTER;
+    let mut env = aws_env(&moto.endpoint());
+    env.extend(cloudwatch.env());
+    env.push(("CALL_CENTER_API_NAME".into(), cc.into()));
+    let alarms = |run: &Run| check(&run.json(), "alarms").clone();
+
+    let skipped = scv(&env, &["doctor", "--json"]).await;
+    assert_eq!(alarms(&skipped)["status"], json!("skip"), "not asked: {}", skipped.stdout);
+    assert!(cloudwatch.requests().is_empty());
+
+    let healthy = scv(&env, &["doctor", "--json", "--alarms"]).await;
+    assert_eq!(alarms(&healthy)["status"], json!("pass"), "{}", healthy.stdout);
+    assert!(created.len() > 40, "{created:?}");
+    let asked: usize = cloudwatch.requests().iter().map(|r| r.input["AlarmNames"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(asked, created.len(), "every alarm asked for by name");
+
+    // One in ALARM: a warning naming it, not a failure.
+    let firing = format!("SCV Queue - {cc} CTR sync failures");
+    cloudwatch.set_state(&firing, "ALARM", "Threshold Crossed: 1 datapoint [3.0]").unwrap();
+    let run = scv(&env, &["doctor", "--alarms"]).await;
+    assert_eq!(run.code, 0, "a warning is not a failure: {}", run.stdout);
+    assert!(run.stdout.contains("[warn] alarms") && run.stdout.contains(&firing), "{}", run.stdout);
+
+    // Gone: a failure naming it, with the fix.
+    let gone = format!("SCV Lambda CTRDataSyncFunction Errors ({cc})");
+    assert!(cloudwatch.delete_alarm(&gone));
+    let run = scv(&env, &["doctor", "--alarms"]).await;
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    let line = run.stdout.lines().find(|l| l.starts_with("[FAIL] alarms")).unwrap_or_default();
+    assert!(line.contains(&gone) && line.contains(&format!("1 of the {}", created.len())), "{}", run.stdout);
+    assert!(run.stdout.contains("put-metric-alarm"), "the fix: {}", run.stdout);
+
+    // Back, but notifying no one: a failure naming it.
+    let mut silent = json!({"AlarmName": gone, "Namespace": "AWS/Lambda", "MetricName": "Errors", "Threshold": 3});
+    cloudwatch.put_alarm(silent.take()).unwrap();
+    let run = scv(&env, &["doctor", "--json", "--alarms"]).await;
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    let report = alarms(&run);
+    assert_eq!(report["status"], json!("fail"));
+    assert!(report["detail"].as_str().unwrap().contains("notify no one"), "{report}");
+
+    // Without the contact center, nothing to look for.
+    let without: Vec<_> = env.iter().filter(|(k, _)| k != "CALL_CENTER_API_NAME").cloned().collect();
+    let run = scv(&without, &["doctor", "--json", "--alarms"]).await;
+    assert_eq!(alarms(&run)["status"], json!("skip"), "{}", run.stdout);
+    assert!(alarms(&run)["detail"].as_str().unwrap().contains("CALL_CENTER_API_NAME"));
 }
