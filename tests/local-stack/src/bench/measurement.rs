@@ -52,7 +52,7 @@ pub(super) async fn measure(
         let spawned = Instant::now();
         let process = FunctionProcess::spawn(spec.clone()).await?;
         let first = process
-            .invoke(cold_payload.clone())
+            .invoke(scenario.payload(cold_payload))
             .await
             .with_context(|| format!("{}: cold invocation", scenario.package))?;
         let cold = spawned.elapsed();
@@ -87,7 +87,7 @@ pub(super) async fn measure(
     for i in 0..options.invocations {
         let (_, payload) = &scenario.events[(i + 1) % scenario.events.len()];
         let before = stack.now();
-        let invocation: Invocation = process.invoke(payload.clone()).await?;
+        let invocation: Invocation = process.invoke(scenario.payload(payload)).await?;
         let after = stack.now();
         if invocation.result.is_err() {
             warm_errors += 1;
@@ -99,6 +99,7 @@ pub(super) async fn measure(
     }
     let warm_end = stack.now();
     let peak_rss_kb = process.pid().and_then(vm_hwm_kb).unwrap_or(0);
+    let rss = process.pid().and_then(rss_breakdown);
     let (warm_aws, warm_sf) = stack.requests_between(cold_end, warm_end);
     if let Some(dir) = &options.log_dir {
         std::fs::create_dir_all(dir)?;
@@ -133,6 +134,7 @@ pub(super) async fn measure(
         warm_invocations: warm.len(),
         warm_errors,
         peak_rss_mb: peak_rss_kb as f64 / 1024.0,
+        rss,
         zip_mb: std::fs::metadata(&zip).ok().map(|m| m.len() as f64 / (1024.0 * 1024.0)),
         ssm_cold: ssm_reads(&cold_aws),
         ssm_warm: ssm_reads(&warm_aws),
@@ -176,6 +178,7 @@ pub(super) async fn measure_floor(options: &BenchOptions) -> Result<Floor> {
         warm.push(process.invoke(event.clone()).await?.duration);
     }
     let peak_rss_kb = process.pid().and_then(vm_hwm_kb).unwrap_or(0);
+    let rss = process.pid().and_then(rss_breakdown);
     process.shutdown().await?;
     let median = |mut values: Vec<Duration>| {
         values.sort();
@@ -186,6 +189,7 @@ pub(super) async fn measure_floor(options: &BenchOptions) -> Result<Floor> {
         cold_start_ms: median(colds),
         warm_median_ms: median(warm),
         peak_rss_mb: peak_rss_kb as f64 / 1024.0,
+        rss,
     })
 }
 
@@ -430,6 +434,46 @@ pub(super) fn hot_path(name: &str, setting: String, runs: Vec<HotRun>) -> HotPat
 pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status_kb(&status, "VmHWM:")
+}
+
+/// Where a process's resident memory is, from `/proc/<pid>/smaps`: the executable's own pages (its
+/// code, and its read-only and writable data), the shared libraries', and the anonymous ones (the
+/// allocator's heap and arenas, thread stacks, other anonymous maps).
+pub fn rss_breakdown(pid: u32) -> Option<RssBreakdown> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")?.trim().parse().ok()).unwrap_or(0);
+    Some(RssBreakdown { threads, ..parse_smaps(&smaps, &exe.to_string_lossy()) })
+}
+
+/// [`rss_breakdown`] of an smaps text, the executable being `exe`.
+pub fn parse_smaps(smaps: &str, exe: &str) -> RssBreakdown {
+    let mut out = RssBreakdown::default();
+    // (is the executable's, is executable, is file-backed)
+    let mut current: Option<(bool, bool, bool)> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let perms = fields.next().unwrap_or_default();
+            let path = fields.nth(3).unwrap_or_default();
+            current = Some((path == exe, perms.contains('x'), path.starts_with('/')));
+            continue;
+        }
+        if first != "Rss:" {
+            continue;
+        }
+        let kb: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        out.total_kb += kb;
+        match current {
+            Some((true, true, _)) => out.binary_code_kb += kb,
+            Some((true, false, _)) => out.binary_data_kb += kb,
+            Some((false, _, true)) => out.libraries_kb += kb,
+            _ => out.anonymous_kb += kb,
+        }
+    }
+    out
 }
 
 /// A `kB` field of `/proc/<pid>/status` (or `/proc/meminfo`).

@@ -20,7 +20,7 @@ mod measurement;
 mod report;
 mod scenarios;
 
-pub use measurement::{parse_status_kb, read_criterion, vm_hwm_kb};
+pub use measurement::{parse_smaps, parse_status_kb, read_criterion, rss_breakdown, vm_hwm_kb};
 pub use report::{chart, markdown};
 pub use scenarios::contact_lens_event;
 
@@ -174,6 +174,9 @@ pub struct FunctionResult {
     pub warm_errors: usize,
     /// `VmHWM` after the cold start and the warm invocations.
     pub peak_rss_mb: f64,
+    /// Where the resident memory is at that point (`VmRSS`, from smaps).
+    #[serde(default)]
+    pub rss: Option<RssBreakdown>,
     /// The arm64 `bootstrap.zip` of `make build`, if present.
     pub zip_mb: Option<f64>,
     /// SSM parameter reads (GetParameter/GetParameters) during the cold start.
@@ -200,6 +203,24 @@ pub struct Floor {
     /// Median warm invocation.
     pub warm_median_ms: f64,
     pub peak_rss_mb: f64,
+    pub rss: Option<RssBreakdown>,
+}
+
+/// Resident memory by where it is (`/proc/<pid>/smaps`), in kB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RssBreakdown {
+    pub total_kb: u64,
+    /// The executable's code pages touched.
+    pub binary_code_kb: u64,
+    /// The executable's read-only and writable data (relocations, statics, string tables).
+    pub binary_data_kb: u64,
+    /// Shared libraries (libc, the loader...).
+    pub libraries_kb: u64,
+    /// Anonymous: the allocator's heap and per-thread arenas, thread stacks, other anonymous maps.
+    pub anonymous_kb: u64,
+    /// The process's threads at that point (`/proc/<pid>/status`).
+    pub threads: u32,
 }
 
 /// One run of an adaptive-concurrency scenario.
@@ -464,6 +485,40 @@ mod tests {
     }
 
     #[test]
+    fn smaps_is_split_by_where_the_pages_are() {
+        let smaps = "\
+5600-5700 r--p 00000000 fd:01 42 /var/task/bootstrap
+Size:                400 kB
+Rss:                 100 kB
+VmFlags: rd mr mw me
+5700-5900 r-xp 00100000 fd:01 42 /var/task/bootstrap
+Rss:                 900 kB
+5900-5a00 rw-p 00300000 fd:01 42 /var/task/bootstrap
+Rss:                  30 kB
+6000-6100 rw-p 00000000 00:00 0 [heap]
+Rss:                 700 kB
+7000-7100 rw-p 00000000 00:00 0
+Rss:                 250 kB
+7f00-7f10 r-xp 00000000 fd:01 77 /usr/lib64/libc.so.6
+Rss:                 600 kB
+7ff0-7ff1 rw-p 00000000 00:00 0 [stack]
+Rss:                  20 kB
+";
+        let b = parse_smaps(smaps, "/var/task/bootstrap");
+        assert_eq!(
+            b,
+            RssBreakdown {
+                total_kb: 2600,
+                binary_code_kb: 900,
+                binary_data_kb: 130,
+                libraries_kb: 600,
+                anonymous_kb: 970,
+                threads: 0
+            }
+        );
+    }
+
+    #[test]
     fn the_contact_lens_batch_has_one_record_per_utterance_and_unique_ids() {
         let (event, contacts) = contact_lens_event(1, 25, 10);
         let records = event["Records"].as_array().unwrap();
@@ -505,6 +560,14 @@ mod tests {
             warm_invocations: 100,
             warm_errors: 0,
             peak_rss_mb: rss,
+            rss: Some(RssBreakdown {
+                total_kb: (rss * 1024.0) as u64,
+                binary_code_kb: 4096,
+                binary_data_kb: 1024,
+                libraries_kb: 2048,
+                anonymous_kb: (rss * 1024.0) as u64 - 7168,
+                threads: 4,
+            }),
             zip_mb: Some(6.0),
             ssm_cold: ssm.0,
             ssm_warm: ssm.1,
@@ -518,7 +581,20 @@ mod tests {
     fn the_report_marks_each_target_pass_or_miss() {
         let report = BenchReport {
             machine: machine(),
-            floor: Some(Floor { init_ms: 4.0, cold_start_ms: 10.0, warm_median_ms: 0.1, peak_rss_mb: 6.0 }),
+            floor: Some(Floor {
+                init_ms: 4.0,
+                cold_start_ms: 10.0,
+                warm_median_ms: 0.1,
+                peak_rss_mb: 6.0,
+                rss: Some(RssBreakdown {
+                    total_kb: 6144,
+                    binary_code_kb: 1024,
+                    binary_data_kb: 512,
+                    libraries_kb: 2048,
+                    anonymous_kb: 2560,
+                    threads: 3,
+                }),
+            }),
             aimd: vec![
                 AimdRun {
                     scenario: "100 CTRs, distinct contacts".into(),
@@ -583,6 +659,11 @@ mod tests {
         assert!(md.contains("<= 170 ms (3 round trips + the harness's 20 ms): **miss**"), "{md}");
         let no_latency = md.lines().find(|l| l.contains("| no latency |")).unwrap();
         assert!(no_latency.ends_with("| (reference) |"), "{no_latency}");
+        // Where the memory is: SlowFat's 40 MB is 3 MB more code, 0.5 MB more data and 30.5 MB more
+        // anonymous memory than the floor's.
+        let rss_row =
+            md.split("### Where the resident memory is").nth(1).unwrap().lines().find(|l| l.starts_with("| SlowFat |"));
+        assert_eq!(rss_row, Some("| SlowFat | 40.0 | 4.0 | 1.0 | 2.0 | 33.0 | 4 | +3.0 | +0.5 | +30.5 |"), "{md}");
         let svg = chart(&report.functions);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<rect").count(), 1 + 3 * 3);

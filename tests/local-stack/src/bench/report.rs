@@ -229,6 +229,55 @@ fn floor_section(s: &mut String, report: &BenchReport) {
             verdict(f.warm_own_median_less_hops_ms < floor_targets::WARM_OWN_MS)
         );
     }
+    rss_section(s, report, floor);
+}
+
+/// Where each process's resident memory is at the end of its run, against the floor's: the profile
+/// behind the RSS ratio.
+fn rss_section(s: &mut String, report: &BenchReport, floor: &Floor) {
+    let Some(base) = floor.rss else { return };
+    let _ = writeln!(s, "\n### Where the resident memory is\n");
+    let _ = writeln!(
+        s,
+        "`VmRSS` at the end of each run (after the peak), split by `/proc/PID/smaps`: the executable's code \
+         pages touched, its data (read-only tables, relocated statics, writable data), the shared \
+         libraries (libc, the loader), and anonymous memory (the allocator's heap and per-thread arenas, \
+         thread stacks), and the threads alive. MB; *over floor* = the function's less the floor's.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| Function | VmRSS | binary code | binary data | libraries | anonymous | threads | over floor: code | data | anonymous |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let over = |kb: u64, floor_kb: u64| (kb as f64 - floor_kb as f64) / 1024.0;
+    let _ = writeln!(
+        s,
+        "| floor (echo-lambda) | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | - | - | - |",
+        mb(base.total_kb),
+        mb(base.binary_code_kb),
+        mb(base.binary_data_kb),
+        mb(base.libraries_kb),
+        mb(base.anonymous_kb),
+        base.threads
+    );
+    for f in &report.functions {
+        let Some(r) = f.rss else { continue };
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:+.1} | {:+.1} | {:+.1} |",
+            f.function,
+            mb(r.total_kb),
+            mb(r.binary_code_kb),
+            mb(r.binary_data_kb),
+            mb(r.libraries_kb),
+            mb(r.anonymous_kb),
+            r.threads,
+            over(r.binary_code_kb, base.binary_code_kb),
+            over(r.binary_data_kb, base.binary_data_kb),
+            over(r.anonymous_kb, base.anonymous_kb)
+        );
+    }
 }
 
 /// The adaptive concurrency's scenarios and their targets.

@@ -10,6 +10,32 @@ pub(super) struct Scenario {
     pub(super) env: Vec<(String, String)>,
     pub(super) events: Vec<(String, Value)>,
     pub(super) uses_ssm: bool,
+    /// Makes an event new before each invocation, for functions that skip what they already did
+    /// (so every invocation measures the work, not the skip).
+    pub(super) fresh: Option<fn(&mut Value)>,
+}
+
+impl Scenario {
+    /// The event to send: `payload`, made new when the scenario says how.
+    pub(super) fn payload(&self, payload: &Value) -> Value {
+        let mut payload = payload.clone();
+        if let Some(fresh) = self.fresh {
+            fresh(&mut payload);
+        }
+        payload
+    }
+}
+
+/// A new SNS `MessageId` for every record: RealtimeAlert publishes each message once (its progress
+/// marker), so a repeated sample would measure the skip.
+fn new_sns_message_ids(event: &mut Value) {
+    if let Some(records) = event.get_mut("Records").and_then(Value::as_array_mut) {
+        for record in records {
+            if let Some(sns) = record.get_mut("Sns").and_then(Value::as_object_mut) {
+                sns.insert("MessageId".into(), json!(uuid::Uuid::new_v4().to_string()));
+            }
+        }
+    }
 }
 
 /// The local stack every function runs against: one Salesforce emulator (Telephony API and REST), one
@@ -237,6 +263,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
                 env: stack.function_env(package, &param)?,
                 events,
                 uses_ssm: true,
+                fresh: None,
             }
         }
         "invoke-salesforce-rest-api" => {
@@ -244,7 +271,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
             let env = stack.function_env(package, "")?;
             // 06 (retryCTRSync) needs the CTR backup configuration: it is CTR resync's work, measured there.
             let events = all.iter().filter(|(n, _)| !n.starts_with("06-")).cloned().collect();
-            Scenario { package, name: "InvokeSalesforceRestApi", env, events, uses_ssm: true }
+            Scenario { package, name: "InvokeSalesforceRestApi", env, events, uses_ssm: true, fresh: None }
         }
         "ctr-data-sync" => {
             let param = stack.scrt_param(package).await?;
@@ -256,6 +283,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
                 env,
                 events: pick(&["mixed-batch.json", "demo-call-ctrs.json"])?,
                 uses_ssm: true,
+                fresh: None,
             }
         }
         "ctr-sync-retry" => {
@@ -269,6 +297,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
                 env,
                 events: pick(&["scheduled-event.json", "retry-ctr-sync.json"])?,
                 uses_ssm: true,
+                fresh: None,
             }
         }
         "contact-lens-consumer" => {
@@ -280,7 +309,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
                 ),
                 ("AWS_ENDPOINT_URL_LAMBDA", stack.recorder.endpoint()),
             ]));
-            Scenario { package, name: "ContactLensConsumer", env, events: all, uses_ssm: false }
+            Scenario { package, name: "ContactLensConsumer", env, events: all, uses_ssm: false, fresh: None }
         }
         "contact-lens-processor" => {
             let param = stack.scrt_param(package).await?;
@@ -289,7 +318,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
             }
             let mut env = stack.function_env(package, &param)?;
             env.extend(pairs(&[("AWS_ENDPOINT_URL_LAMBDA", stack.recorder.endpoint())]));
-            Scenario { package, name: "ContactLensProcessor", env, events: all, uses_ssm: true }
+            Scenario { package, name: "ContactLensProcessor", env, events: all, uses_ssm: true, fresh: None }
         }
         "handle-contact-events" => {
             let param = stack.scrt_param(package).await?;
@@ -300,21 +329,28 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
                 }
             }
             let env = stack.function_env(package, &param)?;
-            Scenario { package, name: "HandleContactEvents", env, events: all, uses_ssm: true }
+            Scenario { package, name: "HandleContactEvents", env, events: all, uses_ssm: true, fresh: None }
         }
         "post-call-analysis-trigger" => {
             let param = stack.scrt_param(package).await?;
             seed_post_call(stack, &events_dir, &all).await?;
             let mut env = stack.function_env(package, &param)?;
             env.extend(pairs(&[("AWS_ENDPOINT_URL_CONNECT", stack.connect.endpoint())]));
-            Scenario { package, name: "PostCallAnalysisTrigger", env, events: all, uses_ssm: true }
+            Scenario { package, name: "PostCallAnalysisTrigger", env, events: all, uses_ssm: true, fresh: None }
         }
         "realtime-alert" => {
             stack.rest_credentials(package).await?;
             // Its progress markers (one per SNS message) live in the contact center bucket.
             stack.bucket(RECORDINGS_BUCKET).await?;
             let env = stack.function_env(package, "")?;
-            Scenario { package, name: "RealtimeAlert", env, events: all, uses_ssm: true }
+            Scenario {
+                package,
+                name: "RealtimeAlert",
+                env,
+                events: all,
+                uses_ssm: true,
+                fresh: Some(new_sns_message_ids),
+            }
         }
         "voicemail-audio-processing" => {
             stack.bucket(RECORDINGS_BUCKET).await?;
@@ -326,19 +362,20 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
                 env,
                 events: pick(&["voicemail-ctr.json", "mixed-batch.json"])?,
                 uses_ssm: false,
+                fresh: None,
             }
         }
         "voicemail-transcribe" => {
             seed_voicemail(stack, &all, false).await?;
             let env = stack.function_env(package, "")?;
-            Scenario { package, name: "VoiceMailTranscribe", env, events: all, uses_ssm: false }
+            Scenario { package, name: "VoiceMailTranscribe", env, events: all, uses_ssm: false, fresh: None }
         }
         "voicemail-packaging" => {
             let param = stack.scrt_param(package).await?;
             seed_voicemail(stack, &all, true).await?;
             let env = stack.function_env(package, &param)?;
             let events = pick(&["transcript-created.json"])?;
-            Scenario { package, name: "VoiceMailPackaging", env, events, uses_ssm: true }
+            Scenario { package, name: "VoiceMailPackaging", env, events, uses_ssm: true, fresh: None }
         }
         "kvs-consumer-trigger" => {
             let mut env = stack.function_env(package, "")?;
@@ -346,7 +383,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
                 ("INVOKE_KVS_TRANSCRIBER_ARN", "arn:aws:lambda:us-east-1:000000000000:function:kvs-transcriber:active"),
                 ("AWS_ENDPOINT_URL_LAMBDA", stack.recorder.endpoint()),
             ]));
-            Scenario { package, name: "kvsConsumerTrigger", env, events: all, uses_ssm: false }
+            Scenario { package, name: "kvsConsumerTrigger", env, events: all, uses_ssm: false, fresh: None }
         }
         "kvs-transcriber" => {
             let param = stack.scrt_param(package).await?;
@@ -358,7 +395,7 @@ pub(super) async fn scenario(stack: &Stack, options: &BenchOptions, package: &'s
             let env = stack.transcriber_env(&param)?;
             // Each invocation transcribes the 8 s live call fixture (both tracks unless the event says otherwise).
             let events = pick(&["01-both-tracks.json", "02-vocabulary.json", "03-medical.json"])?;
-            Scenario { package, name: "kvsTranscriber", env, events, uses_ssm: true }
+            Scenario { package, name: "kvsTranscriber", env, events, uses_ssm: true, fresh: None }
         }
         other => bail!("no benchmark scenario for {other}"),
     };
