@@ -261,12 +261,11 @@ async fn token_check(cfg: &ScrtConfig, http: reqwest::Client, keys: Arc<KeyCache
     };
     if let Some(detail) = accepted {
         if staged {
-            return Check {
-                name: "token",
-                status: "warn",
-                detail: format!("Salesforce accepts the staged key ({param}-next), not the key in {param}"),
-                fix: Some(format!("finish the rotation: `scv keys promote --param {param}`")),
-            };
+            return Check::warn(
+                "token",
+                format!("Salesforce accepts the staged key ({param}-next), not the key in {param}"),
+                format!("finish the rotation: `scv keys promote --param {param}`"),
+            );
         }
         return Check::pass("token", detail);
     }
