@@ -16,8 +16,8 @@ use serde_json::json;
 use crate::settings::Settings;
 use crate::{CliError, Global, Outcome};
 
-#[derive(Debug, Clone, Args)]
-#[command(long_about = "Check a deployment end to end and print the fix for every failing check.\n\n\
+/// `scv doctor --help`: what each check proves and when it runs (set on the subcommand, in lib.rs).
+pub const LONG_ABOUT: &str = "Check a deployment end to end and print the fix for every failing check.\n\n\
     With --stack NAME the settings, the functions and the streams are read from the deployment's CloudFormation \
     stack (DescribeStacks parameters and outputs, DescribeStackResources); --set and explicit flags still win.\n\n\
     Checks, each run when its settings are given (the functions' variable names, from the environment or --set):\n\
@@ -36,7 +36,9 @@ use crate::{CliError, Global, Outcome};
     \x20 alarms  with --stack or --alarms: the CloudWatch alarms of the Implementation Guide's ch. 8 and the \
     failure queues exist (the stack's own, or template.yaml's for CALL_CENTER_API_NAME) and have an alarm action; \
     those in ALARM now are a warning\n\n\
-    Exit code 0 when every check that ran passed, 4 when one failed.")]
+    Exit code 0 when every check that ran passed, 4 when one failed.";
+
+#[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
     /// Read the settings, the functions and the streams from this CloudFormation stack (its
     /// parameters, outputs and resources); explicit flags and --set still win.
@@ -468,6 +470,20 @@ async fn association_check(connect: &aws_sdk_connect::Client, instance: &str, st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `scv doctor --help` is the runbook's list of checks: every check the doctor runs is in it.
+    #[test]
+    fn the_help_lists_every_check() {
+        use clap::CommandFactory as _;
+        let cli = crate::Cli::command();
+        let doctor = cli.find_subcommand("doctor").expect("the doctor subcommand");
+        let help = doctor.get_long_about().map(ToString::to_string).unwrap_or_default();
+        for check in
+            ["key", "token", "oauth", "backup", "ctr-mapping", "contact-lens-mapping", "contact-lens-stream", "alarms"]
+        {
+            assert!(help.contains(&format!("  {check}")) || help.contains(&format!(", {check}")), "{check}: {help}");
+        }
+    }
 
     #[test]
     fn function_names_of_arns_and_names() {

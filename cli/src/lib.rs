@@ -79,6 +79,7 @@ pub enum Command {
     #[command(subcommand)]
     Ctr(ctr::CtrCommand),
     /// Check a deployment end to end; print the fix for every failing check.
+    #[command(long_about = doctor::LONG_ABOUT)]
     Doctor(doctor::DoctorArgs),
     /// Contact Lens transcripts to Salesforce on demand: back-fill, upload statuses.
     #[command(subcommand)]
