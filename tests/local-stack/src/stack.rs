@@ -222,8 +222,6 @@ impl StackBuilder {
     /// Starts what the function needs and derives its environment.
     pub async fn start(self) -> Result<Stack> {
         let logs = self.category.map(|category| capture_logs(&self.function, category));
-        let template = template()?;
-        let id = logical_id(template, &self.function)?;
         let unique = uuid::Uuid::new_v4().simple().to_string();
         let bucket_name = format!("acme-cc-{}", &unique[..12]);
         let scrt_param = format!("test-{unique}-scrt-jwt-auth-private-key");
@@ -232,9 +230,16 @@ impl StackBuilder {
         // First pass, with placeholders: what does the function need?
         let mut placeholder = local_parameters(None, &bucket_name, &scrt_param);
         placeholder.extend(self.parameters.iter().cloned());
-        let draft = template.resolve(&placeholder).context("resolving template.yaml")?;
-        let draft_env = draft.function_env(&id)?;
-        let policies = draft.function_property(&id, "Policies").map(Value::to_string).unwrap_or_default();
+        let function = self.function.clone();
+        let (template, id, draft_env, policies) = off_the_workers(move || {
+            let template = template()?;
+            let id = logical_id(template, &function)?;
+            let draft = template.resolve(&placeholder).context("resolving template.yaml")?;
+            let draft_env = draft.function_env(&id)?;
+            let policies = draft.function_property(&id, "Policies").map(Value::to_string).unwrap_or_default();
+            Ok((template, id, draft_env, policies))
+        })
+        .await?;
         let needs_scrt = draft_env.contains_key("SCRT_ENDPOINT_BASE");
         let needs_rest = draft_env.contains_key("SALESFORCE_AUTH_ENDPOINT");
         let needs_bucket = policies.contains("\"s3:") || policies.contains("[\"s3:");
@@ -243,13 +248,18 @@ impl StackBuilder {
         let needs_recorder = policies.contains("lambda:InvokeFunction") || self.invoke_endpoint;
         let needs_transcribe = policies.contains("transcribe:StartStreamTranscription");
 
-        let moto = Moto::shared().context("moto server (run `make test`, which installs it)")?;
+        let moto =
+            off_the_workers(|| Moto::shared().context("moto server (run `make test`, which installs it)")).await?;
         let moto_endpoint = moto.endpoint();
         let sdk = aws_sdk_config(&moto_endpoint).await;
         let s3 = scv_shared::aws::s3_client(&sdk);
 
-        let scrt_keys = if needs_scrt { Some(TestKeyPair::generate().context("SCRT key pair")?) } else { None };
-        let rest_keys = if needs_rest { Some(TestKeyPair::generate().context("REST key pair")?) } else { None };
+        let (scrt_keys, rest_keys) = off_the_workers(move || {
+            let scrt_keys = if needs_scrt { Some(TestKeyPair::generate().context("SCRT key pair")?) } else { None };
+            let rest_keys = if needs_rest { Some(TestKeyPair::generate().context("REST key pair")?) } else { None };
+            Ok((scrt_keys, rest_keys))
+        })
+        .await?;
         let emulator = if needs_scrt || needs_rest || !self.emulator_tweaks.is_empty() {
             let mut config = EmulatorConfig::new(ORG_ID, CALL_CENTER);
             if let Some(keys) = &scrt_keys {
@@ -298,8 +308,12 @@ impl StackBuilder {
         // Second pass, pointing at what runs.
         let mut values = local_parameters(emulator.as_ref(), &bucket_name, &scrt_param);
         values.extend(self.parameters.iter().cloned());
-        let resolved = template.resolve(&values).context("resolving template.yaml")?;
-        let mut env = resolved.function_env(&id)?;
+        let (resolved, mut env, id) = off_the_workers(move || {
+            let resolved = template.resolve(&values).context("resolving template.yaml")?;
+            let env = resolved.function_env(&id)?;
+            Ok((resolved, env, id))
+        })
+        .await?;
         let template_prefix = format!("{CALL_CENTER}-salesforce-rest-api-");
         for value in env.values_mut() {
             if let Some(rest) = value.strip_prefix(&template_prefix) {
@@ -349,6 +363,15 @@ impl StackBuilder {
             logs,
         })
     }
+}
+
+/// Runs `work` (CPU-bound or blocking: resolving the template takes hundreds of milliseconds in a
+/// debug build, the shared moto's first start seconds) on tokio's blocking pool. On the async workers
+/// it would stall what else they serve: the local Runtime API of the functions already running and
+/// the reading of their logs, so a function answering in time was seen answering late (the fault
+/// test's flow-facing cells, four stacks starting at once).
+async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.context("the stack's start: a blocking step panicked")?
 }
 
 /// The template parameters of a local account: an existing contact center (`CallCenterApiName`
