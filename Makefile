@@ -70,10 +70,12 @@ build-release:
 
 # Measured performance (issue 9), by hand: not part of `make test`, no timing assertions anywhere.
 # Host-native release binaries for cold start, memory and timings; arm64 zip sizes from `make build`
-# when it has run. Writes bench/RESULTS.md, bench/chart.svg and bench/results.json.
+# when it has run. Writes bench/RESULTS.md, bench/chart.svg and bench/results.json. Both steps use the
+# workspace's one feature set (a `-p` build would compile the dependencies again under another) and the
+# harness runs as build-release built it.
 bench: venv build-release
-	CRITERION_HOME=$(CRITERION_HOME) $(CARGO) bench -p scv-shared --bench hot_paths
-	CRITERION_HOME=$(CRITERION_HOME) $(CARGO) run --release --quiet -p local-stack --bin scv-bench
+	CRITERION_HOME=$(CRITERION_HOME) $(CARGO) bench --workspace --bench hot_paths
+	CRITERION_HOME=$(CRITERION_HOME) target/release/scv-bench
 
 # Deploy with the SAM CLI (pip install aws-sam-cli, in its own virtualenv: its boto3 pins clash
 # with moto's). `sam build --beta-features` builds each function through cargo-lambda

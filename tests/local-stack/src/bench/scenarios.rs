@@ -73,6 +73,11 @@ impl Stack {
         let sf = CountingProxy::start_with_epoch(&emulator.base_url(), epoch).await?;
         let sdk = aws_sdk_config(&moto.endpoint()).await;
         let kvs = KvsServer::start(vec![KvsFixture::voicemail()?]).await.context("starting local Kinesis Video")?;
+        // GetMedia bodies in 16 KB pieces, a TLS record's worth: the server's 1000-byte default is for
+        // the tests' piece-boundary cases, and at that size its own per-piece cost (a lock, a channel
+        // hop, a chunk frame: 230 pieces a voicemail, 295 a live call) counted as the function's time,
+        // the server not being behind a proxy (bench/README.md, "2026-12-05, second run").
+        kvs.set_piece_size(16 * 1024);
         let connect = LocalConnect::start().await.context("starting local Connect")?;
         let recorder = InvokeRecorder::start().await.context("starting the Invoke API recorder")?;
         let live_call = KvsFixture::live_call()?;
