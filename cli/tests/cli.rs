@@ -881,8 +881,9 @@ async fn doctor_checks_that_the_alarms_exist() {
     assert!(run.stdout.contains("put-metric-alarm"), "the fix: {}", run.stdout);
 
     // Back, but notifying no one: a failure naming it.
-    let mut silent = json!({"AlarmName": gone, "Namespace": "AWS/Lambda", "MetricName": "Errors", "Threshold": 3});
-    cloudwatch.put_alarm(silent.take()).unwrap();
+    cloudwatch
+        .put_alarm(json!({"AlarmName": gone, "Namespace": "AWS/Lambda", "MetricName": "Errors", "Threshold": 3}))
+        .unwrap();
     let run = scv(&env, &["doctor", "--json", "--alarms"]).await;
     assert_eq!(run.code, 4, "{}", run.stdout);
     let report = alarms(&run);

@@ -13,10 +13,9 @@
 //! error body. Every request is recorded ([`LocalCloudWatch::requests`]).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context as _, Result, anyhow};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -61,7 +60,6 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 /// A running local CloudWatch endpoint on 127.0.0.1; stops when dropped.
 pub struct LocalCloudWatch {
     endpoint: String,
-    addr: SocketAddr,
     shared: Shared,
     task: tokio::task::JoinHandle<()>,
 }
@@ -73,21 +71,16 @@ impl LocalCloudWatch {
         let app =
             Router::new().route(&format!("{SERVICE_PATH}/{{operation}}"), post(operation)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { endpoint: format!("http://{addr}"), addr, shared, task })
+        Ok(Self { endpoint, shared, task })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// The environment a process needs to reach this endpoint through the SDK's own settings.
@@ -97,8 +90,8 @@ impl LocalCloudWatch {
 
     /// Puts (or replaces) a metric alarm given in the API's shape; it must carry its `AlarmName`.
     /// `AlarmArn` and `StateValue` (`INSUFFICIENT_DATA`, as a new alarm starts) are filled in
-    /// when absent, `ActionsEnabled` defaults to true as in PutMetricAlarm.
-    pub fn put_alarm(&self, mut alarm: Value) -> Result<()> {
+    /// when absent, `ActionsEnabled` defaults to true as in PutMetricAlarm. Returns its name.
+    pub fn put_alarm(&self, mut alarm: Value) -> Result<String> {
         let name = alarm
             .get("AlarmName")
             .and_then(Value::as_str)
@@ -111,28 +104,22 @@ impl LocalCloudWatch {
         object.entry("StateValue").or_insert_with(|| json!("INSUFFICIENT_DATA"));
         object.entry("ActionsEnabled").or_insert(json!(true));
         object.entry("StateUpdatedTimestamp").or_insert_with(|| json!(now_seconds()));
-        lock(&self.shared).alarms.insert(name, alarm);
-        Ok(())
+        lock(&self.shared).alarms.insert(name.clone(), alarm);
+        Ok(name)
     }
 
     /// Creates every `AWS::CloudWatch::Alarm` of a resolved template, as CloudFormation would: its
     /// properties as the alarm. Returns the names created.
     pub fn create_template_alarms(&self, resolved: &Resolved) -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        for (id, resource) in &resolved.resources {
-            if resource.get("Type").and_then(Value::as_str) != Some("AWS::CloudWatch::Alarm") {
-                continue;
-            }
-            let properties = resource.get("Properties").cloned().unwrap_or_else(|| json!({}));
-            let name = properties
-                .get("AlarmName")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("alarm {id} has no AlarmName"))?
-                .to_string();
-            self.put_alarm(properties)?;
-            names.push(name);
-        }
-        Ok(names)
+        resolved
+            .resources
+            .iter()
+            .filter(|(_, resource)| resource.get("Type").and_then(Value::as_str) == Some("AWS::CloudWatch::Alarm"))
+            .map(|(id, resource)| {
+                let properties = resource.get("Properties").cloned().unwrap_or_else(|| json!({}));
+                self.put_alarm(properties).with_context(|| format!("alarm {id}"))
+            })
+            .collect()
     }
 
     /// Sets an alarm's state (`OK`, `ALARM`, `INSUFFICIENT_DATA`), as SetAlarmState does.
