@@ -25,6 +25,7 @@ use axum::routing::post;
 use ciborium::Value as Cbor;
 use serde_json::{Map, Value, json};
 
+use crate::serve::LocalServer;
 use crate::template::Resolved;
 
 /// The path prefix of CloudWatch's operations in RPC v2 CBOR (its Smithy service name).
@@ -59,9 +60,8 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 
 /// A running local CloudWatch endpoint on 127.0.0.1; stops when dropped.
 pub struct LocalCloudWatch {
-    endpoint: String,
+    server: LocalServer,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl LocalCloudWatch {
@@ -70,22 +70,17 @@ impl LocalCloudWatch {
         let shared: Shared = Arc::default();
         let app =
             Router::new().route(&format!("{SERVICE_PATH}/{{operation}}"), post(operation)).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { endpoint, shared, task })
+        Ok(Self { server: LocalServer::start(app, "the local CloudWatch").await?, shared })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.server.endpoint()
     }
 
     /// The environment a process needs to reach this endpoint through the SDK's own settings.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![("AWS_ENDPOINT_URL_CLOUDWATCH".to_string(), self.endpoint.clone())]
+        vec![("AWS_ENDPOINT_URL_CLOUDWATCH".to_string(), self.endpoint().to_string())]
     }
 
     /// Puts (or replaces) a metric alarm given in the API's shape; it must carry its `AlarmName`.
@@ -145,12 +140,6 @@ impl LocalCloudWatch {
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<CloudWatchRequest> {
         lock(&self.shared).requests.clone()
-    }
-}
-
-impl Drop for LocalCloudWatch {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -16,6 +16,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+
+use crate::serve::LocalServer;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Result, anyhow};
@@ -74,10 +76,8 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 
 /// A running local Connect endpoint on 127.0.0.1; stops when dropped.
 pub struct LocalConnect {
-    addr: SocketAddr,
-    endpoint: String,
+    server: LocalServer,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl LocalConnect {
@@ -89,28 +89,23 @@ impl LocalConnect {
             .route("/contact/attributes", post(update_contact_attributes))
             .route("/instance/{instance_id}/storage-configs", get(list_instance_storage_configs))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { addr, endpoint: format!("http://{addr}"), shared, task })
+        Ok(Self { server: LocalServer::start(app, "the local Connect").await?, shared })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.server.endpoint()
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The environment a spawned function needs to reach this endpoint through the SDK's own
     /// settings.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![("AWS_ENDPOINT_URL_CONNECT".to_string(), self.endpoint.clone())]
+        vec![("AWS_ENDPOINT_URL_CONNECT".to_string(), self.endpoint().to_string())]
     }
 
     /// Seeds (or replaces) a contact. `contact` is the `Contact` object in the API's shape and
@@ -154,12 +149,6 @@ impl LocalConnect {
     /// Every accepted UpdateContactAttributes call, oldest first.
     pub fn updates(&self) -> Vec<AttributeUpdate> {
         lock(&self.shared).updates.clone()
-    }
-}
-
-impl Drop for LocalConnect {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -18,6 +18,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::serve::LocalServer;
+
 /// How long one forwarded request may take.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -43,9 +45,8 @@ struct Shared {
 
 /// A running proxy on 127.0.0.1; stops when dropped.
 pub struct CountingProxy {
-    endpoint: String,
+    server: LocalServer,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl CountingProxy {
@@ -70,19 +71,12 @@ impl CountingProxy {
             requests: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(forward).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot bind the proxy")?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("the counting proxy stopped: {e}");
-            }
-        });
-        Ok(CountingProxy { endpoint, shared, task })
+        Ok(CountingProxy { server: LocalServer::start(app, "the counting proxy").await?, shared })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.server.endpoint()
     }
 
     /// Now, on the clock of [`ProxiedRequest::start`] and [`ProxiedRequest::end`].
@@ -98,12 +92,6 @@ impl CountingProxy {
     /// The requests that arrived in `[from, to)` (instants of [`CountingProxy::now`]).
     pub fn requests_between(&self, from: Duration, to: Duration) -> Vec<ProxiedRequest> {
         self.requests().into_iter().filter(|r| r.start >= from && r.start < to).collect()
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

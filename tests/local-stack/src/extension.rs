@@ -3,7 +3,6 @@
 //! with the `X-Aws-Parameters-Secrets-Token` header), answered from SSM through the real SDK
 //! (moto here), so the functions' extension path runs against a real server.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +15,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::serve::LocalServer;
+
 /// The token header the extension requires (the function's `AWS_SESSION_TOKEN`).
 pub const TOKEN_HEADER: &str = "X-Aws-Parameters-Secrets-Token";
 
@@ -27,9 +28,8 @@ struct Shared {
 
 /// A running extension; stops when dropped.
 pub struct ParametersExtension {
-    addr: SocketAddr,
+    server: LocalServer,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Deserialize)]
@@ -48,28 +48,17 @@ impl ParametersExtension {
             requests: AtomicU64::new(0),
         });
         let app = Router::new().route("/systemsmanager/parameters/get", get(get_parameter)).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { addr, shared, task })
+        Ok(Self { server: LocalServer::start(app, "the Parameters and Secrets extension").await?, shared })
     }
 
     /// The value for `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.addr().port()
     }
 
     /// Requests served so far (any outcome).
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for ParametersExtension {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -13,6 +13,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::serve::LocalServer;
+
 /// What a broken operation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -37,9 +39,8 @@ struct Shared {
 
 /// A running endpoint on 127.0.0.1; stops when dropped.
 pub struct FaultEndpoint {
-    endpoint: String,
+    server: LocalServer,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl FaultEndpoint {
@@ -68,19 +69,12 @@ impl FaultEndpoint {
             .context("cannot build the fault endpoint's HTTP client")?;
         let shared = Arc::new(Shared { upstream, faults, client, requests: Mutex::new(Vec::new()) });
         let app = Router::new().fallback(answer).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot bind the fault endpoint")?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("the fault endpoint stopped: {e}");
-            }
-        });
-        Ok(FaultEndpoint { endpoint, shared, task })
+        Ok(FaultEndpoint { server: LocalServer::start(app, "the fault endpoint").await?, shared })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.server.endpoint()
     }
 
     /// The operation of every request so far, in arrival order.
@@ -91,12 +85,6 @@ impl FaultEndpoint {
     /// How many requests named `operation` arrived.
     pub fn count(&self, operation: &str) -> usize {
         self.requests().iter().filter(|op| op.as_str() == operation).count()
-    }
-}
-
-impl Drop for FaultEndpoint {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

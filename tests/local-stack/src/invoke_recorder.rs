@@ -22,6 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::serve::LocalServer;
+
 /// One recorded invoke.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedInvoke {
@@ -63,9 +65,8 @@ struct Shared {
 
 /// A running recorder; stops when dropped.
 pub struct InvokeRecorder {
-    endpoint: String,
+    server: LocalServer,
     shared: Arc<Mutex<Shared>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl InvokeRecorder {
@@ -74,17 +75,12 @@ impl InvokeRecorder {
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { endpoint, shared, task })
+        Ok(Self { server: LocalServer::start(app, "the Invoke recorder").await?, shared })
     }
 
     /// `http://127.0.0.1:PORT`: the Lambda endpoint (`AWS_ENDPOINT_URL_LAMBDA`).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.server.endpoint()
     }
 
     /// Every invoke so far, oldest first.
@@ -105,12 +101,6 @@ impl InvokeRecorder {
     {
         let responder: Responder = Arc::new(move |invoke| Box::pin(responder(invoke)));
         self.shared.lock().unwrap_or_else(PoisonError::into_inner).responder = Some(responder);
-    }
-}
-
-impl Drop for InvokeRecorder {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

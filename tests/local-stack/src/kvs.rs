@@ -15,7 +15,6 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -29,6 +28,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::serve::LocalServer;
 
 /// One fragment of a recorded stream.
 #[derive(Debug, Clone, Deserialize)]
@@ -323,16 +324,13 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 
 /// A running local Kinesis Video endpoint; stops when dropped.
 pub struct KvsServer {
-    addr: SocketAddr,
+    server: LocalServer,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl KvsServer {
     /// Listens on 127.0.0.1 (a free port) serving `streams` (by ARN and by name).
     pub async fn start(streams: Vec<KvsFixture>) -> Result<KvsServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let mut by_name = HashMap::new();
         for s in streams {
             let s = Arc::new(s);
@@ -346,18 +344,18 @@ impl KvsServer {
             reads: Vec::new(),
             piece: 1000,
             hold_open: Duration::from_secs(60),
-            endpoint: format!("http://{addr}"),
+            // Known once the server listens, before anyone has its port to ask.
+            endpoint: String::new(),
         }));
         let app = Router::new().route("/{operation}", post(handle)).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(KvsServer { addr, shared, task })
+        let server = LocalServer::start(app, "the local Kinesis Video").await?;
+        lock(&shared).endpoint = server.endpoint().to_string();
+        Ok(KvsServer { server, shared })
     }
 
     /// `http://127.0.0.1:PORT`: the control-plane endpoint and the data endpoint it hands out.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.endpoint().to_string()
     }
 
     pub fn inject(&self, fault: KvsFault) {
@@ -392,12 +390,6 @@ impl KvsServer {
 
     pub fn media_reads(&self) -> Vec<MediaRead> {
         lock(&self.shared).reads.clone()
-    }
-}
-
-impl Drop for KvsServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

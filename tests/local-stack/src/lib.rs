@@ -22,6 +22,7 @@ pub mod records;
 pub mod runtime;
 pub mod samples;
 pub mod secrets;
+pub mod serve;
 mod spawn;
 pub mod stack;
 pub mod template;
