@@ -13,7 +13,7 @@
 //! error body. Every request is recorded ([`LocalCloudWatch::requests`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result, anyhow};
 use axum::Router;
@@ -25,7 +25,7 @@ use axum::routing::post;
 use ciborium::Value as Cbor;
 use serde_json::{Map, Value, json};
 
-use crate::serve::LocalServer;
+use crate::serve::{LocalServer, lock};
 use crate::template::Resolved;
 
 /// The path prefix of CloudWatch's operations in RPC v2 CBOR (its Smithy service name).
@@ -53,10 +53,6 @@ struct Inner {
 }
 
 type Shared = Arc<Mutex<Inner>>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A running local CloudWatch endpoint on 127.0.0.1; stops when dropped.
 pub struct LocalCloudWatch {

@@ -17,8 +17,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
-use crate::serve::LocalServer;
-use std::sync::{Arc, Mutex, MutexGuard};
+use crate::serve::{LocalServer, lock};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, anyhow};
 use axum::Router;
@@ -69,10 +69,6 @@ struct Inner {
 }
 
 type Shared = Arc<Mutex<Inner>>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A running local Connect endpoint on 127.0.0.1; stops when dropped.
 pub struct LocalConnect {

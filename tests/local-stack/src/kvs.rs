@@ -16,7 +16,7 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -29,7 +29,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::serve::LocalServer;
+use crate::serve::{LocalServer, lock};
 
 /// One fragment of a recorded stream.
 #[derive(Debug, Clone, Deserialize)]
@@ -317,10 +317,6 @@ struct Inner {
 }
 
 type Shared = Arc<Mutex<Inner>>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A running local Kinesis Video endpoint; stops when dropped.
 pub struct KvsServer {

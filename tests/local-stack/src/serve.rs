@@ -2,6 +2,7 @@
 //! 127.0.0.1 by a task that stops when the [`LocalServer`] is dropped.
 
 use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use anyhow::{Context as _, Result};
 use axum::Router;
@@ -42,4 +43,10 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A local server's state, locked: a lock poisoned by a panicking handler is still read, so one
+/// failed request does not take the endpoint down for the rest of a test.
+pub fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }

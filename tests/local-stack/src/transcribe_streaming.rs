@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -44,6 +44,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+
+use crate::serve::lock;
 
 mod script;
 mod stream;
@@ -245,10 +247,6 @@ struct Inner {
 }
 
 type Shared = Arc<Mutex<Inner>>;
-
-fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
-    shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// A running local Transcribe streaming endpoint on 127.0.0.1; stops when dropped.
 pub struct TranscribeStreamingServer {
